@@ -1,0 +1,963 @@
+//! Configuration shared by `sessiond` and `sessionctl`: built-in defaults, then a TOML file,
+//! then `SESSIOND_<SECTION>__<KEY>` environment variables (environment wins). Loaded and
+//! validated once at start-up; a bad value stops start-up with one message naming the key.
+//! Secrets are wrapped in [`Secret`] so that `Debug` and logs never show them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The default config file, used when it exists and no `--config` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "./config/sessiond.toml";
+/// Prefix of the environment variables that override config keys.
+pub const ENV_PREFIX: &str = "SESSIOND_";
+
+/// Why the configuration could not be loaded. `key` is the dotted config key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    /// Dotted key, e.g. `server.listen`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A secret string: deserialized like a string, never printed.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"[redacted]\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// A URL that may carry a password (`postgres://user:pw@host/db`, `redis://:pw@host`,
+/// `smtp://user:pw@host`). `Debug` and `Display` show it with the password replaced.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// Wrap a URL.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The URL with its password, for the connection itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+    /// The scheme, lower-cased (`sqlite`, `postgres`, ...).
+    pub fn scheme(&self) -> String {
+        self.0
+            .split_once(':')
+            .map(|(s, _)| s.to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+}
+
+/// Replace the password of `scheme://user:password@host...` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for SecretUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(SecretUrl)
+    }
+}
+
+/// A duration written `30s`, `5m`, `1h`, `30d` (humantime syntax).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    /// From whole seconds.
+    pub const fn secs(s: u64) -> Self {
+        Self(Duration::from_secs(s))
+    }
+    /// The duration.
+    pub const fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl fmt::Debug for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        humantime::parse_duration(raw.trim())
+            .map(HumanDuration)
+            .map_err(|e| serde::de::Error::custom(format!("`{raw}` is not a duration ({e}); write e.g. 30s, 5m, 1h, 30d")))
+    }
+}
+
+/// The period of a [`Quota`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// Per second.
+    Second,
+    /// Per minute.
+    Minute,
+    /// Per hour.
+    Hour,
+}
+
+impl Period {
+    /// Length of the period.
+    pub const fn duration(self) -> Duration {
+        match self {
+            Period::Second => Duration::from_secs(1),
+            Period::Minute => Duration::from_secs(60),
+            Period::Hour => Duration::from_secs(3600),
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Period::Second => "second",
+            Period::Minute => "minute",
+            Period::Hour => "hour",
+        }
+    }
+}
+
+/// A rate: `count` requests per `period`, burst = `count` (written `10/minute`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Requests allowed per period (and the burst).
+    pub count: u32,
+    /// The period.
+    pub period: Period,
+}
+
+impl FromStr for Quota {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}` is not a quota; write N/second, N/minute or N/hour");
+        let (count, period) = s.trim().split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        if count == 0 {
+            return Err(format!("`{s}`: the count must be at least 1"));
+        }
+        let period = match period.trim() {
+            "second" | "s" | "sec" => Period::Second,
+            "minute" | "m" | "min" => Period::Minute,
+            "hour" | "h" => Period::Hour,
+            _ => return Err(bad()),
+        };
+        Ok(Quota { count, period })
+    }
+}
+
+impl fmt::Display for Quota {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.count, self.period.name())
+    }
+}
+
+impl Serialize for Quota {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Quota {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        raw.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The whole configuration. Field docs name the config keys; `config/sessiond.example.toml`
+/// documents each with its default.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// `server.*`
+    pub server: ServerSettings,
+    /// `database.*`
+    pub database: DatabaseSettings,
+    /// `storage.*`
+    pub storage: StorageSettings,
+    /// `uploads.*`
+    pub uploads: UploadSettings,
+    /// `session.*`
+    pub session: SessionSettings,
+    /// `rate_limit.*`
+    pub rate_limit: RateLimitSettings,
+    /// `cors.*`
+    pub cors: CorsSettings,
+    /// `audit.*`
+    pub audit: AuditSettings,
+    /// `privacy.*`
+    pub privacy: PrivacySettings,
+    /// `alerts.*`
+    pub alerts: AlertSettings,
+    /// `email.*`
+    pub email: EmailSettings,
+    /// `jobs.*`
+    pub jobs: JobSettings,
+    /// `metrics.*`
+    pub metrics: MetricsSettings,
+    /// `log.*`
+    pub log: LogSettings,
+}
+
+/// `server.*`: the HTTP listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Largest JSON body accepted, in bytes.
+    pub max_json_body: usize,
+    /// Whole-request deadline.
+    pub request_timeout: HumanDuration,
+    /// Deadline for a client to send its request head.
+    pub header_read_timeout: HumanDuration,
+    /// Open connections accepted at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: HumanDuration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            trusted_proxies: Vec::new(),
+            max_json_body: 4096,
+            request_timeout: HumanDuration::secs(30),
+            header_read_timeout: HumanDuration::secs(10),
+            max_connections: 10_000,
+            shutdown_grace: HumanDuration::secs(10),
+        }
+    }
+}
+
+/// `database.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` or `postgres://...`; the scheme picks the backend.
+    pub url: SecretUrl,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretUrl::new("sqlite://./data/sessiond.db"),
+            max_connections: 16,
+        }
+    }
+}
+
+/// Which object store holds uploads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// Local filesystem under `storage.fs.root`.
+    #[default]
+    Fs,
+    /// S3-compatible object store.
+    S3,
+}
+
+/// `storage.*`
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// `fs` or `s3`.
+    pub backend: StorageBackend,
+    /// `storage.fs.*`
+    pub fs: FsStorageSettings,
+    /// `storage.s3.*`
+    pub s3: S3StorageSettings,
+}
+
+/// `storage.fs.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FsStorageSettings {
+    /// Directory holding the objects.
+    pub root: PathBuf,
+}
+
+impl Default for FsStorageSettings {
+    fn default() -> Self {
+        Self {
+            root: PathBuf::from("./data/objects"),
+        }
+    }
+}
+
+/// `storage.s3.*`; credentials may instead come from the standard AWS chain.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3StorageSettings {
+    /// Bucket name.
+    pub bucket: Option<String>,
+    /// Region (`us-east-1` when unset).
+    pub region: Option<String>,
+    /// Endpoint URL for S3-compatible stores.
+    pub endpoint: Option<String>,
+    /// Path-style addressing (MinIO, moto, Ceph).
+    pub force_path_style: bool,
+    /// Access key id.
+    pub access_key_id: Option<Secret>,
+    /// Secret access key.
+    pub secret_access_key: Option<Secret>,
+}
+
+/// `uploads.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadSettings {
+    /// Largest file accepted, in bytes.
+    pub max_bytes: u64,
+    /// Uploads kept per session.
+    pub max_per_session: u32,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes: 5 * 1024 * 1024,
+            max_per_session: 50,
+        }
+    }
+}
+
+/// `session.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// Sliding idle expiry.
+    pub idle_timeout: HumanDuration,
+    /// Expiry counted from creation.
+    pub absolute_timeout: HumanDuration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: HumanDuration::secs(30 * 86_400),
+            absolute_timeout: HumanDuration::secs(365 * 86_400),
+        }
+    }
+}
+
+/// Where rate-limit state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitBackend {
+    /// In this process.
+    #[default]
+    Memory,
+    /// Shared through Redis.
+    Redis,
+}
+
+/// What to do when Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisFailure {
+    /// Let requests through.
+    #[default]
+    Open,
+    /// Refuse requests.
+    Closed,
+}
+
+/// `rate_limit.routes.*`: per route class quotas; unset classes use `rate_limit.default`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteQuotas {
+    /// `POST /api/session/generate-uuid`
+    pub generate: Option<Quota>,
+    /// `POST /api/session/validate-uuid`
+    pub validate: Option<Quota>,
+    /// `GET` routes.
+    pub read: Option<Quota>,
+    /// `POST .../uploads`
+    pub upload: Option<Quota>,
+    /// `DELETE` routes.
+    pub delete: Option<Quota>,
+}
+
+/// `rate_limit.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// Off for tests and development.
+    pub enabled: bool,
+    /// `memory` or `redis`.
+    pub backend: RateLimitBackend,
+    /// Redis URL for the `redis` backend.
+    pub redis_url: Option<SecretUrl>,
+    /// `open` or `closed` when Redis is unreachable.
+    pub redis_failure: RedisFailure,
+    /// Quota for every limited route.
+    pub default: Quota,
+    /// Per route class quotas.
+    pub routes: RouteQuotas,
+    /// Never limited.
+    pub exempt: Vec<IpNet>,
+    /// IPv6 clients are keyed by this prefix length.
+    pub ipv6_prefix: u8,
+    /// Count and audit, never refuse.
+    pub dry_run: bool,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            backend: RateLimitBackend::Memory,
+            redis_url: None,
+            redis_failure: RedisFailure::Open,
+            default: Quota {
+                count: 10,
+                period: Period::Minute,
+            },
+            routes: RouteQuotas::default(),
+            exempt: Vec::new(),
+            ipv6_prefix: 64,
+            dry_run: false,
+        }
+    }
+}
+
+/// `cors.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsSettings {
+    /// Exact origins allowed.
+    pub allowed_origins: Vec<String>,
+    /// `Access-Control-Allow-Credentials: true`.
+    pub allow_credentials: bool,
+}
+
+impl Default for CorsSettings {
+    fn default() -> Self {
+        Self {
+            allowed_origins: vec!["http://localhost:3000".into(), "http://localhost:5173".into()],
+            allow_credentials: false,
+        }
+    }
+}
+
+/// `audit.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Audit events older than this are deleted.
+    pub retention_days: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { retention_days: 90 }
+    }
+}
+
+/// `privacy.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySettings {
+    /// Full IPs are kept this long, then anonymized.
+    pub ip_retention_days: u32,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        Self {
+            ip_retention_days: 7,
+        }
+    }
+}
+
+/// One alert rule's threshold and window.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSettings {
+    /// Events within `window` that raise the alert.
+    pub threshold: u32,
+    /// The sliding window.
+    pub window: HumanDuration,
+}
+
+const fn rule(threshold: u32, window_secs: u64) -> RuleSettings {
+    RuleSettings {
+        threshold,
+        window: HumanDuration::secs(window_secs),
+    }
+}
+
+/// `alerts.rules.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertRules {
+    /// Failed validations from one IP key.
+    pub uuid_probing: RuleSettings,
+    /// Refused requests from one IP key.
+    pub rate_limit_abuse: RuleSettings,
+    /// Rejected uploads from one IP key.
+    pub upload_abuse: RuleSettings,
+    /// 5xx answers, any IP.
+    pub error_spike: RuleSettings,
+    /// A dependency down this long (`threshold` unused, keep 1).
+    pub dependency_down: RuleSettings,
+}
+
+impl Default for AlertRules {
+    fn default() -> Self {
+        Self {
+            uuid_probing: rule(20, 300),
+            rate_limit_abuse: rule(100, 600),
+            upload_abuse: rule(10, 600),
+            error_spike: rule(5, 300),
+            dependency_down: rule(1, 60),
+        }
+    }
+}
+
+/// `alerts.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// Least time between two emails for one (rule, subject).
+    pub email_cooldown: HumanDuration,
+    /// Rule thresholds.
+    pub rules: AlertRules,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            email_cooldown: HumanDuration::secs(3600),
+            rules: AlertRules::default(),
+        }
+    }
+}
+
+/// `email.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailSettings {
+    /// Send mail at all.
+    pub enabled: bool,
+    /// `smtp://`, `smtps://` (TLS) or `smtp://...?tls=required` (STARTTLS), with optional auth.
+    pub smtp_url: SecretUrl,
+    /// Sender address.
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            smtp_url: SecretUrl::new("smtp://127.0.0.1:25"),
+            from: "sessiond@localhost".into(),
+            to: Vec::new(),
+        }
+    }
+}
+
+/// One job's schedule (6-field cron, seconds first).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSchedule {
+    /// Cron expression.
+    pub schedule: String,
+}
+
+fn schedule(expr: &str) -> JobSchedule {
+    JobSchedule {
+        schedule: expr.into(),
+    }
+}
+
+/// `jobs.retention.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionJobSettings {
+    /// Cron expression.
+    pub schedule: String,
+    /// Rows per transaction.
+    pub batch_size: u32,
+}
+
+impl Default for RetentionJobSettings {
+    fn default() -> Self {
+        Self {
+            schedule: "0 15 3 * * *".into(),
+            batch_size: 5000,
+        }
+    }
+}
+
+/// `jobs.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSettings {
+    /// Run the scheduler at all.
+    pub enabled: bool,
+    /// Marks idle and too-old sessions expired.
+    pub session_expiry: JobSchedule,
+    /// Deletes and anonymizes old data.
+    pub retention: RetentionJobSettings,
+    /// Raises alerts from the audit log.
+    pub alert_detection: JobSchedule,
+    /// Mails the warning digest.
+    pub alert_digest: JobSchedule,
+    /// Delivers the outbox.
+    pub notification_sender: JobSchedule,
+    /// Deletes orphaned objects.
+    pub upload_gc: JobSchedule,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_expiry: schedule("0 */5 * * * *"),
+            retention: RetentionJobSettings::default(),
+            alert_detection: schedule("*/30 * * * * *"),
+            alert_digest: schedule("0 0 * * * *"),
+            notification_sender: schedule("*/30 * * * * *"),
+            upload_gc: schedule("0 30 * * * *"),
+        }
+    }
+}
+
+/// `metrics.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Clients allowed to read `/metrics`.
+    pub allow: Vec<IpNet>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            allow: vec![
+                IpNet::from_str("127.0.0.1/32").unwrap_or_default(),
+                IpNet::from_str("::1/128").unwrap_or_default(),
+            ],
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `log.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter directive.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Load from defaults, then `path` (or [`DEFAULT_CONFIG_PATH`] when it exists), then the
+    /// process environment; then validate.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given explicitly (for tests).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match path {
+            Some(p) => {
+                if !p.is_file() {
+                    return Err(ConfigError::new(
+                        "--config",
+                        format!("{} does not exist or is not a file", p.display()),
+                    ));
+                }
+                figment = figment.merge(Toml::file(p));
+            }
+            None => {
+                let default = Path::new(DEFAULT_CONFIG_PATH);
+                if default.is_file() {
+                    figment = figment.merge(Toml::file(default));
+                }
+            }
+        }
+        for (name, raw) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            // Lists and numbers are written as TOML/JSON values; anything else is a string.
+            let value = raw
+                .parse::<figment::value::Value>()
+                .unwrap_or_else(|_| figment::value::Value::from(raw.clone()));
+            figment = figment.merge(
+                Serialized::default(&key, value).profile(figment::Profile::Default),
+            );
+        }
+        let settings: Settings = figment.extract().map_err(from_figment)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Cross-field and value checks serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.max_json_body == 0 {
+            return Err(ConfigError::new("server.max_json_body", "must be at least 1"));
+        }
+        if self.server.max_connections == 0 {
+            return Err(ConfigError::new("server.max_connections", "must be at least 1"));
+        }
+        if self.server.request_timeout.get().is_zero() {
+            return Err(ConfigError::new("server.request_timeout", "must be more than 0s"));
+        }
+        if self.server.header_read_timeout.get().is_zero() {
+            return Err(ConfigError::new("server.header_read_timeout", "must be more than 0s"));
+        }
+        match self.database.url.scheme().as_str() {
+            "sqlite" | "postgres" | "postgresql" => {}
+            other => {
+                return Err(ConfigError::new(
+                    "database.url",
+                    format!("unsupported scheme `{other}`; use sqlite:// or postgres://"),
+                ));
+            }
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new("database.max_connections", "must be at least 1"));
+        }
+        if self.storage.backend == StorageBackend::Fs && self.storage.fs.root.exists() && !self.storage.fs.root.is_dir() {
+            return Err(ConfigError::new(
+                "storage.fs.root",
+                format!("{} exists and is not a directory", self.storage.fs.root.display()),
+            ));
+        }
+        if self.storage.backend == StorageBackend::S3 && self.storage.s3.bucket.as_deref().unwrap_or("").is_empty() {
+            return Err(ConfigError::new("storage.s3.bucket", "required when storage.backend = \"s3\""));
+        }
+        if self.uploads.max_bytes == 0 {
+            return Err(ConfigError::new("uploads.max_bytes", "must be at least 1"));
+        }
+        if self.session.idle_timeout.get().is_zero() {
+            return Err(ConfigError::new("session.idle_timeout", "must be more than 0s"));
+        }
+        if self.session.absolute_timeout.get().is_zero() {
+            return Err(ConfigError::new("session.absolute_timeout", "must be more than 0s"));
+        }
+        if self.rate_limit.ipv6_prefix == 0 || self.rate_limit.ipv6_prefix > 128 {
+            return Err(ConfigError::new("rate_limit.ipv6_prefix", "must be between 1 and 128"));
+        }
+        if self.rate_limit.backend == RateLimitBackend::Redis && self.rate_limit.redis_url.is_none() {
+            return Err(ConfigError::new("rate_limit.redis_url", "required when rate_limit.backend = \"redis\""));
+        }
+        for (i, origin) in self.cors.allowed_origins.iter().enumerate() {
+            if origin == "*" || !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
+                return Err(ConfigError::new(
+                    format!("cors.allowed_origins[{i}]"),
+                    format!("`{origin}` is not an exact origin like https://app.example (no `*`, no trailing slash)"),
+                ));
+            }
+        }
+        if self.email.enabled {
+            let scheme = self.email.smtp_url.scheme();
+            if scheme != "smtp" && scheme != "smtps" {
+                return Err(ConfigError::new("email.smtp_url", "must start with smtp:// or smtps://"));
+            }
+            if self.email.to.is_empty() {
+                return Err(ConfigError::new("email.to", "at least one recipient is needed when email.enabled = true"));
+            }
+        }
+        let jobs = &self.jobs;
+        for (key, expr) in [
+            ("jobs.session_expiry.schedule", &jobs.session_expiry.schedule),
+            ("jobs.retention.schedule", &jobs.retention.schedule),
+            ("jobs.alert_detection.schedule", &jobs.alert_detection.schedule),
+            ("jobs.alert_digest.schedule", &jobs.alert_digest.schedule),
+            ("jobs.notification_sender.schedule", &jobs.notification_sender.schedule),
+            ("jobs.upload_gc.schedule", &jobs.upload_gc.schedule),
+        ] {
+            check_cron(expr).map_err(|m| ConfigError::new(key, m))?;
+        }
+        if jobs.retention.batch_size == 0 {
+            return Err(ConfigError::new("jobs.retention.batch_size", "must be at least 1"));
+        }
+        if let Err(e) = tracing_level_ok(&self.log.level) {
+            return Err(ConfigError::new("log.level", e));
+        }
+        Ok(())
+    }
+}
+
+/// A 6-field cron expression (seconds first), each field made of cron characters.
+pub fn check_cron(expr: &str) -> Result<(), String> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    if fields.len() != 6 {
+        return Err(format!(
+            "`{expr}` has {} fields; write 6 (sec min hour day month weekday), e.g. `0 */5 * * * *`",
+            fields.len()
+        ));
+    }
+    let ok = fields
+        .iter()
+        .all(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || "*/,-?#".contains(c)));
+    if ok { Ok(()) } else { Err(format!("`{expr}` is not a cron expression")) }
+}
+
+fn tracing_level_ok(level: &str) -> Result<(), String> {
+    let level = level.trim();
+    if level.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if level.chars().all(|c| c.is_ascii_alphanumeric() || "_=,:.-".contains(c)) {
+        Ok(())
+    } else {
+        Err(format!("`{level}` is not a log level or filter directive"))
+    }
+}
+
+fn from_figment(err: figment::Error) -> ConfigError {
+    // figment reports the path of the offending value; turn it into the dotted key.
+    let key = if err.path.is_empty() {
+        String::from("(config)")
+    } else {
+        err.path.join(".")
+    };
+    let key = match &err.kind {
+        figment::error::Kind::UnknownField(field, _) => {
+            if err.path.last().is_some_and(|p| p == field) {
+                key
+            } else if key == "(config)" {
+                field.clone()
+            } else {
+                format!("{key}.{field}")
+            }
+        }
+        _ => key,
+    };
+    let origin = err
+        .metadata
+        .as_ref()
+        .map(|m| format!(" (from {})", m.name))
+        .unwrap_or_default();
+    let message = match &err.kind {
+        figment::error::Kind::UnknownField(field, _) => format!("unknown key `{field}`{origin}"),
+        kind => format!("{kind}{origin}"),
+    };
+    ConfigError { key, message }
+}

@@ -1,0 +1,14 @@
+//! sessiond-core: everything `sessiond` and `sessionctl` share — configuration, domain types,
+//! the database stores and their migrations, the group-commit audit writer and the session
+//! service. No HTTP and no terminal code lives here.
+#![warn(missing_docs)]
+
+pub mod audit;
+pub mod config;
+pub mod domain;
+pub mod id;
+pub mod session;
+pub mod store;
+pub mod writer;
+
+pub use config::Settings;

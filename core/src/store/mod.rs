@@ -1,0 +1,437 @@
+//! The one store interface both programs use, and its two implementations: SQLite (the
+//! embedded default) and PostgreSQL (scale-out). The backend is picked once, from the URL
+//! scheme, by [`connect`]. The Rust is shared (see `shared_impl!`); the SQL is per backend.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, AuditQuery, NewEvent};
+use crate::config::DatabaseSettings;
+use crate::domain::{Session, SessionStatus};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// A store failure. The daemon answers `503 database_unavailable` for `Unavailable` and
+/// `500 internal_error` for `Internal`; the cause goes to the log, never to a client.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused the work (down, locked, disk full).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A bug: bad SQL, a row that does not decode, a failed migration.
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Database(_) => StoreError::Unavailable(e.to_string()),
+            other => StoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Internal(format!("migration failed: {e}"))
+    }
+}
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// One write handed to the group-commit writer. All ops of a batch commit in one transaction.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// Insert a new session and its event; a duplicate id is reported as
+    /// [`OpOutcome::Collision`] and writes nothing.
+    CreateSession {
+        /// The new row.
+        session: Session,
+        /// Its `session.generated` event.
+        event: NewEvent,
+    },
+    /// Refresh `last_seen_at` (never moving it backwards) and `last_ip` of an existing session.
+    Touch {
+        /// Session.
+        id: Uuid,
+        /// Time of the validation.
+        at: DateTime<Utc>,
+        /// Client IP.
+        ip: Option<String>,
+    },
+    /// Mark a session revoked (idempotent) and write its event, with `previous_status` added
+    /// to the event's metadata. Unknown id → [`OpOutcome::NotFound`], nothing written.
+    Revoke {
+        /// Session.
+        id: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+        /// `client` or `admin:<name>`.
+        by: String,
+        /// Its `session.reset` event.
+        event: NewEvent,
+    },
+    /// Write one audit event.
+    Event(NewEvent),
+}
+
+/// The result of one [`WriteOp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpOutcome {
+    /// Written.
+    Done,
+    /// `CreateSession` hit an existing id.
+    Collision,
+    /// `Revoke` found the session in this status (and it is now revoked).
+    Revoked {
+        /// Status before the op.
+        previous: SessionStatus,
+    },
+    /// `Revoke` found no such session.
+    NotFound,
+}
+
+/// Sessions per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StatusCounts {
+    /// Stored as active.
+    pub active: i64,
+    /// Revoked.
+    pub revoked: i64,
+    /// Marked expired.
+    pub expired: i64,
+}
+
+/// The store interface. Methods are small verbs; every query is a bound-parameter statement.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+    /// The database, for display (password redacted).
+    fn describe(&self) -> String;
+    /// Apply pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Cheap liveness check (`SELECT 1`).
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Load one session.
+    async fn get_session(&self, id: Uuid) -> Result<Option<Session>, StoreError>;
+    /// Number and total bytes of a session's uploads.
+    async fn upload_totals(&self, id: Uuid) -> Result<(i64, i64), StoreError>;
+    /// Commit `ops` in one transaction; one outcome per op, in order.
+    async fn commit_batch(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError>;
+    /// Sessions per stored status.
+    async fn count_sessions(&self) -> Result<StatusCounts, StoreError>;
+    /// Audit events matching `q`.
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Connection pool occupancy (for metrics).
+    fn pool_stats(&self) -> PoolStats;
+    /// Close the pools (waits for connections to be returned).
+    async fn close(&self);
+}
+
+/// Connection pool occupancy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolStats {
+    /// Open connections.
+    pub size: u32,
+    /// Idle connections.
+    pub idle: usize,
+    /// Configured maximum.
+    pub max: u32,
+}
+
+/// Open the database named by `settings.url`: `sqlite://` or `postgres://`. Does not migrate.
+pub async fn connect(settings: &DatabaseSettings) -> Result<Arc<dyn Store>, StoreError> {
+    match settings.url.scheme().as_str() {
+        "sqlite" => Ok(Arc::new(SqliteStore::connect(settings).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PgStore::connect(settings).await?)),
+        other => Err(StoreError::Internal(format!(
+            "unsupported database scheme `{other}`"
+        ))),
+    }
+}
+
+/// A session row as stored (timestamps as Unix milliseconds in both databases).
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: Uuid,
+    status: String,
+    created_at: i64,
+    last_seen_at: i64,
+    ended_at: Option<i64>,
+    ended_by: Option<String>,
+    user_info: Option<sqlx::types::Json<serde_json::Value>>,
+    created_ip: Option<String>,
+    last_ip: Option<String>,
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+    fn try_from(r: SessionRow) -> Result<Self, StoreError> {
+        use crate::domain::from_millis;
+        Ok(Session {
+            id: r.id,
+            status: SessionStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Internal(format!("unknown session status `{}`", r.status)))?,
+            created_at: from_millis(r.created_at),
+            last_seen_at: from_millis(r.last_seen_at),
+            ended_at: r.ended_at.map(from_millis),
+            ended_by: r.ended_by,
+            user_info: r.user_info.map(|j| j.0),
+            created_ip: r.created_ip,
+            last_ip: r.last_ip,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: i64,
+    occurred_at: i64,
+    event_type: String,
+    severity: String,
+    session_id: Option<Uuid>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+    actor: String,
+    metadata: sqlx::types::Json<serde_json::Value>,
+}
+
+impl From<AuditRow> for AuditEvent {
+    fn from(r: AuditRow) -> Self {
+        AuditEvent {
+            id: r.id,
+            occurred_at: crate::domain::from_millis(r.occurred_at),
+            event_type: r.event_type,
+            severity: r.severity,
+            session_id: r.session_id,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            request_id: r.request_id,
+            actor: r.actor,
+            metadata: r.metadata.0,
+        }
+    }
+}
+
+fn with_previous_status(event: &NewEvent, previous: SessionStatus) -> serde_json::Value {
+    let mut meta = match &event.metadata {
+        serde_json::Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    meta.insert("previous_status".into(), previous.as_str().into());
+    serde_json::Value::Object(meta)
+}
+
+/// The Rust shared by both backends. `$sql` is the backend's module of SQL constants, which
+/// must define every statement named below with the same parameter order.
+macro_rules! shared_impl {
+    ($store:ty, $db:ty, $sql:path) => {
+        use $sql as q;
+
+        impl $store {
+            async fn insert_event(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                e: &crate::audit::NewEvent,
+                metadata: &serde_json::Value,
+            ) -> Result<(), crate::store::StoreError> {
+                sqlx::query(q::INSERT_EVENT)
+                    .bind(e.occurred_at.timestamp_millis())
+                    .bind(e.event_type.as_str())
+                    .bind(e.severity.as_str())
+                    .bind(e.session_id)
+                    .bind(e.ip.as_deref())
+                    .bind(e.user_agent.as_deref())
+                    .bind(e.request_id.as_deref())
+                    .bind(e.actor.as_str())
+                    .bind(sqlx::types::Json(metadata))
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn apply(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                op: &crate::store::WriteOp,
+            ) -> Result<crate::store::OpOutcome, crate::store::StoreError> {
+                use crate::store::{OpOutcome, WriteOp};
+                match op {
+                    WriteOp::CreateSession { session: s, event } => {
+                        let inserted = sqlx::query(q::INSERT_SESSION)
+                            .bind(s.id)
+                            .bind(s.status.as_str())
+                            .bind(s.created_at.timestamp_millis())
+                            .bind(s.last_seen_at.timestamp_millis())
+                            .bind(s.user_info.as_ref().map(sqlx::types::Json))
+                            .bind(s.created_ip.as_deref())
+                            .bind(s.last_ip.as_deref())
+                            .execute(&mut **tx)
+                            .await?
+                            .rows_affected();
+                        if inserted == 0 {
+                            return Ok(OpOutcome::Collision);
+                        }
+                        Self::insert_event(tx, event, &event.metadata).await?;
+                        Ok(OpOutcome::Done)
+                    }
+                    WriteOp::Touch { id, at, ip } => {
+                        sqlx::query(q::TOUCH_SESSION)
+                            .bind(at.timestamp_millis())
+                            .bind(ip.as_deref())
+                            .bind(*id)
+                            .execute(&mut **tx)
+                            .await?;
+                        Ok(OpOutcome::Done)
+                    }
+                    WriteOp::Revoke { id, at, by, event } => {
+                        let status: Option<String> = sqlx::query_scalar(q::SESSION_STATUS)
+                            .bind(*id)
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                        let Some(status) = status else {
+                            return Ok(OpOutcome::NotFound);
+                        };
+                        let previous = crate::domain::SessionStatus::parse(&status).ok_or_else(|| {
+                            crate::store::StoreError::Internal(format!("unknown session status `{status}`"))
+                        })?;
+                        if previous != crate::domain::SessionStatus::Revoked {
+                            sqlx::query(q::REVOKE_SESSION)
+                                .bind(at.timestamp_millis())
+                                .bind(by.as_str())
+                                .bind(*id)
+                                .execute(&mut **tx)
+                                .await?;
+                        }
+                        let meta = crate::store::with_previous_status(event, previous);
+                        Self::insert_event(tx, event, &meta).await?;
+                        Ok(OpOutcome::Revoked { previous })
+                    }
+                    WriteOp::Event(e) => {
+                        Self::insert_event(tx, e, &e.metadata).await?;
+                        Ok(OpOutcome::Done)
+                    }
+                }
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl crate::store::Store for $store {
+            fn backend(&self) -> crate::store::Backend {
+                Self::BACKEND
+            }
+
+            fn describe(&self) -> String {
+                self.url.redacted()
+            }
+
+            async fn migrate(&self) -> Result<(), crate::store::StoreError> {
+                Self::MIGRATOR.run(&self.write_pool).await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> Result<(), crate::store::StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn get_session(
+                &self,
+                id: uuid::Uuid,
+            ) -> Result<Option<crate::domain::Session>, crate::store::StoreError> {
+                let row: Option<crate::store::SessionRow> = sqlx::query_as(q::GET_SESSION)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn upload_totals(&self, id: uuid::Uuid) -> Result<(i64, i64), crate::store::StoreError> {
+                let totals: (i64, i64) = sqlx::query_as(q::UPLOAD_TOTALS)
+                    .bind(id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(totals)
+            }
+
+            async fn commit_batch(
+                &self,
+                ops: &[crate::store::WriteOp],
+            ) -> Result<Vec<crate::store::OpOutcome>, crate::store::StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut outcomes = Vec::with_capacity(ops.len());
+                for op in ops {
+                    outcomes.push(Self::apply(&mut tx, op).await?);
+                }
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+
+            async fn count_sessions(&self) -> Result<crate::store::StatusCounts, crate::store::StoreError> {
+                let rows: Vec<(String, i64)> = sqlx::query_as(q::COUNT_SESSIONS).fetch_all(&self.pool).await?;
+                let mut counts = crate::store::StatusCounts::default();
+                for (status, n) in rows {
+                    match status.as_str() {
+                        "active" => counts.active = n,
+                        "revoked" => counts.revoked = n,
+                        "expired" => counts.expired = n,
+                        _ => {}
+                    }
+                }
+                Ok(counts)
+            }
+
+            async fn list_audit(
+                &self,
+                query: &crate::audit::AuditQuery,
+            ) -> Result<Vec<crate::audit::AuditEvent>, crate::store::StoreError> {
+                let limit = i64::from(query.limit.clamp(1, 10_000));
+                let sql = if query.ascending { q::LIST_AUDIT_ASC } else { q::LIST_AUDIT_DESC };
+                let rows: Vec<crate::store::AuditRow> = sqlx::query_as(sql)
+                    .bind(query.after_id)
+                    .bind(query.before_id)
+                    .bind(query.session_id)
+                    .bind(query.request_id.as_deref())
+                    .bind(query.ip.as_deref())
+                    .bind(query.event_type.as_deref())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            fn pool_stats(&self) -> crate::store::PoolStats {
+                crate::store::PoolStats {
+                    size: self.pool.size(),
+                    idle: self.pool.num_idle(),
+                    max: self.pool.options().get_max_connections(),
+                }
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+                self.write_pool.close().await;
+            }
+        }
+    };
+}
+pub(crate) use shared_impl;

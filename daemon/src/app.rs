@@ -1,0 +1,287 @@
+//! The request pipeline: request id, client address, CORS, routing, the per-request deadline,
+//! refusal auditing, security headers, metrics and the access log line. Handlers live in
+//! `handlers`; errors become problem documents in `problem`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use ipnet::IpNet;
+use serde_json::json;
+use sessiond_core::Settings;
+use sessiond_core::audit::{Actor, EventType, NewEvent, Origin, Severity};
+use sessiond_core::domain::now_millis;
+use sessiond_core::session::SessionService;
+use sessiond_core::store::{Store, WriteOp};
+
+use crate::body::{Body, empty};
+use crate::metrics::{HttpLabels, Metrics};
+use crate::problem::ApiError;
+use crate::routes::{Miss, Route, is_api};
+use crate::{client_ip, handlers};
+
+/// Everything a request needs, shared by all connections.
+pub struct AppState {
+    /// The configuration in force.
+    pub settings: Arc<Settings>,
+    /// The session service (and through it the store and the audit writer).
+    pub sessions: SessionService,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    cors: Cors,
+    trusted_proxies: Vec<IpNet>,
+    metrics_allow: Vec<IpNet>,
+    request_timeout: Duration,
+}
+
+impl AppState {
+    /// Assemble the state.
+    pub fn new(settings: Arc<Settings>, sessions: SessionService, metrics: Arc<Metrics>) -> Self {
+        Self {
+            cors: Cors {
+                allowed: settings.cors.allowed_origins.clone(),
+                credentials: settings.cors.allow_credentials,
+            },
+            trusted_proxies: settings.server.trusted_proxies.clone(),
+            metrics_allow: settings.metrics.allow.clone(),
+            request_timeout: settings.server.request_timeout.get(),
+            settings,
+            sessions,
+            metrics,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.sessions.store()
+    }
+
+    /// May this client read `/metrics`?
+    pub fn metrics_allowed(&self, ip: IpAddr) -> bool {
+        self.metrics_allow.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// Facts about one request that handlers and the pipeline share.
+pub struct RequestContext {
+    /// `X-Request-Id`, echoed or generated.
+    pub request_id: String,
+    /// Resolved client address.
+    pub client_ip: IpAddr,
+    /// For audit events.
+    pub origin: Origin,
+}
+
+struct Cors {
+    allowed: Vec<String>,
+    credentials: bool,
+}
+
+/// What CORS makes of a request's `Origin`.
+enum OriginCheck {
+    /// No `Origin` header: not a cross-origin browser request.
+    Absent,
+    /// An allowed origin, echoed back.
+    Allowed(HeaderValue),
+    /// Any other origin: no CORS headers at all.
+    Denied,
+}
+
+impl Cors {
+    fn check(&self, headers: &HeaderMap) -> OriginCheck {
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return OriginCheck::Absent;
+        };
+        match origin.to_str() {
+            Ok(o) if self.allowed.iter().any(|a| a == o) => OriginCheck::Allowed(origin.clone()),
+            _ => OriginCheck::Denied,
+        }
+    }
+
+    fn decorate(&self, headers: &mut HeaderMap, origin: &HeaderValue) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"),
+        );
+        if self.credentials {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        }
+    }
+}
+
+const MAX_USER_AGENT: usize = 256;
+
+/// `X-Request-Id` when it is 1–64 characters of `[A-Za-z0-9._-]`, else a new one.
+fn request_id(headers: &HeaderMap) -> String {
+    if let Some(v) = headers.get("x-request-id").and_then(|v| v.to_str().ok())
+        && (1..=64).contains(&v.len())
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return v.to_owned();
+    }
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    let ua = headers.get(header::USER_AGENT)?;
+    let text = String::from_utf8_lossy(ua.as_bytes());
+    let mut end = text.len().min(MAX_USER_AGENT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(text[..end].to_owned())
+}
+
+/// Answer one request. Never fails: every error is a problem response.
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let request_id = request_id(req.headers());
+    let client_ip = client_ip::resolve(peer.ip(), req.headers(), &state.trusted_proxies);
+    let ctx = RequestContext {
+        origin: Origin {
+            request_id: request_id.clone(),
+            ip: Some(client_ip.to_string()),
+            user_agent: user_agent(req.headers()),
+            actor: Actor::Client,
+        },
+        request_id,
+        client_ip,
+    };
+    let api = is_api(&path);
+    let cors = if api { state.cors.check(req.headers()) } else { OriginCheck::Absent };
+
+    let (label, result) = if method == Method::OPTIONS && api {
+        ("preflight", preflight(&cors, req.headers(), &path))
+    } else {
+        match Route::resolve(&method, &path) {
+            Ok(route) => {
+                let label = route.label();
+                let work = handlers::dispatch(&state, &ctx, route, req);
+                let result = match tokio::time::timeout(state.request_timeout, work).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ApiError::RequestTimeout),
+                };
+                (label, result)
+            }
+            Err(Miss::NotFound) => ("unmatched", Err(ApiError::NotFound)),
+            Err(Miss::MethodNotAllowed(allow)) => ("unmatched", Err(ApiError::MethodNotAllowed(allow))),
+        }
+    };
+
+    let mut res = match result {
+        Ok(res) => res,
+        Err(err) => {
+            let err = if api { audit_refusal(&state, &ctx, &method, label, err).await } else { err };
+            err.into_response(&ctx.request_id)
+        }
+    };
+
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        headers.insert("x-request-id", v);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if api {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        if let OriginCheck::Allowed(origin) = &cors {
+            state.cors.decorate(headers, origin);
+        }
+    }
+
+    let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    state.metrics.observe_request(
+        &HttpLabels {
+            route: label,
+            method: method.as_str().to_owned(),
+            status,
+        },
+        elapsed.as_secs_f64(),
+    );
+    tracing::info!(
+        target: "sessiond::access",
+        request_id = %ctx.request_id,
+        method = %method,
+        route = label,
+        status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        ip = %ctx.client_ip,
+        "request"
+    );
+    res
+}
+
+fn preflight(cors: &OriginCheck, headers: &HeaderMap, path: &str) -> Result<Response<Body>, ApiError> {
+    let is_preflight = headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    match cors {
+        OriginCheck::Allowed(_) if is_preflight => {
+            let mut res = Response::new(empty());
+            *res.status_mut() = StatusCode::NO_CONTENT;
+            let h = res.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, DELETE"));
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, x-request-id"));
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            Ok(res)
+        }
+        OriginCheck::Denied => Err(ApiError::OriginNotAllowed),
+        _ => match Route::resolve(&Method::OPTIONS, path) {
+            // Not a CORS preflight: say which methods the route has.
+            Err(Miss::MethodNotAllowed(allow)) => {
+                let mut res = Response::new(empty());
+                *res.status_mut() = StatusCode::NO_CONTENT;
+                res.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+                Ok(res)
+            }
+            _ => Err(ApiError::NotFound),
+        },
+    }
+}
+
+/// Record a refusal that the session service did not already record. A refusal we cannot
+/// record becomes 503, like any unrecorded operation.
+async fn audit_refusal(state: &AppState, ctx: &RequestContext, method: &Method, route: &str, err: ApiError) -> ApiError {
+    let (event_type, severity) = match &err {
+        // Already audited by the session service, or not auditable (the store is down).
+        ApiError::InvalidUuidFormat
+        | ApiError::SessionNotFound
+        | ApiError::SessionRevoked
+        | ApiError::SessionExpired
+        | ApiError::DatabaseUnavailable
+        | ApiError::ShuttingDown
+        | ApiError::RateLimited(_) => return err,
+        ApiError::Internal => (EventType::RequestError, Severity::Critical),
+        ApiError::StorageUnavailable => (EventType::RequestError, Severity::Warning),
+        _ => (EventType::RequestRejected, Severity::Warning),
+    };
+    let event = NewEvent::new(
+        &ctx.origin,
+        now_millis(),
+        event_type,
+        severity,
+        None,
+        json!({
+            "code": err.code(),
+            "status": err.status().as_u16(),
+            "method": method.as_str(),
+            "route": route,
+        }),
+    );
+    match state.sessions.writer().submit(vec![WriteOp::Event(event)]).await {
+        Ok(_) => err,
+        Err(e) => {
+            tracing::warn!(error = %e, request_id = %ctx.request_id, "could not audit a refusal");
+            ApiError::DatabaseUnavailable
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Route handlers: turn a matched route into a call of the session service and its answer
+//! into JSON. Bodies are read with a hard size limit and a content-type check.
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde_json::{Map, Value, json};
+use sessiond_core::domain::rfc3339;
+use sessiond_core::session::SessionView;
+
+use crate::app::{AppState, RequestContext};
+use crate::body::{Body, empty, full};
+use crate::problem::ApiError;
+use crate::routes::Route;
+
+/// The OpenAPI 3.1 document of this API, kept in the repository.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Largest `user_info` accepted, serialized (SPEC §2.3).
+pub const MAX_USER_INFO: usize = 2048;
+
+/// Run the handler of `route`.
+pub async fn dispatch(state: &AppState, ctx: &RequestContext, route: Route, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    match route {
+        Route::Healthz => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
+        Route::Readyz => readyz(state).await,
+        Route::Metrics => {
+            if !state.metrics_allowed(ctx.client_ip) {
+                return Err(ApiError::Forbidden);
+            }
+            let text = state.metrics.render(state.store().pool_stats());
+            let mut res = Response::new(full(text));
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            Ok(res)
+        }
+        Route::OpenApi => {
+            let mut res = Response::new(full(OPENAPI));
+            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Ok(res)
+        }
+        Route::Generate => generate(state, ctx, req).await,
+        Route::Validate => validate(state, ctx, req).await,
+        Route::GetSession(raw) => {
+            let (view, (count, bytes)) = state.sessions.get(&ctx.origin, &raw).await?;
+            let mut body = session_json(&view);
+            body.insert("valid".into(), Value::Bool(true));
+            body.insert("upload_count".into(), count.into());
+            body.insert("upload_bytes".into(), bytes.into());
+            Ok(json_response(StatusCode::OK, &Value::Object(body)))
+        }
+        Route::DeleteSession(raw) => {
+            state.sessions.reset(&ctx.origin, &raw).await?;
+            let mut res = Response::new(empty());
+            *res.status_mut() = StatusCode::NO_CONTENT;
+            Ok(res)
+        }
+        Route::Upload(_) | Route::ListUploads(_) | Route::GetUpload(..) | Route::DeleteUpload(..) => Err(ApiError::NotFound),
+    }
+}
+
+async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
+    match state.store().ping().await {
+        Ok(()) => Ok(json_response(StatusCode::OK, &json!({"status": "ready", "database": "ok"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database check failed");
+            let mut res = json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"status": "unavailable", "database": "unavailable", "failing": ["database"]}),
+            );
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            Ok(res)
+        }
+    }
+}
+
+async fn generate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let body = read_json(state, req, false).await?;
+    let user_info = match body.as_ref().and_then(|b| b.get("user_info")) {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => {
+            let size = serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX);
+            if size > MAX_USER_INFO {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "user_info is {size} bytes serialized; the limit is {MAX_USER_INFO}"
+                )));
+            }
+            Some(v.clone())
+        }
+        Some(_) => return Err(ApiError::MissingField("user_info", "a JSON object")),
+    };
+    let view = state.sessions.generate(&ctx.origin, user_info).await?;
+    let mut res = json_response(StatusCode::CREATED, &Value::Object(session_json(&view)));
+    if let Ok(loc) = HeaderValue::from_str(&format!("/api/session/{}", view.session.id)) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
+
+async fn validate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let body = read_json(state, req, true).await?.unwrap_or_default();
+    let Some(Value::String(raw)) = body.get("uuid") else {
+        return Err(ApiError::MissingField("uuid", "a string"));
+    };
+    let view = state.sessions.validate(&ctx.origin, raw).await?;
+    let mut out = Map::new();
+    out.insert("uuid".into(), view.session.id.to_string().into());
+    out.insert("valid".into(), Value::Bool(true));
+    out.extend(session_json(&view));
+    Ok(json_response(StatusCode::OK, &Value::Object(out)))
+}
+
+/// `{"uuid", "status", "created_at", "last_seen_at", "expires_at"}`
+fn session_json(view: &SessionView) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("uuid".into(), view.session.id.to_string().into());
+    m.insert("status".into(), view.status.as_str().into());
+    m.insert("created_at".into(), rfc3339(view.session.created_at).into());
+    m.insert("last_seen_at".into(), rfc3339(view.session.last_seen_at).into());
+    m.insert("expires_at".into(), rfc3339(view.expires_at).into());
+    m
+}
+
+/// A JSON answer.
+pub fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let mut res = Response::new(full(bytes));
+    *res.status_mut() = status;
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+fn is_json(content_type: &HeaderValue) -> bool {
+    let Ok(ct) = content_type.to_str() else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Read a JSON object body of at most `server.max_json_body` bytes. `Ok(None)` for an empty
+/// body when `required` is false.
+async fn read_json(state: &AppState, req: Request<Incoming>, required: bool) -> Result<Option<Map<String, Value>>, ApiError> {
+    let max = state.settings.server.max_json_body;
+    let headers = req.headers();
+    let declared: Option<u64> = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large(max));
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).cloned();
+    if content_type.as_ref().is_some_and(|ct| !is_json(ct)) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let bytes: Bytes = match Limited::new(req.into_body(), max).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large(max)),
+        Err(_) => return Err(ApiError::MalformedJson("the request body could not be read".into())),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return if required {
+            Err(ApiError::MalformedJson("the body is empty; send a JSON object".into()))
+        } else {
+            Ok(None)
+        };
+    }
+    if content_type.is_none() {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(Some(map)),
+        Ok(_) => Err(ApiError::MalformedJson("the body must be a JSON object".into())),
+        Err(e) => Err(ApiError::MalformedJson(format!("the body is not valid JSON: {e}"))),
+    }
+}
+
+fn too_large(max: usize) -> ApiError {
+    ApiError::PayloadTooLarge(format!("the JSON body is over {max} bytes"))
+}

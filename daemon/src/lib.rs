@@ -1,0 +1,14 @@
+//! sessiond: the HTTP daemon. `serve` runs it on a listener you bind, so tests can start the
+//! real server on `127.0.0.1:0` and stop it through a future.
+
+pub mod app;
+pub mod body;
+pub mod client_ip;
+pub mod handlers;
+pub mod logging;
+pub mod metrics;
+pub mod problem;
+pub mod routes;
+pub mod server;
+
+pub use server::{StartError, open_store, serve, shutdown_signal};

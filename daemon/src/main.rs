@@ -1,0 +1,83 @@
+//! `sessiond`: serve the API (default), apply migrations, or check the configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sessiond_core::Settings;
+
+#[derive(Parser)]
+#[command(name = "sessiond", version, about = "Session service for anonymous web apps")]
+struct Cli {
+    /// Config file (default: ./config/sessiond.toml when it exists, else built-in defaults).
+    #[arg(long, global = true, env = "SESSIOND_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load and validate the configuration, print it (secrets redacted) and exit.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sessiond: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    sessiond::logging::init(&settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sessiond: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings))
+}
+
+async fn run(command: Command, settings: Settings) -> ExitCode {
+    match command {
+        Command::CheckConfig => {
+            println!("{settings:#?}");
+            ExitCode::SUCCESS
+        }
+        Command::Migrate => match sessiond::open_store(&settings).await {
+            Ok(store) => {
+                println!("migrations applied to {}", store.describe());
+                store.close().await;
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "migration failed");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve => {
+            let listener = match tokio::net::TcpListener::bind(settings.server.listen).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(error = %e, listen = %settings.server.listen, "cannot listen (server.listen)");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match sessiond::serve(settings, listener, sessiond::shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "sessiond could not start");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

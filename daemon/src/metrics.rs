@@ -1,0 +1,108 @@
+//! Prometheus metrics: request counts and latency by route and status, audit batch sizes,
+//! database pool occupancy and open connections. Served at `/metrics` to `metrics.allow`.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use sessiond_core::store::PoolStats;
+
+/// Labels of the HTTP metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// Path template.
+    pub route: &'static str,
+    /// HTTP method.
+    pub method: String,
+    /// Status code.
+    pub status: u16,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs … ~1.6 s
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+/// All of the daemon's metrics and their registry.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<HttpLabels, Counter>,
+    latency: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    audit_batch: Histogram,
+    pool_size: Gauge,
+    pool_idle: Gauge,
+    pool_max: Gauge,
+    /// Open client connections.
+    pub connections: Gauge<i64, AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Create and register every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sessiond");
+        let requests = Family::<HttpLabels, Counter>::default();
+        let latency = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let audit_batch = Histogram::new(exponential_buckets(1.0, 2.0, 11));
+        let pool_size = Gauge::default();
+        let pool_idle = Gauge::default();
+        let pool_max = Gauge::default();
+        let connections = Gauge::default();
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        registry.register("http_request_duration_seconds", "Time to answer a request", latency.clone());
+        registry.register("audit_batch_ops", "Writes committed per group-commit batch", audit_batch.clone());
+        registry.register("db_pool_connections", "Open database connections", pool_size.clone());
+        registry.register("db_pool_idle_connections", "Idle database connections", pool_idle.clone());
+        registry.register("db_pool_max_connections", "Configured pool maximum", pool_max.clone());
+        registry.register("open_connections", "Open client connections", connections.clone());
+        Self {
+            registry,
+            requests,
+            latency,
+            audit_batch,
+            pool_size,
+            pool_idle,
+            pool_max,
+            connections,
+        }
+    }
+
+    /// Registry, so other parts (rate limiter, jobs) can add their metrics at start-up.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    /// Record one answered request.
+    pub fn observe_request(&self, labels: &HttpLabels, seconds: f64) {
+        self.requests.get_or_create(labels).inc();
+        self.latency.get_or_create(labels).observe(seconds);
+    }
+
+    /// A hook for the audit writer.
+    pub fn batch_observer(&self) -> sessiond_core::writer::BatchObserver {
+        let h = self.audit_batch.clone();
+        Arc::new(move |n| h.observe(n as f64))
+    }
+
+    /// Prometheus text exposition, with pool gauges refreshed.
+    pub fn render(&self, pool: PoolStats) -> String {
+        self.pool_size.set(i64::from(pool.size));
+        self.pool_idle.set(i64::try_from(pool.idle).unwrap_or(i64::MAX));
+        self.pool_max.set(i64::from(pool.max));
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        out
+    }
+}

@@ -1,0 +1,179 @@
+//! The one table of routes: every path and method the daemon answers, with the route class
+//! used by rate limiting and the label used by metrics.
+
+use http::Method;
+
+/// A matched route. Path parameters are kept raw; handlers parse (and audit) them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /healthz`
+    Healthz,
+    /// `GET /readyz`
+    Readyz,
+    /// `GET /metrics`
+    Metrics,
+    /// `GET /api/openapi.json`
+    OpenApi,
+    /// `POST /api/session/generate-uuid`
+    Generate,
+    /// `POST /api/session/validate-uuid`
+    Validate,
+    /// `GET /api/session/{uuid}`
+    GetSession(String),
+    /// `DELETE /api/session/{uuid}`
+    DeleteSession(String),
+    /// `POST /api/session/{uuid}/uploads`
+    Upload(String),
+    /// `GET /api/session/{uuid}/uploads`
+    ListUploads(String),
+    /// `GET /api/session/{uuid}/uploads/{id}`
+    GetUpload(String, String),
+    /// `DELETE /api/session/{uuid}/uploads/{id}`
+    DeleteUpload(String, String),
+}
+
+/// Rate-limit route classes (`rate_limit.routes.<class>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteClass {
+    /// generate-uuid
+    Generate,
+    /// validate-uuid
+    Validate,
+    /// GET routes
+    Read,
+    /// uploads
+    Upload,
+    /// DELETE routes
+    Delete,
+}
+
+/// Why no route matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// No such path.
+    NotFound,
+    /// The path exists; these methods are allowed (the `Allow` header).
+    MethodNotAllowed(&'static str),
+}
+
+/// The path shapes, for `Allow` and for the OpenAPI agreement test.
+pub const TABLE: &[(&str, &[&str])] = &[
+    ("/healthz", &["GET"]),
+    ("/readyz", &["GET"]),
+    ("/metrics", &["GET"]),
+    ("/api/openapi.json", &["GET"]),
+    ("/api/session/generate-uuid", &["POST"]),
+    ("/api/session/validate-uuid", &["POST"]),
+    ("/api/session/{uuid}", &["GET", "DELETE"]),
+    ("/api/session/{uuid}/uploads", &["GET", "POST"]),
+    ("/api/session/{uuid}/uploads/{id}", &["GET", "DELETE"]),
+];
+
+impl Route {
+    /// Match a request line. `HEAD` is not served (a JSON API has no use for it).
+    pub fn resolve(method: &Method, path: &str) -> Result<Route, Miss> {
+        let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+        let m = method.clone();
+        let route = match segments.as_slice() {
+            ["healthz"] => pick(m, "GET", [(Method::GET, Route::Healthz)])?,
+            ["readyz"] => pick(m, "GET", [(Method::GET, Route::Readyz)])?,
+            ["metrics"] => pick(m, "GET", [(Method::GET, Route::Metrics)])?,
+            ["api", "openapi.json"] => pick(m, "GET", [(Method::GET, Route::OpenApi)])?,
+            ["api", "session", "generate-uuid"] => pick(m, "POST", [(Method::POST, Route::Generate)])?,
+            ["api", "session", "validate-uuid"] => pick(m, "POST", [(Method::POST, Route::Validate)])?,
+            ["api", "session", id] if !id.is_empty() => pick(
+                m,
+                "GET, DELETE",
+                [(Method::GET, Route::GetSession(id.to_string())), (Method::DELETE, Route::DeleteSession(id.to_string()))],
+            )?,
+            ["api", "session", id, "uploads"] if !id.is_empty() => pick(
+                m,
+                "GET, POST",
+                [(Method::GET, Route::ListUploads(id.to_string())), (Method::POST, Route::Upload(id.to_string()))],
+            )?,
+            ["api", "session", id, "uploads", up] if !id.is_empty() && !up.is_empty() => pick(
+                m,
+                "GET, DELETE",
+                [
+                    (Method::GET, Route::GetUpload(id.to_string(), up.to_string())),
+                    (Method::DELETE, Route::DeleteUpload(id.to_string(), up.to_string())),
+                ],
+            )?,
+            _ => return Err(Miss::NotFound),
+        };
+        Ok(route)
+    }
+
+    /// Metrics and log label: the path template.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Route::Healthz => "/healthz",
+            Route::Readyz => "/readyz",
+            Route::Metrics => "/metrics",
+            Route::OpenApi => "/api/openapi.json",
+            Route::Generate => "/api/session/generate-uuid",
+            Route::Validate => "/api/session/validate-uuid",
+            Route::GetSession(_) | Route::DeleteSession(_) => "/api/session/{uuid}",
+            Route::Upload(_) | Route::ListUploads(_) => "/api/session/{uuid}/uploads",
+            Route::GetUpload(..) | Route::DeleteUpload(..) => "/api/session/{uuid}/uploads/{id}",
+        }
+    }
+
+    /// Rate-limit class; `None` for the operational routes, which are never limited.
+    pub fn class(&self) -> Option<RouteClass> {
+        match self {
+            Route::Healthz | Route::Readyz | Route::Metrics | Route::OpenApi => None,
+            Route::Generate => Some(RouteClass::Generate),
+            Route::Validate => Some(RouteClass::Validate),
+            Route::GetSession(_) | Route::ListUploads(_) | Route::GetUpload(..) => Some(RouteClass::Read),
+            Route::Upload(_) => Some(RouteClass::Upload),
+            Route::DeleteSession(_) | Route::DeleteUpload(..) => Some(RouteClass::Delete),
+        }
+    }
+}
+
+fn pick<const N: usize>(method: Method, allow: &'static str, options: [(Method, Route); N]) -> Result<Route, Miss> {
+    options
+        .into_iter()
+        .find(|(m, _)| *m == method)
+        .map(|(_, r)| r)
+        .ok_or(Miss::MethodNotAllowed(allow))
+}
+
+/// Is this a path under the session API (where refusals are audited and CORS applies)?
+pub fn is_api(path: &str) -> bool {
+    path == "/api/session" || path.starts_with("/api/session/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_routes_win_over_the_uuid_parameter() {
+        assert_eq!(Route::resolve(&Method::POST, "/api/session/generate-uuid"), Ok(Route::Generate));
+        assert_eq!(
+            Route::resolve(&Method::GET, "/api/session/generate-uuid"),
+            Err(Miss::MethodNotAllowed("POST"))
+        );
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        assert_eq!(Route::resolve(&Method::GET, "/nope"), Err(Miss::NotFound));
+        assert_eq!(Route::resolve(&Method::GET, "/api/session/"), Err(Miss::NotFound));
+        assert_eq!(Route::resolve(&Method::PUT, "/api/session/x"), Err(Miss::MethodNotAllowed("GET, DELETE")));
+        assert_eq!(Route::resolve(&Method::POST, "/healthz"), Err(Miss::MethodNotAllowed("GET")));
+    }
+
+    #[test]
+    fn every_table_entry_resolves() {
+        for (path, methods) in TABLE {
+            let concrete = path.replace("{uuid}", "u").replace("{id}", "i");
+            for m in *methods {
+                let method = Method::from_bytes(m.as_bytes()).unwrap_or(Method::GET);
+                assert!(Route::resolve(&method, &concrete).is_ok(), "{m} {path}");
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The accept loop and the daemon's life cycle: connect and migrate the database, start the
+//! audit writer, serve until `shutdown` resolves, drain in-flight requests with a deadline,
+//! then flush the audit writer. An accept error is logged and retried, never fatal.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use sessiond_core::Settings;
+use sessiond_core::domain::Timeouts;
+use sessiond_core::session::SessionService;
+use sessiond_core::store::{self, Store, StoreError};
+use sessiond_core::writer::{AuditWriter, WriterOptions};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::app::{AppState, handle};
+use crate::metrics::Metrics;
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Database connection or migration failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Open the configured database and apply migrations.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> {
+    let store = store::connect(&settings.database).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Run the daemon on `listener` until `shutdown` resolves. Returns after in-flight requests
+/// have drained (or `server.shutdown_grace` passed) and every accepted audit write is stored.
+pub async fn serve(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let settings = Arc::new(settings);
+    let store = open_store(&settings).await?;
+    let metrics = Arc::new(Metrics::new());
+    let (writer, writer_handle) = AuditWriter::spawn(
+        store.clone(),
+        WriterOptions {
+            observer: Some(metrics.batch_observer()),
+            ..WriterOptions::default()
+        },
+    );
+    let timeouts = Timeouts::new(settings.session.idle_timeout.get(), settings.session.absolute_timeout.get());
+    let sessions = SessionService::new(store.clone(), writer, timeouts);
+    let state = Arc::new(AppState::new(settings.clone(), sessions, metrics));
+    tracing::info!(
+        listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        database = %store.describe(),
+        "sessiond ready"
+    );
+
+    accept_loop(state.clone(), listener, shutdown).await;
+
+    drop(state);
+    writer_handle.shutdown().await;
+    store.close().await;
+    tracing::info!("sessiond stopped");
+    Ok(())
+}
+
+async fn accept_loop(state: Arc<AppState>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let server = &state.settings.server;
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(server.header_read_timeout.get())
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(server.max_connections));
+    let grace = server.shutdown_grace.get();
+    let mut backoff = Duration::from_millis(5);
+    tokio::pin!(shutdown);
+
+    loop {
+        // At the connection cap we stop accepting; new clients wait in the kernel backlog.
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => {
+                    backoff = Duration::from_millis(5);
+                    conn
+                }
+                Err(e) => {
+                    // EMFILE, ECONNABORTED...: log, pause briefly, keep serving.
+                    tracing::warn!(error = %e, "accept failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let st = state.clone();
+        let service = service_fn(move |req| {
+            let st = st.clone();
+            async move { Ok::<_, Infallible>(handle(st, req, peer).await) }
+        });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let gauge = state.metrics.connections.clone();
+        gauge.inc();
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+            gauge.dec();
+            drop(permit);
+        });
+    }
+
+    drop(listener);
+    tracing::info!("shutting down: draining in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections drained"),
+        () = tokio::time::sleep(grace) => tracing::warn!(?grace, "shutdown grace expired; closing remaining connections"),
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
