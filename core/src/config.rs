@@ -168,9 +168,9 @@ impl Serialize for HumanDuration {
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        humantime::parse_duration(raw.trim())
-            .map(HumanDuration)
-            .map_err(|e| serde::de::Error::custom(format!("`{raw}` is not a duration ({e}); write e.g. 30s, 5m, 1h, 30d")))
+        humantime::parse_duration(raw.trim()).map(HumanDuration).map_err(|e| {
+            serde::de::Error::custom(format!("`{raw}` is not a duration ({e}); write e.g. 30s, 5m, 1h, 30d"))
+        })
     }
 }
 
@@ -557,9 +557,7 @@ pub struct PrivacySettings {
 
 impl Default for PrivacySettings {
     fn default() -> Self {
-        Self {
-            ip_retention_days: 7,
-        }
+        Self { ip_retention_days: 7 }
     }
 }
 
@@ -661,9 +659,7 @@ pub struct JobSchedule {
 }
 
 fn schedule(expr: &str) -> JobSchedule {
-    JobSchedule {
-        schedule: expr.into(),
-    }
+    JobSchedule { schedule: expr.into() }
 }
 
 /// `jobs.retention.*`
@@ -807,9 +803,7 @@ impl Settings {
             let value = raw
                 .parse::<figment::value::Value>()
                 .unwrap_or_else(|_| figment::value::Value::from(raw.clone()));
-            figment = figment.merge(
-                Serialized::default(&key, value).profile(figment::Profile::Default),
-            );
+            figment = figment.merge(Serialized::default(&key, value).profile(figment::Profile::Default));
         }
         let settings: Settings = figment.extract().map_err(from_figment)?;
         settings.validate()?;
@@ -842,14 +836,18 @@ impl Settings {
         if self.database.max_connections == 0 {
             return Err(ConfigError::new("database.max_connections", "must be at least 1"));
         }
-        if self.storage.backend == StorageBackend::Fs && self.storage.fs.root.exists() && !self.storage.fs.root.is_dir() {
+        if self.storage.backend == StorageBackend::Fs && self.storage.fs.root.exists() && !self.storage.fs.root.is_dir()
+        {
             return Err(ConfigError::new(
                 "storage.fs.root",
                 format!("{} exists and is not a directory", self.storage.fs.root.display()),
             ));
         }
         if self.storage.backend == StorageBackend::S3 && self.storage.s3.bucket.as_deref().unwrap_or("").is_empty() {
-            return Err(ConfigError::new("storage.s3.bucket", "required when storage.backend = \"s3\""));
+            return Err(ConfigError::new(
+                "storage.s3.bucket",
+                "required when storage.backend = \"s3\"",
+            ));
         }
         if self.uploads.max_bytes == 0 {
             return Err(ConfigError::new("uploads.max_bytes", "must be at least 1"));
@@ -864,10 +862,16 @@ impl Settings {
             return Err(ConfigError::new("rate_limit.ipv6_prefix", "must be between 1 and 128"));
         }
         if self.rate_limit.backend == RateLimitBackend::Redis && self.rate_limit.redis_url.is_none() {
-            return Err(ConfigError::new("rate_limit.redis_url", "required when rate_limit.backend = \"redis\""));
+            return Err(ConfigError::new(
+                "rate_limit.redis_url",
+                "required when rate_limit.backend = \"redis\"",
+            ));
         }
         for (i, origin) in self.cors.allowed_origins.iter().enumerate() {
-            if origin == "*" || !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
+            if origin == "*"
+                || !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.ends_with('/')
+            {
                 return Err(ConfigError::new(
                     format!("cors.allowed_origins[{i}]"),
                     format!("`{origin}` is not an exact origin like https://app.example (no `*`, no trailing slash)"),
@@ -877,10 +881,16 @@ impl Settings {
         if self.email.enabled {
             let scheme = self.email.smtp_url.scheme();
             if scheme != "smtp" && scheme != "smtps" {
-                return Err(ConfigError::new("email.smtp_url", "must start with smtp:// or smtps://"));
+                return Err(ConfigError::new(
+                    "email.smtp_url",
+                    "must start with smtp:// or smtps://",
+                ));
             }
             if self.email.to.is_empty() {
-                return Err(ConfigError::new("email.to", "at least one recipient is needed when email.enabled = true"));
+                return Err(ConfigError::new(
+                    "email.to",
+                    "at least one recipient is needed when email.enabled = true",
+                ));
             }
         }
         let jobs = &self.jobs;
@@ -916,7 +926,11 @@ pub fn check_cron(expr: &str) -> Result<(), String> {
     let ok = fields
         .iter()
         .all(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || "*/,-?#".contains(c)));
-    if ok { Ok(()) } else { Err(format!("`{expr}` is not a cron expression")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{expr}` is not a cron expression"))
+    }
 }
 
 fn tracing_level_ok(level: &str) -> Result<(), String> {

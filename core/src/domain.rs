@@ -85,8 +85,14 @@ pub struct Session {
 impl Session {
     /// The earlier of idle and absolute expiry.
     pub fn expires_at(&self, t: &Timeouts) -> DateTime<Utc> {
-        let idle = self.last_seen_at.checked_add_signed(t.idle).unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let absolute = self.created_at.checked_add_signed(t.absolute).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let idle = self
+            .last_seen_at
+            .checked_add_signed(t.idle)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let absolute = self
+            .created_at
+            .checked_add_signed(t.absolute)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         idle.min(absolute)
     }
 
@@ -107,7 +113,9 @@ pub fn now_millis() -> DateTime<Utc> {
 
 /// Unix milliseconds to a UTC time (clamped to the representable range).
 pub fn from_millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::MAX_UTC)
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// RFC 3339 UTC with millisecond precision: `2026-01-08T10:15:30.123Z`.

@@ -150,7 +150,11 @@ impl SessionService {
 
     /// Create a session. A colliding id is retried with a fresh one; after
     /// [`MAX_ID_ATTEMPTS`] collisions the call fails as internal.
-    pub async fn generate(&self, origin: &Origin, user_info: Option<serde_json::Value>) -> Result<SessionView, SessionError> {
+    pub async fn generate(
+        &self,
+        origin: &Origin,
+        user_info: Option<serde_json::Value>,
+    ) -> Result<SessionView, SessionError> {
         for _ in 0..MAX_ID_ATTEMPTS {
             let now = now_millis();
             let session = Session {
@@ -172,7 +176,13 @@ impl SessionService {
                 Some(session.id),
                 json!({}),
             );
-            let outcome = self.writer.submit(vec![WriteOp::CreateSession { session: session.clone(), event }]).await?;
+            let outcome = self
+                .writer
+                .submit(vec![WriteOp::CreateSession {
+                    session: session.clone(),
+                    event,
+                }])
+                .await?;
             match outcome.first() {
                 Some(OpOutcome::Done) => return Ok(self.view(session, now)),
                 Some(OpOutcome::Collision) => {
@@ -181,14 +191,23 @@ impl SessionService {
                 other => return Err(SessionError::Internal(format!("unexpected create outcome {other:?}"))),
             }
         }
-        Err(SessionError::Internal(format!("session id collided {MAX_ID_ATTEMPTS} times")))
+        Err(SessionError::Internal(format!(
+            "session id collided {MAX_ID_ATTEMPTS} times"
+        )))
     }
 
     /// Is `raw` a live session? Refreshes `last_seen_at` (sliding idle expiry).
     pub async fn validate(&self, origin: &Origin, raw: &str) -> Result<SessionView, SessionError> {
         let now = now_millis();
         let mut session = self.load_live(origin, raw, Operation::Validate, now).await?;
-        let event = NewEvent::new(origin, now, EventType::SessionValidated, Severity::Info, Some(session.id), json!({}));
+        let event = NewEvent::new(
+            origin,
+            now,
+            EventType::SessionValidated,
+            Severity::Info,
+            Some(session.id),
+            json!({}),
+        );
         self.writer
             .submit(vec![
                 WriteOp::Touch {
@@ -211,7 +230,14 @@ impl SessionService {
         let now = now_millis();
         let session = self.load_live(origin, raw, Operation::Read, now).await?;
         let totals = self.store.upload_totals(session.id).await?;
-        let event = NewEvent::new(origin, now, EventType::SessionRead, Severity::Info, Some(session.id), json!({}));
+        let event = NewEvent::new(
+            origin,
+            now,
+            EventType::SessionRead,
+            Severity::Info,
+            Some(session.id),
+            json!({}),
+        );
         self.writer.submit(vec![WriteOp::Event(event)]).await?;
         Ok((self.view(session, now), totals))
     }
@@ -222,13 +248,22 @@ impl SessionService {
     pub async fn reset(&self, origin: &Origin, raw: &str) -> Result<SessionStatus, SessionError> {
         let now = now_millis();
         let Some(id) = parse_session_id(raw) else {
-            return Err(self.refuse(origin, None, Operation::Reset, SessionError::InvalidFormat, now).await);
+            return Err(self
+                .refuse(origin, None, Operation::Reset, SessionError::InvalidFormat, now)
+                .await);
         };
         self.reset_id(origin, id, now).await
     }
 
     async fn reset_id(&self, origin: &Origin, id: Uuid, now: DateTime<Utc>) -> Result<SessionStatus, SessionError> {
-        let event = NewEvent::new(origin, now, EventType::SessionReset, Severity::Info, Some(id), json!({}));
+        let event = NewEvent::new(
+            origin,
+            now,
+            EventType::SessionReset,
+            Severity::Info,
+            Some(id),
+            json!({}),
+        );
         let op = WriteOp::Revoke {
             id,
             at: now,
@@ -237,13 +272,21 @@ impl SessionService {
         };
         match self.writer.submit(vec![op]).await?.first() {
             Some(OpOutcome::Revoked { previous }) => Ok(*previous),
-            Some(OpOutcome::NotFound) => Err(self.refuse(origin, Some(id), Operation::Reset, SessionError::NotFound, now).await),
+            Some(OpOutcome::NotFound) => Err(self
+                .refuse(origin, Some(id), Operation::Reset, SessionError::NotFound, now)
+                .await),
             other => Err(SessionError::Internal(format!("unexpected revoke outcome {other:?}"))),
         }
     }
 
     /// Parse and load a session that must be live; every refusal is audited.
-    async fn load_live(&self, origin: &Origin, raw: &str, op: Operation, now: DateTime<Utc>) -> Result<Session, SessionError> {
+    async fn load_live(
+        &self,
+        origin: &Origin,
+        raw: &str,
+        op: Operation,
+        now: DateTime<Utc>,
+    ) -> Result<Session, SessionError> {
         let Some(id) = parse_session_id(raw) else {
             return Err(self.refuse(origin, None, op, SessionError::InvalidFormat, now).await);
         };
@@ -260,7 +303,14 @@ impl SessionService {
 
     /// Audit a refusal and hand it back; if the audit write itself fails, that failure wins
     /// (a refusal we could not record is answered 503, like any unrecorded operation).
-    async fn refuse(&self, origin: &Origin, id: Option<Uuid>, op: Operation, refusal: SessionError, now: DateTime<Utc>) -> SessionError {
+    async fn refuse(
+        &self,
+        origin: &Origin,
+        id: Option<Uuid>,
+        op: Operation,
+        refusal: SessionError,
+        now: DateTime<Utc>,
+    ) -> SessionError {
         let reason = refusal.reason().unwrap_or("other");
         let event = NewEvent::new(
             origin,

@@ -104,10 +104,15 @@ impl Cors {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"),
+            HeaderValue::from_static(
+                "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset",
+            ),
         );
         if self.credentials {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
         }
     }
 }
@@ -118,7 +123,8 @@ const MAX_USER_AGENT: usize = 256;
 fn request_id(headers: &HeaderMap) -> String {
     if let Some(v) = headers.get("x-request-id").and_then(|v| v.to_str().ok())
         && (1..=64).contains(&v.len())
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     {
         return v.to_owned();
     }
@@ -153,7 +159,11 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAd
         client_ip,
     };
     let api = is_api(&path);
-    let cors = if api { state.cors.check(req.headers()) } else { OriginCheck::Absent };
+    let cors = if api {
+        state.cors.check(req.headers())
+    } else {
+        OriginCheck::Absent
+    };
 
     let (label, result) = if method == Method::OPTIONS && api {
         ("preflight", preflight(&cors, req.headers(), &path))
@@ -176,7 +186,11 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAd
     let mut res = match result {
         Ok(res) => res,
         Err(err) => {
-            let err = if api { audit_refusal(&state, &ctx, &method, label, err).await } else { err };
+            let err = if api {
+                audit_refusal(&state, &ctx, &method, label, err).await
+            } else {
+                err
+            };
             err.into_response(&ctx.request_id)
         }
     };
@@ -229,8 +243,14 @@ fn preflight(cors: &OriginCheck, headers: &HeaderMap, path: &str) -> Result<Resp
             let mut res = Response::new(empty());
             *res.status_mut() = StatusCode::NO_CONTENT;
             let h = res.headers_mut();
-            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, DELETE"));
-            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, x-request-id"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, DELETE"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("content-type, x-request-id"),
+            );
             h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
             Ok(res)
         }
@@ -250,7 +270,13 @@ fn preflight(cors: &OriginCheck, headers: &HeaderMap, path: &str) -> Result<Resp
 
 /// Record a refusal that the session service did not already record. A refusal we cannot
 /// record becomes 503, like any unrecorded operation.
-async fn audit_refusal(state: &AppState, ctx: &RequestContext, method: &Method, route: &str, err: ApiError) -> ApiError {
+async fn audit_refusal(
+    state: &AppState,
+    ctx: &RequestContext,
+    method: &Method,
+    route: &str,
+    err: ApiError,
+) -> ApiError {
     let (event_type, severity) = match &err {
         // Already audited by the session service, or not auditable (the store is down).
         ApiError::InvalidUuidFormat

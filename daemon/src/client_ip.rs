@@ -59,7 +59,10 @@ mod tests {
     fn headers(xff: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for v in xff {
-            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")));
+            h.append(
+                "x-forwarded-for",
+                HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")),
+            );
         }
         h
     }
@@ -91,17 +94,35 @@ mod tests {
     #[test]
     fn malformed_or_missing_header_falls_back_to_the_peer() {
         let trusted = nets(&["10.0.0.0/8"]);
-        assert_eq!(resolve(ip("10.0.0.1"), &headers(&["not-an-ip"]), &trusted), ip("10.0.0.1"));
-        assert_eq!(resolve(ip("10.0.0.1"), &headers(&["1.2.3.4, , "]), &trusted), ip("10.0.0.1"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &headers(&["not-an-ip"]), &trusted),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &headers(&["1.2.3.4, , "]), &trusted),
+            ip("10.0.0.1")
+        );
         assert_eq!(resolve(ip("10.0.0.1"), &headers(&[]), &trusted), ip("10.0.0.1"));
-        assert_eq!(resolve(ip("10.0.0.1"), &headers(&["10.0.0.3"]), &trusted), ip("10.0.0.1"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &headers(&["10.0.0.3"]), &trusted),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]
     fn bracketed_and_ported_forms() {
         let trusted = nets(&["127.0.0.0/8"]);
-        assert_eq!(resolve(ip("127.0.0.1"), &headers(&["[2001:db8::1]:443"]), &trusted), ip("2001:db8::1"));
-        assert_eq!(resolve(ip("127.0.0.1"), &headers(&["203.0.113.7:8080"]), &trusted), ip("203.0.113.7"));
-        assert_eq!(resolve(ip("::ffff:127.0.0.1"), &headers(&["::ffff:203.0.113.7"]), &trusted), ip("203.0.113.7"));
+        assert_eq!(
+            resolve(ip("127.0.0.1"), &headers(&["[2001:db8::1]:443"]), &trusted),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            resolve(ip("127.0.0.1"), &headers(&["203.0.113.7:8080"]), &trusted),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            resolve(ip("::ffff:127.0.0.1"), &headers(&["::ffff:203.0.113.7"]), &trusted),
+            ip("203.0.113.7")
+        );
     }
 }

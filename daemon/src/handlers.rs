@@ -21,7 +21,12 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 pub const MAX_USER_INFO: usize = 2048;
 
 /// Run the handler of `route`.
-pub async fn dispatch(state: &AppState, ctx: &RequestContext, route: Route, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub async fn dispatch(
+    state: &AppState,
+    ctx: &RequestContext,
+    route: Route,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     match route {
         Route::Healthz => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
         Route::Readyz => readyz(state).await,
@@ -39,7 +44,8 @@ pub async fn dispatch(state: &AppState, ctx: &RequestContext, route: Route, req:
         }
         Route::OpenApi => {
             let mut res = Response::new(full(OPENAPI));
-            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            res.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             Ok(res)
         }
         Route::Generate => generate(state, ctx, req).await,
@@ -58,20 +64,26 @@ pub async fn dispatch(state: &AppState, ctx: &RequestContext, route: Route, req:
             *res.status_mut() = StatusCode::NO_CONTENT;
             Ok(res)
         }
-        Route::Upload(_) | Route::ListUploads(_) | Route::GetUpload(..) | Route::DeleteUpload(..) => Err(ApiError::NotFound),
+        Route::Upload(_) | Route::ListUploads(_) | Route::GetUpload(..) | Route::DeleteUpload(..) => {
+            Err(ApiError::NotFound)
+        }
     }
 }
 
 async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
     match state.store().ping().await {
-        Ok(()) => Ok(json_response(StatusCode::OK, &json!({"status": "ready", "database": "ok"}))),
+        Ok(()) => Ok(json_response(
+            StatusCode::OK,
+            &json!({"status": "ready", "database": "ok"}),
+        )),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database check failed");
             let mut res = json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &json!({"status": "unavailable", "database": "unavailable", "failing": ["database"]}),
             );
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             Ok(res)
         }
     }
@@ -129,7 +141,8 @@ pub fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
     let mut res = Response::new(full(bytes));
     *res.status_mut() = status;
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }
 
@@ -143,7 +156,11 @@ fn is_json(content_type: &HeaderValue) -> bool {
 
 /// Read a JSON object body of at most `server.max_json_body` bytes. `Ok(None)` for an empty
 /// body when `required` is false.
-async fn read_json(state: &AppState, req: Request<Incoming>, required: bool) -> Result<Option<Map<String, Value>>, ApiError> {
+async fn read_json(
+    state: &AppState,
+    req: Request<Incoming>,
+    required: bool,
+) -> Result<Option<Map<String, Value>>, ApiError> {
     let max = state.settings.server.max_json_body;
     let headers = req.headers();
     let declared: Option<u64> = headers

@@ -11,4 +11,4 @@ pub mod problem;
 pub mod routes;
 pub mod server;
 
-pub use server::{StartError, open_store, serve, shutdown_signal};
+pub use server::{Hooks, StartError, open_store, serve, serve_with, shutdown_signal};

@@ -52,17 +52,31 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("sessiond");
         let requests = Family::<HttpLabels, Counter>::default();
-        let latency = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let latency = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         let audit_batch = Histogram::new(exponential_buckets(1.0, 2.0, 11));
         let pool_size = Gauge::default();
         let pool_idle = Gauge::default();
         let pool_max = Gauge::default();
         let connections = Gauge::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
-        registry.register("http_request_duration_seconds", "Time to answer a request", latency.clone());
-        registry.register("audit_batch_ops", "Writes committed per group-commit batch", audit_batch.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer a request",
+            latency.clone(),
+        );
+        registry.register(
+            "audit_batch_ops",
+            "Writes committed per group-commit batch",
+            audit_batch.clone(),
+        );
         registry.register("db_pool_connections", "Open database connections", pool_size.clone());
-        registry.register("db_pool_idle_connections", "Idle database connections", pool_idle.clone());
+        registry.register(
+            "db_pool_idle_connections",
+            "Idle database connections",
+            pool_idle.clone(),
+        );
         registry.register("db_pool_max_connections", "Configured pool maximum", pool_max.clone());
         registry.register("open_connections", "Open client connections", connections.clone());
         Self {

@@ -65,8 +65,6 @@ pub const TABLE: &[(&str, &[&str])] = &[
     ("/api/session/generate-uuid", &["POST"]),
     ("/api/session/validate-uuid", &["POST"]),
     ("/api/session/{uuid}", &["GET", "DELETE"]),
-    ("/api/session/{uuid}/uploads", &["GET", "POST"]),
-    ("/api/session/{uuid}/uploads/{id}", &["GET", "DELETE"]),
 ];
 
 impl Route {
@@ -84,12 +82,18 @@ impl Route {
             ["api", "session", id] if !id.is_empty() => pick(
                 m,
                 "GET, DELETE",
-                [(Method::GET, Route::GetSession(id.to_string())), (Method::DELETE, Route::DeleteSession(id.to_string()))],
+                [
+                    (Method::GET, Route::GetSession(id.to_string())),
+                    (Method::DELETE, Route::DeleteSession(id.to_string())),
+                ],
             )?,
             ["api", "session", id, "uploads"] if !id.is_empty() => pick(
                 m,
                 "GET, POST",
-                [(Method::GET, Route::ListUploads(id.to_string())), (Method::POST, Route::Upload(id.to_string()))],
+                [
+                    (Method::GET, Route::ListUploads(id.to_string())),
+                    (Method::POST, Route::Upload(id.to_string())),
+                ],
             )?,
             ["api", "session", id, "uploads", up] if !id.is_empty() && !up.is_empty() => pick(
                 m,
@@ -151,7 +155,10 @@ mod tests {
 
     #[test]
     fn static_routes_win_over_the_uuid_parameter() {
-        assert_eq!(Route::resolve(&Method::POST, "/api/session/generate-uuid"), Ok(Route::Generate));
+        assert_eq!(
+            Route::resolve(&Method::POST, "/api/session/generate-uuid"),
+            Ok(Route::Generate)
+        );
         assert_eq!(
             Route::resolve(&Method::GET, "/api/session/generate-uuid"),
             Err(Miss::MethodNotAllowed("POST"))
@@ -162,8 +169,14 @@ mod tests {
     fn unknown_paths_and_methods() {
         assert_eq!(Route::resolve(&Method::GET, "/nope"), Err(Miss::NotFound));
         assert_eq!(Route::resolve(&Method::GET, "/api/session/"), Err(Miss::NotFound));
-        assert_eq!(Route::resolve(&Method::PUT, "/api/session/x"), Err(Miss::MethodNotAllowed("GET, DELETE")));
-        assert_eq!(Route::resolve(&Method::POST, "/healthz"), Err(Miss::MethodNotAllowed("GET")));
+        assert_eq!(
+            Route::resolve(&Method::PUT, "/api/session/x"),
+            Err(Miss::MethodNotAllowed("GET, DELETE"))
+        );
+        assert_eq!(
+            Route::resolve(&Method::POST, "/healthz"),
+            Err(Miss::MethodNotAllowed("GET"))
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use sessiond_core::Settings;
 use sessiond_core::domain::Timeouts;
+use sessiond_core::id::IdGenerator;
 use sessiond_core::session::SessionService;
 use sessiond_core::store::{self, Store, StoreError};
 use sessiond_core::writer::{AuditWriter, WriterOptions};
@@ -37,9 +38,30 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreErro
     Ok(store)
 }
 
+/// Parts a test may replace.
+#[derive(Default, Clone)]
+pub struct Hooks {
+    /// Session id source (default: the OS CSPRNG).
+    pub ids: Option<Arc<dyn IdGenerator>>,
+}
+
 /// Run the daemon on `listener` until `shutdown` resolves. Returns after in-flight requests
 /// have drained (or `server.shutdown_grace` passed) and every accepted audit write is stored.
-pub async fn serve(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+pub async fn serve(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    serve_with(settings, listener, shutdown, Hooks::default()).await
+}
+
+/// [`serve`] with replaced parts.
+pub async fn serve_with(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    hooks: Hooks,
+) -> Result<(), StartError> {
     let settings = Arc::new(settings);
     let store = open_store(&settings).await?;
     let metrics = Arc::new(Metrics::new());
@@ -50,8 +72,14 @@ pub async fn serve(settings: Settings, listener: TcpListener, shutdown: impl Fut
             ..WriterOptions::default()
         },
     );
-    let timeouts = Timeouts::new(settings.session.idle_timeout.get(), settings.session.absolute_timeout.get());
-    let sessions = SessionService::new(store.clone(), writer, timeouts);
+    let timeouts = Timeouts::new(
+        settings.session.idle_timeout.get(),
+        settings.session.absolute_timeout.get(),
+    );
+    let sessions = match hooks.ids {
+        Some(ids) => SessionService::with_ids(store.clone(), writer, timeouts, ids),
+        None => SessionService::new(store.clone(), writer, timeouts),
+    };
     let state = Arc::new(AppState::new(settings.clone(), sessions, metrics));
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),

@@ -1,1 +1,226 @@
+//! Test support shared by the workspace integration tests: a fresh database per test on
+//! either backend, and the real daemon started in-process on `127.0.0.1:0`.
+//!
+//! PostgreSQL is this machine's server (`SESSIOND_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); every test gets its own database, dropped
+//! afterwards. A PostgreSQL test never skips: when the server is missing it fails and says so.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sessiond::Hooks;
+use sessiond_core::Settings;
+use sessiond_core::config::SecretUrl;
+use sessiond_core::store::Store;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the local PostgreSQL server.
+    Postgres,
+}
+
+/// The PostgreSQL server used by tests (a maintenance database on it).
+pub fn postgres_admin_url() -> String {
+    std::env::var("SESSIOND_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    /// Its URL (`sqlite://...` or `postgres://...`).
+    pub url: String,
+    /// Scratch directory (SQLite file, object store root).
+    pub dir: tempfile::TempDir,
+    pg_name: Option<String>,
+    store: Option<Arc<dyn Store>>,
+}
+
+impl TestDb {
+    /// A fresh, empty database of `kind`.
+    pub async fn new(kind: DbKind) -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut db = match kind {
+            DbKind::Sqlite => TestDb {
+                url: format!("sqlite://{}", dir.path().join("sessiond.db").display()),
+                dir,
+                pg_name: None,
+                store: None,
+            },
+            DbKind::Postgres => {
+                let name = format!("sessiond_t_{}", uuid::Uuid::new_v4().simple());
+                let admin = postgres_admin_url();
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL is required for this test and is not reachable at {admin}: {e}")
+                    });
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_owned())
+                    .unwrap_or(admin.clone());
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    dir,
+                    pg_name: Some(name),
+                    store: None,
+                }
+            }
+        };
+        // Migrate once, up front, so daemons started on it find the schema in place.
+        let store = sessiond::open_store(&db.settings())
+            .await
+            .expect("open and migrate the test database");
+        db.store = Some(store);
+        db
+    }
+
+    /// Settings for a daemon or console on this database: rate limiting and jobs off, objects
+    /// under the scratch directory.
+    pub fn settings(&self) -> Settings {
+        let mut s = Settings::default();
+        s.database.url = SecretUrl::new(self.url.clone());
+        s.database.max_connections = 8;
+        s.rate_limit.enabled = false;
+        s.jobs.enabled = false;
+        s.storage.fs.root = self.dir.path().join("objects");
+        s
+    }
+
+    /// The migrated store on this database (shared, not the daemon's own).
+    pub async fn store(&self) -> Arc<dyn Store> {
+        self.store.clone().expect("store opened in TestDb::new")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else { return };
+        let admin = postgres_admin_url();
+        // Drop the database from a thread of its own: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The real daemon, serving in this process on `127.0.0.1:<free port>`.
+pub struct TestDaemon {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Settings it runs with.
+    pub settings: Settings,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), sessiond::StartError>>>,
+}
+
+impl TestDaemon {
+    /// Start a daemon on `db` with `settings` (usually `db.settings()`, adjusted).
+    pub async fn start(settings: Settings) -> TestDaemon {
+        Self::start_with(settings, Hooks::default()).await
+    }
+
+    /// Start with replaced parts.
+    pub async fn start_with(mut settings: Settings, hooks: Hooks) -> TestDaemon {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        settings.server.listen = addr;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(sessiond::serve_with(
+            settings.clone(),
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+            hooks,
+        ));
+        TestDaemon {
+            addr,
+            settings,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Graceful shutdown; returns when the daemon has drained and flushed.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("daemon task").expect("daemon ran");
+        }
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// An HTTP client for tests (no proxy, no pooling surprises).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().expect("http client")
+}
+
+/// Generate `#[tokio::test]`s named `<test>::sqlite` and `<test>::postgres` that call
+/// `async fn <test>(kind: DbKind)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::DbKind::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::DbKind::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// Send raw bytes to `addr` and read the whole answer (the request should say
+/// `Connection: close`). For what an HTTP client library will not send.
+pub async fn raw_request(addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write request");
+    let mut answer = Vec::new();
+    // The server may answer and close before reading everything; a reset after the answer
+    // is fine.
+    let _ = stream.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}

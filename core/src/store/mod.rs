@@ -164,9 +164,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Arc<dyn Store>, Stor
     match settings.url.scheme().as_str() {
         "sqlite" => Ok(Arc::new(SqliteStore::connect(settings).await?)),
         "postgres" | "postgresql" => Ok(Arc::new(PgStore::connect(settings).await?)),
-        other => Err(StoreError::Internal(format!(
-            "unsupported database scheme `{other}`"
-        ))),
+        other => Err(StoreError::Internal(format!("unsupported database scheme `{other}`"))),
     }
 }
 
@@ -345,8 +343,21 @@ macro_rules! shared_impl {
             }
 
             async fn migrate(&self) -> Result<(), crate::store::StoreError> {
-                Self::MIGRATOR.run(&self.write_pool).await?;
-                Ok(())
+                // PostgreSQL serializes concurrent migrators with an advisory lock; SQLite has
+                // none, so a daemon racing another one over a fresh file retries: the second
+                // attempt sees what the winner applied.
+                let mut attempt = 0;
+                loop {
+                    match Self::MIGRATOR.run(&self.write_pool).await {
+                        Ok(()) => return Ok(()),
+                        Err(e) if attempt < 5 && Self::BACKEND == crate::store::Backend::Sqlite => {
+                            attempt += 1;
+                            tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
             }
 
             async fn ping(&self) -> Result<(), crate::store::StoreError> {
