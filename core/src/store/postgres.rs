@@ -11,9 +11,9 @@ use crate::store::{Backend, StoreError};
 /// The PostgreSQL implementation of [`crate::store::Store`].
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    url: SecretUrl,
-    pool: PgPool,
-    write_pool: PgPool,
+    pub(crate) url: SecretUrl,
+    pub(crate) pool: PgPool,
+    pub(crate) write_pool: PgPool,
 }
 
 impl PgStore {
@@ -37,7 +37,7 @@ impl PgStore {
         })
     }
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
         Ok(self.write_pool.begin().await?)
     }
 

@@ -13,9 +13,9 @@ use crate::store::{Backend, StoreError};
 /// The SQLite implementation of [`crate::store::Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    url: SecretUrl,
-    pool: SqlitePool,
-    write_pool: SqlitePool,
+    pub(crate) url: SecretUrl,
+    pub(crate) pool: SqlitePool,
+    pub(crate) write_pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -57,7 +57,7 @@ impl SqliteStore {
     }
 
     /// Take the write lock up front so a read-then-write batch cannot fail to upgrade.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
         Ok(self.write_pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
