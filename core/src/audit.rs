@@ -50,6 +50,8 @@ event_types! {
     NotificationFailed => "notification.failed",
     JobCompleted => "job.completed",
     JobFailed => "job.failed",
+    DependencyDown => "dependency.down",
+    DependencyUp => "dependency.up",
 }
 
 impl fmt::Display for EventType {

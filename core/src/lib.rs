@@ -7,6 +7,7 @@ pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod id;
+pub mod objects;
 pub mod session;
 pub mod store;
 pub mod writer;

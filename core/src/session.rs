@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::audit::{EventType, NewEvent, Origin, Severity};
 use crate::domain::{Session, SessionStatus, Timeouts, now_millis};
 use crate::id::{IdGenerator, RandomIds, parse_session_id};
+use crate::objects::{NoObjects, SessionObjects};
 use crate::store::{OpOutcome, Store, StoreError, WriteOp};
 use crate::writer::{AuditWriter, WriteError};
 
@@ -35,6 +36,9 @@ pub enum SessionError {
     /// The database is down or refused the write.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The object store is down (a reset could not delete the session's objects).
+    #[error("object storage unavailable: {0}")]
+    StorageUnavailable(String),
     /// A bug (or an id generator that only collides).
     #[error("internal error: {0}")]
     Internal(String),
@@ -107,6 +111,7 @@ pub struct SessionService {
     writer: AuditWriter,
     timeouts: Timeouts,
     ids: Arc<dyn IdGenerator>,
+    objects: Arc<dyn SessionObjects>,
 }
 
 impl SessionService {
@@ -122,7 +127,14 @@ impl SessionService {
             writer,
             timeouts,
             ids,
+            objects: Arc::new(NoObjects),
         }
+    }
+
+    /// Delete a session's objects through `objects` when it is reset.
+    pub fn with_objects(mut self, objects: Arc<dyn SessionObjects>) -> Self {
+        self.objects = objects;
+        self
     }
 
     /// The store behind the service.
@@ -271,7 +283,15 @@ impl SessionService {
             event,
         };
         match self.writer.submit(vec![op]).await?.first() {
-            Some(OpOutcome::Revoked { previous }) => Ok(*previous),
+            Some(OpOutcome::Revoked { previous }) => {
+                // The session is revoked (durably) first, so no new upload can land while its
+                // objects go; a storage failure is reported, and a retry of the reset finishes it.
+                self.objects
+                    .delete_session_objects(id)
+                    .await
+                    .map_err(|e| SessionError::StorageUnavailable(e.0))?;
+                Ok(*previous)
+            }
             Some(OpOutcome::NotFound) => Err(self
                 .refuse(origin, Some(id), Operation::Reset, SessionError::NotFound, now)
                 .await),

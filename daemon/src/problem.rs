@@ -194,6 +194,10 @@ impl From<SessionError> for ApiError {
                 tracing::warn!(%cause, "database unavailable");
                 ApiError::DatabaseUnavailable
             }
+            SessionError::StorageUnavailable(cause) => {
+                tracing::warn!(%cause, "object storage unavailable");
+                ApiError::StorageUnavailable
+            }
             SessionError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 ApiError::Internal
