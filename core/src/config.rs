@@ -947,11 +947,20 @@ fn tracing_level_ok(level: &str) -> Result<(), String> {
 
 fn from_figment(err: figment::Error) -> ConfigError {
     // figment reports the path of the offending value; turn it into the dotted key.
-    let key = if err.path.is_empty() {
-        String::from("(config)")
-    } else {
-        err.path.join(".")
-    };
+    let mut key = String::new();
+    for part in &err.path {
+        if part.parse::<usize>().is_ok() {
+            key.push_str(&format!("[{part}]"));
+        } else {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(part);
+        }
+    }
+    if key.is_empty() {
+        key.push_str("(config)");
+    }
     let key = match &err.kind {
         figment::error::Kind::UnknownField(field, _) => {
             if err.path.last().is_some_and(|p| p == field) {
@@ -964,14 +973,164 @@ fn from_figment(err: figment::Error) -> ConfigError {
         }
         _ => key,
     };
-    let origin = err
-        .metadata
-        .as_ref()
-        .map(|m| format!(" (from {})", m.name))
-        .unwrap_or_default();
+    let origin = match err.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+        Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
+        _ => " (from the environment)".to_owned(),
+    };
     let message = match &err.kind {
         figment::error::Kind::UnknownField(field, _) => format!("unknown key `{field}`{origin}"),
         kind => format!("{kind}{origin}"),
     };
     ConfigError { key, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        f
+    }
+
+    fn load(text: Option<&str>, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let f = text.map(file);
+        Settings::load_with_env(f.as_ref().map(|f| f.path()), env(vars))
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_shape() {
+        let s = load(None, &[]).expect("defaults load");
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database.url.expose(), "sqlite://./data/sessiond.db");
+        assert_eq!(s.storage.backend, StorageBackend::Fs);
+        assert_eq!(s.storage.fs.root, PathBuf::from("./data/objects"));
+        assert!(!s.email.enabled);
+        assert_eq!(s.rate_limit.default.to_string(), "10/minute");
+        assert_eq!(s.session.idle_timeout.get(), Duration::from_secs(30 * 86_400));
+        assert_eq!(s.jobs.session_expiry.schedule, "0 */5 * * * *");
+        assert_eq!(s.metrics.allow.len(), 2);
+    }
+
+    #[test]
+    fn file_then_environment_and_environment_wins() {
+        let toml = r#"
+            [server]
+            listen = "0.0.0.0:9000"
+            max_json_body = 1000
+            [rate_limit]
+            default = "5/second"
+            [rate_limit.routes]
+            generate = "2/minute"
+            [alerts.rules.uuid_probing]
+            threshold = 7
+            window = "2m"
+        "#;
+        let s = load(
+            Some(toml),
+            &[
+                ("SESSIOND_SERVER__MAX_JSON_BODY", "2048"),
+                ("SESSIOND_DATABASE__URL", "postgres://u:pw@db.example/sessiond"),
+                ("SESSIOND_CORS__ALLOWED_ORIGINS", r#"["https://app.example"]"#),
+                ("SESSIOND_ALERTS__RULES__UUID_PROBING__THRESHOLD", "5"),
+                ("SESSIOND_SESSION__IDLE_TIMEOUT", "45m"),
+                ("OTHER_VARIABLE", "ignored"),
+            ],
+        )
+        .expect("load");
+        assert_eq!(s.server.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.server.max_json_body, 2048);
+        assert_eq!(s.database.url.scheme(), "postgres");
+        assert_eq!(s.cors.allowed_origins, vec!["https://app.example".to_string()]);
+        assert_eq!(s.alerts.rules.uuid_probing.threshold, 5);
+        assert_eq!(s.alerts.rules.uuid_probing.window.get(), Duration::from_secs(120));
+        assert_eq!(s.rate_limit.default, Quota { count: 5, period: Period::Second });
+        assert_eq!(s.rate_limit.routes.generate, Some(Quota { count: 2, period: Period::Minute }));
+        assert_eq!(s.session.idle_timeout.get(), Duration::from_secs(45 * 60));
+    }
+
+    #[test]
+    fn every_bad_value_names_its_key() {
+        let cases: &[(Option<&str>, &[(&str, &str)], &str)] = &[
+            (Some("[server]\nlisten = \"nowhere\""), &[], "server.listen"),
+            (Some("[server]\nbogus = 1"), &[], "server.bogus"),
+            (Some("[nonsense]\nx = 1"), &[], "nonsense"),
+            (None, &[("SESSIOND_SERVER__LISTNE", "1.2.3.4:5")], "server.listne"),
+            (None, &[("SESSIOND_SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/33"]"#)], "server.trusted_proxies[0]"),
+            (None, &[("SESSIOND_RATE_LIMIT__EXEMPT", r#"["10.0.0.0/8", "not-a-cidr"]"#)], "rate_limit.exempt[1]"),
+            (None, &[("SESSIOND_RATE_LIMIT__DEFAULT", "10/fortnight")], "rate_limit.default"),
+            (None, &[("SESSIOND_SESSION__IDLE_TIMEOUT", "soon")], "session.idle_timeout"),
+            (None, &[("SESSIOND_JOBS__RETENTION__SCHEDULE", "0 15 3 * *")], "jobs.retention.schedule"),
+            (None, &[("SESSIOND_DATABASE__URL", "mysql://x")], "database.url"),
+            (None, &[("SESSIOND_RATE_LIMIT__IPV6_PREFIX", "129")], "rate_limit.ipv6_prefix"),
+            (None, &[("SESSIOND_RATE_LIMIT__BACKEND", "redis")], "rate_limit.redis_url"),
+            (None, &[("SESSIOND_STORAGE__BACKEND", "s3")], "storage.s3.bucket"),
+            (None, &[("SESSIOND_EMAIL__ENABLED", "true")], "email.to"),
+            (None, &[("SESSIOND_CORS__ALLOWED_ORIGINS", r#"["*"]"#)], "cors.allowed_origins[0]"),
+            (None, &[("SESSIOND_LOG__FORMAT", "xml")], "log.format"),
+        ];
+        for (toml, vars, key) in cases {
+            let err = load(*toml, vars).expect_err(&format!("{key} must be refused"));
+            assert_eq!(&err.key, key, "{err}");
+            assert!(err.to_string().contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn missing_config_file_is_an_error() {
+        let err = Settings::load_with_env(Some(Path::new("/nonexistent/sessiond.toml")), Vec::new()).expect_err("missing file");
+        assert_eq!(err.key, "--config");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let s = load(
+            None,
+            &[
+                ("SESSIOND_DATABASE__URL", "postgres://admin:hunter2@db/sessiond"),
+                ("SESSIOND_STORAGE__S3__SECRET_ACCESS_KEY", "s3cr3t-key"),
+                ("SESSIOND_STORAGE__S3__ACCESS_KEY_ID", "AKIAEXAMPLE"),
+                ("SESSIOND_EMAIL__SMTP_URL", "smtp://mailer:mailpw@smtp.example:587"),
+                ("SESSIOND_RATE_LIMIT__REDIS_URL", "redis://:redispw@127.0.0.1:6379"),
+            ],
+        )
+        .expect("load");
+        let debug = format!("{s:?} {s:#?}");
+        for secret in ["hunter2", "s3cr3t-key", "AKIAEXAMPLE", "mailpw", "redispw"] {
+            assert!(!debug.contains(secret), "{secret} leaked");
+        }
+        assert!(debug.contains("postgres://admin:***@db/sessiond"));
+        assert_eq!(s.database.url.expose(), "postgres://admin:hunter2@db/sessiond");
+    }
+
+    #[test]
+    fn redaction_of_urls() {
+        assert_eq!(redact_url("postgres://u:p@h:5432/d?x=1"), "postgres://u:***@h:5432/d?x=1");
+        assert_eq!(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
+        assert_eq!(redact_url("redis://:pw@h"), "redis://:***@h");
+        assert_eq!(redact_url("smtp://user@h"), "smtp://user@h");
+    }
+
+    #[test]
+    fn quotas_parse() {
+        assert_eq!("10/minute".parse(), Ok(Quota { count: 10, period: Period::Minute }));
+        assert_eq!("3/hour".parse(), Ok(Quota { count: 3, period: Period::Hour }));
+        assert!("0/minute".parse::<Quota>().is_err());
+        assert!("ten/minute".parse::<Quota>().is_err());
+        assert!("10".parse::<Quota>().is_err());
+    }
+
+    #[test]
+    fn the_example_config_is_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/sessiond.example.toml");
+        let s = Settings::load_with_env(Some(&example), Vec::new()).expect("example config loads");
+        let defaults = Settings::default();
+        assert_eq!(format!("{s:?}"), format!("{defaults:?}"), "the example must show every default");
+    }
 }

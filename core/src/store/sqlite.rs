@@ -61,6 +61,14 @@ impl SqliteStore {
         Ok(self.write_pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// The statements every API request runs, by name, for query-plan tests. Each takes the
+    /// session id as its only parameter.
+    pub const HOT_PATH: &'static [(&'static str, &'static str)] = &[
+        ("get_session", sql::GET_SESSION),
+        ("upload_totals", sql::UPLOAD_TOTALS),
+        ("session_status", sql::SESSION_STATUS),
+    ];
+
     /// The read pool, for queries specific to this backend (tests, benchmarks).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

@@ -1,0 +1,319 @@
+//! The store story, run on SQLite and on PostgreSQL: every verb of the `Store` trait, the
+//! group-commit writer, and the query plans of the hot path.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use sessiond_core::audit::{AuditQuery, EventType, NewEvent, Origin, Severity};
+use sessiond_core::domain::{Session, SessionStatus, now_millis};
+use sessiond_core::store::{OpOutcome, Store, WriteOp};
+use sessiond_core::store::{PgStore, SqliteStore};
+use sessiond_core::writer::{AuditWriter, WriteError, WriterOptions};
+use sessiond_tests::{DbKind, TestDb, on_both_backends};
+use uuid::Uuid;
+
+on_both_backends!(
+    sessions_round_trip,
+    duplicate_id_is_a_collision_and_changes_nothing,
+    touch_never_moves_back,
+    revoke_is_idempotent_and_audited,
+    audit_queries_filter_and_page,
+    migrations_are_idempotent,
+    writer_groups_concurrent_requests_into_batches,
+    failed_batch_fails_every_request_and_stores_nothing,
+    writer_shutdown_flushes_queued_writes,
+    hot_path_queries_use_indexes,
+);
+
+fn session(id: Uuid, ip: &str) -> Session {
+    let now = now_millis();
+    Session {
+        id,
+        status: SessionStatus::Active,
+        created_at: now,
+        last_seen_at: now,
+        ended_at: None,
+        ended_by: None,
+        user_info: Some(json!({"locale": "fr", "nested": {"a": [1, 2]}})),
+        created_ip: Some(ip.into()),
+        last_ip: Some(ip.into()),
+    }
+}
+
+fn origin(rid: &str) -> Origin {
+    Origin {
+        request_id: rid.into(),
+        ip: Some("192.0.2.1".into()),
+        user_agent: Some("store-test".into()),
+        actor: sessiond_core::audit::Actor::Client,
+    }
+}
+
+fn event(rid: &str, ty: EventType, id: Option<Uuid>) -> NewEvent {
+    NewEvent::new(&origin(rid), now_millis(), ty, Severity::Info, id, json!({"k": rid}))
+}
+
+fn create(s: Session, rid: &str) -> WriteOp {
+    let id = s.id;
+    WriteOp::CreateSession { session: s, event: event(rid, EventType::SessionGenerated, Some(id)) }
+}
+
+async fn sessions_round_trip(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let s = session(Uuid::new_v4(), "2001:db8::7");
+    let out = store.commit_batch(&[create(s.clone(), "r1")]).await.expect("commit");
+    assert_eq!(out, vec![OpOutcome::Done]);
+    assert_eq!(store.get_session(s.id).await.expect("get"), Some(s.clone()));
+    assert_eq!(store.get_session(Uuid::new_v4()).await.expect("get"), None);
+    assert_eq!(store.upload_totals(s.id).await.expect("totals"), (0, 0));
+    let counts = store.count_sessions().await.expect("count");
+    assert_eq!((counts.active, counts.revoked, counts.expired), (1, 0, 0));
+    store.ping().await.expect("ping");
+    assert!(!store.describe().is_empty());
+}
+
+async fn duplicate_id_is_a_collision_and_changes_nothing(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let first = session(Uuid::new_v4(), "192.0.2.1");
+    store.commit_batch(&[create(first.clone(), "a")]).await.expect("commit");
+    let mut second = session(first.id, "198.51.100.2");
+    second.user_info = None;
+    let out = store
+        .commit_batch(&[create(second, "b"), WriteOp::Event(event("c", EventType::SessionRead, None))])
+        .await
+        .expect("commit");
+    assert_eq!(out, vec![OpOutcome::Collision, OpOutcome::Done]);
+    assert_eq!(store.get_session(first.id).await.expect("get"), Some(first));
+    // The colliding op's event was not written; the other op's was.
+    let events = store.list_audit(&AuditQuery { limit: 10, ascending: true, ..Default::default() }).await.expect("list");
+    let rids: Vec<_> = events.iter().map(|e| e.request_id.clone().unwrap_or_default()).collect();
+    assert_eq!(rids, vec!["a", "c"]);
+}
+
+async fn touch_never_moves_back(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let s = session(Uuid::new_v4(), "192.0.2.1");
+    store.commit_batch(&[create(s.clone(), "a")]).await.expect("commit");
+    let later = s.last_seen_at + chrono::Duration::seconds(90);
+    let earlier = s.last_seen_at - chrono::Duration::seconds(90);
+    store
+        .commit_batch(&[
+            WriteOp::Touch { id: s.id, at: later, ip: Some("198.51.100.9".into()) },
+            WriteOp::Touch { id: s.id, at: earlier, ip: None },
+            WriteOp::Touch { id: Uuid::new_v4(), at: later, ip: None },
+        ])
+        .await
+        .expect("commit");
+    let got = store.get_session(s.id).await.expect("get").expect("row");
+    assert_eq!(got.last_seen_at, later);
+    assert_eq!(got.last_ip.as_deref(), Some("198.51.100.9"));
+    assert_eq!(got.created_ip.as_deref(), Some("192.0.2.1"));
+}
+
+async fn revoke_is_idempotent_and_audited(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let s = session(Uuid::new_v4(), "192.0.2.1");
+    store.commit_batch(&[create(s.clone(), "a")]).await.expect("commit");
+    let revoke = |rid: &str, id: Uuid| WriteOp::Revoke {
+        id,
+        at: now_millis(),
+        by: "admin:alice".into(),
+        event: event(rid, EventType::SessionReset, Some(id)),
+    };
+    let out = store.commit_batch(&[revoke("r1", s.id)]).await.expect("commit");
+    assert_eq!(out, vec![OpOutcome::Revoked { previous: SessionStatus::Active }]);
+    let first = store.get_session(s.id).await.expect("get").expect("row");
+    assert_eq!(first.status, SessionStatus::Revoked);
+    assert_eq!(first.ended_by.as_deref(), Some("admin:alice"));
+    let out = store.commit_batch(&[revoke("r2", s.id), revoke("r3", Uuid::new_v4())]).await.expect("commit");
+    assert_eq!(out, vec![OpOutcome::Revoked { previous: SessionStatus::Revoked }, OpOutcome::NotFound]);
+    assert_eq!(store.get_session(s.id).await.expect("get").expect("row").ended_at, first.ended_at);
+    let events = store
+        .list_audit(&AuditQuery { event_type: Some("session.reset".into()), limit: 10, ascending: true, ..Default::default() })
+        .await
+        .expect("list");
+    let prev: Vec<_> = events.iter().map(|e| e.metadata["previous_status"].clone()).collect();
+    assert_eq!(prev, vec![json!("active"), json!("revoked")], "no event for the unknown id");
+    assert_eq!(events[0].metadata["k"], "r1", "the caller's metadata is kept");
+    assert_eq!(store.count_sessions().await.expect("count").revoked, 1);
+}
+
+async fn audit_queries_filter_and_page(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let a = Uuid::new_v4();
+    let mut ops = Vec::new();
+    for i in 0..30 {
+        let mut e = event(&format!("q{i}"), if i % 3 == 0 { EventType::SessionRead } else { EventType::SessionValidated }, (i % 2 == 0).then_some(a));
+        if i >= 20 {
+            e.ip = Some("203.0.113.5".into());
+        }
+        ops.push(WriteOp::Event(e));
+    }
+    store.commit_batch(&ops).await.expect("commit");
+    let all = store.list_audit(&AuditQuery { limit: 100, ascending: true, ..Default::default() }).await.expect("list");
+    assert_eq!(all.len(), 30);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "ids are monotonic");
+    let newest = store.list_audit(&AuditQuery { limit: 5, ..Default::default() }).await.expect("list");
+    assert_eq!(newest.iter().map(|e| e.id).collect::<Vec<_>>(), all.iter().rev().take(5).map(|e| e.id).collect::<Vec<_>>());
+    let cursor = all[24].id;
+    let tail = store.list_audit(&AuditQuery { after_id: Some(cursor), limit: 100, ascending: true, ..Default::default() }).await.expect("tail");
+    assert_eq!(tail.len(), 5);
+    let by_session = store.list_audit(&AuditQuery { session_id: Some(a), limit: 100, ..Default::default() }).await.expect("list");
+    assert_eq!(by_session.len(), 15);
+    let by_ip = store.list_audit(&AuditQuery { ip: Some("203.0.113.5".into()), limit: 100, ..Default::default() }).await.expect("list");
+    assert_eq!(by_ip.len(), 10);
+    let by_type = store.list_audit(&AuditQuery { event_type: Some("session.read".into()), limit: 100, ..Default::default() }).await.expect("list");
+    assert_eq!(by_type.len(), 10);
+    let before = store.list_audit(&AuditQuery { before_id: Some(all[3].id), limit: 100, ..Default::default() }).await.expect("list");
+    assert_eq!(before.len(), 3);
+    let e = &all[0];
+    assert_eq!(e.actor, "client");
+    assert_eq!(e.severity, "info");
+    assert_eq!(e.user_agent.as_deref(), Some("store-test"));
+    assert_eq!(e.metadata, json!({"k": "q0"}));
+}
+
+async fn migrations_are_idempotent(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    store.migrate().await.expect("second migrate");
+    let again = sessiond::open_store(&db.settings()).await.expect("reopen");
+    again.migrate().await.expect("third migrate");
+    again.close().await;
+}
+
+async fn writer_groups_concurrent_requests_into_batches(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let seen = sizes.clone();
+    let (writer, handle) = AuditWriter::spawn(
+        store.clone(),
+        WriterOptions { observer: Some(Arc::new(move |n| seen.lock().expect("lock").push(n))), ..Default::default() },
+    );
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let w = writer.clone();
+        tasks.push(tokio::spawn(async move {
+            w.submit(vec![create(session(Uuid::new_v4(), "192.0.2.1"), &format!("g{i}"))]).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task").expect("committed"), vec![OpOutcome::Done]);
+    }
+    handle.shutdown().await;
+    let sizes = sizes.lock().expect("lock").clone();
+    assert_eq!(sizes.iter().sum::<usize>(), 400, "every op committed exactly once");
+    assert!(sizes.len() < 400 && sizes.iter().any(|&n| n > 1), "concurrent requests share commits: {sizes:?}");
+    assert_eq!(store.count_sessions().await.expect("count").active, 400);
+    let events = store.list_audit(&AuditQuery { limit: 1000, ..Default::default() }).await.expect("list");
+    assert_eq!(events.len(), 400);
+}
+
+async fn failed_batch_fails_every_request_and_stores_nothing(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
+    rename_audit_table(&db, true).await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let w = writer.clone();
+        tasks.push(tokio::spawn(async move { w.submit(vec![create(session(Uuid::new_v4(), "192.0.2.1"), &format!("f{i}"))]).await }));
+    }
+    for t in tasks {
+        assert!(matches!(t.await.expect("task"), Err(WriteError::Store(_))));
+    }
+    rename_audit_table(&db, false).await;
+    assert_eq!(store.count_sessions().await.expect("count").active, 0, "sessions of failed batches were rolled back");
+    // The writer keeps working afterwards.
+    writer.submit(vec![create(session(Uuid::new_v4(), "192.0.2.1"), "ok")]).await.expect("commit after recovery");
+    handle.shutdown().await;
+    assert!(matches!(writer.submit(vec![]).await, Err(WriteError::Closed)));
+}
+
+async fn writer_shutdown_flushes_queued_writes(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions { max_batch_ops: 8, ..Default::default() });
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let w = writer.clone();
+        tasks.push(tokio::spawn(async move { w.submit(vec![WriteOp::Event(event(&format!("s{i}"), EventType::SessionRead, None))]).await }));
+    }
+    // Let every task queue its write, then shut down: all of them must still be committed.
+    tokio::task::yield_now().await;
+    let results: Vec<_> = futures_join(tasks).await;
+    handle.shutdown().await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let events = store.list_audit(&AuditQuery { limit: 1000, ..Default::default() }).await.expect("list");
+    assert_eq!(events.len(), ok, "every acknowledged write is stored, nothing else");
+    assert_eq!(ok, 100);
+}
+
+async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+async fn rename_audit_table(db: &TestDb, away: bool) {
+    let sql = if away {
+        "ALTER TABLE audit_events RENAME TO audit_events_away"
+    } else {
+        "ALTER TABLE audit_events_away RENAME TO audit_events"
+    };
+    if db.url.starts_with("sqlite") {
+        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url).await.expect("connect");
+        sqlx::query(sql).execute(&mut c).await.expect("rename");
+    } else {
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.expect("connect");
+        sqlx::query(sql).execute(&mut c).await.expect("rename");
+    }
+}
+
+async fn hot_path_queries_use_indexes(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let ops: Vec<WriteOp> = (0..500).map(|i| create(session(Uuid::new_v4(), "192.0.2.1"), &format!("h{i}"))).collect();
+    store.commit_batch(&ops).await.expect("seed");
+    let id = Uuid::new_v4();
+    match kind {
+        DbKind::Sqlite => {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url).await.expect("connect");
+            for (name, sql) in SqliteStore::HOT_PATH {
+                let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                    .bind(id)
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("explain");
+                assert!(!rows.is_empty());
+                for (_, _, _, detail) in rows {
+                    assert!(detail.starts_with("SEARCH"), "{name}: {detail}");
+                }
+            }
+        }
+        DbKind::Postgres => {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.expect("connect");
+            sqlx::query("ANALYZE").execute(&mut c).await.expect("analyze");
+            // With sequential scans priced out, a plan that still scans has no usable index.
+            sqlx::query("SET enable_seqscan = off").execute(&mut c).await.expect("set");
+            for (name, sql) in PgStore::HOT_PATH {
+                let lines: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+                    .bind(id)
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("explain");
+                let plan = lines.into_iter().map(|(l,)| l).collect::<Vec<_>>().join("\n");
+                assert!(plan.contains("Index"), "{name}: {plan}");
+                assert!(!plan.contains("Seq Scan"), "{name}: {plan}");
+            }
+        }
+    }
+}
