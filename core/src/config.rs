@@ -1050,29 +1050,74 @@ mod tests {
         assert_eq!(s.cors.allowed_origins, vec!["https://app.example".to_string()]);
         assert_eq!(s.alerts.rules.uuid_probing.threshold, 5);
         assert_eq!(s.alerts.rules.uuid_probing.window.get(), Duration::from_secs(120));
-        assert_eq!(s.rate_limit.default, Quota { count: 5, period: Period::Second });
-        assert_eq!(s.rate_limit.routes.generate, Some(Quota { count: 2, period: Period::Minute }));
+        assert_eq!(
+            s.rate_limit.default,
+            Quota {
+                count: 5,
+                period: Period::Second
+            }
+        );
+        assert_eq!(
+            s.rate_limit.routes.generate,
+            Some(Quota {
+                count: 2,
+                period: Period::Minute
+            })
+        );
         assert_eq!(s.session.idle_timeout.get(), Duration::from_secs(45 * 60));
     }
 
     #[test]
     fn every_bad_value_names_its_key() {
-        let cases: &[(Option<&str>, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             (Some("[server]\nlisten = \"nowhere\""), &[], "server.listen"),
             (Some("[server]\nbogus = 1"), &[], "server.bogus"),
             (Some("[nonsense]\nx = 1"), &[], "nonsense"),
             (None, &[("SESSIOND_SERVER__LISTNE", "1.2.3.4:5")], "server.listne"),
-            (None, &[("SESSIOND_SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/33"]"#)], "server.trusted_proxies[0]"),
-            (None, &[("SESSIOND_RATE_LIMIT__EXEMPT", r#"["10.0.0.0/8", "not-a-cidr"]"#)], "rate_limit.exempt[1]"),
-            (None, &[("SESSIOND_RATE_LIMIT__DEFAULT", "10/fortnight")], "rate_limit.default"),
-            (None, &[("SESSIOND_SESSION__IDLE_TIMEOUT", "soon")], "session.idle_timeout"),
-            (None, &[("SESSIOND_JOBS__RETENTION__SCHEDULE", "0 15 3 * *")], "jobs.retention.schedule"),
+            (
+                None,
+                &[("SESSIOND_SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/33"]"#)],
+                "server.trusted_proxies[0]",
+            ),
+            (
+                None,
+                &[("SESSIOND_RATE_LIMIT__EXEMPT", r#"["10.0.0.0/8", "not-a-cidr"]"#)],
+                "rate_limit.exempt[1]",
+            ),
+            (
+                None,
+                &[("SESSIOND_RATE_LIMIT__DEFAULT", "10/fortnight")],
+                "rate_limit.default",
+            ),
+            (
+                None,
+                &[("SESSIOND_SESSION__IDLE_TIMEOUT", "soon")],
+                "session.idle_timeout",
+            ),
+            (
+                None,
+                &[("SESSIOND_JOBS__RETENTION__SCHEDULE", "0 15 3 * *")],
+                "jobs.retention.schedule",
+            ),
             (None, &[("SESSIOND_DATABASE__URL", "mysql://x")], "database.url"),
-            (None, &[("SESSIOND_RATE_LIMIT__IPV6_PREFIX", "129")], "rate_limit.ipv6_prefix"),
-            (None, &[("SESSIOND_RATE_LIMIT__BACKEND", "redis")], "rate_limit.redis_url"),
+            (
+                None,
+                &[("SESSIOND_RATE_LIMIT__IPV6_PREFIX", "129")],
+                "rate_limit.ipv6_prefix",
+            ),
+            (
+                None,
+                &[("SESSIOND_RATE_LIMIT__BACKEND", "redis")],
+                "rate_limit.redis_url",
+            ),
             (None, &[("SESSIOND_STORAGE__BACKEND", "s3")], "storage.s3.bucket"),
             (None, &[("SESSIOND_EMAIL__ENABLED", "true")], "email.to"),
-            (None, &[("SESSIOND_CORS__ALLOWED_ORIGINS", r#"["*"]"#)], "cors.allowed_origins[0]"),
+            (
+                None,
+                &[("SESSIOND_CORS__ALLOWED_ORIGINS", r#"["*"]"#)],
+                "cors.allowed_origins[0]",
+            ),
             (None, &[("SESSIOND_LOG__FORMAT", "xml")], "log.format"),
         ];
         for (toml, vars, key) in cases {
@@ -1084,7 +1129,8 @@ mod tests {
 
     #[test]
     fn missing_config_file_is_an_error() {
-        let err = Settings::load_with_env(Some(Path::new("/nonexistent/sessiond.toml")), Vec::new()).expect_err("missing file");
+        let err = Settings::load_with_env(Some(Path::new("/nonexistent/sessiond.toml")), Vec::new())
+            .expect_err("missing file");
         assert_eq!(err.key, "--config");
     }
 
@@ -1111,7 +1157,10 @@ mod tests {
 
     #[test]
     fn redaction_of_urls() {
-        assert_eq!(redact_url("postgres://u:p@h:5432/d?x=1"), "postgres://u:***@h:5432/d?x=1");
+        assert_eq!(
+            redact_url("postgres://u:p@h:5432/d?x=1"),
+            "postgres://u:***@h:5432/d?x=1"
+        );
         assert_eq!(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
         assert_eq!(redact_url("redis://:pw@h"), "redis://:***@h");
         assert_eq!(redact_url("smtp://user@h"), "smtp://user@h");
@@ -1119,8 +1168,20 @@ mod tests {
 
     #[test]
     fn quotas_parse() {
-        assert_eq!("10/minute".parse(), Ok(Quota { count: 10, period: Period::Minute }));
-        assert_eq!("3/hour".parse(), Ok(Quota { count: 3, period: Period::Hour }));
+        assert_eq!(
+            "10/minute".parse(),
+            Ok(Quota {
+                count: 10,
+                period: Period::Minute
+            })
+        );
+        assert_eq!(
+            "3/hour".parse(),
+            Ok(Quota {
+                count: 3,
+                period: Period::Hour
+            })
+        );
         assert!("0/minute".parse::<Quota>().is_err());
         assert!("ten/minute".parse::<Quota>().is_err());
         assert!("10".parse::<Quota>().is_err());
@@ -1131,6 +1192,10 @@ mod tests {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/sessiond.example.toml");
         let s = Settings::load_with_env(Some(&example), Vec::new()).expect("example config loads");
         let defaults = Settings::default();
-        assert_eq!(format!("{s:?}"), format!("{defaults:?}"), "the example must show every default");
+        assert_eq!(
+            format!("{s:?}"),
+            format!("{defaults:?}"),
+            "the example must show every default"
+        );
     }
 }

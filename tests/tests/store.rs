@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use sessiond_core::audit::{AuditQuery, EventType, NewEvent, Origin, Severity};
 use sessiond_core::domain::{Session, SessionStatus, now_millis};
-use sessiond_core::store::{OpOutcome, Store, WriteOp};
+use sessiond_core::store::{OpOutcome, WriteOp};
 use sessiond_core::store::{PgStore, SqliteStore};
 use sessiond_core::writer::{AuditWriter, WriteError, WriterOptions};
 use sessiond_tests::{DbKind, TestDb, on_both_backends};
@@ -55,7 +55,10 @@ fn event(rid: &str, ty: EventType, id: Option<Uuid>) -> NewEvent {
 
 fn create(s: Session, rid: &str) -> WriteOp {
     let id = s.id;
-    WriteOp::CreateSession { session: s, event: event(rid, EventType::SessionGenerated, Some(id)) }
+    WriteOp::CreateSession {
+        session: s,
+        event: event(rid, EventType::SessionGenerated, Some(id)),
+    }
 }
 
 async fn sessions_round_trip(kind: DbKind) {
@@ -81,14 +84,27 @@ async fn duplicate_id_is_a_collision_and_changes_nothing(kind: DbKind) {
     let mut second = session(first.id, "198.51.100.2");
     second.user_info = None;
     let out = store
-        .commit_batch(&[create(second, "b"), WriteOp::Event(event("c", EventType::SessionRead, None))])
+        .commit_batch(&[
+            create(second, "b"),
+            WriteOp::Event(event("c", EventType::SessionRead, None)),
+        ])
         .await
         .expect("commit");
     assert_eq!(out, vec![OpOutcome::Collision, OpOutcome::Done]);
     assert_eq!(store.get_session(first.id).await.expect("get"), Some(first));
     // The colliding op's event was not written; the other op's was.
-    let events = store.list_audit(&AuditQuery { limit: 10, ascending: true, ..Default::default() }).await.expect("list");
-    let rids: Vec<_> = events.iter().map(|e| e.request_id.clone().unwrap_or_default()).collect();
+    let events = store
+        .list_audit(&AuditQuery {
+            limit: 10,
+            ascending: true,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    let rids: Vec<_> = events
+        .iter()
+        .map(|e| e.request_id.clone().unwrap_or_default())
+        .collect();
     assert_eq!(rids, vec!["a", "c"]);
 }
 
@@ -101,9 +117,21 @@ async fn touch_never_moves_back(kind: DbKind) {
     let earlier = s.last_seen_at - chrono::Duration::seconds(90);
     store
         .commit_batch(&[
-            WriteOp::Touch { id: s.id, at: later, ip: Some("198.51.100.9".into()) },
-            WriteOp::Touch { id: s.id, at: earlier, ip: None },
-            WriteOp::Touch { id: Uuid::new_v4(), at: later, ip: None },
+            WriteOp::Touch {
+                id: s.id,
+                at: later,
+                ip: Some("198.51.100.9".into()),
+            },
+            WriteOp::Touch {
+                id: s.id,
+                at: earlier,
+                ip: None,
+            },
+            WriteOp::Touch {
+                id: Uuid::new_v4(),
+                at: later,
+                ip: None,
+            },
         ])
         .await
         .expect("commit");
@@ -125,19 +153,47 @@ async fn revoke_is_idempotent_and_audited(kind: DbKind) {
         event: event(rid, EventType::SessionReset, Some(id)),
     };
     let out = store.commit_batch(&[revoke("r1", s.id)]).await.expect("commit");
-    assert_eq!(out, vec![OpOutcome::Revoked { previous: SessionStatus::Active }]);
+    assert_eq!(
+        out,
+        vec![OpOutcome::Revoked {
+            previous: SessionStatus::Active
+        }]
+    );
     let first = store.get_session(s.id).await.expect("get").expect("row");
     assert_eq!(first.status, SessionStatus::Revoked);
     assert_eq!(first.ended_by.as_deref(), Some("admin:alice"));
-    let out = store.commit_batch(&[revoke("r2", s.id), revoke("r3", Uuid::new_v4())]).await.expect("commit");
-    assert_eq!(out, vec![OpOutcome::Revoked { previous: SessionStatus::Revoked }, OpOutcome::NotFound]);
-    assert_eq!(store.get_session(s.id).await.expect("get").expect("row").ended_at, first.ended_at);
+    let out = store
+        .commit_batch(&[revoke("r2", s.id), revoke("r3", Uuid::new_v4())])
+        .await
+        .expect("commit");
+    assert_eq!(
+        out,
+        vec![
+            OpOutcome::Revoked {
+                previous: SessionStatus::Revoked
+            },
+            OpOutcome::NotFound
+        ]
+    );
+    assert_eq!(
+        store.get_session(s.id).await.expect("get").expect("row").ended_at,
+        first.ended_at
+    );
     let events = store
-        .list_audit(&AuditQuery { event_type: Some("session.reset".into()), limit: 10, ascending: true, ..Default::default() })
+        .list_audit(&AuditQuery {
+            event_type: Some("session.reset".into()),
+            limit: 10,
+            ascending: true,
+            ..Default::default()
+        })
         .await
         .expect("list");
     let prev: Vec<_> = events.iter().map(|e| e.metadata["previous_status"].clone()).collect();
-    assert_eq!(prev, vec![json!("active"), json!("revoked")], "no event for the unknown id");
+    assert_eq!(
+        prev,
+        vec![json!("active"), json!("revoked")],
+        "no event for the unknown id"
+    );
     assert_eq!(events[0].metadata["k"], "r1", "the caller's metadata is kept");
     assert_eq!(store.count_sessions().await.expect("count").revoked, 1);
 }
@@ -148,28 +204,88 @@ async fn audit_queries_filter_and_page(kind: DbKind) {
     let a = Uuid::new_v4();
     let mut ops = Vec::new();
     for i in 0..30 {
-        let mut e = event(&format!("q{i}"), if i % 3 == 0 { EventType::SessionRead } else { EventType::SessionValidated }, (i % 2 == 0).then_some(a));
+        let mut e = event(
+            &format!("q{i}"),
+            if i % 3 == 0 {
+                EventType::SessionRead
+            } else {
+                EventType::SessionValidated
+            },
+            (i % 2 == 0).then_some(a),
+        );
         if i >= 20 {
             e.ip = Some("203.0.113.5".into());
         }
         ops.push(WriteOp::Event(e));
     }
     store.commit_batch(&ops).await.expect("commit");
-    let all = store.list_audit(&AuditQuery { limit: 100, ascending: true, ..Default::default() }).await.expect("list");
+    let all = store
+        .list_audit(&AuditQuery {
+            limit: 100,
+            ascending: true,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
     assert_eq!(all.len(), 30);
     assert!(all.windows(2).all(|w| w[0].id < w[1].id), "ids are monotonic");
-    let newest = store.list_audit(&AuditQuery { limit: 5, ..Default::default() }).await.expect("list");
-    assert_eq!(newest.iter().map(|e| e.id).collect::<Vec<_>>(), all.iter().rev().take(5).map(|e| e.id).collect::<Vec<_>>());
+    let newest = store
+        .list_audit(&AuditQuery {
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        newest.iter().map(|e| e.id).collect::<Vec<_>>(),
+        all.iter().rev().take(5).map(|e| e.id).collect::<Vec<_>>()
+    );
     let cursor = all[24].id;
-    let tail = store.list_audit(&AuditQuery { after_id: Some(cursor), limit: 100, ascending: true, ..Default::default() }).await.expect("tail");
+    let tail = store
+        .list_audit(&AuditQuery {
+            after_id: Some(cursor),
+            limit: 100,
+            ascending: true,
+            ..Default::default()
+        })
+        .await
+        .expect("tail");
     assert_eq!(tail.len(), 5);
-    let by_session = store.list_audit(&AuditQuery { session_id: Some(a), limit: 100, ..Default::default() }).await.expect("list");
+    let by_session = store
+        .list_audit(&AuditQuery {
+            session_id: Some(a),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
     assert_eq!(by_session.len(), 15);
-    let by_ip = store.list_audit(&AuditQuery { ip: Some("203.0.113.5".into()), limit: 100, ..Default::default() }).await.expect("list");
+    let by_ip = store
+        .list_audit(&AuditQuery {
+            ip: Some("203.0.113.5".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
     assert_eq!(by_ip.len(), 10);
-    let by_type = store.list_audit(&AuditQuery { event_type: Some("session.read".into()), limit: 100, ..Default::default() }).await.expect("list");
+    let by_type = store
+        .list_audit(&AuditQuery {
+            event_type: Some("session.read".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
     assert_eq!(by_type.len(), 10);
-    let before = store.list_audit(&AuditQuery { before_id: Some(all[3].id), limit: 100, ..Default::default() }).await.expect("list");
+    let before = store
+        .list_audit(&AuditQuery {
+            before_id: Some(all[3].id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
     assert_eq!(before.len(), 3);
     let e = &all[0];
     assert_eq!(e.actor, "client");
@@ -194,13 +310,17 @@ async fn writer_groups_concurrent_requests_into_batches(kind: DbKind) {
     let seen = sizes.clone();
     let (writer, handle) = AuditWriter::spawn(
         store.clone(),
-        WriterOptions { observer: Some(Arc::new(move |n| seen.lock().expect("lock").push(n))), ..Default::default() },
+        WriterOptions {
+            observer: Some(Arc::new(move |n| seen.lock().expect("lock").push(n))),
+            ..Default::default()
+        },
     );
     let mut tasks = Vec::new();
     for i in 0..400 {
         let w = writer.clone();
         tasks.push(tokio::spawn(async move {
-            w.submit(vec![create(session(Uuid::new_v4(), "192.0.2.1"), &format!("g{i}"))]).await
+            w.submit(vec![create(session(Uuid::new_v4(), "192.0.2.1"), &format!("g{i}"))])
+                .await
         }));
     }
     for t in tasks {
@@ -209,9 +329,18 @@ async fn writer_groups_concurrent_requests_into_batches(kind: DbKind) {
     handle.shutdown().await;
     let sizes = sizes.lock().expect("lock").clone();
     assert_eq!(sizes.iter().sum::<usize>(), 400, "every op committed exactly once");
-    assert!(sizes.len() < 400 && sizes.iter().any(|&n| n > 1), "concurrent requests share commits: {sizes:?}");
+    assert!(
+        sizes.len() < 400 && sizes.iter().any(|&n| n > 1),
+        "concurrent requests share commits: {sizes:?}"
+    );
     assert_eq!(store.count_sessions().await.expect("count").active, 400);
-    let events = store.list_audit(&AuditQuery { limit: 1000, ..Default::default() }).await.expect("list");
+    let events = store
+        .list_audit(&AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
     assert_eq!(events.len(), 400);
 }
 
@@ -223,15 +352,25 @@ async fn failed_batch_fails_every_request_and_stores_nothing(kind: DbKind) {
     let mut tasks = Vec::new();
     for i in 0..50 {
         let w = writer.clone();
-        tasks.push(tokio::spawn(async move { w.submit(vec![create(session(Uuid::new_v4(), "192.0.2.1"), &format!("f{i}"))]).await }));
+        tasks.push(tokio::spawn(async move {
+            w.submit(vec![create(session(Uuid::new_v4(), "192.0.2.1"), &format!("f{i}"))])
+                .await
+        }));
     }
     for t in tasks {
         assert!(matches!(t.await.expect("task"), Err(WriteError::Store(_))));
     }
     rename_audit_table(&db, false).await;
-    assert_eq!(store.count_sessions().await.expect("count").active, 0, "sessions of failed batches were rolled back");
+    assert_eq!(
+        store.count_sessions().await.expect("count").active,
+        0,
+        "sessions of failed batches were rolled back"
+    );
     // The writer keeps working afterwards.
-    writer.submit(vec![create(session(Uuid::new_v4(), "192.0.2.1"), "ok")]).await.expect("commit after recovery");
+    writer
+        .submit(vec![create(session(Uuid::new_v4(), "192.0.2.1"), "ok")])
+        .await
+        .expect("commit after recovery");
     handle.shutdown().await;
     assert!(matches!(writer.submit(vec![]).await, Err(WriteError::Closed)));
 }
@@ -239,18 +378,37 @@ async fn failed_batch_fails_every_request_and_stores_nothing(kind: DbKind) {
 async fn writer_shutdown_flushes_queued_writes(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let store = db.store().await;
-    let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions { max_batch_ops: 8, ..Default::default() });
+    let (writer, handle) = AuditWriter::spawn(
+        store.clone(),
+        WriterOptions {
+            max_batch_ops: 8,
+            ..Default::default()
+        },
+    );
     let mut tasks = Vec::new();
     for i in 0..100 {
         let w = writer.clone();
-        tasks.push(tokio::spawn(async move { w.submit(vec![WriteOp::Event(event(&format!("s{i}"), EventType::SessionRead, None))]).await }));
+        tasks.push(tokio::spawn(async move {
+            w.submit(vec![WriteOp::Event(event(
+                &format!("s{i}"),
+                EventType::SessionRead,
+                None,
+            ))])
+            .await
+        }));
     }
     // Let every task queue its write, then shut down: all of them must still be committed.
     tokio::task::yield_now().await;
     let results: Vec<_> = futures_join(tasks).await;
     handle.shutdown().await;
     let ok = results.iter().filter(|r| r.is_ok()).count();
-    let events = store.list_audit(&AuditQuery { limit: 1000, ..Default::default() }).await.expect("list");
+    let events = store
+        .list_audit(&AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
     assert_eq!(events.len(), ok, "every acknowledged write is stored, nothing else");
     assert_eq!(ok, 100);
 }
@@ -270,10 +428,14 @@ async fn rename_audit_table(db: &TestDb, away: bool) {
         "ALTER TABLE audit_events_away RENAME TO audit_events"
     };
     if db.url.starts_with("sqlite") {
-        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url).await.expect("connect");
+        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
+            .await
+            .expect("connect");
         sqlx::query(sql).execute(&mut c).await.expect("rename");
     } else {
-        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.expect("connect");
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+            .await
+            .expect("connect");
         sqlx::query(sql).execute(&mut c).await.expect("rename");
     }
 }
@@ -281,18 +443,23 @@ async fn rename_audit_table(db: &TestDb, away: bool) {
 async fn hot_path_queries_use_indexes(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let store = db.store().await;
-    let ops: Vec<WriteOp> = (0..500).map(|i| create(session(Uuid::new_v4(), "192.0.2.1"), &format!("h{i}"))).collect();
+    let ops: Vec<WriteOp> = (0..500)
+        .map(|i| create(session(Uuid::new_v4(), "192.0.2.1"), &format!("h{i}")))
+        .collect();
     store.commit_batch(&ops).await.expect("seed");
     let id = Uuid::new_v4();
     match kind {
         DbKind::Sqlite => {
-            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url).await.expect("connect");
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
+                .await
+                .expect("connect");
             for (name, sql) in SqliteStore::HOT_PATH {
-                let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
-                    .bind(id)
-                    .fetch_all(&mut c)
-                    .await
-                    .expect("explain");
+                let rows: Vec<(i64, i64, i64, String)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                        .bind(id)
+                        .fetch_all(&mut c)
+                        .await
+                        .expect("explain");
                 assert!(!rows.is_empty());
                 for (_, _, _, detail) in rows {
                     assert!(detail.starts_with("SEARCH"), "{name}: {detail}");
@@ -300,10 +467,15 @@ async fn hot_path_queries_use_indexes(kind: DbKind) {
             }
         }
         DbKind::Postgres => {
-            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.expect("connect");
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+                .await
+                .expect("connect");
             sqlx::query("ANALYZE").execute(&mut c).await.expect("analyze");
             // With sequential scans priced out, a plan that still scans has no usable index.
-            sqlx::query("SET enable_seqscan = off").execute(&mut c).await.expect("set");
+            sqlx::query("SET enable_seqscan = off")
+                .execute(&mut c)
+                .await
+                .expect("set");
             for (name, sql) in PgStore::HOT_PATH {
                 let lines: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
                     .bind(id)
