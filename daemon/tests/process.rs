@@ -348,3 +348,78 @@ async fn migrate_and_check_config_keep_secrets_out() {
     assert!(out.status.success());
     assert!(!all.contains("topsecret") && !all.contains("mailsecret"), "{all}");
 }
+
+#[tokio::test]
+async fn accept_loop_survives_running_out_of_file_descriptors() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    // Start the real binary with a tiny descriptor limit, so accept() fails with EMFILE.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n 48 && exec {}", env!("CARGO_BIN_EXE_sessiond")))
+        .env("SESSIOND_DATABASE__URL", &db.url)
+        .env("SESSIOND_SERVER__LISTEN", "127.0.0.1:0")
+        .env("SESSIOND_JOBS__ENABLED", "false")
+        .env("SESSIOND_RATE_LIMIT__ENABLED", "false")
+        .env("SESSIOND_DATABASE__MAX_CONNECTIONS", "2")
+        .env("SESSIOND_LOG__FORMAT", "json")
+        .current_dir(db.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await
+            .expect("read log")
+            .expect("ready line before exit");
+        let v: Value = serde_json::from_str(&line).expect("json log");
+        if v["message"] == "sessiond ready" {
+            break v["listen"].as_str().unwrap_or_default().to_owned();
+        }
+    };
+    let logs = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let sink = logs.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(v) = serde_json::from_str(&line) {
+                sink.lock().expect("lock").push(v);
+            }
+        }
+    });
+    // Hold more connections than the daemon has descriptors for.
+    let mut held = Vec::new();
+    for _ in 0..80 {
+        if let Ok(s) = tokio::net::TcpStream::connect(&addr).await {
+            held.push(s);
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !logs
+        .lock()
+        .expect("lock")
+        .iter()
+        .any(|l| l["message"] == "accept failed; retrying")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "accept never failed: the limit did not bite"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(held);
+    // The daemon is still serving.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match client().get(format!("http://{addr}/healthz")).send().await {
+            Ok(res) if res.status() == 200 => break,
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "not serving after EMFILE: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(child.try_wait().expect("status").is_none(), "still running");
+}

@@ -41,7 +41,13 @@ async fn main() -> ExitCode {
     };
     match store.count_sessions().await {
         Ok(c) => {
-            println!("{}: active {} · revoked {} · expired {}", store.describe(), c.active, c.revoked, c.expired);
+            println!(
+                "{}: active {} · revoked {} · expired {}",
+                store.describe(),
+                c.active,
+                c.revoked,
+                c.expired
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
