@@ -1,0 +1,28 @@
+-- wrk script: the mixed scenario of PERF.md — 80 % validate-uuid, 15 % GET /api/session/{uuid},
+-- 5 % generate-uuid — over a file of known UUIDs.
+-- usage: wrk -t1 -c32 -d10s -s scripts/bench/mixed.lua http://127.0.0.1:8080 -- uuids.txt
+local uuids = {}
+function init(args)
+  for line in io.lines(args[1] or "uuids.txt") do
+    if #line == 36 then uuids[#uuids + 1] = line end
+  end
+  if #uuids == 0 then error("no UUIDs") end
+  math.randomseed(os.time() + (tonumber(tostring({}):sub(8)) or 0))
+end
+function request()
+  local r = math.random(100)
+  local id = uuids[math.random(#uuids)]
+  if r <= 80 then
+    return wrk.format("POST", "/api/session/validate-uuid", {["Content-Type"] = "application/json"},
+      '{"uuid":"' .. id .. '"}')
+  elseif r <= 95 then
+    return wrk.format("GET", "/api/session/" .. id)
+  else
+    return wrk.format("POST", "/api/session/generate-uuid")
+  end
+end
+function done(summary, latency, requests)
+  io.write(string.format("RESULT req/s=%.0f p50_ms=%.3f p99_ms=%.3f non2xx=%d errors=%d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
