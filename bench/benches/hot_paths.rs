@@ -42,6 +42,7 @@ fn audit_writer(c: &mut Criterion) {
     let settings = DatabaseSettings {
         url: SecretUrl::new(format!("sqlite://{}", dir.path().join("bench.db").display())),
         max_connections: 4,
+        ..Default::default()
     };
     let store = rt.block_on(async {
         let s = sessiond_core::store::connect(&settings).await.expect("connect");

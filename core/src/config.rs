@@ -319,6 +319,17 @@ impl Default for ServerSettings {
     }
 }
 
+/// When a SQLite commit counts as done (PostgreSQL always waits for its WAL flush).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// fsync the WAL on every commit: survives power loss.
+    #[default]
+    Full,
+    /// Commit to the WAL without fsync: survives any crash of the daemon, not of the machine.
+    Normal,
+}
+
 /// `database.*`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -327,6 +338,8 @@ pub struct DatabaseSettings {
     pub url: SecretUrl,
     /// Pool size.
     pub max_connections: u32,
+    /// SQLite only: `full` (fsync per commit) or `normal`.
+    pub sqlite_synchronous: SqliteSync,
 }
 
 impl Default for DatabaseSettings {
@@ -334,6 +347,7 @@ impl Default for DatabaseSettings {
         Self {
             url: SecretUrl::new("sqlite://./data/sessiond.db"),
             max_connections: 16,
+            sqlite_synchronous: SqliteSync::Full,
         }
     }
 }

@@ -465,6 +465,20 @@ async fn hot_path_queries_use_indexes(kind: DbKind) {
                     assert!(detail.starts_with("SEARCH"), "{name}: {detail}");
                 }
             }
+            // Batch statements scan their JSON parameter, and only look tables up by index.
+            for (name, sql) in SqliteStore::BATCH_PATH {
+                let rows: Vec<(i64, i64, i64, String)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                        .bind(sqlx::types::Json(json!([])))
+                        .fetch_all(&mut c)
+                        .await
+                        .expect("explain");
+                for (_, _, _, detail) in rows {
+                    for table in ["user_sessions", "audit_events", "uploads"] {
+                        assert!(!detail.starts_with(&format!("SCAN {table}")), "{name}: {detail}");
+                    }
+                }
+            }
         }
         DbKind::Postgres => {
             let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
@@ -484,6 +498,15 @@ async fn hot_path_queries_use_indexes(kind: DbKind) {
                     .expect("explain");
                 let plan = lines.into_iter().map(|(l,)| l).collect::<Vec<_>>().join("\n");
                 assert!(plan.contains("Index"), "{name}: {plan}");
+                assert!(!plan.contains("Seq Scan"), "{name}: {plan}");
+            }
+            for (name, sql) in PgStore::BATCH_PATH {
+                let lines: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+                    .bind(sqlx::types::Json(json!([])))
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("explain");
+                let plan = lines.into_iter().map(|(l,)| l).collect::<Vec<_>>().join("\n");
                 assert!(!plan.contains("Seq Scan"), "{name}: {plan}");
             }
         }

@@ -2,6 +2,7 @@
 //! embedded default) and PostgreSQL (scale-out). The backend is picked once, from the URL
 //! scheme, by [`connect`]. The Rust is shared (see `shared_impl!`); the SQL is per backend.
 
+mod batch;
 mod postgres;
 mod sqlite;
 
@@ -232,15 +233,6 @@ impl From<AuditRow> for AuditEvent {
     }
 }
 
-fn with_previous_status(event: &NewEvent, previous: SessionStatus) -> serde_json::Value {
-    let mut meta = match &event.metadata {
-        serde_json::Value::Object(m) => m.clone(),
-        _ => serde_json::Map::new(),
-    };
-    meta.insert("previous_status".into(), previous.as_str().into());
-    serde_json::Value::Object(meta)
-}
-
 /// The Rust shared by both backends. `$sql` is the backend's module of SQL constants, which
 /// must define every statement named below with the same parameter order.
 macro_rules! shared_impl {
@@ -248,87 +240,28 @@ macro_rules! shared_impl {
         use $sql as q;
 
         impl $store {
-            async fn insert_event(
+            /// Revoke one session inside the batch's transaction; `None` when it does not exist.
+            async fn revoke(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                e: &crate::audit::NewEvent,
-                metadata: &serde_json::Value,
-            ) -> Result<(), crate::store::StoreError> {
-                sqlx::query(q::INSERT_EVENT)
-                    .bind(e.occurred_at.timestamp_millis())
-                    .bind(e.event_type.as_str())
-                    .bind(e.severity.as_str())
-                    .bind(e.session_id)
-                    .bind(e.ip.as_deref())
-                    .bind(e.user_agent.as_deref())
-                    .bind(e.request_id.as_deref())
-                    .bind(e.actor.as_str())
-                    .bind(sqlx::types::Json(metadata))
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
-            }
-
-            async fn apply(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                op: &crate::store::WriteOp,
-            ) -> Result<crate::store::OpOutcome, crate::store::StoreError> {
-                use crate::store::{OpOutcome, WriteOp};
-                match op {
-                    WriteOp::CreateSession { session: s, event } => {
-                        let inserted = sqlx::query(q::INSERT_SESSION)
-                            .bind(s.id)
-                            .bind(s.status.as_str())
-                            .bind(s.created_at.timestamp_millis())
-                            .bind(s.last_seen_at.timestamp_millis())
-                            .bind(s.user_info.as_ref().map(sqlx::types::Json))
-                            .bind(s.created_ip.as_deref())
-                            .bind(s.last_ip.as_deref())
-                            .execute(&mut **tx)
-                            .await?
-                            .rows_affected();
-                        if inserted == 0 {
-                            return Ok(OpOutcome::Collision);
-                        }
-                        Self::insert_event(tx, event, &event.metadata).await?;
-                        Ok(OpOutcome::Done)
-                    }
-                    WriteOp::Touch { id, at, ip } => {
-                        sqlx::query(q::TOUCH_SESSION)
-                            .bind(at.timestamp_millis())
-                            .bind(ip.as_deref())
-                            .bind(*id)
-                            .execute(&mut **tx)
-                            .await?;
-                        Ok(OpOutcome::Done)
-                    }
-                    WriteOp::Revoke { id, at, by, event } => {
-                        let status: Option<String> = sqlx::query_scalar(q::SESSION_STATUS)
-                            .bind(*id)
-                            .fetch_optional(&mut **tx)
-                            .await?;
-                        let Some(status) = status else {
-                            return Ok(OpOutcome::NotFound);
-                        };
-                        let previous = crate::domain::SessionStatus::parse(&status).ok_or_else(|| {
-                            crate::store::StoreError::Internal(format!("unknown session status `{status}`"))
-                        })?;
-                        if previous != crate::domain::SessionStatus::Revoked {
-                            sqlx::query(q::REVOKE_SESSION)
-                                .bind(at.timestamp_millis())
-                                .bind(by.as_str())
-                                .bind(*id)
-                                .execute(&mut **tx)
-                                .await?;
-                        }
-                        let meta = crate::store::with_previous_status(event, previous);
-                        Self::insert_event(tx, event, &meta).await?;
-                        Ok(OpOutcome::Revoked { previous })
-                    }
-                    WriteOp::Event(e) => {
-                        Self::insert_event(tx, e, &e.metadata).await?;
-                        Ok(OpOutcome::Done)
-                    }
+                id: uuid::Uuid,
+                at: chrono::DateTime<chrono::Utc>,
+                by: &str,
+            ) -> Result<Option<crate::domain::SessionStatus>, crate::store::StoreError> {
+                let status: Option<String> = sqlx::query_scalar(q::SESSION_STATUS).bind(id).fetch_optional(&mut **tx).await?;
+                let Some(status) = status else {
+                    return Ok(None);
+                };
+                let previous = crate::domain::SessionStatus::parse(&status)
+                    .ok_or_else(|| crate::store::StoreError::Internal(format!("unknown session status `{status}`")))?;
+                if previous != crate::domain::SessionStatus::Revoked {
+                    sqlx::query(q::REVOKE_SESSION)
+                        .bind(at.timestamp_millis())
+                        .bind(by)
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
                 }
+                Ok(Some(previous))
             }
         }
 
@@ -388,10 +321,37 @@ macro_rules! shared_impl {
                 &self,
                 ops: &[crate::store::WriteOp],
             ) -> Result<Vec<crate::store::OpOutcome>, crate::store::StoreError> {
+                use crate::store::{OpOutcome, WriteOp, batch};
+                use sqlx::types::Json;
+                let mut outcomes = vec![OpOutcome::Done; ops.len()];
                 let mut tx = self.begin_write().await?;
-                let mut outcomes = Vec::with_capacity(ops.len());
-                for op in ops {
-                    outcomes.push(Self::apply(&mut tx, op).await?);
+                let (creates, repeats, rows) = batch::sessions(ops);
+                if !creates.is_empty() {
+                    let inserted: Vec<uuid::Uuid> =
+                        sqlx::query_scalar(q::INSERT_SESSIONS).bind(Json(&rows)).fetch_all(&mut *tx).await?;
+                    let inserted: std::collections::HashSet<uuid::Uuid> = inserted.into_iter().collect();
+                    for (i, id) in creates {
+                        if !inserted.contains(&id) {
+                            outcomes[i] = OpOutcome::Collision;
+                        }
+                    }
+                }
+                for i in repeats {
+                    outcomes[i] = OpOutcome::Collision;
+                }
+                for (i, op) in ops.iter().enumerate() {
+                    if let WriteOp::Revoke { id, at, by, .. } = op {
+                        outcomes[i] = match Self::revoke(&mut tx, *id, *at, by).await? {
+                            Some(previous) => OpOutcome::Revoked { previous },
+                            None => OpOutcome::NotFound,
+                        };
+                    }
+                }
+                if let Some(rows) = batch::touches(ops) {
+                    sqlx::query(q::TOUCH_SESSIONS).bind(Json(&rows)).execute(&mut *tx).await?;
+                }
+                if let Some(rows) = batch::events(ops, &outcomes) {
+                    sqlx::query(q::INSERT_EVENTS).bind(Json(&rows)).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(outcomes)

@@ -49,6 +49,14 @@ impl PgStore {
         ("session_status", sql::SESSION_STATUS),
     ];
 
+    /// The batch statements of the group-commit writer, for query-plan tests. Each takes one
+    /// JSON array parameter.
+    pub const BATCH_PATH: &'static [(&'static str, &'static str)] = &[
+        ("insert_sessions", sql::INSERT_SESSIONS),
+        ("touch_sessions", sql::TOUCH_SESSIONS),
+        ("insert_events", sql::INSERT_EVENTS),
+    ];
+
     /// The pool, for queries specific to this backend (tests, benchmarks).
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -58,14 +66,20 @@ impl PgStore {
 crate::store::shared_impl!(PgStore, sqlx::Postgres, sql);
 
 mod sql {
-    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
-        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    pub const INSERT_SESSION: &str = "INSERT INTO user_sessions \
+    // Batch statements: one JSON array parameter of rows (see store/batch.rs).
+    pub const INSERT_SESSIONS: &str = "INSERT INTO user_sessions \
         (id, status, created_at, last_seen_at, user_info, created_ip, last_ip) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
-    pub const TOUCH_SESSION: &str = "UPDATE user_sessions \
-        SET last_seen_at = GREATEST(last_seen_at, $1), last_ip = coalesce($2, last_ip) WHERE id = $3";
+        SELECT (e->>0)::uuid, e->>1, (e->>2)::bigint, (e->>3)::bigint, NULLIF(e->4, 'null'::jsonb), e->>5, e->>6 \
+        FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT (id) DO NOTHING RETURNING id";
+    pub const TOUCH_SESSIONS: &str = "UPDATE user_sessions AS u \
+        SET last_seen_at = GREATEST(u.last_seen_at, t.at), last_ip = coalesce(t.ip, u.last_ip) \
+        FROM (SELECT (e->>0)::uuid AS id, (e->>1)::bigint AS at, e->>2 AS ip \
+              FROM jsonb_array_elements($1::jsonb) AS e) AS t \
+        WHERE u.id = t.id";
+    pub const INSERT_EVENTS: &str = "INSERT INTO audit_events \
+        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
+        SELECT (e->>0)::bigint, e->>1, e->>2, (e->>3)::uuid, e->>4, e->>5, e->>6, e->>7, e->8 \
+        FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n";
     pub const SESSION_STATUS: &str = "SELECT status FROM user_sessions WHERE id = $1 FOR UPDATE";
     pub const REVOKE_SESSION: &str = "UPDATE user_sessions \
         SET status = 'revoked', ended_at = $1, ended_by = $2 WHERE id = $3";

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::config::{DatabaseSettings, SecretUrl};
+use crate::config::{DatabaseSettings, SecretUrl, SqliteSync};
 use crate::store::{Backend, StoreError};
 
 /// The SQLite implementation of [`crate::store::Store`].
@@ -28,7 +28,10 @@ impl SqliteStore {
             .map_err(|e| StoreError::Internal(format!("database.url: {e}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(match settings.sqlite_synchronous {
+                SqliteSync::Full => SqliteSynchronous::Full,
+                SqliteSync::Normal => SqliteSynchronous::Normal,
+            })
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
             .pragma("temp_store", "memory")
@@ -69,6 +72,14 @@ impl SqliteStore {
         ("session_status", sql::SESSION_STATUS),
     ];
 
+    /// The batch statements of the group-commit writer, for query-plan tests. Each takes one
+    /// JSON array parameter.
+    pub const BATCH_PATH: &'static [(&'static str, &'static str)] = &[
+        ("insert_sessions", sql::INSERT_SESSIONS),
+        ("touch_sessions", sql::TOUCH_SESSIONS),
+        ("insert_events", sql::INSERT_EVENTS),
+    ];
+
     /// The read pool, for queries specific to this backend (tests, benchmarks).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -78,14 +89,19 @@ impl SqliteStore {
 crate::store::shared_impl!(SqliteStore, sqlx::Sqlite, sql);
 
 mod sql {
-    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
-        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    pub const INSERT_SESSION: &str = "INSERT INTO user_sessions \
+    // Batch statements: one JSON array parameter of rows (see store/batch.rs).
+    pub const INSERT_SESSIONS: &str = "INSERT INTO user_sessions \
         (id, status, created_at, last_seen_at, user_info, created_ip, last_ip) \
-        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
-    pub const TOUCH_SESSION: &str = "UPDATE user_sessions \
-        SET last_seen_at = max(last_seen_at, ?1), last_ip = coalesce(?2, last_ip) WHERE id = ?3";
+        SELECT unhex(value->>0), value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 \
+        FROM json_each(?1) WHERE true ON CONFLICT (id) DO NOTHING RETURNING id";
+    pub const TOUCH_SESSIONS: &str = "UPDATE user_sessions \
+        SET last_seen_at = max(user_sessions.last_seen_at, t.at), last_ip = coalesce(t.ip, user_sessions.last_ip) \
+        FROM (SELECT unhex(value->>0) AS id, value->>1 AS at, value->>2 AS ip FROM json_each(?1)) AS t \
+        WHERE user_sessions.id = t.id";
+    pub const INSERT_EVENTS: &str = "INSERT INTO audit_events \
+        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
+        SELECT value->>0, value->>1, value->>2, unhex(value->>3), value->>4, value->>5, value->>6, value->>7, \
+        value->>8 FROM json_each(?1) ORDER BY key";
     pub const SESSION_STATUS: &str = "SELECT status FROM user_sessions WHERE id = ?";
     pub const REVOKE_SESSION: &str = "UPDATE user_sessions \
         SET status = 'revoked', ended_at = ?, ended_by = ? WHERE id = ?";
