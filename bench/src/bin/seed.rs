@@ -29,6 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings = DatabaseSettings {
         url: SecretUrl::new(args.database_url.clone()),
         max_connections: 2,
+        ..Default::default()
     };
     let store = sessiond_core::store::connect(&settings).await?;
     store.migrate().await?;
