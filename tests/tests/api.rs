@@ -851,3 +851,55 @@ async fn request_timeout_is_408(kind: DbKind) {
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
     d.stop().await;
 }
+
+/// PostgreSQL going away: `/readyz` names the database, API calls answer 503, and both recover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_is_503_and_readyz_names_it() {
+    let db = TestDb::new(DbKind::Postgres).await;
+    let d = TestDaemon::start(db.settings()).await;
+    let id = generate(&d).await;
+    let name = db.url.rsplit('/').next().expect("db name").to_owned();
+    let admin_url = sessiond_tests::postgres_admin_url();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .expect("admin");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("alter");
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&name)
+    .execute(&mut admin)
+    .await
+    .expect("terminate");
+    let res = client().get(d.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        res.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    let body = json_of(res).await;
+    assert_eq!(body["failing"], json!(["database"]));
+    assert_problem(validate(&d, &id).await, 503, "database_unavailable").await;
+    assert_eq!(
+        client().get(d.url("/healthz")).send().await.expect("healthz").status(),
+        StatusCode::OK,
+        "liveness is not readiness"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("alter");
+    assert_eq!(
+        client().get(d.url("/readyz")).send().await.expect("readyz").status(),
+        StatusCode::OK
+    );
+    assert_eq!(validate(&d, &id).await.status(), StatusCode::OK);
+    d.stop().await;
+}
