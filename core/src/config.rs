@@ -483,6 +483,8 @@ pub struct RateLimitSettings {
     pub redis_url: Option<SecretUrl>,
     /// `open` or `closed` when Redis is unreachable.
     pub redis_failure: RedisFailure,
+    /// Prefix of every Redis key the limiter writes (several deployments can share a Redis).
+    pub redis_key_prefix: String,
     /// Quota for every limited route.
     pub default: Quota,
     /// Per route class quotas.
@@ -502,6 +504,7 @@ impl Default for RateLimitSettings {
             backend: RateLimitBackend::Memory,
             redis_url: None,
             redis_failure: RedisFailure::Open,
+            redis_key_prefix: "sessiond:rl:".into(),
             default: Quota {
                 count: 10,
                 period: Period::Minute,
