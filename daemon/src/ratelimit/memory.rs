@@ -116,15 +116,14 @@ impl MemoryBackend {
             c.limiter.retain_recent();
             c.limiter.shrink_to_fit();
         }
-        self.len()
+        self.key_count()
     }
 
     /// Keys held, over all classes.
-    pub fn len(&self) -> usize {
+    pub fn key_count(&self) -> usize {
         self.classes.iter().map(|c| c.limiter.len()).sum()
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -132,8 +131,10 @@ mod tests {
     use sessiond_core::config::{Period, Quota as Q, RateLimitSettings};
 
     fn backend(count: u32, period: Period, shift: ClockShift) -> MemoryBackend {
-        let mut s = RateLimitSettings::default();
-        s.default = Q { count, period };
+        let s = RateLimitSettings {
+            default: Q { count, period },
+            ..RateLimitSettings::default()
+        };
         MemoryBackend::new(&ClassQuotas::from_settings(&s), shift)
     }
 

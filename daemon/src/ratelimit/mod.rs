@@ -161,8 +161,8 @@ fn ceil_secs(d: Duration) -> u64 {
 }
 
 enum Backend {
-    Memory(memory::MemoryBackend),
-    Redis(redis::RedisBackend),
+    Memory(Box<memory::MemoryBackend>),
+    Redis(Box<redis::RedisBackend>),
 }
 
 /// The rate limiter of one daemon.
@@ -189,8 +189,12 @@ impl RateLimiter {
     ) -> Result<Arc<Self>, String> {
         let quotas = ClassQuotas::from_settings(settings);
         let backend = match settings.backend {
-            RateLimitBackend::Memory => Backend::Memory(memory::MemoryBackend::new(&quotas, tuning.clock.clone())),
-            RateLimitBackend::Redis => Backend::Redis(redis::RedisBackend::new(settings, writer.clone(), &tuning)?),
+            RateLimitBackend::Memory => {
+                Backend::Memory(Box::new(memory::MemoryBackend::new(&quotas, tuning.clock.clone())))
+            }
+            RateLimitBackend::Redis => {
+                Backend::Redis(Box::new(redis::RedisBackend::new(settings, writer.clone(), &tuning)?))
+            }
         };
         let keys = Gauge::default();
         let refused = Counter::default();

@@ -167,7 +167,9 @@ impl RedisBackend {
             if first {
                 h.next_probe = Some(now + self.probe_every);
             }
-            let due = first || h.last_report.is_none_or(|at| now.duration_since(at) >= self.report_every);
+            let due = first
+                || h.last_report
+                    .is_none_or(|at| now.duration_since(at) >= self.report_every);
             if due {
                 h.last_report = Some(now);
             }
