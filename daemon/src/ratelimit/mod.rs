@@ -299,11 +299,14 @@ impl RateLimiter {
     /// Stop the timers and write the summaries of every open refusal window. Call before the
     /// audit writer shuts down.
     pub async fn shutdown(&self) {
+        // A timer flush in progress finishes first, so aborting the timers loses nothing.
+        let flushing = self.refusals.lock_flush().await;
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for t in tasks {
             t.abort();
         }
-        self.refusals.flush(true).await;
+        self.refusals.flush_locked(true).await;
+        drop(flushing);
     }
 }
 

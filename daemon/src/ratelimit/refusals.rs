@@ -33,6 +33,9 @@ struct Window {
 pub struct RefusalLog {
     windows: Mutex<HashMap<(RouteClass, IpAddr), Window>>,
     writer: AuditWriter,
+    /// Held while summaries taken out of `windows` are being written, so shutdown can wait for
+    /// a timer flush in progress instead of cancelling it half-way (losing its summaries).
+    flushing: tokio::sync::Mutex<()>,
 }
 
 /// What one refusal of a key is to the audit trail.
@@ -57,6 +60,7 @@ impl RefusalLog {
         Self {
             windows: Mutex::new(HashMap::new()),
             writer,
+            flushing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -129,6 +133,17 @@ impl RefusalLog {
 
     /// Write closed windows' summaries (the timer).
     pub async fn flush(&self, all: bool) {
+        let _flushing = self.flushing.lock().await;
+        self.flush_locked(all).await;
+    }
+
+    /// Wait for a flush in progress and keep others out while the guard lives.
+    pub async fn lock_flush(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.flushing.lock().await
+    }
+
+    /// [`RefusalLog::flush`] for the holder of [`RefusalLog::lock_flush`].
+    pub async fn flush_locked(&self, all: bool) {
         let events = self.take_closed(all);
         if events.is_empty() {
             return;
