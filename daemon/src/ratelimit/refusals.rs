@@ -194,3 +194,64 @@ fn summary(class: RouteClass, w: Window) -> Option<NewEvent> {
         }),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sessiond_core::config::{DatabaseSettings, SecretUrl};
+    use sessiond_core::store::{self, Store};
+    use sessiond_core::writer::{WriterHandle, WriterOptions};
+    use std::sync::Arc;
+
+    async fn log() -> (RefusalLog, Arc<dyn Store>, WriterHandle, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = DatabaseSettings {
+            url: SecretUrl::new(format!("sqlite://{}", dir.path().join("t.db").display())),
+            max_connections: 2,
+        };
+        let store = store::connect(&settings).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
+        (RefusalLog::new(writer), store, handle, dir)
+    }
+
+    fn origin() -> Origin {
+        Origin {
+            request_id: "r1".into(),
+            ip: Some("203.0.113.7".into()),
+            user_agent: None,
+            actor: Actor::Client,
+        }
+    }
+
+    #[tokio::test]
+    async fn first_refusal_is_written_the_rest_summarised() {
+        let (log, store, handle, _dir) = log().await;
+        let o = origin();
+        let key: IpAddr = [203, 0, 113, 7].into();
+        for _ in 0..6 {
+            let r = Refusal {
+                class: RouteClass::Generate,
+                key,
+                key_text: "203.0.113.7".into(),
+                origin: &o,
+                window: Duration::from_secs(3600),
+                dry_run: false,
+            };
+            log.record(r).await.expect("record");
+        }
+        let q = sessiond_core::audit::AuditQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        assert_eq!(store.list_audit(&q).await.expect("list").len(), 1);
+        assert!(log.take_closed(false).is_empty(), "the window is still open");
+        let summaries = log.take_closed(true);
+        assert_eq!(summaries.len(), 1);
+        assert_eq!(summaries[0].metadata["count"], 5);
+        assert_eq!(summaries[0].metadata["summary"], true);
+        assert!(log.take_closed(true).is_empty(), "taken once");
+        drop(log);
+        handle.shutdown().await;
+    }
+}
