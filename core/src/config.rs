@@ -870,6 +870,14 @@ impl Settings {
                 "required when rate_limit.backend = \"redis\"",
             ));
         }
+        if let Some(url) = &self.rate_limit.redis_url
+            && !matches!(url.scheme().as_str(), "redis" | "rediss" | "redis+unix" | "unix")
+        {
+            return Err(ConfigError::new(
+                "rate_limit.redis_url",
+                "must start with redis://, rediss:// or unix://",
+            ));
+        }
         for (i, origin) in self.cors.allowed_origins.iter().enumerate() {
             if origin == "*"
                 || !(origin.starts_with("http://") || origin.starts_with("https://"))

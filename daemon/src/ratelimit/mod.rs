@@ -342,6 +342,41 @@ mod tests {
     }
 
     #[test]
+    fn redis_settings_are_validated_and_read_from_the_environment() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let err = sessiond_core::Settings::load_with_env(
+            None,
+            env(&[
+                ("SESSIOND_RATE_LIMIT__BACKEND", "redis"),
+                ("SESSIOND_RATE_LIMIT__REDIS_URL", "http://127.0.0.1:6379"),
+            ]),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("rate_limit.redis_url"), "{err}");
+        let ok = sessiond_core::Settings::load_with_env(
+            None,
+            env(&[
+                ("SESSIOND_RATE_LIMIT__BACKEND", "redis"),
+                ("SESSIOND_RATE_LIMIT__REDIS_URL", "redis://:pw@127.0.0.1:6379/0"),
+                ("SESSIOND_RATE_LIMIT__REDIS_KEY_PREFIX", "app1:rl:"),
+                ("SESSIOND_RATE_LIMIT__REDIS_FAILURE", "closed"),
+            ]),
+        );
+        let s = ok.map(|s| s.rate_limit).map_err(|e| e.to_string());
+        let s = s.as_ref().map_err(String::as_str);
+        assert_eq!(s.map(|r| r.redis_key_prefix.as_str()), Ok("app1:rl:"));
+        assert_eq!(s.map(|r| r.redis_failure), Ok(RedisFailure::Closed));
+        assert!(!format!("{s:?}").contains("pw"), "the password is redacted");
+    }
+
+    #[test]
     fn class_quotas_fall_back_to_the_default() {
         let mut s = RateLimitSettings::default();
         s.routes.validate = Some(Quota {
