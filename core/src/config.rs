@@ -497,6 +497,8 @@ pub struct RateLimitSettings {
     pub redis_url: Option<SecretUrl>,
     /// `open` or `closed` when Redis is unreachable.
     pub redis_failure: RedisFailure,
+    /// Prefix of every Redis key the limiter writes (several deployments can share a Redis).
+    pub redis_key_prefix: String,
     /// Quota for every limited route.
     pub default: Quota,
     /// Per route class quotas.
@@ -516,6 +518,7 @@ impl Default for RateLimitSettings {
             backend: RateLimitBackend::Memory,
             redis_url: None,
             redis_failure: RedisFailure::Open,
+            redis_key_prefix: "sessiond:rl:".into(),
             default: Quota {
                 count: 10,
                 period: Period::Minute,
@@ -879,6 +882,14 @@ impl Settings {
             return Err(ConfigError::new(
                 "rate_limit.redis_url",
                 "required when rate_limit.backend = \"redis\"",
+            ));
+        }
+        if let Some(url) = &self.rate_limit.redis_url
+            && !matches!(url.scheme().as_str(), "redis" | "rediss" | "redis+unix" | "unix")
+        {
+            return Err(ConfigError::new(
+                "rate_limit.redis_url",
+                "must start with redis://, rediss:// or unix://",
             ));
         }
         for (i, origin) in self.cors.allowed_origins.iter().enumerate() {

@@ -19,6 +19,7 @@ use sessiond_core::store::{Store, WriteOp};
 use crate::body::{Body, empty};
 use crate::metrics::{HttpLabels, Metrics};
 use crate::problem::ApiError;
+use crate::ratelimit::{Gate, RateLimiter};
 use crate::routes::{Miss, Route, is_api};
 use crate::{client_ip, handlers};
 
@@ -34,6 +35,7 @@ pub struct AppState {
     trusted_proxies: Vec<IpNet>,
     metrics_allow: Vec<IpNet>,
     request_timeout: Duration,
+    rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 impl AppState {
@@ -47,10 +49,17 @@ impl AppState {
             trusted_proxies: settings.server.trusted_proxies.clone(),
             metrics_allow: settings.metrics.allow.clone(),
             request_timeout: settings.server.request_timeout.get(),
+            rate_limiter: None,
             settings,
             sessions,
             metrics,
         }
+    }
+
+    /// Limit every rate-limited route with `limiter`.
+    pub fn with_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.rate_limiter = Some(limiter);
+        self
     }
 
     /// The store.
@@ -165,16 +174,27 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAd
         OriginCheck::Absent
     };
 
+    let mut limit_headers = None;
     let (label, result) = if method == Method::OPTIONS && api {
         ("preflight", preflight(&cors, req.headers(), &path))
     } else {
         match Route::resolve(&method, &path) {
             Ok(route) => {
                 let label = route.label();
-                let work = handlers::dispatch(&state, &ctx, route, req);
-                let result = match tokio::time::timeout(state.request_timeout, work).await {
-                    Ok(r) => r,
-                    Err(_) => Err(ApiError::RequestTimeout),
+                let gate = match (&state.rate_limiter, route.class()) {
+                    (Some(limiter), Some(class)) => limiter.check(class, &ctx).await,
+                    _ => Gate::default(),
+                };
+                limit_headers = gate.headers;
+                let result = match gate.refusal {
+                    Some(refusal) => Err(refusal),
+                    None => {
+                        let work = handlers::dispatch(&state, &ctx, route, req);
+                        match tokio::time::timeout(state.request_timeout, work).await {
+                            Ok(r) => r,
+                            Err(_) => Err(ApiError::RequestTimeout),
+                        }
+                    }
                 };
                 (label, result)
             }
@@ -200,6 +220,9 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAd
         headers.insert("x-request-id", v);
     }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Some(limits) = &limit_headers {
+        limits.apply(headers);
+    }
     if api {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));

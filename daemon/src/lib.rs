@@ -8,6 +8,7 @@ pub mod handlers;
 pub mod logging;
 pub mod metrics;
 pub mod problem;
+pub mod ratelimit;
 pub mod routes;
 pub mod server;
 

@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 
 use crate::app::{AppState, handle};
 use crate::metrics::Metrics;
+use crate::ratelimit::{self, RateLimiter};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,9 @@ pub enum StartError {
     /// Database connection or migration failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The rate limiter could not be set up (e.g. an unusable `rate_limit.redis_url`).
+    #[error("{0}")]
+    RateLimit(String),
 }
 
 /// Open the configured database and apply migrations.
@@ -43,6 +47,8 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreErro
 pub struct Hooks {
     /// Session id source (default: the OS CSPRNG).
     pub ids: Option<Arc<dyn IdGenerator>>,
+    /// Rate limiter timers and clock (default: production values).
+    pub rate_limit: Option<ratelimit::Tuning>,
 }
 
 /// Run the daemon on `listener` until `shutdown` resolves. Returns after in-flight requests
@@ -64,7 +70,7 @@ pub async fn serve_with(
 ) -> Result<(), StartError> {
     let settings = Arc::new(settings);
     let store = open_store(&settings).await?;
-    let metrics = Arc::new(Metrics::new());
+    let mut metrics = Metrics::new();
     let (writer, writer_handle) = AuditWriter::spawn(
         store.clone(),
         WriterOptions {
@@ -72,6 +78,16 @@ pub async fn serve_with(
             ..WriterOptions::default()
         },
     );
+    let limiter = if settings.rate_limit.enabled {
+        let tuning = hooks.rate_limit.clone().unwrap_or_default();
+        Some(
+            RateLimiter::start(&settings.rate_limit, writer.clone(), metrics.registry_mut(), tuning)
+                .map_err(StartError::RateLimit)?,
+        )
+    } else {
+        None
+    };
+    let metrics = Arc::new(metrics);
     let timeouts = Timeouts::new(
         settings.session.idle_timeout.get(),
         settings.session.absolute_timeout.get(),
@@ -80,7 +96,11 @@ pub async fn serve_with(
         Some(ids) => SessionService::with_ids(store.clone(), writer, timeouts, ids),
         None => SessionService::new(store.clone(), writer, timeouts),
     };
-    let state = Arc::new(AppState::new(settings.clone(), sessions, metrics));
+    let mut state = AppState::new(settings.clone(), sessions, metrics);
+    if let Some(limiter) = &limiter {
+        state = state.with_rate_limiter(limiter.clone());
+    }
+    let state = Arc::new(state);
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         database = %store.describe(),
@@ -90,6 +110,10 @@ pub async fn serve_with(
     accept_loop(state.clone(), listener, shutdown).await;
 
     drop(state);
+    if let Some(limiter) = limiter {
+        // Summaries of open refusal windows go through the writer: before it stops.
+        limiter.shutdown().await;
+    }
     writer_handle.shutdown().await;
     store.close().await;
     tracing::info!("sessiond stopped");

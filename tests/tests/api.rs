@@ -554,7 +554,14 @@ async fn colliding_ids_are_retried_then_fail_as_internal(kind: DbKind) {
         collisions: 3,
         calls: AtomicUsize::new(0),
     });
-    let d = TestDaemon::start_with(db.settings(), Hooks { ids: Some(ids.clone()) }).await;
+    let d = TestDaemon::start_with(
+        db.settings(),
+        Hooks {
+            ids: Some(ids.clone()),
+            ..Hooks::default()
+        },
+    )
+    .await;
     let id = generate(&d).await;
     assert_ne!(id, taken.to_string());
     assert_eq!(ids.calls.load(Ordering::SeqCst), 4);
@@ -567,7 +574,14 @@ async fn colliding_ids_are_retried_then_fail_as_internal(kind: DbKind) {
         collisions: usize::MAX,
         calls: AtomicUsize::new(0),
     });
-    let d = TestDaemon::start_with(db.settings(), Hooks { ids: Some(ids.clone()) }).await;
+    let d = TestDaemon::start_with(
+        db.settings(),
+        Hooks {
+            ids: Some(ids.clone()),
+            ..Hooks::default()
+        },
+    )
+    .await;
     let res = client()
         .post(d.url("/api/session/generate-uuid"))
         .header("x-request-id", "boom-1")
