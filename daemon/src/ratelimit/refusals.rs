@@ -208,6 +208,7 @@ mod tests {
         let settings = DatabaseSettings {
             url: SecretUrl::new(format!("sqlite://{}", dir.path().join("t.db").display())),
             max_connections: 2,
+            ..DatabaseSettings::default()
         };
         let store = store::connect(&settings).await.expect("connect");
         store.migrate().await.expect("migrate");
