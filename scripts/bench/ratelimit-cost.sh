@@ -8,7 +8,7 @@
 # Needs wrk (apt-get install -y wrk) and, for the redis row, Redis on 127.0.0.1:6379.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN="${CARGO_TARGET_DIR:-target}/release/sessiond"
+BIN="${BENCH_SESSIOND_BIN:-${CARGO_TARGET_DIR:-target}/release/sessiond}"
 DURATION="${DURATION:-10s}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 ROUNDS="${ROUNDS:-1}"
@@ -40,10 +40,12 @@ $rl
 TOML
   "$BIN" --config "$WORK/$name.toml" serve >"$WORK/$name.log" 2>&1 &
   PID=$!
+  local ready=
   for _ in $(seq 1 200); do
-    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then ready=1; break; fi
     sleep 0.05
   done
+  [ -n "$ready" ] || { echo "sessiond ($name) did not start:" >&2; cat "$WORK/$name.log" >&2; exit 1; }
   local id
   id="$(curl -fsS -X POST "http://127.0.0.1:$port/api/session/generate-uuid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["uuid"])')"
   # Check the headers are (or are not) there before measuring.
@@ -51,7 +53,7 @@ TOML
   hdr="$(curl -sS -o /dev/null -D - -X POST -H 'content-type: application/json' \
         -d "{\"uuid\":\"$id\"}" "http://127.0.0.1:$port/api/session/validate-uuid" | tr -d '\r' | grep -i '^ratelimit-limit' || true)"
   local out
-  out="$(SESSIOND_BENCH_UUID="$id" wrk -t1 -c32 -d"$DURATION" --latency -s scripts/bench/validate-uuid.lua "http://127.0.0.1:$port")"
+  out="$(BENCH_UUID="$id" wrk -t1 -c32 -d"$DURATION" --latency -s scripts/bench/validate-uuid.lua "http://127.0.0.1:$port")"
   local rps non2xx p
   rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
   non2xx="$(echo "$out" | awk '/Non-2xx/ {print $NF}')"
