@@ -2,6 +2,7 @@
 //! embedded default) and PostgreSQL (scale-out). The backend is picked once, from the URL
 //! scheme, by [`connect`]. The Rust is shared (see `shared_impl!`); the SQL is per backend.
 
+pub mod console;
 mod postgres;
 mod sqlite;
 
@@ -123,7 +124,7 @@ pub struct StatusCounts {
 
 /// The store interface. Methods are small verbs; every query is a bound-parameter statement.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: console::ConsoleStore + Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
     /// The database, for display (password redacted).
