@@ -486,7 +486,7 @@ mod sqlite_sql {
     pub const JOB_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
         FROM job_runs WHERE job = ? ORDER BY started_at DESC, id DESC LIMIT ?";
     pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
-    pub const SESSION_EXISTS: &str = "SELECT count(*) FROM user_sessions WHERE id = ?";
+    pub const SESSION_EXISTS: &str = "SELECT 1 FROM user_sessions WHERE id = ?";
     pub const DELETE_UPLOADS: &str = "DELETE FROM uploads WHERE session_id = ?";
     pub const DELETE_SESSION: &str = "DELETE FROM user_sessions WHERE id = ?";
     pub const PSEUDONYMIZE_EVENTS: &str = "UPDATE audit_events SET session_id = ?1, ip = NULL, user_agent = NULL \
@@ -540,7 +540,7 @@ mod pg_sql {
     pub const JOB_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
         FROM job_runs WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT $2";
     pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
-    pub const SESSION_EXISTS: &str = "SELECT count(*)::bigint FROM user_sessions WHERE id = $1 FOR UPDATE";
+    pub const SESSION_EXISTS: &str = "SELECT 1 FROM user_sessions WHERE id = $1 FOR UPDATE";
     pub const DELETE_UPLOADS: &str = "DELETE FROM uploads WHERE session_id = $1";
     pub const DELETE_SESSION: &str = "DELETE FROM user_sessions WHERE id = $1";
     pub const PSEUDONYMIZE_EVENTS: &str = "UPDATE audit_events SET session_id = $1, ip = NULL, user_agent = NULL \
@@ -671,8 +671,9 @@ macro_rules! console_impl {
                 event: &NewEvent,
             ) -> Result<Option<PurgeCounts>, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let exists: i64 = sqlx::query_scalar($sql::SESSION_EXISTS).bind(id).fetch_one(&mut *tx).await?;
-                if exists == 0 {
+                let exists: Option<i32> =
+                    sqlx::query_scalar($sql::SESSION_EXISTS).bind(id).fetch_optional(&mut *tx).await?;
+                if exists.is_none() {
                     return Ok(None);
                 }
                 let uploads = sqlx::query($sql::DELETE_UPLOADS).bind(id).execute(&mut *tx).await?.rows_affected();
