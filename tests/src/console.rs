@@ -4,7 +4,7 @@
 use crate::TestDb;
 
 /// Seed `n` sessions in one statement: valid UUID v4 ids, created one second apart going back
-/// from `now_ms`, every 50th revoked, every 7th expired, last IPs spread over 10.x.y.1.
+/// from `now_ms`, every 50th revoked, every 7th expired, last IPs 10.0.(i mod 200).1.
 pub async fn seed_sessions(db: &TestDb, n: i64, now_ms: i64) {
     if db.url.starts_with("sqlite:") {
         // A big page cache keeps the index inserts in memory: 1 M rows in seconds, not a minute.
@@ -20,8 +20,8 @@ pub async fn seed_sessions(db: &TestDb, n: i64, now_ms: i64) {
                     || substr(h, 18, 15)), \
                     CASE WHEN i % 50 = 0 THEN 'revoked' WHEN i % 7 = 0 THEN 'expired' ELSE 'active' END, \
                     ?2 - i * 1000, ?2 - i * 500, \
-                    '10.' || (i % 256) || '.' || ((i / 256) % 256) || '.1', \
-                    '10.' || (i % 256) || '.' || ((i / 256) % 256) || '.1' \
+                    '10.0.' || (i % 200) || '.1', \
+                    '10.0.' || (i % 200) || '.1' \
              FROM (SELECT i, hex(randomblob(16)) AS h FROM n)",
         )
         .bind(n)
@@ -38,8 +38,8 @@ pub async fn seed_sessions(db: &TestDb, n: i64, now_ms: i64) {
              SELECT gen_random_uuid(), \
                     CASE WHEN i % 50 = 0 THEN 'revoked' WHEN i % 7 = 0 THEN 'expired' ELSE 'active' END, \
                     $2 - i * 1000, $2 - i * 500, \
-                    '10.' || (i % 256) || '.' || ((i / 256) % 256) || '.1', \
-                    '10.' || (i % 256) || '.' || ((i / 256) % 256) || '.1' \
+                    '10.0.' || (i % 200) || '.1', \
+                    '10.0.' || (i % 200) || '.1' \
              FROM generate_series(1::bigint, $1) AS i",
         )
         .bind(n)

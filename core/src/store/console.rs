@@ -362,6 +362,14 @@ fn page_shape(q: &SessionPageQuery) -> PageShape {
     if let Some(ip) = &q.filter.last_ip {
         return PageShape::Ip(ip.clone(), status);
     }
+    if q.sort == SessionSort::Id {
+        // UUID order without a prefix: the whole key range.
+        let all = UuidRange {
+            low: Uuid::nil(),
+            high: Uuid::max(),
+        };
+        return PageShape::Range(all, status);
+    }
     match status {
         Some(s) => PageShape::Status(s),
         None => PageShape::Plain,
@@ -422,7 +430,7 @@ macro_rules! page_sql {
 
 /// Every session page statement of a backend, by (sort, shape).
 macro_rules! page_table {
-    ($name:ident, ($p1:literal, $p2:literal, $p3:literal), $status4:literal, $ip4:literal, $range:literal) => {
+    ($name:ident, ($p1:literal, $p2:literal, $p3:literal), $status4:literal, $ip4:literal, $range:literal, $ip_id:literal) => {
         pub(super) fn $name(sort: super::SessionSort, shape: u8) -> &'static str {
             use super::SessionSort as S;
             match (sort, shape) {
@@ -438,6 +446,7 @@ macro_rules! page_table {
                 (S::LastSeenAsc, 0) => page_sql!(key: "last_seen_at", cmp: ">", dir: "ASC", filter: "", p: ($p1, $p2, $p3)),
                 (S::LastSeenAsc, 1) => page_sql!(key: "last_seen_at", cmp: ">", dir: "ASC", filter: $status4, p: ($p1, $p2, $p3)),
                 (S::LastSeenAsc, _) => page_sql!(key: "last_seen_at", cmp: ">", dir: "ASC", filter: $ip4, p: ($p1, $p2, $p3)),
+                (S::Id, 2) => $ip_id,
                 (S::Id, _) => $range,
             }
         }
@@ -453,7 +462,11 @@ mod sqlite_sql {
         "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
          (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
          FROM user_sessions s WHERE s.id > ?2 AND s.id >= ?4 AND s.id <= ?5 \
-         AND (?6 IS NULL OR s.status = ?6) AND ?1 = ?1 ORDER BY s.id LIMIT ?3"
+         AND (?6 IS NULL OR s.status = ?6) AND ?1 = ?1 ORDER BY s.id LIMIT ?3",
+        "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
+         (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
+         FROM user_sessions s WHERE s.last_ip = ?4 AND (?5 IS NULL OR s.status = ?5) AND s.id > ?2 \
+         AND ?1 = ?1 ORDER BY s.id LIMIT ?3"
     );
     pub const SESSION_UPLOADS: &str = "SELECT id, filename, size, sha256, created_at FROM uploads \
         WHERE session_id = ? ORDER BY created_at DESC LIMIT ?";
@@ -505,7 +518,11 @@ mod pg_sql {
         "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
          (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
          FROM user_sessions s WHERE s.id > $2 AND s.id >= $4 AND s.id <= $5 \
-         AND ($6::text IS NULL OR s.status = $6) AND $1::bigint IS NOT NULL ORDER BY s.id LIMIT $3"
+         AND ($6::text IS NULL OR s.status = $6) AND $1::bigint IS NOT NULL ORDER BY s.id LIMIT $3",
+        "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
+         (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
+         FROM user_sessions s WHERE s.last_ip = $4 AND ($5::text IS NULL OR s.status = $5) AND s.id > $2 \
+         AND $1::bigint IS NOT NULL ORDER BY s.id LIMIT $3"
     );
     pub const SESSION_UPLOADS: &str = "SELECT id, filename, size, sha256, created_at FROM uploads \
         WHERE session_id = $1 ORDER BY created_at DESC LIMIT $2";
@@ -550,6 +567,63 @@ mod pg_sql {
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 }
 
+/// Every session page statement of `backend` with a label and sample bind values — for
+/// query-plan tests (each must be an index range scan).
+#[doc(hidden)]
+pub fn page_statements(backend: super::Backend) -> Vec<(String, &'static str, SessionPageQuery)> {
+    let mut out = Vec::new();
+    let filters = [
+        ("plain", SessionFilter::default()),
+        (
+            "status",
+            SessionFilter {
+                status: Some(SessionStatus::Revoked),
+                ..Default::default()
+            },
+        ),
+        (
+            "ip",
+            SessionFilter {
+                last_ip: Some("10.1.2.1".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "prefix",
+            SessionFilter {
+                id_range: UuidRange::from_prefix("ab"),
+                status: Some(SessionStatus::Active),
+                ..Default::default()
+            },
+        ),
+    ];
+    for sort in SessionSort::ALL {
+        for (name, filter) in &filters {
+            let q = SessionPageQuery {
+                filter: filter.clone(),
+                sort,
+                after: Some(SessionCursor {
+                    key: 1_700_000_000_000,
+                    id: Uuid::from_u128(0x7fff_ffff_ffff_4fff_bfff_ffff_ffff_ffff),
+                }),
+                limit: 20,
+            };
+            let code = match page_shape(&q) {
+                PageShape::Plain => 0,
+                PageShape::Status(_) => 1,
+                PageShape::Ip(..) => 2,
+                PageShape::Range(..) => 3,
+            };
+            let sql = match backend {
+                super::Backend::Sqlite => sqlite_sql::session_page(q.effective_sort(), code),
+                super::Backend::Postgres => pg_sql::session_page(q.effective_sort(), code),
+            };
+            out.push((format!("{sort:?}/{name}"), sql, q));
+        }
+    }
+    out
+}
+
 /// The Rust shared by both backends (the SQL differs only in placeholders and casts).
 macro_rules! console_impl {
     ($store:ty, $db:ty, $sql:ident) => {
@@ -563,7 +637,8 @@ macro_rules! console_impl {
                 let code = match shape {
                     PageShape::Plain => 0,
                     PageShape::Status(_) => 1,
-                    _ => 2,
+                    PageShape::Ip(..) => 2,
+                    PageShape::Range(..) => 3,
                 };
                 let query = sqlx::query_as::<_, SessionPageRow>($sql::session_page(sort, code))
                     .bind(after.key)
