@@ -307,7 +307,7 @@ impl Widget for &SessionsView {
             let text = if self.loading {
                 "Loading…".to_owned()
             } else if self.filter_text.is_empty() && self.filter.status.is_none() {
-                "No sessions yet. They appear here when clients call POST /api/sessions.".to_owned()
+                "No sessions yet. They appear when clients call POST /api/session/generate-uuid.".to_owned()
             } else {
                 "No session matches. Press / and Enter on an empty line to clear the filter, f to change the status filter."
                     .to_owned()
