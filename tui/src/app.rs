@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::keymap::{Command, Scope, command_for};
 use crate::ops::{Console, JobOverview, READ_ONLY};
 use crate::theme::Theme;
+use crate::views::Action;
 use crate::views::alerts::AlertsView;
 use crate::views::audit::AuditView;
 use crate::views::confirm::{ConfirmView, Pending};
@@ -29,7 +30,6 @@ use crate::views::header::{HeaderView, footer_line, tabs_line};
 use crate::views::help::HelpView;
 use crate::views::jobs::JobsView;
 use crate::views::sessions::{SessionDetail, SessionsView};
-use crate::views::Action;
 
 /// Audit tail poll interval (new events are on screen within one poll plus one frame).
 pub const POLL: Duration = Duration::from_millis(250);
@@ -320,7 +320,11 @@ impl App {
             let c = self.console.clone();
             let generation = self.audit.generation;
             let filter = self.audit.filter.clone();
-            let lookback = if c.store.backend() == Backend::Postgres { PG_LOOKBACK } else { 0 };
+            let lookback = if c.store.backend() == Backend::Postgres {
+                PG_LOOKBACK
+            } else {
+                0
+            };
             let cursor = self.audit.cursor;
             self.spawn(async move {
                 let result = async {
@@ -338,7 +342,11 @@ impl App {
                         .map_err(err)?;
                     let last = rows.last().map_or(cursor, |e| e.id);
                     // A short page means everything up to `max` was seen (filtered out or not).
-                    let next = if rows.len() < limit as usize { last.max(max) } else { last };
+                    let next = if rows.len() < limit as usize {
+                        last.max(max)
+                    } else {
+                        last
+                    };
                     Ok((rows, next))
                 }
                 .await;
@@ -652,7 +660,9 @@ impl App {
             self.help = false;
             return;
         }
-        let Some(command) = command_for(self.scope(), key) else { return };
+        let Some(command) = command_for(self.scope(), key) else {
+            return;
+        };
         match command {
             Command::Quit => self.quit = true,
             Command::Help => self.help = true,

@@ -21,7 +21,11 @@ use crate::theme::ThemeKind;
 
 /// `sessionctl`.
 #[derive(Debug, Parser)]
-#[command(name = "sessionctl", version, about = "Admin console for sessiond (full-screen without a subcommand)")]
+#[command(
+    name = "sessionctl",
+    version,
+    about = "Admin console for sessiond (full-screen without a subcommand)"
+)]
 pub struct Cli {
     /// Config file (default: ./config/sessiond.toml when it exists, else built-in defaults).
     #[arg(long, global = true, env = "SESSIOND_CONFIG")]
@@ -220,12 +224,17 @@ fn confirm(question: &str, yes: bool) -> Result<(), Failure> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(usage("refusing a destructive action without --yes (stdin is not a terminal)"));
+        return Err(usage(
+            "refusing a destructive action without --yes (stdin is not a terminal)",
+        ));
     }
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).map_err(|e| e.to_string())?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| e.to_string())?;
     if answer.trim().eq_ignore_ascii_case("y") || answer.trim().eq_ignore_ascii_case("yes") {
         Ok(())
     } else {
@@ -240,15 +249,16 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
         Command::Sessions(SessionsCmd::List(a)) => {
             let status = match a.status.as_deref() {
                 None => None,
-                Some(s) => Some(SessionStatus::parse(s).ok_or_else(|| usage(format!("--status: unknown status `{s}`")))?),
+                Some(s) => {
+                    Some(SessionStatus::parse(s).ok_or_else(|| usage(format!("--status: unknown status `{s}`")))?)
+                }
             };
             let id_range = match a.prefix.as_deref() {
                 None => None,
-                Some(p) => {
-                    Some(UuidRange::from_prefix(p).ok_or_else(|| usage(format!("--prefix: `{p}` is not hex")))?)
-                }
+                Some(p) => Some(UuidRange::from_prefix(p).ok_or_else(|| usage(format!("--prefix: `{p}` is not hex")))?),
             };
-            let sort = SessionSort::parse(&a.sort).ok_or_else(|| usage(format!("--sort: unknown order `{}`", a.sort)))?;
+            let sort =
+                SessionSort::parse(&a.sort).ok_or_else(|| usage(format!("--sort: unknown order `{}`", a.sort)))?;
             let rows = store
                 .session_page(&SessionPageQuery {
                     filter: SessionFilter {
@@ -325,7 +335,13 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             println!("last ip     {}", s.last_ip.unwrap_or_else(|| "-".into()));
             println!("uploads     {}", uploads.len());
             for u in &uploads {
-                println!("  {}  {}  {:>9} B  {}", u.id, fmt::datetime(u.created_at), u.size, u.filename);
+                println!(
+                    "  {}  {}  {:>9} B  {}",
+                    u.id,
+                    fmt::datetime(u.created_at),
+                    u.size,
+                    u.filename
+                );
             }
             println!("events      {} most recent", events.len());
             for e in &events {
@@ -460,7 +476,9 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 return Err(Failure::from(format!("alert #{id} does not exist or is not open")));
             }
             if json_out {
-                return print_json(&json!({ "id": id, "status": "acknowledged", "by": format!("admin:{}", console.admin) }));
+                return print_json(
+                    &json!({ "id": id, "status": "acknowledged", "by": format!("admin:{}", console.admin) }),
+                );
             }
             println!("alert #{id} acknowledged");
             Ok(())
@@ -481,7 +499,8 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                     j.name,
                     j.schedule,
                     j.next_run.map(fmt::datetime).unwrap_or_else(|| "-".into()),
-                    last.map(|r| fmt::datetime(r.started_at)).unwrap_or_else(|| "never".into()),
+                    last.map(|r| fmt::datetime(r.started_at))
+                        .unwrap_or_else(|| "never".into()),
                     last.map(|r| r.status.as_str()).unwrap_or("-")
                 );
             }

@@ -85,7 +85,13 @@ pub struct Binding {
     pub hint: &'static str,
 }
 
-const fn b(scope: Scope, keys: &'static [KeyCode], label: &'static str, command: Command, hint: &'static str) -> Binding {
+const fn b(
+    scope: Scope,
+    keys: &'static [KeyCode],
+    label: &'static str,
+    command: Command,
+    hint: &'static str,
+) -> Binding {
     Binding {
         scope,
         keys,
@@ -107,8 +113,20 @@ pub const BINDINGS: &[Binding] = &[
     b(S::Sessions, &[K::PageUp, K::Char('b')], "previous page", C::PageUp, ""),
     b(S::Sessions, &[K::Home, K::Char('g')], "first page", C::Top, ""),
     b(S::Sessions, &[K::Enter], "details", C::Open, "open"),
-    b(S::Sessions, &[K::Char('/')], "filter: UUID prefix or IP", C::Filter, "filter"),
-    b(S::Sessions, &[K::Char('f')], "cycle status filter", C::CycleStatus, "status"),
+    b(
+        S::Sessions,
+        &[K::Char('/')],
+        "filter: UUID prefix or IP",
+        C::Filter,
+        "filter",
+    ),
+    b(
+        S::Sessions,
+        &[K::Char('f')],
+        "cycle status filter",
+        C::CycleStatus,
+        "status",
+    ),
     b(S::Sessions, &[K::Char('s')], "cycle sort", C::CycleSort, "sort"),
     b(S::Sessions, &[K::Char('r')], "reset session", C::Reset, "reset"),
     b(S::SessionDetail, &[K::Esc, K::Backspace], "back", C::Back, "back"),
@@ -133,7 +151,13 @@ pub const BINDINGS: &[Binding] = &[
     b(S::Alerts, &[K::Up, K::Char('k')], "up", C::Up, ""),
     b(S::Alerts, &[K::Enter], "sample events", C::Open, "samples"),
     b(S::Alerts, &[K::Char('a')], "acknowledge", C::Acknowledge, "ack"),
-    b(S::Alerts, &[K::Char('/')], "filter: rule or subject", C::Filter, "filter"),
+    b(
+        S::Alerts,
+        &[K::Char('/')],
+        "filter: rule or subject",
+        C::Filter,
+        "filter",
+    ),
     b(S::Alerts, &[K::Char('v')], "show resolved too", C::ToggleResolved, ""),
     b(S::Jobs, &[K::Down, K::Char('j')], "down", C::Down, ""),
     b(S::Jobs, &[K::Up, K::Char('k')], "up", C::Up, ""),

@@ -6,14 +6,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
-use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEvent, KeyModifiers,
+};
 use ratatui::crossterm::execute;
-use sessiond_core::Settings;
-use sessiond_core::config::SecretUrl;
 use sessionctl::app::{App, Options};
 use sessionctl::cli::{self, Cli};
 use sessionctl::ops::Console;
 use sessionctl::theme::Theme;
+use sessiond_core::Settings;
+use sessiond_core::config::SecretUrl;
 use tokio::sync::mpsc;
 
 fn main() -> ExitCode {

@@ -89,7 +89,10 @@ impl Console {
             .await
             .map_err(|e| format!("object storage: {e}"))?;
         let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
-        let timeouts = Timeouts::new(settings.session.idle_timeout.get(), settings.session.absolute_timeout.get());
+        let timeouts = Timeouts::new(
+            settings.session.idle_timeout.get(),
+            settings.session.absolute_timeout.get(),
+        );
         let service = SessionService::new(store.clone(), writer, timeouts).with_objects(objects.clone());
         Ok(Self {
             settings,
@@ -280,7 +283,10 @@ mod tests {
         let next = super::next_run("0 */5 * * * *", now).expect("next");
         assert_eq!(next, Utc.with_ymd_and_hms(2026, 1, 8, 10, 5, 0).single().expect("time"));
         let daily = super::next_run("0 15 3 * * *", now).expect("next");
-        assert_eq!(daily, Utc.with_ymd_and_hms(2026, 1, 9, 3, 15, 0).single().expect("time"));
+        assert_eq!(
+            daily,
+            Utc.with_ymd_and_hms(2026, 1, 9, 3, 15, 0).single().expect("time")
+        );
         assert!(super::next_run("not cron", now).is_none());
     }
 

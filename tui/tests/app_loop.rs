@@ -9,11 +9,11 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use serde_json::{Value, json};
+use sessionctl::app::{App, Options};
+use sessionctl::ops::{Console, os_user};
 use sessiond_core::audit::AuditQuery;
 use sessiond_core::domain::SessionStatus;
 use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends};
-use sessionctl::app::{App, Options};
-use sessionctl::ops::{Console, os_user};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -140,25 +140,38 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
     // `r` opens a dialog naming the session and its uploads; `n` cancels.
     s.key(KeyCode::Char('r'));
     let dialog = s
-        .wait(Duration::from_secs(10), "the reset dialog", |scr| scr.contains("Reset session?"))
+        .wait(Duration::from_secs(10), "the reset dialog", |scr| {
+            scr.contains("Reset session?")
+        })
         .await;
     assert!(dialog.contains(&format!("Session {}", ids[1])), "{dialog}");
     assert!(dialog.contains("its 2 uploads deleted"), "{dialog}");
     s.key(KeyCode::Char('n'));
-    s.wait(Duration::from_secs(10), "the cancel toast", |scr| scr.contains("cancelled")).await;
+    s.wait(Duration::from_secs(10), "the cancel toast", |scr| {
+        scr.contains("cancelled")
+    })
+    .await;
     let store = db.store().await;
     let row = store.get_session(target).await.expect("get").expect("row");
     assert_eq!(row.status, SessionStatus::Active, "only y confirms");
 
     // `r` then `y` resets through the session service.
     s.key(KeyCode::Char('r'));
-    s.wait(Duration::from_secs(10), "the reset dialog", |scr| scr.contains("Reset session?")).await;
+    s.wait(Duration::from_secs(10), "the reset dialog", |scr| {
+        scr.contains("Reset session?")
+    })
+    .await;
     s.key(KeyCode::Char('y'));
     let done = s
-        .wait(Duration::from_secs(10), "the reset toast", |scr| scr.contains("reset (was active)"))
+        .wait(Duration::from_secs(10), "the reset toast", |scr| {
+            scr.contains("reset (was active)")
+        })
         .await;
     assert!(done.contains("2 uploads deleted"), "{done}");
-    s.wait(Duration::from_secs(10), "the row shown revoked", |scr| scr.contains("revoked")).await;
+    s.wait(Duration::from_secs(10), "the row shown revoked", |scr| {
+        scr.contains("revoked")
+    })
+    .await;
     let row = store.get_session(target).await.expect("get").expect("row");
     assert_eq!(row.status, SessionStatus::Revoked);
     let admin = format!("admin:{}", os_user());
@@ -188,7 +201,10 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
 
     // Audit tab: an event written by the running daemon is on screen within 1 s.
     s.key(KeyCode::Char('2'));
-    s.wait(Duration::from_secs(10), "the audit tab", |scr| scr.contains("session.reset")).await;
+    s.wait(Duration::from_secs(10), "the audit tab", |scr| {
+        scr.contains("session.reset")
+    })
+    .await;
     let fresh = generate(&d).await;
     let committed = Instant::now();
     s.wait(Duration::from_secs(1), "a new daemon event within 1 s", |scr| {
@@ -199,11 +215,17 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
 
     // `p` pauses: new events stay off screen until `p` again.
     s.key(KeyCode::Char('p'));
-    s.wait(Duration::from_secs(10), "the paused marker", |scr| scr.contains("PAUSED")).await;
+    s.wait(Duration::from_secs(10), "the paused marker", |scr| {
+        scr.contains("PAUSED")
+    })
+    .await;
     let held = generate(&d).await;
     // Absence can only be shown over a time window: four poll intervals.
     tokio::time::sleep(sessionctl::app::POLL * 4).await;
-    assert!(!s.screen.borrow().contains(&held[..8]), "paused tail must not show new events");
+    assert!(
+        !s.screen.borrow().contains(&held[..8]),
+        "paused tail must not show new events"
+    );
     s.key(KeyCode::Char('p'));
     s.wait(Duration::from_secs(2), "the held event after resuming", |scr| {
         scr.contains(&held[..8]) && scr.contains("live")
@@ -231,10 +253,15 @@ async fn read_only_refuses_reset(kind: DbKind) {
     let id = generate(&d).await;
     let console = Arc::new(Console::open(db.settings(), true).await.expect("console"));
     let mut s = Screen::start(console.clone(), 120, 30);
-    s.wait(Duration::from_secs(10), "the list", |scr| scr.contains(id.as_str()) && scr.contains("READ-ONLY"))
-        .await;
+    s.wait(Duration::from_secs(10), "the list", |scr| {
+        scr.contains(id.as_str()) && scr.contains("READ-ONLY")
+    })
+    .await;
     s.key(KeyCode::Char('r'));
-    s.wait(Duration::from_secs(10), "the read-only refusal", |scr| scr.contains("read-only mode")).await;
+    s.wait(Duration::from_secs(10), "the read-only refusal", |scr| {
+        scr.contains("read-only mode")
+    })
+    .await;
     let row = db
         .store()
         .await
@@ -245,7 +272,11 @@ async fn read_only_refuses_reset(kind: DbKind) {
     assert_eq!(row.status, SessionStatus::Active);
     // Help overlay is generated from the keymap and lists the view's keys.
     s.key(KeyCode::Char('?'));
-    let help = s.wait(Duration::from_secs(10), "the help overlay", |scr| scr.contains("Keys (any key closes)")).await;
+    let help = s
+        .wait(Duration::from_secs(10), "the help overlay", |scr| {
+            scr.contains("Keys (any key closes)")
+        })
+        .await;
     assert!(help.contains("reset session") && help.contains("cycle sort"), "{help}");
     s.key(KeyCode::Esc);
     s.quit().await;

@@ -5,11 +5,11 @@
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+use sessionctl::ops::os_user;
 use sessiond_core::audit::AuditQuery;
 use sessiond_core::domain::now_millis;
 use sessiond_tests::console::seed_sessions;
 use sessiond_tests::{DbKind, TestDb, on_both_backends};
-use sessionctl::ops::os_user;
 use uuid::Uuid;
 
 fn sessionctl(db: &TestDb, args: &[&str]) -> Output {
@@ -32,7 +32,10 @@ fn json_ok(db: &TestDb, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("sessionctl {args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "sessionctl {args:?}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }
 
@@ -60,20 +63,40 @@ async fn sessions_subcommands(kind: DbKind) {
     assert!(created.windows(2).all(|w| w[0] >= w[1]), "newest first: {created:?}");
 
     // status and prefix filters.
-    let revoked = json_ok(&db, &["--json", "sessions", "list", "--status", "revoked", "--limit", "100"]);
+    let revoked = json_ok(
+        &db,
+        &["--json", "sessions", "list", "--status", "revoked", "--limit", "100"],
+    );
     let revoked = revoked.as_array().expect("array");
     assert_eq!(revoked.len(), 2, "every 50th of 120 is revoked");
     assert!(revoked.iter().all(|r| r["status"] == "revoked"));
     let target = rows[3]["id"].as_str().expect("id").to_owned();
     let prefix = &target[..3];
-    let matching = json_ok(&db, &["--json", "sessions", "list", "--prefix", prefix, "--limit", "1000"]);
+    let matching = json_ok(
+        &db,
+        &["--json", "sessions", "list", "--prefix", prefix, "--limit", "1000"],
+    );
     let matching = matching.as_array().expect("array");
     assert!(matching.iter().any(|r| r["id"] == target.as_str()));
-    assert!(matching.iter().all(|r| r["id"].as_str().expect("id").starts_with(prefix)));
+    assert!(
+        matching
+            .iter()
+            .all(|r| r["id"].as_str().expect("id").starts_with(prefix))
+    );
     let ip = rows[3]["last_ip"].as_str().expect("ip").to_owned();
     let by_ip = json_ok(&db, &["--json", "sessions", "list", "--ip", &ip]);
-    assert!(by_ip.as_array().expect("array").iter().all(|r| r["last_ip"] == ip.as_str()));
-    assert!(!sessionctl(&db, &["sessions", "list", "--sort", "sideways"]).status.success());
+    assert!(
+        by_ip
+            .as_array()
+            .expect("array")
+            .iter()
+            .all(|r| r["last_ip"] == ip.as_str())
+    );
+    assert!(
+        !sessionctl(&db, &["sessions", "list", "--sort", "sideways"])
+            .status
+            .success()
+    );
 
     // show.
     let shown = json_ok(&db, &["--json", "sessions", "show", &target]);
@@ -87,7 +110,10 @@ async fn sessions_subcommands(kind: DbKind) {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
     let store = db.store().await;
     let id: Uuid = target.parse().expect("uuid");
-    assert_eq!(store.get_session(id).await.expect("get").expect("row").status.as_str(), "active");
+    assert_eq!(
+        store.get_session(id).await.expect("get").expect("row").status.as_str(),
+        "active"
+    );
     // --read-only refuses too.
     let ro = sessionctl(&db, &["--read-only", "sessions", "reset", &target, "--yes"]);
     assert!(!ro.status.success());
@@ -95,7 +121,10 @@ async fn sessions_subcommands(kind: DbKind) {
 
     let reset = json_ok(&db, &["--json", "sessions", "reset", &target, "--yes"]);
     assert_eq!(reset["previous_status"], "active");
-    assert_eq!(store.get_session(id).await.expect("get").expect("row").status.as_str(), "revoked");
+    assert_eq!(
+        store.get_session(id).await.expect("get").expect("row").status.as_str(),
+        "revoked"
+    );
     let admin = format!("admin:{}", os_user());
     let events = store
         .list_audit(&AuditQuery {
@@ -151,9 +180,13 @@ async fn sessions_subcommands(kind: DbKind) {
     // The user's facts are gone from its events (the purge event carries only the operator's).
     assert!(under[0].ip.is_none() && under[0].user_agent.is_none());
     assert_eq!(under[1].actor, format!("admin:{}", os_user()));
-    let all = String::from_utf8_lossy(&sessionctl(&db, &["--json", "audit", "tail", "--limit", "100"]).stdout).into_owned();
+    let all =
+        String::from_utf8_lossy(&sessionctl(&db, &["--json", "audit", "tail", "--limit", "100"]).stdout).into_owned();
     assert_eq!(all.lines().count(), 2);
-    assert!(!all.contains(&target), "the purged id appears nowhere in the audit trail");
+    assert!(
+        !all.contains(&target),
+        "the purged id appears nowhere in the audit trail"
+    );
     let gone = sessionctl(&db, &["sessions", "purge", &target, "--yes"]);
     assert_eq!(gone.status.code(), Some(1));
 }
@@ -178,7 +211,11 @@ async fn alerts_and_jobs_subcommands(kind: DbKind) {
     let acked = json_ok(&db, &["--json", "alerts", "ack", &id]);
     assert_eq!(acked["status"], "acknowledged");
     let store = db.store().await;
-    let alert = store.get_alert(id.parse().expect("id")).await.expect("get").expect("alert");
+    let alert = store
+        .get_alert(id.parse().expect("id"))
+        .await
+        .expect("get")
+        .expect("alert");
     assert_eq!(alert.status, "acknowledged");
     assert_eq!(alert.acknowledged_by, Some(format!("admin:{}", os_user())));
     let events = store
@@ -199,7 +236,14 @@ async fn alerts_and_jobs_subcommands(kind: DbKind) {
     let names: Vec<&str> = jobs.iter().map(|j| j["name"].as_str().expect("name")).collect();
     assert_eq!(
         names,
-        ["session_expiry", "retention", "alert_detection", "alert_digest", "notification_sender", "upload_gc"]
+        [
+            "session_expiry",
+            "retention",
+            "alert_detection",
+            "alert_digest",
+            "notification_sender",
+            "upload_gc"
+        ]
     );
     assert!(jobs.iter().all(|j| j["next_run"].as_i64().is_some()));
     let text = sessionctl(&db, &["jobs", "list"]);

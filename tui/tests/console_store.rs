@@ -67,8 +67,14 @@ async fn paging_visits_every_row_once_in_order(kind: DbKind) {
                 _ => keys.windows(2).all(|w| w[0] < w[1]),
             };
             assert!(ordered, "{sort:?} order");
-            assert!(seen.iter().all(|r| filter.status.is_none_or(|s| r.status == s.as_str())));
-            assert!(seen.iter().all(|r| filter.last_ip.is_none() || r.last_ip == filter.last_ip));
+            assert!(
+                seen.iter()
+                    .all(|r| filter.status.is_none_or(|s| r.status == s.as_str()))
+            );
+            assert!(
+                seen.iter()
+                    .all(|r| filter.last_ip.is_none() || r.last_ip == filter.last_ip)
+            );
         }
     }
     // A UUID prefix pages in UUID order within its range.
@@ -135,18 +141,20 @@ async fn page_statements_are_index_range_scans(kind: DbKind) {
             let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
             for (label, sql, q) in page_statements(Backend::Sqlite) {
                 let explain = format!("EXPLAIN QUERY PLAN {sql}");
-                let rows: Vec<(i64, i64, i64, String)> =
-                    bind_page!(sqlx::query_as(sqlx::AssertSqlSafe(explain)), &q)
-                        .fetch_all(&pool)
-                        .await
-                        .expect("explain");
+                let rows: Vec<(i64, i64, i64, String)> = bind_page!(sqlx::query_as(sqlx::AssertSqlSafe(explain)), &q)
+                    .fetch_all(&pool)
+                    .await
+                    .expect("explain");
                 let plan: Vec<String> = rows.into_iter().map(|r| r.3).collect();
                 let text = plan.join(" | ");
                 assert!(
                     plan.iter().any(|l| l.starts_with("SEARCH s USING")),
                     "{label}: not an index search: {text}"
                 );
-                assert!(!plan.iter().any(|l| l.starts_with("SCAN s")), "{label}: full scan: {text}");
+                assert!(
+                    !plan.iter().any(|l| l.starts_with("SCAN s")),
+                    "{label}: full scan: {text}"
+                );
                 // Only the IP filter sorts (the few sessions of one IP) when not in created order.
                 if !label.ends_with("/ip") || label.starts_with("Created") {
                     assert!(!text.contains("TEMP B-TREE"), "{label}: sorts: {text}");
@@ -163,10 +171,15 @@ async fn page_statements_are_index_range_scans(kind: DbKind) {
                     .await
                     .expect("explain");
                 let text = rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n");
-                assert!(!text.contains("Seq Scan on user_sessions"), "{label}: full scan:\n{text}");
+                assert!(
+                    !text.contains("Seq Scan on user_sessions"),
+                    "{label}: full scan:\n{text}"
+                );
                 if !label.ends_with("/ip") || label.starts_with("Created") {
                     assert!(
-                        !text.lines().any(|l| l.trim_start().trim_start_matches("->  ").starts_with("Sort ")),
+                        !text
+                            .lines()
+                            .any(|l| l.trim_start().trim_start_matches("->  ").starts_with("Sort ")),
                         "{label}: sorts:\n{text}"
                     );
                 }
@@ -176,4 +189,7 @@ async fn page_statements_are_index_range_scans(kind: DbKind) {
     }
 }
 
-on_both_backends!(paging_visits_every_row_once_in_order, page_statements_are_index_range_scans);
+on_both_backends!(
+    paging_visits_every_row_once_in_order,
+    page_statements_are_index_range_scans
+);

@@ -9,10 +9,6 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 use serde_json::json;
-use sessiond_core::audit::AuditEvent;
-use sessiond_core::domain::{Session, SessionStatus};
-use sessiond_core::store::StatusCounts;
-use sessiond_core::store::console::{Alert, JobLease, JobRun, SessionSummary, UploadSummary};
 use sessionctl::app::buffer_text;
 use sessionctl::keymap::Scope;
 use sessionctl::ops::JobOverview;
@@ -24,6 +20,10 @@ use sessionctl::views::header::HeaderView;
 use sessionctl::views::help::HelpView;
 use sessionctl::views::jobs::JobsView;
 use sessionctl::views::sessions::{SessionDetail, SessionsView};
+use sessiond_core::audit::AuditEvent;
+use sessiond_core::domain::{Session, SessionStatus};
+use sessiond_core::store::StatusCounts;
+use sessiond_core::store::console::{Alert, JobLease, JobRun, SessionSummary, UploadSummary};
 use uuid::Uuid;
 
 const T0: i64 = 1_767_867_330_000; // 2026-01-08 10:15:30 UTC
@@ -194,7 +194,11 @@ fn alerts_list_detail_and_empty() {
         ..Default::default()
     };
     let detail = AlertsView {
-        detail: Some((alert(1, "open"), vec![event(1, "session.validation_failed", "warning")], 0)),
+        detail: Some((
+            alert(1, "open"),
+            vec![event(1, "session.validation_failed", "warning")],
+            0,
+        )),
         ..Default::default()
     };
     let empty = AlertsView {
@@ -274,7 +278,11 @@ fn header_help_and_confirm() {
 #[test]
 fn severity_colours_differ_and_light_theme_avoids_yellow() {
     for theme in [Theme::dark(), Theme::light()] {
-        let (i, w, c) = (theme.severity("info"), theme.severity("warning"), theme.severity("critical"));
+        let (i, w, c) = (
+            theme.severity("info"),
+            theme.severity("warning"),
+            theme.severity("critical"),
+        );
         assert!(i != w && w != c && i != c);
     }
     assert_ne!(Theme::light().warning.fg, Some(ratatui::style::Color::Yellow));

@@ -131,7 +131,11 @@ pub struct SessionPageQuery {
 impl SessionPageQuery {
     /// The order the page is actually served in.
     pub fn effective_sort(&self) -> SessionSort {
-        if self.filter.id_range.is_some() { SessionSort::Id } else { self.sort }
+        if self.filter.id_range.is_some() {
+            SessionSort::Id
+        } else {
+            self.sort
+        }
     }
 }
 
@@ -650,7 +654,12 @@ macro_rules! console_impl {
                     PageShape::Ip(ip, s) => query.bind(ip).bind(s),
                     PageShape::Range(r, s) => query.bind(r.low).bind(r.high).bind(s),
                 };
-                Ok(query.fetch_all(&self.pool).await?.into_iter().map(Into::into).collect())
+                Ok(query
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect())
             }
 
             async fn session_uploads(&self, id: Uuid, limit: u32) -> Result<Vec<UploadSummary>, StoreError> {
@@ -678,17 +687,26 @@ macro_rules! console_impl {
                     Some(s) => query.bind(s),
                     None => query,
                 };
-                Ok(query.fetch_all(&self.pool).await?.into_iter().map(Into::into).collect())
+                Ok(query
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect())
             }
 
             async fn audit_event(&self, id: i64) -> Result<Option<AuditEvent>, StoreError> {
-                let row: Option<super::AuditRow> =
-                    sqlx::query_as($sql::AUDIT_EVENT).bind(id).fetch_optional(&self.pool).await?;
+                let row: Option<super::AuditRow> = sqlx::query_as($sql::AUDIT_EVENT)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
                 Ok(row.map(Into::into))
             }
 
             async fn max_audit_id(&self) -> Result<i64, StoreError> {
-                Ok(sqlx::query_scalar($sql::MAX_AUDIT_ID).fetch_one(&self.pool).await?)
+                Ok(sqlx::query_scalar($sql::MAX_AUDIT_ID)
+                    .fetch_one(&self.pool)
+                    .await?)
             }
 
             async fn events_per_minute(&self, since_ms: i64) -> Result<Vec<(i64, i64)>, StoreError> {
@@ -707,11 +725,16 @@ macro_rules! console_impl {
             }
 
             async fn get_alert(&self, id: i64) -> Result<Option<Alert>, StoreError> {
-                Ok(sqlx::query_as($sql::GET_ALERT).bind(id).fetch_optional(&self.pool).await?)
+                Ok(sqlx::query_as($sql::GET_ALERT)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
             }
 
             async fn count_open_alerts(&self) -> Result<i64, StoreError> {
-                Ok(sqlx::query_scalar($sql::COUNT_OPEN_ALERTS).fetch_one(&self.pool).await?)
+                Ok(sqlx::query_scalar($sql::COUNT_OPEN_ALERTS)
+                    .fetch_one(&self.pool)
+                    .await?)
             }
 
             async fn acknowledge_alert(&self, id: i64, by: &str, at_ms: i64) -> Result<bool, StoreError> {
@@ -746,13 +769,22 @@ macro_rules! console_impl {
                 event: &NewEvent,
             ) -> Result<Option<PurgeCounts>, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let exists: Option<i32> =
-                    sqlx::query_scalar($sql::SESSION_EXISTS).bind(id).fetch_optional(&mut *tx).await?;
+                let exists: Option<i32> = sqlx::query_scalar($sql::SESSION_EXISTS)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 if exists.is_none() {
                     return Ok(None);
                 }
-                let uploads = sqlx::query($sql::DELETE_UPLOADS).bind(id).execute(&mut *tx).await?.rows_affected();
-                sqlx::query($sql::DELETE_SESSION).bind(id).execute(&mut *tx).await?;
+                let uploads = sqlx::query($sql::DELETE_UPLOADS)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query($sql::DELETE_SESSION)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 let events = sqlx::query($sql::PSEUDONYMIZE_EVENTS)
                     .bind(pseudonym)
                     .bind(id)

@@ -35,7 +35,11 @@ pub struct AlertsView {
 impl AlertsView {
     /// The key scope in force.
     pub fn scope(&self) -> Scope {
-        if self.detail.is_some() { Scope::Detail } else { Scope::Alerts }
+        if self.detail.is_some() {
+            Scope::Detail
+        } else {
+            Scope::Alerts
+        }
     }
 
     /// The rows passing the filter.
@@ -84,9 +88,13 @@ impl AlertsView {
 
     fn draw_detail(&self, a: &Alert, events: &[AuditEvent], scroll: u16, area: Rect, buf: &mut Buffer) {
         let t = &self.theme;
-        let field = |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<14}"), t.dim), Span::raw(v)]);
+        let field =
+            |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<14}"), t.dim), Span::raw(v)]);
         let mut lines = vec![
-            Line::from(Span::styled(format!(" Alert #{} {} · {}", a.id, a.rule, a.subject), t.accent)),
+            Line::from(Span::styled(
+                format!(" Alert #{} {} · {}", a.id, a.rule, a.subject),
+                t.accent,
+            )),
             Line::from(vec![
                 Span::styled(format!("{:<14}", "severity"), t.dim),
                 Span::styled(a.severity.clone(), t.severity(&a.severity)),
@@ -113,7 +121,11 @@ impl AlertsView {
         }
         for e in events {
             lines.push(Line::from(vec![
-                Span::raw(format!("  #{} {} ", e.id, fmt::datetime(e.occurred_at.timestamp_millis()))),
+                Span::raw(format!(
+                    "  #{} {} ",
+                    e.id,
+                    fmt::datetime(e.occurred_at.timestamp_millis())
+                )),
                 Span::styled(e.event_type.clone(), t.severity(&e.severity)),
                 Span::styled(format!(" {} {}", e.ip.clone().unwrap_or_default(), e.metadata), t.dim),
             ]));
@@ -140,7 +152,11 @@ impl Widget for &AlertsView {
             Span::styled(" Alerts", t.accent),
             Span::styled(format!(" · {open} open · {} shown", visible.len()), t.text),
             Span::styled(
-                if self.show_resolved { " · with resolved" } else { " · open + acknowledged" },
+                if self.show_resolved {
+                    " · with resolved"
+                } else {
+                    " · open + acknowledged"
+                },
                 t.dim,
             ),
         ];
@@ -156,7 +172,10 @@ impl Widget for &AlertsView {
             } else {
                 "No alert matches the filter."
             };
-            Paragraph::new(text).style(t.dim).wrap(Wrap { trim: true }).render(body, buf);
+            Paragraph::new(text)
+                .style(t.dim)
+                .wrap(Wrap { trim: true })
+                .render(body, buf);
             return;
         }
         let rows = visible.iter().map(|a| {

@@ -76,7 +76,11 @@ pub fn parse_filter(text: &str) -> Result<AuditFilter, String> {
 impl AuditView {
     /// The key scope in force.
     pub fn scope(&self) -> Scope {
-        if self.detail.is_some() { Scope::Detail } else { Scope::Audit }
+        if self.detail.is_some() {
+            Scope::Detail
+        } else {
+            Scope::Audit
+        }
     }
 
     /// The history page for the current filter arrived (newest first); `cursor` is the
@@ -157,7 +161,8 @@ impl AuditView {
 
     fn draw_detail(&self, e: &AuditEvent, scroll: u16, area: Rect, buf: &mut Buffer) {
         let t = &self.theme;
-        let field = |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim), Span::raw(v)]);
+        let field =
+            |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim), Span::raw(v)]);
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
         let mut lines = vec![
             Line::from(Span::styled(format!(" Audit event #{}", e.id), t.accent)),
@@ -213,7 +218,10 @@ impl Widget for &AuditView {
             } else {
                 "No event matches the filter yet; new ones appear as they happen. Press / to change it."
             };
-            Paragraph::new(text).style(t.dim).wrap(Wrap { trim: true }).render(body, buf);
+            Paragraph::new(text)
+                .style(t.dim)
+                .wrap(Wrap { trim: true })
+                .render(body, buf);
             return;
         }
         let rows = self.rows.iter().map(|e| {

@@ -50,10 +50,7 @@ impl Widget for &HeaderView {
             None => "counting sessions…".into(),
         };
         let alerts = match self.open_alerts {
-            Some(n) => (
-                format!(" │ alerts {n} open"),
-                if n > 0 { t.critical } else { t.text },
-            ),
+            Some(n) => (format!(" │ alerts {n} open"), if n > 0 { t.critical } else { t.text }),
             None => (" │ alerts …".into(), t.dim),
         };
         let current = self.per_minute.last().copied().unwrap_or(0);
@@ -66,7 +63,15 @@ impl Widget for &HeaderView {
         let [l, r] = Layout::horizontal([Constraint::Length(lw), Constraint::Fill(1)]).areas(bottom);
         left.render(l, buf);
         Sparkline::default()
-            .data(self.per_minute.iter().copied().rev().take(r.width as usize).rev().collect::<Vec<_>>())
+            .data(
+                self.per_minute
+                    .iter()
+                    .copied()
+                    .rev()
+                    .take(r.width as usize)
+                    .rev()
+                    .collect::<Vec<_>>(),
+            )
             .style(t.accent)
             .render(r, buf);
     }
@@ -76,7 +81,11 @@ impl Widget for &HeaderView {
 pub fn tabs_line(active: usize, theme: &Theme) -> Line<'static> {
     let mut spans = Vec::new();
     for (i, name) in ["Sessions", "Audit", "Alerts", "Jobs"].iter().enumerate() {
-        let style = if i == active { theme.selected.patch(theme.accent) } else { theme.dim };
+        let style = if i == active {
+            theme.selected.patch(theme.accent)
+        } else {
+            theme.dim
+        };
         spans.push(Span::styled(format!(" {} {name} ", i + 1), style));
         spans.push(Span::raw(" "));
     }

@@ -28,7 +28,11 @@ pub struct JobsView {
 }
 
 fn duration(ms: i64) -> String {
-    if ms < 1000 { format!("{ms} ms") } else { format!("{:.1} s", ms as f64 / 1000.0) }
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
 }
 
 impl JobsView {
@@ -39,7 +43,10 @@ impl JobsView {
 
     /// The rows passing the filter.
     pub fn visible(&self) -> Vec<&JobOverview> {
-        self.rows.iter().filter(|j| j.name.contains(self.filter_text.as_str())).collect()
+        self.rows
+            .iter()
+            .filter(|j| j.name.contains(self.filter_text.as_str()))
+            .collect()
     }
 
     /// New rows.
@@ -74,7 +81,11 @@ impl Widget for &JobsView {
         let mut spans = vec![Span::styled(" Jobs", t.accent)];
         if let Some(j) = visible.first() {
             spans.push(Span::styled(
-                if j.enabled { " · scheduler enabled" } else { " · jobs.enabled = false" },
+                if j.enabled {
+                    " · scheduler enabled"
+                } else {
+                    " · jobs.enabled = false"
+                },
                 t.text,
             ));
         }
@@ -127,7 +138,10 @@ impl Widget for &JobsView {
             )));
         }
         for r in &job.runs {
-            let took = r.finished_at.map(|f| duration(f - r.started_at)).unwrap_or_else(|| "…".into());
+            let took = r
+                .finished_at
+                .map(|f| duration(f - r.started_at))
+                .unwrap_or_else(|| "…".into());
             let detail = r.error.clone().unwrap_or_else(|| r.counts.to_string());
             lines.push(Line::from(vec![
                 Span::raw(format!("  {} ", fmt::datetime(r.started_at))),
@@ -136,6 +150,9 @@ impl Widget for &JobsView {
                 Span::styled(detail, t.dim),
             ]));
         }
-        Paragraph::new(lines).style(t.text).wrap(Wrap { trim: false }).render(runs_area, buf);
+        Paragraph::new(lines)
+            .style(t.text)
+            .wrap(Wrap { trim: false })
+            .render(runs_area, buf);
     }
 }

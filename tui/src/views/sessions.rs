@@ -65,7 +65,11 @@ pub struct SessionsView {
 impl SessionsView {
     /// The key scope in force.
     pub fn scope(&self) -> Scope {
-        if self.detail.is_some() { Scope::SessionDetail } else { Scope::Sessions }
+        if self.detail.is_some() {
+            Scope::SessionDetail
+        } else {
+            Scope::Sessions
+        }
     }
 
     /// The query for the page the view points at.
@@ -151,7 +155,9 @@ impl SessionsView {
             self.filter.last_ip = None;
             self.filter.id_range = Some(range);
         } else {
-            return Some(Action::Toast(format!("`{text}` is neither a UUID prefix (hex) nor an IP address")));
+            return Some(Action::Toast(format!(
+                "`{text}` is neither a UUID prefix (hex) nor an IP address"
+            )));
         }
         self.filter_text = text.to_owned();
         self.restart()
@@ -245,7 +251,8 @@ impl SessionsView {
     fn draw_detail(&self, d: &SessionDetail, area: Rect, buf: &mut Buffer) {
         let t = &self.theme;
         let s = &d.session;
-        let field = |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim), Span::raw(v)]);
+        let field =
+            |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim), Span::raw(v)]);
         let mut lines = vec![
             Line::from(Span::styled(format!(" Session {}", s.id), t.accent)),
             field("status", s.status.as_str().into()),
@@ -312,7 +319,10 @@ impl Widget for &SessionsView {
                 "No session matches. Press / and Enter on an empty line to clear the filter, f to change the status filter."
                     .to_owned()
             };
-            Paragraph::new(text).style(t.dim).wrap(Wrap { trim: true }).render(body, buf);
+            Paragraph::new(text)
+                .style(t.dim)
+                .wrap(Wrap { trim: true })
+                .render(body, buf);
             return;
         }
         let wide = area.width >= 110;
