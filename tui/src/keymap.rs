@@ -212,12 +212,17 @@ pub fn key_name(code: &KeyCode) -> String {
 }
 
 /// `(keys, label)` of every binding of `scope` and then the global ones, for the help overlay.
+/// The four tab keys share one line so the overlay fits an 80×24 terminal.
 pub fn help_entries(scope: Scope) -> Vec<(String, &'static str)> {
     BINDINGS
         .iter()
         .filter(|b| b.scope == scope)
         .chain(BINDINGS.iter().filter(|b| b.scope == S::Global))
-        .map(|b| (b.keys.iter().map(key_name).collect::<Vec<_>>().join("/"), b.label))
+        .filter_map(|b| match b.command {
+            C::Tab(0) => Some(("1-4".to_owned(), "Sessions / Audit / Alerts / Jobs")),
+            C::Tab(_) => None,
+            _ => Some((b.keys.iter().map(key_name).collect::<Vec<_>>().join("/"), b.label)),
+        })
         .collect()
 }
 
@@ -233,6 +238,14 @@ pub fn footer_entries(scope: Scope) -> Vec<(String, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_fits_the_body_of_an_80x24_terminal() {
+        // 24 rows minus header (2), tabs (1) and footer (1); the overlay has a border.
+        for scope in [S::Sessions, S::SessionDetail, S::Audit, S::Alerts, S::Jobs, S::Detail] {
+            assert!(help_entries(scope).len() + 2 <= 20, "{scope:?}");
+        }
+    }
 
     #[test]
     fn view_bindings_win_over_global_ones_and_every_key_is_bound_once_per_scope() {

@@ -92,6 +92,64 @@ async fn console_on_a_million_sessions_in_tmux() {
         .expect("first page");
     let target = first[2].clone();
     assert_eq!(target.status, "active");
+    // Some traffic, an open alert and job runs, so every tab has something to show.
+    let now = now_millis().timestamp_millis();
+    let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
+    let traffic = [
+        ("session.generated", "info", "{}"),
+        ("session.validated", "info", "{}"),
+        (
+            "session.validation_failed",
+            "warning",
+            r#"{"reason":"not_found","operation":"validate"}"#,
+        ),
+        (
+            "rate_limit.exceeded",
+            "warning",
+            r#"{"count":12,"window_start":"2026-01-08T10:15:00Z"}"#,
+        ),
+        ("request.error", "critical", r#"{"status":500}"#),
+    ];
+    for (i, (event_type, severity, meta)) in traffic.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO audit_events (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, \
+             actor, metadata) VALUES (?, ?, ?, ?, '203.0.113.7', 'curl/8', ?, 'client', ?)",
+        )
+        .bind(now - 5000 + i as i64 * 1000)
+        .bind(event_type)
+        .bind(severity)
+        .bind(first[0].id)
+        .bind(format!("req-{i}"))
+        .bind(meta)
+        .execute(&pool)
+        .await
+        .expect("insert event");
+    }
+    sqlx::query(
+        "INSERT INTO alerts (rule, subject, severity, status, count, first_seen_at, last_seen_at, sample_event_ids) \
+         VALUES ('uuid_probing', '203.0.113.7', 'warning', 'open', 23, ?, ?, '[3]')",
+    )
+    .bind(now - 240_000)
+    .bind(now - 2000)
+    .execute(&pool)
+    .await
+    .expect("insert alert");
+    for (i, status) in ["succeeded", "failed", "succeeded"].iter().enumerate() {
+        let started = now - (i as i64 + 1) * 300_000;
+        sqlx::query(
+            "INSERT INTO job_runs (job, holder, started_at, finished_at, status, counts, error) \
+             VALUES ('session_expiry', 'web-1:4711', ?, ?, ?, ?, ?)",
+        )
+        .bind(started)
+        .bind(started + 37)
+        .bind(status)
+        .bind(if *status == "failed" { "{}" } else { r#"{"expired":3}"# })
+        .bind((*status == "failed").then_some("database unavailable: pool timed out"))
+        .execute(&pool)
+        .await
+        .expect("insert job run");
+    }
+    pool.close().await;
     let shown = |id: &uuid::Uuid| id.to_string()[..22].to_owned();
 
     let trace = db.dir.path().join("trace");
@@ -159,17 +217,11 @@ async fn console_on_a_million_sessions_in_tmux() {
     let after = tmux.wait(Duration::from_secs(10), "the reset toast", |s| {
         s.contains("reset (was active)")
     });
-    let row = after
-        .lines()
-        .find(|l| l.contains(&shown(&target.id)))
-        .unwrap_or_default()
-        .to_owned();
     let after = tmux.wait(Duration::from_secs(10), "the row shown revoked", |s| {
         s.lines()
             .any(|l| l.contains(&shown(&target.id)) && l.contains("revoked"))
     });
     screens.push(("Sessions (after a reset)", after));
-    eprintln!("row before refresh: {row}");
 
     let stored = store.get_session(target.id).await.expect("get").expect("row");
     assert_eq!(stored.status, SessionStatus::Revoked);
@@ -182,7 +234,7 @@ async fn console_on_a_million_sessions_in_tmux() {
         })
         .await
         .expect("audit");
-    assert_eq!(events.len(), 1);
+    assert_eq!(events.len(), 1, "one event for the reset session");
     assert_eq!(events[0].event_type, "session.reset");
     assert_eq!(events[0].actor, admin);
 
@@ -191,26 +243,36 @@ async fn console_on_a_million_sessions_in_tmux() {
     screens.push((
         "Audit",
         tmux.wait(Duration::from_secs(10), "the audit tab", |s| {
-            s.contains("session.reset")
+            s.contains("session.reset") && s.contains("request.error") && s.contains("6 events")
         }),
     ));
     tmux.keys(&["3"]);
     screens.push((
-        "Alerts (empty state)",
-        tmux.wait(Duration::from_secs(10), "the alerts tab", |s| s.contains("No alerts")),
+        "Alerts",
+        tmux.wait(Duration::from_secs(10), "the alerts tab", |s| {
+            s.contains("uuid_probing") && s.contains("1 open")
+        }),
     ));
+    // `a` acknowledges (audited).
+    tmux.keys(&["a"]);
+    tmux.wait(Duration::from_secs(10), "the acknowledgement", |s| {
+        s.contains("alert #1 acknowledged")
+    });
+    let alert = store.get_alert(1).await.expect("get").expect("alert");
+    assert_eq!(alert.status, "acknowledged");
+    assert_eq!(alert.acknowledged_by.as_deref(), Some(admin.as_str()));
     tmux.keys(&["4"]);
     screens.push((
         "Jobs",
         tmux.wait(Duration::from_secs(10), "the jobs tab", |s| {
-            s.contains("session_expiry")
+            s.contains("upload_gc") && s.contains("database unavailable")
         }),
     ));
     tmux.keys(&["1", "?"]);
     screens.push((
         "Help overlay (Sessions)",
         tmux.wait(Duration::from_secs(10), "the help overlay", |s| {
-            s.contains("Keys (any key closes)")
+            s.contains("Keys (any key closes)") && s.contains("q  quit")
         }),
     ));
     // Escape and q sent together read as Alt-q, so wait for the overlay to close first.
