@@ -214,7 +214,7 @@ async fn console_on_a_million_sessions_in_tmux() {
     assert!(dialog.contains(&format!("Session {}", target.id)), "{dialog}");
     assert!(dialog.contains("its 0 uploads deleted"), "{dialog}");
     tmux.keys(&["y"]);
-    let after = tmux.wait(Duration::from_secs(10), "the reset toast", |s| {
+    tmux.wait(Duration::from_secs(10), "the reset toast", |s| {
         s.contains("reset (was active)")
     });
     let after = tmux.wait(Duration::from_secs(10), "the row shown revoked", |s| {

@@ -231,28 +231,28 @@ impl Widget for &AuditView {
                 _ => "info",
             };
             Row::new(vec![
-                Cell::from(format!("{:>7}", e.id)),
+                Cell::from(format!("{:>6}", e.id)),
                 Cell::from(fmt::time(e.occurred_at)),
                 Cell::from(Span::styled(sev, t.severity(&e.severity))),
                 Cell::from(Span::styled(e.event_type.clone(), t.severity(&e.severity))),
                 Cell::from(e.session_id.map(|s| s.to_string()[..8].to_owned()).unwrap_or_default()),
-                Cell::from(e.ip.clone().unwrap_or_default()),
                 Cell::from(e.actor.clone()),
+                Cell::from(e.ip.clone().unwrap_or_default()),
             ])
         });
         let table = Table::new(
             rows,
             [
-                Constraint::Length(7),
+                Constraint::Length(6),
                 Constraint::Length(8),
                 Constraint::Length(4),
                 Constraint::Length(25),
                 Constraint::Length(8),
-                Constraint::Length(15),
+                Constraint::Length(12),
                 Constraint::Fill(1),
             ],
         )
-        .header(Row::new(["id", "time", "sev", "type", "session", "ip", "actor"]).style(t.header))
+        .header(Row::new(["id", "time", "sev", "type", "session", "actor", "ip"]).style(t.header))
         .style(t.text)
         .row_highlight_style(t.selected);
         let mut state = TableState::default().with_selected(Some(self.selected));
