@@ -35,6 +35,9 @@ use crate::views::sessions::{SessionDetail, SessionsView};
 pub const POLL: Duration = Duration::from_millis(250);
 /// Header, alerts and jobs refresh interval.
 pub const REFRESH: Duration = Duration::from_secs(5);
+/// Session counts refresh interval: counting by status reads a whole index, so it is done
+/// less often than the cheap header figures.
+pub const COUNTS: Duration = Duration::from_secs(30);
 /// How long a toast stays.
 pub const TOAST: Duration = Duration::from_secs(4);
 /// PostgreSQL assigns ids before commit, so a later id can become visible before an earlier
@@ -153,6 +156,7 @@ pub struct App {
     audit_polling: bool,
     header_loading: bool,
     last_refresh: Option<Instant>,
+    last_counts: Option<Instant>,
     trace: Option<Trace>,
     first_page_traced: bool,
 }
@@ -191,6 +195,7 @@ impl App {
             audit_polling: false,
             header_loading: false,
             last_refresh: None,
+            last_counts: None,
             trace: None,
             first_page_traced: false,
         };
@@ -278,6 +283,10 @@ impl App {
             self.header_loading = true;
             let c = self.console.clone();
             let base = self.header.clone();
+            let count = self.last_counts.is_none_or(|t| t.elapsed() >= COUNTS);
+            if count {
+                self.last_counts = Some(Instant::now());
+            }
             self.spawn(async move {
                 let now = Utc::now().timestamp_millis();
                 let minute = now / 60_000 * 60_000;
@@ -290,8 +299,9 @@ impl App {
                         per_minute[i as usize] = n.max(0) as u64;
                     }
                 }
+                let counts = if count { c.store.count_sessions().await.ok() } else { base.counts };
                 Msg::Header(HeaderView {
-                    counts: c.store.count_sessions().await.ok(),
+                    counts,
                     open_alerts: c.store.count_open_alerts().await.ok(),
                     per_minute,
                     ..base
@@ -584,6 +594,7 @@ impl App {
                     }
                 }
                 self.header_loading = false;
+                self.last_counts = None;
                 self.refresh();
             }
         }
@@ -673,6 +684,7 @@ impl App {
             Command::Refresh => {
                 self.perform(Action::LoadSessions);
                 self.header_loading = false;
+                self.last_counts = None;
                 self.refresh();
             }
             other => self.view_command(other),
@@ -696,6 +708,7 @@ impl App {
             self.tab = tab;
             if tab >= 2 {
                 self.header_loading = false;
+                self.last_counts = None;
                 self.refresh();
             }
         }
