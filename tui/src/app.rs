@@ -299,7 +299,11 @@ impl App {
                         per_minute[i as usize] = n.max(0) as u64;
                     }
                 }
-                let counts = if count { c.store.count_sessions().await.ok() } else { base.counts };
+                let counts = if count {
+                    c.store.count_sessions().await.ok()
+                } else {
+                    base.counts
+                };
                 Msg::Header(HeaderView {
                     counts,
                     open_alerts: c.store.count_open_alerts().await.ok(),
