@@ -6,6 +6,7 @@
 //! afterwards. A PostgreSQL test never skips: when the server is missing it fails and says so.
 
 pub mod ratelimit;
+pub mod console;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,26 +1,25 @@
-//! `sessionctl` (stub until the console lands): connects to the configured database and prints
-//! the session counts by status.
+//! `sessionctl`: the full-screen console (no subcommand) or a script subcommand.
 
-use std::path::PathBuf;
+use std::io::stdout;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
 
 use clap::Parser;
+use ratatui::crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEvent, KeyModifiers,
+};
+use ratatui::crossterm::execute;
+use sessionctl::app::{App, Options};
+use sessionctl::cli::{self, Cli};
+use sessionctl::ops::Console;
+use sessionctl::theme::Theme;
 use sessiond_core::Settings;
 use sessiond_core::config::SecretUrl;
+use tokio::sync::mpsc;
 
-#[derive(Parser)]
-#[command(name = "sessionctl", version, about = "Admin console for sessiond")]
-struct Cli {
-    /// Config file (default: ./config/sessiond.toml when it exists).
-    #[arg(long, env = "SESSIOND_CONFIG")]
-    config: Option<PathBuf>,
-    /// Database URL (overrides database.url).
-    #[arg(long)]
-    database_url: Option<String>,
-}
-
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let started = Instant::now();
     let cli = Cli::parse();
     let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
@@ -29,29 +28,98 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(url) = cli.database_url {
-        settings.database.url = SecretUrl::new(url);
+    if let Some(url) = &cli.database_url {
+        settings.database.url = SecretUrl::new(url.clone());
+        if let Err(e) = settings.validate() {
+            eprintln!("sessionctl: --database-url: {e}");
+            return ExitCode::from(2);
+        }
     }
-    let store = match sessiond_core::store::connect(&settings.database).await {
-        Ok(s) => s,
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
         Err(e) => {
-            eprintln!("sessionctl: cannot open {}: {e}", settings.database.url);
+            eprintln!("sessionctl: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match store.count_sessions().await {
-        Ok(c) => {
-            println!(
-                "{}: active {} · revoked {} · expired {}",
-                store.describe(),
-                c.active,
-                c.revoked,
-                c.expired
-            );
-            ExitCode::SUCCESS
-        }
+    runtime.block_on(async move {
+        let console = match Console::open(settings, cli.read_only).await {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                eprintln!("sessionctl: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let code = match cli.command {
+            Some(command) => match cli::run(&console, command, cli.json).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(f) => {
+                    if !f.message.is_empty() {
+                        eprintln!("sessionctl: {}", f.message);
+                    }
+                    ExitCode::from(f.code)
+                }
+            },
+            None => tui(console.clone(), !cli.no_mouse, Theme::new(cli.theme), started).await,
+        };
+        console.close().await;
+        code
+    })
+}
+
+async fn tui(console: Arc<Console>, mouse: bool, theme: Theme, started: Instant) -> ExitCode {
+    // Mouse capture is ours to undo; ratatui's own hook (installed by try_init, which chains to
+    // this one) restores raw mode and the screen on a panic.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(stdout(), DisableMouseCapture);
+        previous(info);
+    }));
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
         Err(e) => {
-            eprintln!("sessionctl: {e}");
+            eprintln!("sessionctl: cannot set up the terminal: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if mouse {
+        let _ = execute!(stdout(), EnableMouseCapture);
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let keys = tx.clone();
+    // crossterm's reader blocks, so it gets a thread; it ends when the loop drops the channel.
+    std::thread::spawn(move || {
+        while let Ok(ev) = event::read() {
+            if keys.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+    // SIGTERM / SIGHUP quit like Ctrl-C, so the terminal is restored.
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        let _ = tx.send(Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+    });
+    let mut app = App::new(console, Options { theme });
+    if let Some(path) = std::env::var_os("SESSIONCTL_TRACE") {
+        let _ = app.trace_to(std::path::Path::new(&path), started);
+    }
+    let result = app.run(&mut terminal, rx, None).await;
+    if mouse {
+        let _ = execute!(stdout(), DisableMouseCapture);
+    }
+    ratatui::restore();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sessionctl: terminal error: {e}");
             ExitCode::FAILURE
         }
     }

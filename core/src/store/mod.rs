@@ -3,6 +3,7 @@
 //! scheme, by [`connect`]. The Rust is shared (see `shared_impl!`); the SQL is per backend.
 
 mod batch;
+pub mod console;
 mod postgres;
 mod sqlite;
 
@@ -124,7 +125,7 @@ pub struct StatusCounts {
 
 /// The store interface. Methods are small verbs; every query is a bound-parameter statement.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: console::ConsoleStore + Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
     /// The database, for display (password redacted).

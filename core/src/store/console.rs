@@ -1,0 +1,830 @@
+//! What the console (`sessionctl`) reads and changes beyond the API's own store verbs: pages of
+//! sessions by keyset, a session's uploads and audit trail, audit pages and the live tail,
+//! alerts, jobs, and the right-to-erasure purge. Every page query is an index range scan
+//! (migration 0007 adds the indexes), so paging stays fast on millions of rows.
+
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, NewEvent};
+use crate::domain::SessionStatus;
+use crate::store::StoreError;
+
+/// Sort orders of the session list. Each is served by an index ending in `id`, the keyset
+/// tie-breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionSort {
+    /// Newest first.
+    #[default]
+    CreatedDesc,
+    /// Oldest first.
+    CreatedAsc,
+    /// Most recently seen first.
+    LastSeenDesc,
+    /// Least recently seen first.
+    LastSeenAsc,
+    /// By UUID (the only order a UUID-prefix filter can serve from the primary key).
+    Id,
+}
+
+impl SessionSort {
+    /// Every order, in the order `s` cycles through them.
+    pub const ALL: [SessionSort; 5] = [
+        SessionSort::CreatedDesc,
+        SessionSort::CreatedAsc,
+        SessionSort::LastSeenDesc,
+        SessionSort::LastSeenAsc,
+        SessionSort::Id,
+    ];
+
+    /// Short label for headers.
+    pub const fn label(self) -> &'static str {
+        match self {
+            SessionSort::CreatedDesc => "created ↓",
+            SessionSort::CreatedAsc => "created ↑",
+            SessionSort::LastSeenDesc => "last seen ↓",
+            SessionSort::LastSeenAsc => "last seen ↑",
+            SessionSort::Id => "uuid ↑",
+        }
+    }
+
+    /// Parse the CLI spelling (`created`, `created-asc`, `last-seen`, `last-seen-asc`, `id`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "created" | "created-desc" => Some(SessionSort::CreatedDesc),
+            "created-asc" => Some(SessionSort::CreatedAsc),
+            "last-seen" | "last-seen-desc" => Some(SessionSort::LastSeenDesc),
+            "last-seen-asc" => Some(SessionSort::LastSeenAsc),
+            "id" | "uuid" => Some(SessionSort::Id),
+            _ => None,
+        }
+    }
+
+    fn descending(self) -> bool {
+        matches!(self, SessionSort::CreatedDesc | SessionSort::LastSeenDesc)
+    }
+}
+
+/// Where a page starts: strictly after this (sort key, id) in the page's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCursor {
+    /// The sort column's value (Unix ms); ignored for [`SessionSort::Id`].
+    pub key: i64,
+    /// The row's id.
+    pub id: Uuid,
+}
+
+/// The UUIDs starting with a hex prefix, as an inclusive range on the primary key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UuidRange {
+    /// Prefix padded with `0`.
+    pub low: Uuid,
+    /// Prefix padded with `f` (inclusive, so `ffff…` needs no overflow).
+    pub high: Uuid,
+}
+
+impl UuidRange {
+    /// The range of a hex prefix (dashes ignored, up to 32 digits). `None` if it is not hex.
+    pub fn from_prefix(prefix: &str) -> Option<Self> {
+        let hex: String = prefix.chars().filter(|c| *c != '-').collect();
+        if hex.is_empty() || hex.len() > 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        let pad = |fill: char| {
+            let mut s = hex.to_ascii_lowercase();
+            while s.len() < 32 {
+                s.push(fill);
+            }
+            u128::from_str_radix(&s, 16).ok().map(Uuid::from_u128)
+        };
+        Some(Self {
+            low: pad('0')?,
+            high: pad('f')?,
+        })
+    }
+}
+
+/// Which sessions a page shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Only this stored status.
+    pub status: Option<SessionStatus>,
+    /// Only UUIDs in this range (forces [`SessionSort::Id`]).
+    pub id_range: Option<UuidRange>,
+    /// Only sessions last seen from this IP.
+    pub last_ip: Option<String>,
+}
+
+/// One page of the session list.
+#[derive(Debug, Clone, Default)]
+pub struct SessionPageQuery {
+    /// Filter.
+    pub filter: SessionFilter,
+    /// Order (replaced by [`SessionSort::Id`] when `filter.id_range` is set).
+    pub sort: SessionSort,
+    /// Start strictly after this row; `None` for the first page.
+    pub after: Option<SessionCursor>,
+    /// Rows (capped at 1 000).
+    pub limit: u32,
+}
+
+impl SessionPageQuery {
+    /// The order the page is actually served in.
+    pub fn effective_sort(&self) -> SessionSort {
+        if self.filter.id_range.is_some() {
+            SessionSort::Id
+        } else {
+            self.sort
+        }
+    }
+}
+
+/// A row of the session list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct SessionSummary {
+    /// Session id.
+    pub id: Uuid,
+    /// Stored status.
+    pub status: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub last_seen_at: i64,
+    /// Number of uploads.
+    pub uploads: i64,
+    /// Address of the last validation.
+    pub last_ip: Option<String>,
+}
+
+impl SessionSummary {
+    /// The cursor that starts the page after this row, in `sort` order.
+    pub fn cursor(&self, sort: SessionSort) -> SessionCursor {
+        let key = match sort {
+            SessionSort::CreatedDesc | SessionSort::CreatedAsc => self.created_at,
+            SessionSort::LastSeenDesc | SessionSort::LastSeenAsc => self.last_seen_at,
+            SessionSort::Id => 0,
+        };
+        SessionCursor { key, id: self.id }
+    }
+}
+
+/// An upload row as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct UploadSummary {
+    /// Upload id.
+    pub id: Uuid,
+    /// Client's file name.
+    pub filename: String,
+    /// Bytes.
+    pub size: i64,
+    /// Hex SHA-256.
+    pub sha256: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// Which audit events a page or tail shows. Session filters use the `(session_id, id)` index;
+/// the other filters are checked while walking the id index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this session.
+    pub session_id: Option<Uuid>,
+    /// Only this IP.
+    pub ip: Option<String>,
+    /// Only this event type (dotted name).
+    pub event_type: Option<String>,
+    /// Only this severity.
+    pub severity: Option<String>,
+}
+
+/// A page of audit events: newest first below `before_id`, or oldest first above `after_id`
+/// (the live tail's cursor).
+#[derive(Debug, Clone, Default)]
+pub struct AuditPageQuery {
+    /// Filter.
+    pub filter: AuditFilter,
+    /// Tail mode: ids greater than this, ascending.
+    pub after_id: Option<i64>,
+    /// History mode: ids smaller than this, descending (`None` = from the newest).
+    pub before_id: Option<i64>,
+    /// Rows (capped at 10 000).
+    pub limit: u32,
+}
+
+/// An alert row (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct Alert {
+    /// Id.
+    pub id: i64,
+    /// Rule name.
+    pub rule: String,
+    /// IP key, dependency name or `*`.
+    pub subject: String,
+    /// Severity.
+    pub severity: String,
+    /// `open`, `acknowledged` or `resolved`.
+    pub status: String,
+    /// Occurrences.
+    pub count: i64,
+    /// Unix ms.
+    pub first_seen_at: i64,
+    /// Unix ms.
+    pub last_seen_at: i64,
+    /// Unix ms.
+    pub acknowledged_at: Option<i64>,
+    /// `admin:<name>`.
+    pub acknowledged_by: Option<String>,
+    /// Unix ms.
+    pub resolved_at: Option<i64>,
+    /// Audit event ids that triggered it.
+    #[sqlx(json)]
+    pub sample_event_ids: Vec<i64>,
+}
+
+/// One recorded job run (SPEC §6).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct JobRun {
+    /// Id.
+    pub id: i64,
+    /// Job name.
+    pub job: String,
+    /// Daemon instance that ran it.
+    pub holder: String,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Unix ms.
+    pub finished_at: Option<i64>,
+    /// `running`, `succeeded`, `failed`.
+    pub status: String,
+    /// Counts reported by the job.
+    #[sqlx(json)]
+    pub counts: serde_json::Value,
+    /// Failure message.
+    pub error: Option<String>,
+}
+
+/// A job lease (who runs a job now).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct JobLease {
+    /// Job name.
+    pub job: String,
+    /// Daemon instance holding it.
+    pub holder: String,
+    /// Unix ms.
+    pub expires_at: i64,
+}
+
+/// What a purge removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PurgeCounts {
+    /// Upload rows deleted.
+    pub uploads: u64,
+    /// Audit events whose session id, IP and user agent were replaced.
+    pub events: u64,
+}
+
+/// The console's store verbs.
+#[async_trait::async_trait]
+pub trait ConsoleStore: Send + Sync {
+    /// One page of sessions (keyset: only `limit` rows are read).
+    async fn session_page(&self, q: &SessionPageQuery) -> Result<Vec<SessionSummary>, StoreError>;
+    /// A session's uploads, newest first.
+    async fn session_uploads(&self, id: Uuid, limit: u32) -> Result<Vec<UploadSummary>, StoreError>;
+    /// A page of audit events or the tail after a cursor.
+    async fn audit_page(&self, q: &AuditPageQuery) -> Result<Vec<AuditEvent>, StoreError>;
+    /// One audit event.
+    async fn audit_event(&self, id: i64) -> Result<Option<AuditEvent>, StoreError>;
+    /// The highest audit event id (0 when empty).
+    async fn max_audit_id(&self) -> Result<i64, StoreError>;
+    /// Events per minute since `since_ms`: (minute start in Unix ms, count), oldest first.
+    async fn events_per_minute(&self, since_ms: i64) -> Result<Vec<(i64, i64)>, StoreError>;
+    /// Alerts, open and acknowledged first, then (if `include_resolved`) resolved; newest
+    /// activity first.
+    async fn list_alerts(&self, include_resolved: bool, limit: u32) -> Result<Vec<Alert>, StoreError>;
+    /// One alert.
+    async fn get_alert(&self, id: i64) -> Result<Option<Alert>, StoreError>;
+    /// Open alerts.
+    async fn count_open_alerts(&self) -> Result<i64, StoreError>;
+    /// Mark an open alert acknowledged; false if it is not open (or does not exist).
+    async fn acknowledge_alert(&self, id: i64, by: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// A job's most recent runs, newest first.
+    async fn job_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError>;
+    /// Every job lease.
+    async fn job_leases(&self) -> Result<Vec<JobLease>, StoreError>;
+    /// Right to erasure, in one transaction: delete the session's upload rows and its row,
+    /// replace `session_id` on its audit events by `pseudonym` and clear their IP and user
+    /// agent, then write `event` (which must not name the session in clear). `None` when
+    /// there is no such session. Objects are deleted by the caller afterwards.
+    async fn purge_session(
+        &self,
+        id: Uuid,
+        pseudonym: Uuid,
+        event: &NewEvent,
+    ) -> Result<Option<PurgeCounts>, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionPageRow {
+    id: Uuid,
+    status: String,
+    created_at: i64,
+    last_seen_at: i64,
+    uploads: i64,
+    last_ip: Option<String>,
+}
+
+impl From<SessionPageRow> for SessionSummary {
+    fn from(r: SessionPageRow) -> Self {
+        SessionSummary {
+            id: r.id,
+            status: r.status,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+            uploads: r.uploads,
+            last_ip: r.last_ip,
+        }
+    }
+}
+
+/// Which statement serves a session page, and what it binds after (key, id, limit).
+enum PageShape {
+    /// No filter: binds nothing more.
+    Plain,
+    /// Status filter: binds the status.
+    Status(&'static str),
+    /// IP filter (status optional): binds ip, status.
+    Ip(String, Option<&'static str>),
+    /// UUID range (status optional): binds low, high, status.
+    Range(UuidRange, Option<&'static str>),
+}
+
+fn page_shape(q: &SessionPageQuery) -> PageShape {
+    let status = q.filter.status.map(SessionStatus::as_str);
+    if let Some(range) = q.filter.id_range {
+        return PageShape::Range(range, status);
+    }
+    if let Some(ip) = &q.filter.last_ip {
+        return PageShape::Ip(ip.clone(), status);
+    }
+    if q.sort == SessionSort::Id {
+        // UUID order without a prefix: the whole key range.
+        let all = UuidRange {
+            low: Uuid::nil(),
+            high: Uuid::max(),
+        };
+        return PageShape::Range(all, status);
+    }
+    match status {
+        Some(s) => PageShape::Status(s),
+        None => PageShape::Plain,
+    }
+}
+
+/// The cursor for a first page: before every row in the page's order.
+fn start_cursor(sort: SessionSort) -> SessionCursor {
+    if sort.descending() {
+        SessionCursor {
+            key: i64::MAX,
+            id: Uuid::max(),
+        }
+    } else {
+        SessionCursor {
+            key: i64::MIN,
+            id: Uuid::nil(),
+        }
+    }
+}
+
+/// Session page statements for one backend: `$p` are its placeholders for
+/// (key, id, limit); `$filter` is the equality prefix that picks the index.
+macro_rules! page_sql {
+    (key: $key:literal, cmp: $cmp:literal, dir: $dir:literal, filter: $filter:literal, p: ($p1:literal, $p2:literal, $p3:literal)) => {
+        concat!(
+            "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
+             (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
+             FROM user_sessions s WHERE ",
+            $filter,
+            "s.",
+            $key,
+            " ",
+            $cmp,
+            "= ",
+            $p1,
+            " AND (s.",
+            $key,
+            " ",
+            $cmp,
+            " ",
+            $p1,
+            " OR s.id ",
+            $cmp,
+            " ",
+            $p2,
+            ") ORDER BY s.",
+            $key,
+            " ",
+            $dir,
+            ", s.id ",
+            $dir,
+            " LIMIT ",
+            $p3
+        )
+    };
+}
+
+/// Every session page statement of a backend, by (sort, shape).
+macro_rules! page_table {
+    ($name:ident, ($p1:literal, $p2:literal, $p3:literal), $status4:literal, $ip4:literal, $range:literal, $ip_id:literal) => {
+        pub(super) fn $name(sort: super::SessionSort, shape: u8) -> &'static str {
+            use super::SessionSort as S;
+            match (sort, shape) {
+                (S::CreatedDesc, 0) => page_sql!(key: "created_at", cmp: "<", dir: "DESC", filter: "", p: ($p1, $p2, $p3)),
+                (S::CreatedDesc, 1) => page_sql!(key: "created_at", cmp: "<", dir: "DESC", filter: $status4, p: ($p1, $p2, $p3)),
+                (S::CreatedDesc, _) => page_sql!(key: "created_at", cmp: "<", dir: "DESC", filter: $ip4, p: ($p1, $p2, $p3)),
+                (S::CreatedAsc, 0) => page_sql!(key: "created_at", cmp: ">", dir: "ASC", filter: "", p: ($p1, $p2, $p3)),
+                (S::CreatedAsc, 1) => page_sql!(key: "created_at", cmp: ">", dir: "ASC", filter: $status4, p: ($p1, $p2, $p3)),
+                (S::CreatedAsc, _) => page_sql!(key: "created_at", cmp: ">", dir: "ASC", filter: $ip4, p: ($p1, $p2, $p3)),
+                (S::LastSeenDesc, 0) => page_sql!(key: "last_seen_at", cmp: "<", dir: "DESC", filter: "", p: ($p1, $p2, $p3)),
+                (S::LastSeenDesc, 1) => page_sql!(key: "last_seen_at", cmp: "<", dir: "DESC", filter: $status4, p: ($p1, $p2, $p3)),
+                (S::LastSeenDesc, _) => page_sql!(key: "last_seen_at", cmp: "<", dir: "DESC", filter: $ip4, p: ($p1, $p2, $p3)),
+                (S::LastSeenAsc, 0) => page_sql!(key: "last_seen_at", cmp: ">", dir: "ASC", filter: "", p: ($p1, $p2, $p3)),
+                (S::LastSeenAsc, 1) => page_sql!(key: "last_seen_at", cmp: ">", dir: "ASC", filter: $status4, p: ($p1, $p2, $p3)),
+                (S::LastSeenAsc, _) => page_sql!(key: "last_seen_at", cmp: ">", dir: "ASC", filter: $ip4, p: ($p1, $p2, $p3)),
+                (S::Id, 2) => $ip_id,
+                (S::Id, _) => $range,
+            }
+        }
+    };
+}
+
+mod sqlite_sql {
+    page_table!(
+        session_page,
+        ("?1", "?2", "?3"),
+        "s.status = ?4 AND ",
+        "s.last_ip = ?4 AND (?5 IS NULL OR s.status = ?5) AND ",
+        "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
+         (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
+         FROM user_sessions s WHERE s.id > ?2 AND s.id >= ?4 AND s.id <= ?5 \
+         AND (?6 IS NULL OR s.status = ?6) AND ?1 = ?1 ORDER BY s.id LIMIT ?3",
+        "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
+         (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
+         FROM user_sessions s WHERE s.last_ip = ?4 AND (?5 IS NULL OR s.status = ?5) AND s.id > ?2 \
+         AND ?1 = ?1 ORDER BY s.id LIMIT ?3"
+    );
+    pub const SESSION_UPLOADS: &str = "SELECT id, filename, size, sha256, created_at FROM uploads \
+        WHERE session_id = ? ORDER BY created_at DESC LIMIT ?";
+    pub const AUDIT_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE id < ?1 AND (?2 IS NULL OR ip = ?2) \
+        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id DESC LIMIT ?5";
+    pub const AUDIT_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE id > ?1 AND (?2 IS NULL OR ip = ?2) \
+        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id ASC LIMIT ?5";
+    pub const AUDIT_SESSION_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE session_id = ?6 AND id < ?1 AND (?2 IS NULL OR ip = ?2) \
+        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id DESC LIMIT ?5";
+    pub const AUDIT_SESSION_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE session_id = ?6 AND id > ?1 AND (?2 IS NULL OR ip = ?2) \
+        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id ASC LIMIT ?5";
+    pub const AUDIT_EVENT: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE id = ?";
+    pub const MAX_AUDIT_ID: &str = "SELECT coalesce(max(id), 0) FROM audit_events";
+    pub const EVENTS_PER_MINUTE: &str = "SELECT (occurred_at / 60000) * 60000 AS m, count(*) FROM audit_events \
+        WHERE occurred_at >= ? GROUP BY m ORDER BY m";
+    pub const LIST_ALERTS: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
+        acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts \
+        WHERE (?1 OR status <> 'resolved') \
+        ORDER BY CASE status WHEN 'open' THEN 0 WHEN 'acknowledged' THEN 1 ELSE 2 END, last_seen_at DESC LIMIT ?2";
+    pub const GET_ALERT: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
+        acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts WHERE id = ?";
+    pub const COUNT_OPEN_ALERTS: &str = "SELECT count(*) FROM alerts WHERE status = 'open'";
+    pub const ACK_ALERT: &str = "UPDATE alerts SET status = 'acknowledged', acknowledged_by = ?1, \
+        acknowledged_at = ?2 WHERE id = ?3 AND status = 'open'";
+    pub const JOB_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
+        FROM job_runs WHERE job = ? ORDER BY started_at DESC, id DESC LIMIT ?";
+    pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
+    pub const SESSION_EXISTS: &str = "SELECT 1 FROM user_sessions WHERE id = ?";
+    pub const DELETE_UPLOADS: &str = "DELETE FROM uploads WHERE session_id = ?";
+    pub const DELETE_SESSION: &str = "DELETE FROM user_sessions WHERE id = ?";
+    pub const PSEUDONYMIZE_EVENTS: &str = "UPDATE audit_events SET session_id = ?1, ip = NULL, user_agent = NULL \
+        WHERE session_id = ?2";
+    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
+        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+}
+
+mod pg_sql {
+    page_table!(
+        session_page,
+        ("$1", "$2", "$3"),
+        "s.status = $4 AND ",
+        "s.last_ip = $4 AND ($5::text IS NULL OR s.status = $5) AND ",
+        "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
+         (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
+         FROM user_sessions s WHERE s.id > $2 AND s.id >= $4 AND s.id <= $5 \
+         AND ($6::text IS NULL OR s.status = $6) AND $1::bigint IS NOT NULL ORDER BY s.id LIMIT $3",
+        "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
+         (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
+         FROM user_sessions s WHERE s.last_ip = $4 AND ($5::text IS NULL OR s.status = $5) AND s.id > $2 \
+         AND $1::bigint IS NOT NULL ORDER BY s.id LIMIT $3"
+    );
+    pub const SESSION_UPLOADS: &str = "SELECT id, filename, size, sha256, created_at FROM uploads \
+        WHERE session_id = $1 ORDER BY created_at DESC LIMIT $2";
+    pub const AUDIT_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE id < $1 AND ($2::text IS NULL OR ip = $2) \
+        AND ($3::text IS NULL OR event_type = $3) AND ($4::text IS NULL OR severity = $4) ORDER BY id DESC LIMIT $5";
+    pub const AUDIT_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE id > $1 AND ($2::text IS NULL OR ip = $2) \
+        AND ($3::text IS NULL OR event_type = $3) AND ($4::text IS NULL OR severity = $4) ORDER BY id ASC LIMIT $5";
+    pub const AUDIT_SESSION_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE session_id = $6 AND id < $1 \
+        AND ($2::text IS NULL OR ip = $2) AND ($3::text IS NULL OR event_type = $3) \
+        AND ($4::text IS NULL OR severity = $4) ORDER BY id DESC LIMIT $5";
+    pub const AUDIT_SESSION_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE session_id = $6 AND id > $1 \
+        AND ($2::text IS NULL OR ip = $2) AND ($3::text IS NULL OR event_type = $3) \
+        AND ($4::text IS NULL OR severity = $4) ORDER BY id ASC LIMIT $5";
+    pub const AUDIT_EVENT: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE id = $1";
+    pub const MAX_AUDIT_ID: &str = "SELECT coalesce(max(id), 0)::bigint FROM audit_events";
+    pub const EVENTS_PER_MINUTE: &str = "SELECT (occurred_at / 60000) * 60000 AS m, count(*)::bigint FROM audit_events \
+        WHERE occurred_at >= $1 GROUP BY m ORDER BY m";
+    pub const LIST_ALERTS: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
+        acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts \
+        WHERE ($1 OR status <> 'resolved') \
+        ORDER BY CASE status WHEN 'open' THEN 0 WHEN 'acknowledged' THEN 1 ELSE 2 END, last_seen_at DESC LIMIT $2";
+    pub const GET_ALERT: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
+        acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts WHERE id = $1";
+    pub const COUNT_OPEN_ALERTS: &str = "SELECT count(*)::bigint FROM alerts WHERE status = 'open'";
+    pub const ACK_ALERT: &str = "UPDATE alerts SET status = 'acknowledged', acknowledged_by = $1, \
+        acknowledged_at = $2 WHERE id = $3 AND status = 'open'";
+    pub const JOB_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
+        FROM job_runs WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT $2";
+    pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
+    pub const SESSION_EXISTS: &str = "SELECT 1 FROM user_sessions WHERE id = $1 FOR UPDATE";
+    pub const DELETE_UPLOADS: &str = "DELETE FROM uploads WHERE session_id = $1";
+    pub const DELETE_SESSION: &str = "DELETE FROM user_sessions WHERE id = $1";
+    pub const PSEUDONYMIZE_EVENTS: &str = "UPDATE audit_events SET session_id = $1, ip = NULL, user_agent = NULL \
+        WHERE session_id = $2";
+    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
+        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+}
+
+/// Every session page statement of `backend` with a label and sample bind values — for
+/// query-plan tests (each must be an index range scan).
+#[doc(hidden)]
+pub fn page_statements(backend: super::Backend) -> Vec<(String, &'static str, SessionPageQuery)> {
+    let mut out = Vec::new();
+    let filters = [
+        ("plain", SessionFilter::default()),
+        (
+            "status",
+            SessionFilter {
+                status: Some(SessionStatus::Revoked),
+                ..Default::default()
+            },
+        ),
+        (
+            "ip",
+            SessionFilter {
+                last_ip: Some("10.1.2.1".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "prefix",
+            SessionFilter {
+                id_range: UuidRange::from_prefix("ab"),
+                status: Some(SessionStatus::Active),
+                ..Default::default()
+            },
+        ),
+    ];
+    for sort in SessionSort::ALL {
+        for (name, filter) in &filters {
+            let q = SessionPageQuery {
+                filter: filter.clone(),
+                sort,
+                after: Some(SessionCursor {
+                    key: 1_700_000_000_000,
+                    id: Uuid::from_u128(0x7fff_ffff_ffff_4fff_bfff_ffff_ffff_ffff),
+                }),
+                limit: 20,
+            };
+            let code = match page_shape(&q) {
+                PageShape::Plain => 0,
+                PageShape::Status(_) => 1,
+                PageShape::Ip(..) => 2,
+                PageShape::Range(..) => 3,
+            };
+            let sql = match backend {
+                super::Backend::Sqlite => sqlite_sql::session_page(q.effective_sort(), code),
+                super::Backend::Postgres => pg_sql::session_page(q.effective_sort(), code),
+            };
+            out.push((format!("{sort:?}/{name}"), sql, q));
+        }
+    }
+    out
+}
+
+/// The Rust shared by both backends (the SQL differs only in placeholders and casts).
+macro_rules! console_impl {
+    ($store:ty, $db:ty, $sql:ident) => {
+        #[async_trait::async_trait]
+        impl ConsoleStore for $store {
+            async fn session_page(&self, q: &SessionPageQuery) -> Result<Vec<SessionSummary>, StoreError> {
+                let sort = q.effective_sort();
+                let after = q.after.unwrap_or_else(|| start_cursor(sort));
+                let limit = i64::from(q.limit.clamp(1, 1000));
+                let shape = page_shape(q);
+                let code = match shape {
+                    PageShape::Plain => 0,
+                    PageShape::Status(_) => 1,
+                    PageShape::Ip(..) => 2,
+                    PageShape::Range(..) => 3,
+                };
+                let query = sqlx::query_as::<_, SessionPageRow>($sql::session_page(sort, code))
+                    .bind(after.key)
+                    .bind(after.id)
+                    .bind(limit);
+                let query = match shape {
+                    PageShape::Plain => query,
+                    PageShape::Status(s) => query.bind(s),
+                    PageShape::Ip(ip, s) => query.bind(ip).bind(s),
+                    PageShape::Range(r, s) => query.bind(r.low).bind(r.high).bind(s),
+                };
+                Ok(query
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect())
+            }
+
+            async fn session_uploads(&self, id: Uuid, limit: u32) -> Result<Vec<UploadSummary>, StoreError> {
+                Ok(sqlx::query_as($sql::SESSION_UPLOADS)
+                    .bind(id)
+                    .bind(i64::from(limit.clamp(1, 10_000)))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn audit_page(&self, q: &AuditPageQuery) -> Result<Vec<AuditEvent>, StoreError> {
+                let (sql, cursor) = match (q.after_id, q.filter.session_id.is_some()) {
+                    (Some(after), false) => ($sql::AUDIT_ASC, after),
+                    (Some(after), true) => ($sql::AUDIT_SESSION_ASC, after),
+                    (None, false) => ($sql::AUDIT_DESC, q.before_id.unwrap_or(i64::MAX)),
+                    (None, true) => ($sql::AUDIT_SESSION_DESC, q.before_id.unwrap_or(i64::MAX)),
+                };
+                let query = sqlx::query_as::<_, super::AuditRow>(sql)
+                    .bind(cursor)
+                    .bind(q.filter.ip.as_deref())
+                    .bind(q.filter.event_type.as_deref())
+                    .bind(q.filter.severity.as_deref())
+                    .bind(i64::from(q.limit.clamp(1, 10_000)));
+                let query = match q.filter.session_id {
+                    Some(s) => query.bind(s),
+                    None => query,
+                };
+                Ok(query
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect())
+            }
+
+            async fn audit_event(&self, id: i64) -> Result<Option<AuditEvent>, StoreError> {
+                let row: Option<super::AuditRow> = sqlx::query_as($sql::AUDIT_EVENT)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn max_audit_id(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar($sql::MAX_AUDIT_ID)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn events_per_minute(&self, since_ms: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+                Ok(sqlx::query_as($sql::EVENTS_PER_MINUTE)
+                    .bind(since_ms)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn list_alerts(&self, include_resolved: bool, limit: u32) -> Result<Vec<Alert>, StoreError> {
+                Ok(sqlx::query_as($sql::LIST_ALERTS)
+                    .bind(include_resolved)
+                    .bind(i64::from(limit.clamp(1, 10_000)))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn get_alert(&self, id: i64) -> Result<Option<Alert>, StoreError> {
+                Ok(sqlx::query_as($sql::GET_ALERT)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn count_open_alerts(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar($sql::COUNT_OPEN_ALERTS)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn acknowledge_alert(&self, id: i64, by: &str, at_ms: i64) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let n = sqlx::query($sql::ACK_ALERT)
+                    .bind(by)
+                    .bind(at_ms)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
+            async fn job_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError> {
+                Ok(sqlx::query_as($sql::JOB_RUNS)
+                    .bind(job)
+                    .bind(i64::from(limit.clamp(1, 1000)))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn job_leases(&self) -> Result<Vec<JobLease>, StoreError> {
+                Ok(sqlx::query_as($sql::JOB_LEASES).fetch_all(&self.pool).await?)
+            }
+
+            async fn purge_session(
+                &self,
+                id: Uuid,
+                pseudonym: Uuid,
+                event: &NewEvent,
+            ) -> Result<Option<PurgeCounts>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let exists: Option<i32> = sqlx::query_scalar($sql::SESSION_EXISTS)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Ok(None);
+                }
+                let uploads = sqlx::query($sql::DELETE_UPLOADS)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query($sql::DELETE_SESSION)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let events = sqlx::query($sql::PSEUDONYMIZE_EVENTS)
+                    .bind(pseudonym)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query($sql::INSERT_EVENT)
+                    .bind(event.occurred_at.timestamp_millis())
+                    .bind(event.event_type.as_str())
+                    .bind(event.severity.as_str())
+                    .bind(event.session_id)
+                    .bind(event.ip.as_deref())
+                    .bind(event.user_agent.as_deref())
+                    .bind(event.request_id.as_deref())
+                    .bind(event.actor.as_str())
+                    .bind(sqlx::types::Json(&event.metadata))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(PurgeCounts { uploads, events }))
+            }
+        }
+    };
+}
+
+console_impl!(super::SqliteStore, sqlx::Sqlite, sqlite_sql);
+console_impl!(super::PgStore, sqlx::Postgres, pg_sql);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_prefix_becomes_an_inclusive_range() {
+        let r = UuidRange::from_prefix("AB-c").expect("hex");
+        assert_eq!(r.low.to_string(), "abc00000-0000-0000-0000-000000000000");
+        assert_eq!(r.high.to_string(), "abcfffff-ffff-ffff-ffff-ffffffffffff");
+        assert!(UuidRange::from_prefix("xyz").is_none());
+        assert!(UuidRange::from_prefix("").is_none());
+        let full = UuidRange::from_prefix("ffffffff-ffff-ffff-ffff-ffffffffffff").expect("hex");
+        assert_eq!(full.low, full.high);
+    }
+}

@@ -1,0 +1,273 @@
+//! Every key of the console, as data. Views receive a [`Command`], never a raw key; the help
+//! overlay and the footer are generated from [`BINDINGS`], so they cannot drift from what the
+//! keys do.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everywhere (unless a view binds the same key).
+    Global,
+    /// The Sessions tab.
+    Sessions,
+    /// A session's detail.
+    SessionDetail,
+    /// The Audit tab.
+    Audit,
+    /// The Alerts tab.
+    Alerts,
+    /// The Jobs tab.
+    Jobs,
+    /// An open detail pane (audit event, alert).
+    Detail,
+}
+
+/// What a key asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Leave the console.
+    Quit,
+    /// Show or hide the help overlay.
+    Help,
+    /// Next tab.
+    NextTab,
+    /// Previous tab.
+    PrevTab,
+    /// Go to tab n (0-based).
+    Tab(u8),
+    /// Switch light/dark.
+    ToggleTheme,
+    /// Reload the current view.
+    Refresh,
+    /// Selection down.
+    Down,
+    /// Selection up.
+    Up,
+    /// Next page.
+    PageDown,
+    /// Previous page.
+    PageUp,
+    /// First row.
+    Top,
+    /// Open the selected row.
+    Open,
+    /// Close a pane or overlay.
+    Back,
+    /// Type a filter.
+    Filter,
+    /// Cycle the status filter.
+    CycleStatus,
+    /// Cycle the sort order.
+    CycleSort,
+    /// Reset the selected session.
+    Reset,
+    /// Pause or resume the live tail.
+    Pause,
+    /// Acknowledge the selected alert.
+    Acknowledge,
+    /// Show resolved alerts too.
+    ToggleResolved,
+}
+
+/// One key binding.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    /// Where it applies.
+    pub scope: Scope,
+    /// The keys.
+    pub keys: &'static [KeyCode],
+    /// What it does, for the help overlay and the footer.
+    pub label: &'static str,
+    /// The command.
+    pub command: Command,
+    /// Short text for the footer (`""`: not in the footer).
+    pub hint: &'static str,
+}
+
+const fn b(
+    scope: Scope,
+    keys: &'static [KeyCode],
+    label: &'static str,
+    command: Command,
+    hint: &'static str,
+) -> Binding {
+    Binding {
+        scope,
+        keys,
+        label,
+        command,
+        hint,
+    }
+}
+
+use Command as C;
+use KeyCode as K;
+use Scope as S;
+
+/// The keymap. View bindings come before global ones so a view may take over a key.
+pub const BINDINGS: &[Binding] = &[
+    b(S::Sessions, &[K::Down, K::Char('j')], "down", C::Down, ""),
+    b(S::Sessions, &[K::Up, K::Char('k')], "up", C::Up, ""),
+    b(S::Sessions, &[K::PageDown, K::Char(' ')], "next page", C::PageDown, ""),
+    b(S::Sessions, &[K::PageUp, K::Char('b')], "previous page", C::PageUp, ""),
+    b(S::Sessions, &[K::Home, K::Char('g')], "first page", C::Top, ""),
+    b(S::Sessions, &[K::Enter], "details", C::Open, "open"),
+    b(
+        S::Sessions,
+        &[K::Char('/')],
+        "filter: UUID prefix or IP",
+        C::Filter,
+        "filter",
+    ),
+    b(
+        S::Sessions,
+        &[K::Char('f')],
+        "cycle status filter",
+        C::CycleStatus,
+        "status",
+    ),
+    b(S::Sessions, &[K::Char('s')], "cycle sort", C::CycleSort, "sort"),
+    b(S::Sessions, &[K::Char('r')], "reset session", C::Reset, "reset"),
+    b(S::SessionDetail, &[K::Esc, K::Backspace], "back", C::Back, "back"),
+    b(S::SessionDetail, &[K::Char('r')], "reset session", C::Reset, "reset"),
+    b(S::SessionDetail, &[K::Down, K::Char('j')], "scroll down", C::Down, ""),
+    b(S::SessionDetail, &[K::Up, K::Char('k')], "scroll up", C::Up, ""),
+    b(S::Audit, &[K::Down, K::Char('j')], "down", C::Down, ""),
+    b(S::Audit, &[K::Up, K::Char('k')], "up", C::Up, ""),
+    b(S::Audit, &[K::PageDown, K::Char(' ')], "page down", C::PageDown, ""),
+    b(S::Audit, &[K::PageUp, K::Char('b')], "page up", C::PageUp, ""),
+    b(S::Audit, &[K::Home, K::Char('g')], "newest", C::Top, ""),
+    b(S::Audit, &[K::Enter], "event metadata", C::Open, "metadata"),
+    b(S::Audit, &[K::Char('p')], "pause / resume", C::Pause, "pause"),
+    b(
+        S::Audit,
+        &[K::Char('/')],
+        "filter: type, severity, session UUID, IP (space-separated)",
+        C::Filter,
+        "filter",
+    ),
+    b(S::Alerts, &[K::Down, K::Char('j')], "down", C::Down, ""),
+    b(S::Alerts, &[K::Up, K::Char('k')], "up", C::Up, ""),
+    b(S::Alerts, &[K::Enter], "sample events", C::Open, "samples"),
+    b(S::Alerts, &[K::Char('a')], "acknowledge", C::Acknowledge, "ack"),
+    b(
+        S::Alerts,
+        &[K::Char('/')],
+        "filter: rule or subject",
+        C::Filter,
+        "filter",
+    ),
+    b(S::Alerts, &[K::Char('v')], "show resolved too", C::ToggleResolved, ""),
+    b(S::Jobs, &[K::Down, K::Char('j')], "down", C::Down, ""),
+    b(S::Jobs, &[K::Up, K::Char('k')], "up", C::Up, ""),
+    b(S::Jobs, &[K::Char('/')], "filter: job name", C::Filter, "filter"),
+    b(S::Detail, &[K::Esc, K::Backspace, K::Enter], "close", C::Back, "close"),
+    b(S::Detail, &[K::Down, K::Char('j')], "scroll down", C::Down, ""),
+    b(S::Detail, &[K::Up, K::Char('k')], "scroll up", C::Up, ""),
+    b(S::Detail, &[K::Char('a')], "acknowledge (alert)", C::Acknowledge, ""),
+    b(S::Global, &[K::Tab], "next tab", C::NextTab, ""),
+    b(S::Global, &[K::BackTab], "previous tab", C::PrevTab, ""),
+    b(S::Global, &[K::Char('1')], "Sessions", C::Tab(0), ""),
+    b(S::Global, &[K::Char('2')], "Audit", C::Tab(1), ""),
+    b(S::Global, &[K::Char('3')], "Alerts", C::Tab(2), ""),
+    b(S::Global, &[K::Char('4')], "Jobs", C::Tab(3), ""),
+    b(S::Global, &[K::Char('R')], "reload", C::Refresh, ""),
+    b(S::Global, &[K::Char('t')], "light / dark theme", C::ToggleTheme, ""),
+    b(S::Global, &[K::Char('?')], "help", C::Help, "help"),
+    b(S::Global, &[K::Char('q')], "quit", C::Quit, "quit"),
+];
+
+/// The command `key` means in `scope` (view bindings first, then global). Ctrl-C always quits.
+pub fn command_for(scope: Scope, key: KeyEvent) -> Option<Command> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return matches!(key.code, K::Char('c')).then_some(C::Quit);
+    }
+    let find = |s: Scope| {
+        BINDINGS
+            .iter()
+            .find(|b| b.scope == s && b.keys.contains(&key.code))
+            .map(|b| b.command)
+    };
+    find(scope).or_else(|| find(S::Global))
+}
+
+/// A key's name as shown to people.
+pub fn key_name(code: &KeyCode) -> String {
+    match code {
+        K::Char(' ') => "Space".into(),
+        K::Char(c) => c.to_string(),
+        K::Enter => "Enter".into(),
+        K::Esc => "Esc".into(),
+        K::Tab => "Tab".into(),
+        K::BackTab => "S-Tab".into(),
+        K::Backspace => "Bksp".into(),
+        K::Up => "↑".into(),
+        K::Down => "↓".into(),
+        K::PageUp => "PgUp".into(),
+        K::PageDown => "PgDn".into(),
+        K::Home => "Home".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// `(keys, label)` of every binding of `scope` and then the global ones, for the help overlay.
+/// The four tab keys share one line so the overlay fits an 80×24 terminal.
+pub fn help_entries(scope: Scope) -> Vec<(String, &'static str)> {
+    BINDINGS
+        .iter()
+        .filter(|b| b.scope == scope)
+        .chain(BINDINGS.iter().filter(|b| b.scope == S::Global))
+        .filter_map(|b| match b.command {
+            C::Tab(0) => Some(("1-4".to_owned(), "Sessions / Audit / Alerts / Jobs")),
+            C::Tab(_) => None,
+            _ => Some((b.keys.iter().map(key_name).collect::<Vec<_>>().join("/"), b.label)),
+        })
+        .collect()
+}
+
+/// `(first key, hint)` of the footer bindings of `scope`, then the global ones.
+pub fn footer_entries(scope: Scope) -> Vec<(String, &'static str)> {
+    BINDINGS
+        .iter()
+        .filter(|b| !b.hint.is_empty() && (b.scope == scope || b.scope == S::Global))
+        .filter_map(|b| b.keys.first().map(|k| (key_name(k), b.hint)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_fits_the_body_of_an_80x24_terminal() {
+        // 24 rows minus header (2), tabs (1) and footer (1); the overlay has a border.
+        for scope in [S::Sessions, S::SessionDetail, S::Audit, S::Alerts, S::Jobs, S::Detail] {
+            assert!(help_entries(scope).len() + 2 <= 20, "{scope:?}");
+        }
+    }
+
+    #[test]
+    fn view_bindings_win_over_global_ones_and_every_key_is_bound_once_per_scope() {
+        let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+        assert_eq!(command_for(Scope::Sessions, key(K::Char('r'))), Some(C::Reset));
+        assert_eq!(command_for(Scope::Audit, key(K::Char('r'))), None);
+        assert_eq!(command_for(Scope::Audit, key(K::Char('q'))), Some(C::Quit));
+        assert_eq!(
+            command_for(Scope::Jobs, KeyEvent::new(K::Char('c'), KeyModifiers::CONTROL)),
+            Some(C::Quit)
+        );
+        for (i, a) in BINDINGS.iter().enumerate() {
+            for b2 in &BINDINGS[i + 1..] {
+                if a.scope == b2.scope {
+                    assert!(
+                        !a.keys.iter().any(|k| b2.keys.contains(k)),
+                        "{:?} bound twice in {:?}",
+                        a.keys,
+                        a.scope
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! sessionctl: the sessiond admin console (full-screen, ratatui) and its script subcommands.
+//! `app` holds the state and the event loop, `views` one module per screen, `keymap` every key
+//! (the help overlay is generated from it), `theme` the colours, `ops` the data-changing
+//! operations shared by the console and the subcommands, `cli` the subcommands.
+
+pub mod app;
+pub mod cli;
+pub mod fmt;
+pub mod keymap;
+pub mod ops;
+pub mod theme;
+pub mod views;

@@ -1,0 +1,294 @@
+//! The console's connection to the database and every operation that changes data, shared by
+//! the full-screen console and the subcommands so a reset or an acknowledgement means the same
+//! in both. Resets go through the core `SessionService` (the API's own path); every change is
+//! audited with actor `admin:<os user>`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use sessiond_core::Settings;
+use sessiond_core::audit::{Actor, EventType, NewEvent, Origin, Severity};
+use sessiond_core::domain::{SessionStatus, Timeouts, now_millis};
+use sessiond_core::objects::SessionObjects;
+use sessiond_core::session::{SessionError, SessionService};
+use sessiond_core::store::console::{JobLease, JobRun};
+use sessiond_core::store::{self, Store, WriteOp};
+use sessiond_core::writer::{AuditWriter, WriterHandle, WriterOptions};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+/// Refusal for anything that changes data in `--read-only` mode.
+pub const READ_ONLY: &str = "read-only mode: actions that change data are disabled";
+
+/// The database, the session service and who is at the keyboard.
+pub struct Console {
+    /// Loaded settings (the daemon's).
+    pub settings: Settings,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The session service (resets).
+    pub service: SessionService,
+    /// Object storage (purges).
+    pub objects: Arc<dyn SessionObjects>,
+    /// The operator's OS user name.
+    pub admin: String,
+    /// `--read-only`.
+    pub read_only: bool,
+    writer: Mutex<Option<WriterHandle>>,
+}
+
+/// Result of a reset.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResetOutcome {
+    /// Session.
+    pub id: Uuid,
+    /// Status before the reset.
+    pub previous_status: SessionStatus,
+    /// Uploads the session had (their objects are deleted).
+    pub uploads_deleted: i64,
+}
+
+/// Result of a purge.
+#[derive(Debug, Clone, Serialize)]
+pub struct PurgeOutcome {
+    /// The pseudonym now standing in for the session on its audit events.
+    pub pseudonym: Uuid,
+    /// Upload rows deleted.
+    pub uploads_deleted: u64,
+    /// Objects deleted from storage.
+    pub objects_deleted: u64,
+    /// Audit events pseudonymized.
+    pub events_pseudonymized: u64,
+}
+
+/// The OS user running the console (`unknown` if it cannot be determined).
+pub fn os_user() -> String {
+    whoami::username()
+        .ok()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl Console {
+    /// Connect to the configured database and apply pending migrations (so a fresh database
+    /// works). In read-only mode nothing is migrated.
+    pub async fn open(settings: Settings, read_only: bool) -> Result<Self, String> {
+        let store = store::connect(&settings.database)
+            .await
+            .map_err(|e| format!("cannot open {}: {e}", settings.database.url.redacted()))?;
+        if !read_only {
+            store
+                .migrate()
+                .await
+                .map_err(|e| format!("cannot migrate {}: {e}", store.describe()))?;
+        }
+        let objects = sessiond_core::objects::from_settings(&settings)
+            .await
+            .map_err(|e| format!("object storage: {e}"))?;
+        let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
+        let timeouts = Timeouts::new(
+            settings.session.idle_timeout.get(),
+            settings.session.absolute_timeout.get(),
+        );
+        let service = SessionService::new(store.clone(), writer, timeouts).with_objects(objects.clone());
+        Ok(Self {
+            settings,
+            store,
+            service,
+            objects,
+            admin: os_user(),
+            read_only,
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// The origin of the operator's actions.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            request_id: format!("sessionctl-{}", Uuid::new_v4().simple()),
+            ip: None,
+            user_agent: Some(format!("sessionctl/{}", env!("CARGO_PKG_VERSION"))),
+            actor: Actor::Admin(self.admin.clone()),
+        }
+    }
+
+    /// Revoke a session through the session service (its objects are deleted, a
+    /// `session.reset` event with actor `admin:<user>` is written).
+    pub async fn reset(&self, id: Uuid) -> Result<ResetOutcome, String> {
+        if self.read_only {
+            return Err(READ_ONLY.into());
+        }
+        let (uploads, _) = self.store.upload_totals(id).await.map_err(|e| e.to_string())?;
+        match self.service.reset(&self.origin(), &id.to_string()).await {
+            Ok(previous_status) => Ok(ResetOutcome {
+                id,
+                previous_status,
+                uploads_deleted: uploads,
+            }),
+            Err(SessionError::NotFound) => Err(format!("no session {id}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Right to erasure: the session row and its upload rows are deleted and its objects
+    /// removed; its audit events keep their type and time but their session id is replaced by
+    /// a fresh random pseudonym (the mapping is not kept anywhere) and their IP and user agent
+    /// are cleared. A `session.purged` event under the pseudonym records the purge.
+    pub async fn purge(&self, id: Uuid) -> Result<Option<PurgeOutcome>, String> {
+        if self.read_only {
+            return Err(READ_ONLY.into());
+        }
+        let (uploads, _) = self.store.upload_totals(id).await.map_err(|e| e.to_string())?;
+        let pseudonym = Uuid::new_v4();
+        let event = NewEvent::new(
+            &self.origin(),
+            now_millis(),
+            EventType::SessionPurged,
+            Severity::Info,
+            Some(pseudonym),
+            json!({ "uploads_deleted": uploads, "reason": "right_to_erasure" }),
+        );
+        let Some(counts) = self
+            .store
+            .purge_session(id, pseudonym, &event)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        // Rows first, objects second: objects left by a failure here have no upload row, so
+        // the upload_gc job removes them; the reverse order could leave rows without objects.
+        let objects_deleted = self
+            .objects
+            .delete_session_objects(id)
+            .await
+            .map_err(|e| format!("session purged, but deleting its objects failed (upload_gc will retry): {e}"))?;
+        Ok(Some(PurgeOutcome {
+            pseudonym,
+            uploads_deleted: counts.uploads,
+            objects_deleted,
+            events_pseudonymized: counts.events,
+        }))
+    }
+
+    /// Acknowledge an open alert and audit it (`alert.acknowledged`). False if the alert is
+    /// not open.
+    pub async fn acknowledge(&self, alert_id: i64) -> Result<bool, String> {
+        if self.read_only {
+            return Err(READ_ONLY.into());
+        }
+        let origin = self.origin();
+        let now = now_millis();
+        let acked = self
+            .store
+            .acknowledge_alert(alert_id, &origin.actor.to_stored(), now.timestamp_millis())
+            .await
+            .map_err(|e| e.to_string())?;
+        if !acked {
+            return Ok(false);
+        }
+        let alert = self.store.get_alert(alert_id).await.map_err(|e| e.to_string())?;
+        let meta = match alert {
+            Some(a) => json!({ "alert_id": alert_id, "rule": a.rule, "subject": a.subject }),
+            None => json!({ "alert_id": alert_id }),
+        };
+        let event = NewEvent::new(&origin, now, EventType::AlertAcknowledged, Severity::Info, None, meta);
+        self.service
+            .writer()
+            .submit(vec![WriteOp::Event(event)])
+            .await
+            .map_err(|e| format!("alert acknowledged, but its audit event failed: {e}"))?;
+        Ok(true)
+    }
+
+    /// Every job with its schedule, next run, lease and last `runs` runs.
+    pub async fn jobs(&self, now: DateTime<Utc>, runs: u32) -> Result<Vec<JobOverview>, String> {
+        let leases = self.store.job_leases().await.map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for (name, schedule) in job_schedules(&self.settings) {
+            let recent = self.store.job_runs(name, runs).await.map_err(|e| e.to_string())?;
+            out.push(JobOverview {
+                name,
+                schedule: schedule.clone(),
+                next_run: next_run(&schedule, now).map(|t| t.timestamp_millis()),
+                enabled: self.settings.jobs.enabled,
+                lease: leases.iter().find(|l| l.job == name).cloned(),
+                runs: recent,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Flush the audit writer and close the pools.
+    pub async fn close(&self) {
+        if let Some(handle) = self.writer.lock().await.take() {
+            handle.shutdown().await;
+        }
+        self.store.close().await;
+    }
+}
+
+/// A job as the Jobs tab and `jobs list` show it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JobOverview {
+    /// Job name.
+    pub name: &'static str,
+    /// Cron expression (6 fields).
+    pub schedule: String,
+    /// Next scheduled time (Unix ms), if the expression has one.
+    pub next_run: Option<i64>,
+    /// `jobs.enabled`.
+    pub enabled: bool,
+    /// Who holds its lease.
+    pub lease: Option<JobLease>,
+    /// Most recent runs, newest first.
+    pub runs: Vec<JobRun>,
+}
+
+/// Every job of SPEC §6 with its configured schedule.
+pub fn job_schedules(settings: &Settings) -> Vec<(&'static str, String)> {
+    let j = &settings.jobs;
+    vec![
+        ("session_expiry", j.session_expiry.schedule.clone()),
+        ("retention", j.retention.schedule.clone()),
+        ("alert_detection", j.alert_detection.schedule.clone()),
+        ("alert_digest", j.alert_digest.schedule.clone()),
+        ("notification_sender", j.notification_sender.schedule.clone()),
+        ("upload_gc", j.upload_gc.schedule.clone()),
+    ]
+}
+
+/// The next time a 6-field cron expression (seconds first) fires after `now`.
+pub fn next_run(expr: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    use croner::parser::{CronParser, Seconds, Year};
+    let cron = CronParser::builder()
+        .seconds(Seconds::Required)
+        .year(Year::Disallowed)
+        .build()
+        .parse(expr)
+        .ok()?;
+    cron.find_next_occurrence(&now, false).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    #[test]
+    fn next_run_follows_six_field_cron() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 8, 10, 2, 7).single().expect("time");
+        let next = super::next_run("0 */5 * * * *", now).expect("next");
+        assert_eq!(next, Utc.with_ymd_and_hms(2026, 1, 8, 10, 5, 0).single().expect("time"));
+        let daily = super::next_run("0 15 3 * * *", now).expect("next");
+        assert_eq!(
+            daily,
+            Utc.with_ymd_and_hms(2026, 1, 9, 3, 15, 0).single().expect("time")
+        );
+        assert!(super::next_run("not cron", now).is_none());
+    }
+
+    use chrono::Utc;
+}

@@ -1,0 +1,210 @@
+//! The Alerts tab: open and acknowledged alerts (resolved ones on request), `a` acknowledges,
+//! `Enter` shows the sample events that raised the alert.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
+use sessiond_core::audit::AuditEvent;
+use sessiond_core::store::console::Alert;
+
+use super::Action;
+use crate::fmt;
+use crate::keymap::{Command, Scope};
+use crate::theme::Theme;
+
+/// State of the Alerts tab.
+#[derive(Debug, Clone, Default)]
+pub struct AlertsView {
+    /// Colours.
+    pub theme: Theme,
+    /// Alerts as loaded.
+    pub rows: Vec<Alert>,
+    /// Loaded at least once.
+    pub loaded: bool,
+    /// Selected row (of the filtered rows).
+    pub selected: usize,
+    /// Show resolved alerts too.
+    pub show_resolved: bool,
+    /// `/` filter on rule or subject.
+    pub filter_text: String,
+    /// The open alert and its sample events.
+    pub detail: Option<(Alert, Vec<AuditEvent>, u16)>,
+}
+
+impl AlertsView {
+    /// The key scope in force.
+    pub fn scope(&self) -> Scope {
+        if self.detail.is_some() {
+            Scope::Detail
+        } else {
+            Scope::Alerts
+        }
+    }
+
+    /// The rows passing the filter.
+    pub fn visible(&self) -> Vec<&Alert> {
+        let f = self.filter_text.to_lowercase();
+        self.rows
+            .iter()
+            .filter(|a| f.is_empty() || a.rule.to_lowercase().contains(&f) || a.subject.to_lowercase().contains(&f))
+            .collect()
+    }
+
+    /// New rows.
+    pub fn set_rows(&mut self, rows: Vec<Alert>) {
+        self.rows = rows;
+        self.loaded = true;
+        self.selected = self.selected.min(self.visible().len().saturating_sub(1));
+    }
+
+    /// React to a command.
+    pub fn handle(&mut self, command: Command) -> Option<Action> {
+        if let Some((alert, _, scroll)) = &mut self.detail {
+            match command {
+                Command::Back => self.detail = None,
+                Command::Down => *scroll = scroll.saturating_add(1),
+                Command::Up => *scroll = scroll.saturating_sub(1),
+                Command::Acknowledge => return Some(Action::Acknowledge(alert.id)),
+                _ => {}
+            }
+            return None;
+        }
+        let selected = self.visible().get(self.selected).map(|a| a.id);
+        match command {
+            Command::Down => self.selected = (self.selected + 1).min(self.visible().len().saturating_sub(1)),
+            Command::Up => self.selected = self.selected.saturating_sub(1),
+            Command::Open => return selected.map(Action::OpenAlert),
+            Command::Acknowledge => return selected.map(Action::Acknowledge),
+            Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
+            Command::ToggleResolved => {
+                self.show_resolved = !self.show_resolved;
+                return Some(Action::ReloadAlerts);
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn draw_detail(&self, a: &Alert, events: &[AuditEvent], scroll: u16, area: Rect, buf: &mut Buffer) {
+        let t = &self.theme;
+        let field =
+            |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<14}"), t.dim), Span::raw(v)]);
+        let mut lines = vec![
+            Line::from(Span::styled(
+                format!(" Alert #{} {} · {}", a.id, a.rule, a.subject),
+                t.accent,
+            )),
+            Line::from(vec![
+                Span::styled(format!("{:<14}", "severity"), t.dim),
+                Span::styled(a.severity.clone(), t.severity(&a.severity)),
+                Span::raw("  "),
+                Span::styled(a.status.clone(), t.status(&a.status)),
+            ]),
+            field("count", fmt::count(a.count)),
+            field("first seen", fmt::datetime(a.first_seen_at)),
+            field("last seen", fmt::datetime(a.last_seen_at)),
+            field(
+                "acknowledged",
+                match (&a.acknowledged_by, a.acknowledged_at) {
+                    (Some(by), Some(at)) => format!("{} by {by}", fmt::datetime(at)),
+                    _ => "—".into(),
+                },
+            ),
+            Line::from(Span::styled(format!("Sample events ({})", events.len()), t.header)),
+        ];
+        if events.is_empty() {
+            lines.push(Line::from(Span::styled(
+                "  none recorded (or already deleted by retention)",
+                t.dim,
+            )));
+        }
+        for e in events {
+            lines.push(Line::from(vec![
+                Span::raw(format!(
+                    "  #{} {} ",
+                    e.id,
+                    fmt::datetime(e.occurred_at.timestamp_millis())
+                )),
+                Span::styled(e.event_type.clone(), t.severity(&e.severity)),
+                Span::styled(format!(" {} {}", e.ip.clone().unwrap_or_default(), e.metadata), t.dim),
+            ]));
+        }
+        Paragraph::new(lines)
+            .style(t.text)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
+            .render(area, buf);
+    }
+}
+
+impl Widget for &AlertsView {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let t = &self.theme;
+        if let Some((a, events, scroll)) = &self.detail {
+            self.draw_detail(a, events, *scroll, area, buf);
+            return;
+        }
+        let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+        let visible = self.visible();
+        let open = self.rows.iter().filter(|a| a.status == "open").count();
+        let mut spans = vec![
+            Span::styled(" Alerts", t.accent),
+            Span::styled(format!(" · {open} open · {} shown", visible.len()), t.text),
+            Span::styled(
+                if self.show_resolved {
+                    " · with resolved"
+                } else {
+                    " · open + acknowledged"
+                },
+                t.dim,
+            ),
+        ];
+        if !self.filter_text.is_empty() {
+            spans.push(Span::styled(format!(" · filter {}", self.filter_text), t.warning));
+        }
+        Line::from(spans).render(title, buf);
+        if visible.is_empty() {
+            let text = if !self.loaded {
+                "Loading…"
+            } else if self.filter_text.is_empty() {
+                "No alerts. The alert_detection job raises them from the audit log (UUID probing, rate-limit abuse, upload abuse, error spikes, dependencies down)."
+            } else {
+                "No alert matches the filter."
+            };
+            Paragraph::new(text)
+                .style(t.dim)
+                .wrap(Wrap { trim: true })
+                .render(body, buf);
+            return;
+        }
+        let rows = visible.iter().map(|a| {
+            Row::new(vec![
+                Cell::from(format!("{:>4}", a.id)),
+                Cell::from(Span::styled(a.status.clone(), t.status(&a.status))),
+                Cell::from(Span::styled(a.severity.clone(), t.severity(&a.severity))),
+                Cell::from(a.rule.clone()),
+                Cell::from(a.subject.clone()),
+                Cell::from(format!("{:>6}", fmt::count(a.count))),
+                Cell::from(fmt::short(a.last_seen_at)),
+            ])
+        });
+        let table = Table::new(
+            rows,
+            [
+                Constraint::Length(4),
+                Constraint::Length(12),
+                Constraint::Length(8),
+                Constraint::Length(16),
+                Constraint::Fill(1),
+                Constraint::Length(6),
+                Constraint::Length(11),
+            ],
+        )
+        .header(Row::new(["id", "status", "severity", "rule", "subject", "count", "last seen"]).style(t.header))
+        .style(t.text)
+        .row_highlight_style(t.selected);
+        let mut state = TableState::default().with_selected(Some(self.selected));
+        StatefulWidget::render(table, body, buf, &mut state);
+    }
+}

@@ -1,0 +1,276 @@
+//! The Audit tab: a live tail of every daemon's events (id-cursor polling by the app), pause,
+//! filters (type, severity, session, IP) and an event's full metadata.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
+use sessiond_core::audit::{AuditEvent, EventType, Severity};
+use sessiond_core::domain::rfc3339;
+use sessiond_core::store::console::AuditFilter;
+use uuid::Uuid;
+
+use super::Action;
+use crate::fmt;
+use crate::keymap::{Command, Scope};
+use crate::theme::Theme;
+
+/// Events kept in memory (older ones scroll away).
+pub const KEEP: usize = 2000;
+
+/// State of the Audit tab.
+#[derive(Debug, Clone, Default)]
+pub struct AuditView {
+    /// Colours.
+    pub theme: Theme,
+    /// Events, newest first.
+    pub rows: VecDeque<AuditEvent>,
+    /// Selected row.
+    pub selected: usize,
+    /// Tail paused.
+    pub paused: bool,
+    /// Active filter.
+    pub filter: AuditFilter,
+    /// What was typed at `/`.
+    pub filter_text: String,
+    /// Highest id seen; the tail asks for ids above it.
+    pub cursor: i64,
+    /// Generation of the current filter (answers for an older one are dropped).
+    pub generation: u64,
+    /// Initial page loaded.
+    pub loaded: bool,
+    /// The event whose metadata is open, and the pane's scroll.
+    pub detail: Option<(AuditEvent, u16)>,
+}
+
+/// Parse the `/` filter: space-separated tokens, each a severity, an event type, a session
+/// UUID or an IP (`key=value` forms `type=`, `severity=`, `session=`, `ip=` also work).
+pub fn parse_filter(text: &str) -> Result<AuditFilter, String> {
+    let mut f = AuditFilter::default();
+    for token in text.split_whitespace() {
+        let (key, value) = token.split_once('=').unwrap_or(("", token));
+        match key {
+            "type" => f.event_type = Some(value.to_owned()),
+            "severity" | "sev" => f.severity = Some(value.to_owned()),
+            "session" => {
+                f.session_id = Some(Uuid::parse_str(value).map_err(|_| format!("`{value}` is not a session UUID"))?)
+            }
+            "ip" => f.ip = Some(value.to_owned()),
+            "" if Severity::parse(value).is_some() => f.severity = Some(value.to_owned()),
+            "" if EventType::parse(value).is_some() => f.event_type = Some(value.to_owned()),
+            "" if Uuid::parse_str(value).is_ok() => f.session_id = Uuid::parse_str(value).ok(),
+            "" if value.parse::<IpAddr>().is_ok() => f.ip = Some(value.to_owned()),
+            _ => {
+                return Err(format!(
+                    "`{token}`: expected a severity, an event type (e.g. session.reset), a session UUID or an IP"
+                ));
+            }
+        }
+    }
+    Ok(f)
+}
+
+impl AuditView {
+    /// The key scope in force.
+    pub fn scope(&self) -> Scope {
+        if self.detail.is_some() {
+            Scope::Detail
+        } else {
+            Scope::Audit
+        }
+    }
+
+    /// The history page for the current filter arrived (newest first); `cursor` is the
+    /// highest id that existed when it was read.
+    pub fn loaded(&mut self, generation: u64, rows: Vec<AuditEvent>, cursor: i64) {
+        if generation != self.generation {
+            return;
+        }
+        self.rows = rows.into();
+        self.cursor = cursor.max(self.rows.front().map_or(0, |e| e.id));
+        self.selected = 0;
+        self.loaded = true;
+    }
+
+    /// New events from the tail (oldest first), and the new cursor. Events already shown are
+    /// skipped (PostgreSQL tails look back a little for late commits).
+    pub fn tail(&mut self, generation: u64, events: Vec<AuditEvent>, cursor: i64) {
+        if generation != self.generation || !self.loaded {
+            return;
+        }
+        for e in events {
+            if self.rows.iter().take(512).any(|r| r.id == e.id) {
+                continue;
+            }
+            // Keep the order by id even when a late commit arrives.
+            let pos = self.rows.iter().position(|r| r.id < e.id).unwrap_or(self.rows.len());
+            self.rows.insert(pos, e);
+            if self.selected > 0 || self.detail.is_some() {
+                self.selected += 1;
+            }
+        }
+        self.rows.truncate(KEEP);
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+        self.cursor = self.cursor.max(cursor);
+    }
+
+    /// Apply what was typed at `/`.
+    pub fn apply_filter(&mut self, text: &str) -> Option<Action> {
+        match parse_filter(text) {
+            Ok(f) => {
+                self.filter = f;
+                self.filter_text = text.trim().to_owned();
+                self.generation += 1;
+                self.loaded = false;
+                self.rows.clear();
+                self.selected = 0;
+                Some(Action::ReloadAudit)
+            }
+            Err(e) => Some(Action::Toast(e)),
+        }
+    }
+
+    /// React to a command.
+    pub fn handle(&mut self, command: Command) -> Option<Action> {
+        if let Some((_, scroll)) = &mut self.detail {
+            match command {
+                Command::Back => self.detail = None,
+                Command::Down => *scroll = scroll.saturating_add(1),
+                Command::Up => *scroll = scroll.saturating_sub(1),
+                _ => {}
+            }
+            return None;
+        }
+        let last = self.rows.len().saturating_sub(1);
+        match command {
+            Command::Down => self.selected = (self.selected + 1).min(last),
+            Command::Up => self.selected = self.selected.saturating_sub(1),
+            Command::PageDown => self.selected = (self.selected + 10).min(last),
+            Command::PageUp => self.selected = self.selected.saturating_sub(10),
+            Command::Top => self.selected = 0,
+            Command::Pause => self.paused = !self.paused,
+            Command::Open => self.detail = self.rows.get(self.selected).cloned().map(|e| (e, 0)),
+            Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
+            _ => {}
+        }
+        None
+    }
+
+    fn draw_detail(&self, e: &AuditEvent, scroll: u16, area: Rect, buf: &mut Buffer) {
+        let t = &self.theme;
+        let field =
+            |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim), Span::raw(v)]);
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+        let mut lines = vec![
+            Line::from(Span::styled(format!(" Audit event #{}", e.id), t.accent)),
+            field("occurred", rfc3339(e.occurred_at)),
+            field("type", e.event_type.clone()),
+            Line::from(vec![
+                Span::styled(format!("{:<12}", "severity"), t.dim),
+                Span::styled(e.severity.clone(), t.severity(&e.severity)),
+            ]),
+            field("session", e.session_id.map_or_else(|| "—".into(), |s| s.to_string())),
+            field("ip", opt(&e.ip)),
+            field("user agent", opt(&e.user_agent)),
+            field("request id", opt(&e.request_id)),
+            field("actor", e.actor.clone()),
+            Line::from(Span::styled("metadata", t.header)),
+        ];
+        let pretty = serde_json::to_string_pretty(&e.metadata).unwrap_or_else(|_| e.metadata.to_string());
+        lines.extend(pretty.lines().map(|l| Line::from(format!("  {l}"))));
+        Paragraph::new(lines)
+            .style(t.text)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
+            .render(area, buf);
+    }
+}
+
+impl Widget for &AuditView {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let t = &self.theme;
+        if let Some((e, scroll)) = &self.detail {
+            self.draw_detail(e, *scroll, area, buf);
+            return;
+        }
+        let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+        let mut spans = vec![
+            Span::styled(" Audit", t.accent),
+            Span::styled(format!(" · {} events", self.rows.len()), t.text),
+            if self.paused {
+                Span::styled(" · PAUSED (p resumes)", t.warning)
+            } else {
+                Span::styled(" · live", t.ok)
+            },
+        ];
+        if !self.filter_text.is_empty() {
+            spans.push(Span::styled(format!(" · filter {}", self.filter_text), t.warning));
+        }
+        Line::from(spans).render(title, buf);
+        if self.rows.is_empty() {
+            let text = if !self.loaded {
+                "Loading…"
+            } else if self.filter_text.is_empty() {
+                "No audit events yet. Every API call and refusal is recorded here as it happens."
+            } else {
+                "No event matches the filter yet; new ones appear as they happen. Press / to change it."
+            };
+            Paragraph::new(text)
+                .style(t.dim)
+                .wrap(Wrap { trim: true })
+                .render(body, buf);
+            return;
+        }
+        let rows = self.rows.iter().map(|e| {
+            let sev = match e.severity.as_str() {
+                "critical" => "CRIT",
+                "warning" => "WARN",
+                _ => "info",
+            };
+            Row::new(vec![
+                Cell::from(format!("{:>6}", e.id)),
+                Cell::from(fmt::time(e.occurred_at)),
+                Cell::from(Span::styled(sev, t.severity(&e.severity))),
+                Cell::from(Span::styled(e.event_type.clone(), t.severity(&e.severity))),
+                Cell::from(e.session_id.map(|s| s.to_string()[..8].to_owned()).unwrap_or_default()),
+                Cell::from(e.actor.clone()),
+                Cell::from(e.ip.clone().unwrap_or_default()),
+            ])
+        });
+        let table = Table::new(
+            rows,
+            [
+                Constraint::Length(6),
+                Constraint::Length(8),
+                Constraint::Length(4),
+                Constraint::Length(25),
+                Constraint::Length(8),
+                Constraint::Length(12),
+                Constraint::Fill(1),
+            ],
+        )
+        .header(Row::new(["id", "time", "sev", "type", "session", "actor", "ip"]).style(t.header))
+        .style(t.text)
+        .row_highlight_style(t.selected);
+        let mut state = TableState::default().with_selected(Some(self.selected));
+        StatefulWidget::render(table, body, buf, &mut state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn filter_tokens_are_recognised_by_shape() {
+        let f = super::parse_filter("warning session.reset 10.0.0.1").expect("valid");
+        assert_eq!(f.severity.as_deref(), Some("warning"));
+        assert_eq!(f.event_type.as_deref(), Some("session.reset"));
+        assert_eq!(f.ip.as_deref(), Some("10.0.0.1"));
+        let f = super::parse_filter("session=1b4e28ba-2fa1-41d2-883f-0016d3cca427").expect("valid");
+        assert!(f.session_id.is_some());
+        assert!(super::parse_filter("nonsense").is_err());
+        assert_eq!(super::parse_filter("").expect("empty"), Default::default());
+    }
+}

@@ -1,0 +1,79 @@
+//! The confirmation dialog in front of every destructive action: it says exactly what will
+//! happen, and only `y` confirms.
+
+use ratatui::buffer::Buffer;
+use ratatui::crossterm::event::KeyCode;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
+use uuid::Uuid;
+
+use crate::theme::Theme;
+
+/// What a confirmation will do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    /// Reset this session.
+    Reset(Uuid),
+}
+
+/// An open confirmation dialog.
+#[derive(Debug, Clone)]
+pub struct ConfirmView {
+    /// Dialog title.
+    pub title: String,
+    /// What will happen.
+    pub lines: Vec<String>,
+    /// The action `y` runs.
+    pub pending: Pending,
+    /// Colours.
+    pub theme: Theme,
+}
+
+impl ConfirmView {
+    /// The dialog for resetting `id`, which has `uploads` uploads.
+    pub fn reset(id: Uuid, status: &str, uploads: i64, theme: Theme) -> Self {
+        Self {
+            title: " Reset session? ".into(),
+            lines: vec![
+                format!("Session {id}"),
+                format!("Status: {status}"),
+                format!(
+                    "It will be revoked and its {uploads} upload{} deleted.",
+                    if uploads == 1 { "" } else { "s" }
+                ),
+                String::new(),
+                "y: reset    any other key: cancel".into(),
+            ],
+            pending: Pending::Reset(id),
+            theme,
+        }
+    }
+
+    /// `Some(action)` if `key` confirms; any other key cancels.
+    pub fn answer(&self, key: KeyCode) -> Option<Pending> {
+        (key == KeyCode::Char('y')).then_some(self.pending)
+    }
+}
+
+impl Widget for &ConfirmView {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let t = &self.theme;
+        let width = self.lines.iter().map(|l| l.chars().count()).max().unwrap_or(20) as u16 + 4;
+        let rect = super::centered(area, width, self.lines.len() as u16 + 2);
+        Clear.render(rect, buf);
+        let lines: Vec<Line> = self
+            .lines
+            .iter()
+            .map(|l| Line::from(Span::styled(format!(" {l}"), t.text)))
+            .collect();
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(
+                Block::bordered()
+                    .title(Span::styled(self.title.clone(), t.critical))
+                    .border_style(t.critical),
+            )
+            .render(rect, buf);
+    }
+}

@@ -1,0 +1,360 @@
+//! The Sessions tab: a keyset-paged table (only the visible page is fetched), the `/` filter
+//! (UUID prefix or IP), status filter and sort, and a session's detail pane.
+
+use std::net::IpAddr;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
+use sessiond_core::audit::AuditEvent;
+use sessiond_core::domain::{Session, SessionStatus, rfc3339};
+use sessiond_core::store::console::{
+    SessionCursor, SessionFilter, SessionPageQuery, SessionSort, SessionSummary, UploadSummary, UuidRange,
+};
+
+use super::Action;
+use crate::fmt;
+use crate::keymap::{Command, Scope};
+use crate::theme::Theme;
+
+/// A session with its uploads and audit trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionDetail {
+    /// The row.
+    pub session: Session,
+    /// Its uploads.
+    pub uploads: Vec<UploadSummary>,
+    /// Its audit events, newest first.
+    pub events: Vec<AuditEvent>,
+    /// Scroll offset of the pane.
+    pub scroll: u16,
+}
+
+/// State of the Sessions tab.
+#[derive(Debug, Clone, Default)]
+pub struct SessionsView {
+    /// Colours.
+    pub theme: Theme,
+    /// The visible page.
+    pub rows: Vec<SessionSummary>,
+    /// Selected row of the page.
+    pub selected: usize,
+    /// What was typed at `/`.
+    pub filter_text: String,
+    /// Active filter.
+    pub filter: SessionFilter,
+    /// Chosen order.
+    pub sort: SessionSort,
+    /// Start of the visible page (`None` = first page).
+    pub page_start: Option<SessionCursor>,
+    /// Starts of the pages before it (for going back).
+    pub back: Vec<Option<SessionCursor>>,
+    /// Rows per page (the table's height).
+    pub page_size: u32,
+    /// A page request is in flight.
+    pub loading: bool,
+    /// Generation of the latest request (older answers are dropped).
+    pub generation: u64,
+    /// After going back a page, select its last row.
+    pub select_last: bool,
+    /// The open detail pane.
+    pub detail: Option<SessionDetail>,
+}
+
+impl SessionsView {
+    /// The key scope in force.
+    pub fn scope(&self) -> Scope {
+        if self.detail.is_some() {
+            Scope::SessionDetail
+        } else {
+            Scope::Sessions
+        }
+    }
+
+    /// The query for the page the view points at.
+    pub fn query(&self) -> SessionPageQuery {
+        SessionPageQuery {
+            filter: self.filter.clone(),
+            sort: self.sort,
+            after: self.page_start,
+            limit: self.page_size.max(1),
+        }
+    }
+
+    /// The selected session.
+    pub fn selected_row(&self) -> Option<&SessionSummary> {
+        self.rows.get(self.selected)
+    }
+
+    /// Start a new request; returns its generation.
+    pub fn begin_load(&mut self) -> u64 {
+        self.generation += 1;
+        self.loading = true;
+        self.generation
+    }
+
+    /// A page arrived. Returns an action when the view wants another one (an empty page past
+    /// the end goes back to the last full page).
+    pub fn page_loaded(&mut self, generation: u64, rows: Vec<SessionSummary>) -> Option<Action> {
+        if generation != self.generation {
+            return None;
+        }
+        self.loading = false;
+        if rows.is_empty() && !self.back.is_empty() {
+            self.page_start = self.back.pop().flatten();
+            self.select_last = true;
+            return Some(Action::LoadSessions);
+        }
+        self.rows = rows;
+        self.selected = if self.select_last {
+            self.rows.len().saturating_sub(1)
+        } else {
+            self.selected.min(self.rows.len().saturating_sub(1))
+        };
+        self.select_last = false;
+        None
+    }
+
+    fn restart(&mut self) -> Option<Action> {
+        self.back.clear();
+        self.page_start = None;
+        self.selected = 0;
+        Some(Action::LoadSessions)
+    }
+
+    fn next_page(&mut self) -> Option<Action> {
+        let last = self.rows.last()?;
+        if self.rows.len() < self.page_size as usize {
+            return None;
+        }
+        let sort = self.query().effective_sort();
+        self.back.push(self.page_start);
+        self.page_start = Some(last.cursor(sort));
+        Some(Action::LoadSessions)
+    }
+
+    fn prev_page(&mut self, select_last: bool) -> Option<Action> {
+        let start = self.back.pop()?;
+        self.page_start = start;
+        self.select_last = select_last;
+        Some(Action::LoadSessions)
+    }
+
+    /// Apply what was typed at `/`: empty clears, an IP filters by last IP, hex filters by
+    /// UUID prefix.
+    pub fn apply_filter(&mut self, text: &str) -> Option<Action> {
+        let text = text.trim();
+        if text.is_empty() {
+            self.filter.id_range = None;
+            self.filter.last_ip = None;
+        } else if text.parse::<IpAddr>().is_ok() {
+            self.filter.id_range = None;
+            self.filter.last_ip = Some(text.to_owned());
+        } else if let Some(range) = UuidRange::from_prefix(text) {
+            self.filter.last_ip = None;
+            self.filter.id_range = Some(range);
+        } else {
+            return Some(Action::Toast(format!(
+                "`{text}` is neither a UUID prefix (hex) nor an IP address"
+            )));
+        }
+        self.filter_text = text.to_owned();
+        self.restart()
+    }
+
+    /// React to a command.
+    pub fn handle(&mut self, command: Command) -> Option<Action> {
+        if let Some(detail) = &mut self.detail {
+            return match command {
+                Command::Back => {
+                    self.detail = None;
+                    None
+                }
+                Command::Down => {
+                    detail.scroll = detail.scroll.saturating_add(1);
+                    None
+                }
+                Command::Up => {
+                    detail.scroll = detail.scroll.saturating_sub(1);
+                    None
+                }
+                Command::Reset => Some(Action::AskReset(detail.session.id)),
+                _ => None,
+            };
+        }
+        match command {
+            Command::Down => {
+                if self.selected + 1 < self.rows.len() {
+                    self.selected += 1;
+                    None
+                } else {
+                    let action = self.next_page();
+                    if action.is_some() {
+                        self.selected = 0;
+                    }
+                    action
+                }
+            }
+            Command::Up => {
+                if self.selected > 0 {
+                    self.selected -= 1;
+                    None
+                } else {
+                    self.prev_page(true)
+                }
+            }
+            Command::PageDown => self.next_page(),
+            Command::PageUp => self.prev_page(false),
+            Command::Top => self.restart(),
+            Command::Open => self.selected_row().map(|r| Action::OpenSession(r.id)),
+            Command::Reset => self.selected_row().map(|r| Action::AskReset(r.id)),
+            Command::Filter => Some(Action::StartFilter(self.filter_text.clone())),
+            Command::CycleStatus => {
+                self.filter.status = match self.filter.status {
+                    None => Some(SessionStatus::Active),
+                    Some(SessionStatus::Active) => Some(SessionStatus::Revoked),
+                    Some(SessionStatus::Revoked) => Some(SessionStatus::Expired),
+                    Some(SessionStatus::Expired) => None,
+                };
+                self.restart()
+            }
+            Command::CycleSort => {
+                let i = SessionSort::ALL.iter().position(|s| *s == self.sort).unwrap_or(0);
+                self.sort = SessionSort::ALL[(i + 1) % SessionSort::ALL.len()];
+                self.restart()
+            }
+            _ => None,
+        }
+    }
+
+    fn title(&self) -> Line<'static> {
+        let t = &self.theme;
+        let mut spans = vec![
+            Span::styled(" Sessions", t.accent),
+            Span::styled(format!(" · page {}", self.back.len() + 1), t.text),
+            Span::styled(format!(" · sort {}", self.query().effective_sort().label()), t.text),
+            Span::styled(
+                format!(" · status {}", self.filter.status.map_or("all", SessionStatus::as_str)),
+                t.text,
+            ),
+        ];
+        if !self.filter_text.is_empty() {
+            spans.push(Span::styled(format!(" · filter {}", self.filter_text), t.warning));
+        }
+        if self.loading {
+            spans.push(Span::styled(" · loading…", t.dim));
+        }
+        Line::from(spans)
+    }
+
+    fn draw_detail(&self, d: &SessionDetail, area: Rect, buf: &mut Buffer) {
+        let t = &self.theme;
+        let s = &d.session;
+        let field =
+            |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim), Span::raw(v)]);
+        let mut lines = vec![
+            Line::from(Span::styled(format!(" Session {}", s.id), t.accent)),
+            field("status", s.status.as_str().into()),
+            field("created", rfc3339(s.created_at)),
+            field("last seen", rfc3339(s.last_seen_at)),
+            field("ended", s.ended_at.map(rfc3339).unwrap_or_else(|| "—".into())),
+            field("ended by", s.ended_by.clone().unwrap_or_else(|| "—".into())),
+            field("created ip", s.created_ip.clone().unwrap_or_else(|| "—".into())),
+            field("last ip", s.last_ip.clone().unwrap_or_else(|| "—".into())),
+            field(
+                "user info",
+                s.user_info.as_ref().map_or_else(|| "—".into(), |v| v.to_string()),
+            ),
+            Line::from(Span::styled(format!("Uploads ({})", d.uploads.len()), t.header)),
+        ];
+        if d.uploads.is_empty() {
+            lines.push(Line::from(Span::styled("  no uploads", t.dim)));
+        }
+        for u in &d.uploads {
+            lines.push(Line::from(format!(
+                "  {}  {:>9} B  {}",
+                fmt::datetime(u.created_at),
+                fmt::count(u.size),
+                u.filename
+            )));
+        }
+        lines.push(Line::from(Span::styled(
+            format!("Audit trail ({} most recent)", d.events.len()),
+            t.header,
+        )));
+        if d.events.is_empty() {
+            lines.push(Line::from(Span::styled("  no events", t.dim)));
+        }
+        for e in &d.events {
+            lines.push(Line::from(vec![
+                Span::raw(format!("  {} ", fmt::datetime(e.occurred_at.timestamp_millis()))),
+                Span::styled(format!("{:<26}", e.event_type), t.severity(&e.severity)),
+                Span::styled(e.actor.clone(), t.dim),
+            ]));
+        }
+        Paragraph::new(lines)
+            .style(t.text)
+            .wrap(Wrap { trim: false })
+            .scroll((d.scroll, 0))
+            .render(area, buf);
+    }
+}
+
+impl Widget for &SessionsView {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let t = &self.theme;
+        if let Some(d) = &self.detail {
+            self.draw_detail(d, area, buf);
+            return;
+        }
+        let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+        self.title().render(title, buf);
+        if self.rows.is_empty() {
+            let text = if self.loading {
+                "Loading…".to_owned()
+            } else if self.filter_text.is_empty() && self.filter.status.is_none() {
+                "No sessions yet. They appear when clients call POST /api/session/generate-uuid.".to_owned()
+            } else {
+                "No session matches. Press / and Enter on an empty line to clear the filter, f to change the status filter."
+                    .to_owned()
+            };
+            Paragraph::new(text)
+                .style(t.dim)
+                .wrap(Wrap { trim: true })
+                .render(body, buf);
+            return;
+        }
+        let wide = area.width >= 110;
+        let uuid_width: u16 = if wide { 36 } else { 23 };
+        let time = |ms: i64| if wide { fmt::datetime(ms) } else { fmt::short(ms) };
+        let rows = self.rows.iter().map(|r| {
+            let id = r.id.to_string();
+            Row::new(vec![
+                Cell::from(if wide { id } else { fmt::clip(&id, uuid_width as usize) }),
+                Cell::from(Span::styled(r.status.clone(), t.status(&r.status))),
+                Cell::from(time(r.created_at)),
+                Cell::from(time(r.last_seen_at)),
+                Cell::from(format!("{:>3}", r.uploads)),
+                Cell::from(r.last_ip.clone().unwrap_or_default()),
+            ])
+        });
+        let time_width = if wide { 19 } else { 11 };
+        let table = Table::new(
+            rows,
+            [
+                Constraint::Length(uuid_width),
+                Constraint::Length(7),
+                Constraint::Length(time_width),
+                Constraint::Length(time_width),
+                Constraint::Length(3),
+                Constraint::Fill(1),
+            ],
+        )
+        .header(Row::new(["uuid", "status", "created", "last seen", "upl", "last ip"]).style(t.header))
+        .style(t.text)
+        .row_highlight_style(t.selected);
+        let mut state = TableState::default().with_selected(Some(self.selected));
+        StatefulWidget::render(table, body, buf, &mut state);
+    }
+}

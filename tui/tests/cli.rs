@@ -1,0 +1,253 @@
+//! The script subcommands, run as the real binary with `--json` and parsed, on SQLite and
+//! PostgreSQL: listing and filtering sessions, show, reset (and its `--yes` guard), purge
+//! (right to erasure), audit tail, alerts list/ack, jobs list, `--read-only`.
+
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use sessionctl::ops::os_user;
+use sessiond_core::audit::AuditQuery;
+use sessiond_core::domain::now_millis;
+use sessiond_tests::console::seed_sessions;
+use sessiond_tests::{DbKind, TestDb, on_both_backends};
+use uuid::Uuid;
+
+fn sessionctl(db: &TestDb, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sessionctl"))
+        .arg("--database-url")
+        .arg(&db.url)
+        .args(args)
+        .current_dir(db.dir.path())
+        .env_remove("SESSIOND_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sessionctl")
+}
+
+fn json_ok(db: &TestDb, args: &[&str]) -> Value {
+    let out = sessionctl(db, args);
+    assert!(
+        out.status.success(),
+        "sessionctl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "sessionctl {args:?}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+async fn exec(db: &TestDb, sqlite: &'static str, pg: &'static str) {
+    if db.url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
+        sqlx::query(sqlite).execute(&pool).await.expect("exec");
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
+        sqlx::query(pg).execute(&pool).await.expect("exec");
+        pool.close().await;
+    }
+}
+
+async fn sessions_subcommands(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    seed_sessions(&db, 120, now_millis().timestamp_millis()).await;
+
+    // list: newest first, one page.
+    let rows = json_ok(&db, &["--json", "sessions", "list", "--limit", "10"]);
+    let rows = rows.as_array().expect("array");
+    assert_eq!(rows.len(), 10);
+    let created: Vec<&str> = rows.iter().map(|r| r["created_at"].as_str().expect("time")).collect();
+    assert!(created.windows(2).all(|w| w[0] >= w[1]), "newest first: {created:?}");
+
+    // status and prefix filters.
+    let revoked = json_ok(
+        &db,
+        &["--json", "sessions", "list", "--status", "revoked", "--limit", "100"],
+    );
+    let revoked = revoked.as_array().expect("array");
+    assert_eq!(revoked.len(), 2, "every 50th of 120 is revoked");
+    assert!(revoked.iter().all(|r| r["status"] == "revoked"));
+    let target = rows[3]["id"].as_str().expect("id").to_owned();
+    let prefix = &target[..3];
+    let matching = json_ok(
+        &db,
+        &["--json", "sessions", "list", "--prefix", prefix, "--limit", "1000"],
+    );
+    let matching = matching.as_array().expect("array");
+    assert!(matching.iter().any(|r| r["id"] == target.as_str()));
+    assert!(
+        matching
+            .iter()
+            .all(|r| r["id"].as_str().expect("id").starts_with(prefix))
+    );
+    let ip = rows[3]["last_ip"].as_str().expect("ip").to_owned();
+    let by_ip = json_ok(&db, &["--json", "sessions", "list", "--ip", &ip]);
+    assert!(
+        by_ip
+            .as_array()
+            .expect("array")
+            .iter()
+            .all(|r| r["last_ip"] == ip.as_str())
+    );
+    assert!(
+        !sessionctl(&db, &["sessions", "list", "--sort", "sideways"])
+            .status
+            .success()
+    );
+
+    // show.
+    let shown = json_ok(&db, &["--json", "sessions", "show", &target]);
+    assert_eq!(shown["id"], target.as_str());
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["uploads"].as_array().expect("uploads").len(), 0);
+
+    // reset refuses without --yes when stdin is not a terminal, and changes nothing.
+    let refused = sessionctl(&db, &["sessions", "reset", &target]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
+    let store = db.store().await;
+    let id: Uuid = target.parse().expect("uuid");
+    assert_eq!(
+        store.get_session(id).await.expect("get").expect("row").status.as_str(),
+        "active"
+    );
+    // --read-only refuses too.
+    let ro = sessionctl(&db, &["--read-only", "sessions", "reset", &target, "--yes"]);
+    assert!(!ro.status.success());
+    assert!(String::from_utf8_lossy(&ro.stderr).contains("read-only"));
+
+    let reset = json_ok(&db, &["--json", "sessions", "reset", &target, "--yes"]);
+    assert_eq!(reset["previous_status"], "active");
+    assert_eq!(
+        store.get_session(id).await.expect("get").expect("row").status.as_str(),
+        "revoked"
+    );
+    let admin = format!("admin:{}", os_user());
+    let events = store
+        .list_audit(&AuditQuery {
+            session_id: Some(id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "session.reset");
+    assert_eq!(events[0].actor, admin);
+
+    // audit tail --json: JSON lines, oldest first.
+    let out = sessionctl(&db, &["--json", "audit", "tail", "--limit", "5"]);
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["event_type"], "session.reset");
+    assert_eq!(lines[0]["session_id"], target.as_str());
+
+    // purge: row and uploads gone, events pseudonymized, a session.purged event without the id.
+    let refused = sessionctl(&db, &["sessions", "purge", &target]);
+    assert_eq!(refused.status.code(), Some(2));
+    let purged = json_ok(&db, &["--json", "sessions", "purge", &target, "--yes"]);
+    let pseudonym: Uuid = purged["pseudonym"].as_str().expect("pseudonym").parse().expect("uuid");
+    assert_ne!(pseudonym, id);
+    assert_eq!(purged["events_pseudonymized"], 1);
+    assert!(store.get_session(id).await.expect("get").is_none());
+    let left = store
+        .list_audit(&AuditQuery {
+            session_id: Some(id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert!(left.is_empty(), "no event names the purged session");
+    let under = store
+        .list_audit(&AuditQuery {
+            session_id: Some(pseudonym),
+            limit: 10,
+            ascending: true,
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    let types: Vec<&str> = under.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["session.reset", "session.purged"]);
+    // The user's facts are gone from its events (the purge event carries only the operator's).
+    assert!(under[0].ip.is_none() && under[0].user_agent.is_none());
+    assert_eq!(under[1].actor, format!("admin:{}", os_user()));
+    let all =
+        String::from_utf8_lossy(&sessionctl(&db, &["--json", "audit", "tail", "--limit", "100"]).stdout).into_owned();
+    assert_eq!(all.lines().count(), 2);
+    assert!(
+        !all.contains(&target),
+        "the purged id appears nowhere in the audit trail"
+    );
+    let gone = sessionctl(&db, &["sessions", "purge", &target, "--yes"]);
+    assert_eq!(gone.status.code(), Some(1));
+}
+
+async fn alerts_and_jobs_subcommands(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    assert_eq!(json_ok(&db, &["--json", "alerts", "list"]), Value::Array(vec![]));
+    exec(
+        &db,
+        "INSERT INTO alerts (rule, subject, severity, status, count, first_seen_at, last_seen_at, sample_event_ids) \
+         VALUES ('uuid_probing', '203.0.113.7', 'warning', 'open', 25, 1000, 2000, '[1, 2]')",
+        "INSERT INTO alerts (rule, subject, severity, status, count, first_seen_at, last_seen_at, sample_event_ids) \
+         VALUES ('uuid_probing', '203.0.113.7', 'warning', 'open', 25, 1000, 2000, '[1, 2]')",
+    )
+    .await;
+    let alerts = json_ok(&db, &["--json", "alerts", "list"]);
+    let alerts = alerts.as_array().expect("array");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["rule"], "uuid_probing");
+    assert_eq!(alerts[0]["sample_event_ids"], serde_json::json!([1, 2]));
+    let id = alerts[0]["id"].as_i64().expect("id").to_string();
+    let acked = json_ok(&db, &["--json", "alerts", "ack", &id]);
+    assert_eq!(acked["status"], "acknowledged");
+    let store = db.store().await;
+    let alert = store
+        .get_alert(id.parse().expect("id"))
+        .await
+        .expect("get")
+        .expect("alert");
+    assert_eq!(alert.status, "acknowledged");
+    assert_eq!(alert.acknowledged_by, Some(format!("admin:{}", os_user())));
+    let events = store
+        .list_audit(&AuditQuery {
+            event_type: Some("alert.acknowledged".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].metadata["rule"], "uuid_probing");
+    // Acknowledging twice is an error, not a second event.
+    assert_eq!(sessionctl(&db, &["alerts", "ack", &id]).status.code(), Some(1));
+
+    let jobs = json_ok(&db, &["--json", "jobs", "list"]);
+    let jobs = jobs.as_array().expect("array");
+    let names: Vec<&str> = jobs.iter().map(|j| j["name"].as_str().expect("name")).collect();
+    assert_eq!(
+        names,
+        [
+            "session_expiry",
+            "retention",
+            "alert_detection",
+            "alert_digest",
+            "notification_sender",
+            "upload_gc"
+        ]
+    );
+    assert!(jobs.iter().all(|j| j["next_run"].as_i64().is_some()));
+    let text = sessionctl(&db, &["jobs", "list"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("never"));
+}
+
+on_both_backends!(sessions_subcommands, alerts_and_jobs_subcommands);

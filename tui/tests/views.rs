@@ -1,0 +1,289 @@
+//! Every view rendered into an 80-column buffer with fixed data and compared with a snapshot
+//! (insta; `cargo insta review` after an intended change). Rendering takes no clock, so the
+//! output is deterministic.
+
+use std::collections::VecDeque;
+
+use chrono::{TimeZone, Utc};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::Widget;
+use serde_json::json;
+use sessionctl::app::buffer_text;
+use sessionctl::keymap::Scope;
+use sessionctl::ops::JobOverview;
+use sessionctl::theme::Theme;
+use sessionctl::views::alerts::AlertsView;
+use sessionctl::views::audit::AuditView;
+use sessionctl::views::confirm::ConfirmView;
+use sessionctl::views::header::HeaderView;
+use sessionctl::views::help::HelpView;
+use sessionctl::views::jobs::JobsView;
+use sessionctl::views::sessions::{SessionDetail, SessionsView};
+use sessiond_core::audit::AuditEvent;
+use sessiond_core::domain::{Session, SessionStatus};
+use sessiond_core::store::StatusCounts;
+use sessiond_core::store::console::{Alert, JobLease, JobRun, SessionSummary, UploadSummary};
+use uuid::Uuid;
+
+const T0: i64 = 1_767_867_330_000; // 2026-01-08 10:15:30 UTC
+
+fn render(widget: impl Widget, width: u16, height: u16) -> String {
+    let mut buf = Buffer::empty(Rect::new(0, 0, width, height));
+    widget.render(buf.area, &mut buf);
+    buffer_text(&buf)
+}
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(0x1b4e28ba_2fa1_41d2_883f_0016d3cc0000 + n)
+}
+
+fn summaries() -> Vec<SessionSummary> {
+    (0..5)
+        .map(|i| SessionSummary {
+            id: id(i),
+            status: ["active", "revoked", "expired"][i as usize % 3].into(),
+            created_at: T0 - i as i64 * 3_600_000,
+            last_seen_at: T0 - i as i64 * 60_000,
+            uploads: i as i64,
+            last_ip: Some(format!("203.0.113.{}", i + 1)),
+        })
+        .collect()
+}
+
+fn event(n: i64, event_type: &str, severity: &str) -> AuditEvent {
+    AuditEvent {
+        id: n,
+        occurred_at: Utc.timestamp_millis_opt(T0 + n * 1000).single().expect("time"),
+        event_type: event_type.into(),
+        severity: severity.into(),
+        session_id: Some(id(n as u128)),
+        ip: Some("203.0.113.9".into()),
+        user_agent: Some("curl/8".into()),
+        request_id: Some(format!("req-{n}")),
+        actor: "client".into(),
+        metadata: json!({ "reason": "not_found" }),
+    }
+}
+
+#[test]
+fn sessions_table() {
+    let view = SessionsView {
+        rows: summaries(),
+        selected: 1,
+        page_size: 18,
+        ..Default::default()
+    };
+    insta::assert_snapshot!(render(&view, 80, 10));
+}
+
+#[test]
+fn sessions_table_wide_shows_full_uuids() {
+    let view = SessionsView {
+        rows: summaries(),
+        page_size: 18,
+        ..Default::default()
+    };
+    insta::assert_snapshot!(render(&view, 120, 8));
+}
+
+#[test]
+fn sessions_empty_and_filtered_empty() {
+    let empty = SessionsView::default();
+    let mut filtered = SessionsView::default();
+    filtered.apply_filter("1b4e");
+    filtered.loading = false;
+    insta::assert_snapshot!(format!("{}---\n{}", render(&empty, 80, 3), render(&filtered, 80, 4)));
+}
+
+#[test]
+fn session_detail() {
+    let s = &summaries()[1];
+    let view = SessionsView {
+        detail: Some(SessionDetail {
+            session: Session {
+                id: s.id,
+                status: SessionStatus::Revoked,
+                created_at: Utc.timestamp_millis_opt(s.created_at).single().expect("t"),
+                last_seen_at: Utc.timestamp_millis_opt(s.last_seen_at).single().expect("t"),
+                ended_at: Utc.timestamp_millis_opt(T0).single(),
+                ended_by: Some("admin:alice".into()),
+                user_info: Some(json!({ "lang": "fr" })),
+                created_ip: Some("203.0.113.2".into()),
+                last_ip: Some("203.0.113.2".into()),
+            },
+            uploads: vec![UploadSummary {
+                id: id(99),
+                filename: "invoice.pdf".into(),
+                size: 48_213,
+                sha256: "ab".repeat(32),
+                created_at: T0 - 1000,
+            }],
+            events: vec![event(3, "session.reset", "info"), event(2, "session.validated", "info")],
+            scroll: 0,
+        }),
+        ..Default::default()
+    };
+    insta::assert_snapshot!(render(&view, 80, 18));
+}
+
+#[test]
+fn audit_live_and_paused() {
+    let rows: VecDeque<AuditEvent> = vec![
+        event(3, "request.error", "critical"),
+        event(2, "session.validation_failed", "warning"),
+        event(1, "session.generated", "info"),
+    ]
+    .into();
+    let live = AuditView {
+        rows: rows.clone(),
+        loaded: true,
+        ..Default::default()
+    };
+    let paused = AuditView {
+        rows,
+        loaded: true,
+        paused: true,
+        filter_text: "warning".into(),
+        selected: 1,
+        ..Default::default()
+    };
+    insta::assert_snapshot!(format!("{}---\n{}", render(&live, 80, 5), render(&paused, 80, 5)));
+}
+
+#[test]
+fn audit_event_metadata() {
+    let view = AuditView {
+        detail: Some((event(2, "session.validation_failed", "warning"), 0)),
+        ..Default::default()
+    };
+    insta::assert_snapshot!(render(&view, 80, 14));
+}
+
+#[test]
+fn audit_empty() {
+    let view = AuditView {
+        loaded: true,
+        ..Default::default()
+    };
+    insta::assert_snapshot!(render(&view, 80, 3));
+}
+
+fn alert(n: i64, status: &str) -> Alert {
+    Alert {
+        id: n,
+        rule: "uuid_probing".into(),
+        subject: format!("198.51.100.{n}"),
+        severity: "warning".into(),
+        status: status.into(),
+        count: 20 + n,
+        first_seen_at: T0 - 300_000,
+        last_seen_at: T0,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        resolved_at: None,
+        sample_event_ids: vec![1, 2],
+    }
+}
+
+#[test]
+fn alerts_list_detail_and_empty() {
+    let list = AlertsView {
+        rows: vec![alert(1, "open"), alert(2, "acknowledged")],
+        loaded: true,
+        ..Default::default()
+    };
+    let detail = AlertsView {
+        detail: Some((
+            alert(1, "open"),
+            vec![event(1, "session.validation_failed", "warning")],
+            0,
+        )),
+        ..Default::default()
+    };
+    let empty = AlertsView {
+        loaded: true,
+        ..Default::default()
+    };
+    insta::assert_snapshot!(format!(
+        "{}---\n{}---\n{}",
+        render(&list, 80, 4),
+        render(&detail, 80, 10),
+        render(&empty, 80, 4)
+    ));
+}
+
+#[test]
+fn jobs_table_and_runs() {
+    let run = |n: i64, status: &str| JobRun {
+        id: n,
+        job: "session_expiry".into(),
+        holder: "host-a:1234".into(),
+        started_at: T0 - n * 300_000,
+        finished_at: Some(T0 - n * 300_000 + 42),
+        status: status.into(),
+        counts: json!({ "expired": n }),
+        error: (status == "failed").then(|| "database unavailable".into()),
+    };
+    let job = |name: &'static str, runs: Vec<JobRun>| JobOverview {
+        name,
+        schedule: "0 */5 * * * *".into(),
+        next_run: Some(T0 + 270_000),
+        enabled: true,
+        lease: Some(JobLease {
+            job: name.into(),
+            holder: "host-a:1234".into(),
+            expires_at: T0 + 60_000,
+        }),
+        runs,
+    };
+    let view = JobsView {
+        rows: vec![
+            job("session_expiry", vec![run(1, "succeeded"), run(2, "failed")]),
+            job("retention", vec![]),
+        ],
+        loaded: true,
+        ..Default::default()
+    };
+    insta::assert_snapshot!(render(&view, 80, 8));
+}
+
+#[test]
+fn header_help_and_confirm() {
+    let header = HeaderView {
+        database: "postgres://sessiond:***@db.internal/sessiond".into(),
+        read_only: true,
+        counts: Some(StatusCounts {
+            active: 999_123,
+            revoked: 12,
+            expired: 3_456,
+        }),
+        per_minute: vec![0, 1, 3, 7, 12, 9, 4, 2, 30, 18],
+        open_alerts: Some(2),
+        ..Default::default()
+    };
+    let help = HelpView {
+        scope: Scope::Sessions,
+        theme: Theme::dark(),
+    };
+    let confirm = ConfirmView::reset(id(1), "active", 3, Theme::dark());
+    insta::assert_snapshot!(format!(
+        "{}---\n{}---\n{}",
+        render(&header, 80, 2),
+        render(&help, 80, 24),
+        render(&confirm, 80, 9)
+    ));
+}
+
+#[test]
+fn severity_colours_differ_and_light_theme_avoids_yellow() {
+    for theme in [Theme::dark(), Theme::light()] {
+        let (i, w, c) = (
+            theme.severity("info"),
+            theme.severity("warning"),
+            theme.severity("critical"),
+        );
+        assert!(i != w && w != c && i != c);
+    }
+    assert_ne!(Theme::light().warning.fg, Some(ratatui::style::Color::Yellow));
+}
