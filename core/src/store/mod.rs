@@ -2,7 +2,10 @@
 //! embedded default) and PostgreSQL (scale-out). The backend is picked once, from the URL
 //! scheme, by [`connect`]. The Rust is shared (see `shared_impl!`); the SQL is per backend.
 
+pub mod alerts;
+pub mod jobs;
 mod postgres;
+pub mod retention;
 mod sqlite;
 
 use std::sync::Arc;
@@ -123,7 +126,7 @@ pub struct StatusCounts {
 
 /// The store interface. Methods are small verbs; every query is a bound-parameter statement.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: jobs::JobStore + alerts::AlertStore + retention::RetentionStore + Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
     /// The database, for display (password redacted).
