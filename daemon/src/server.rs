@@ -29,6 +29,9 @@ pub enum StartError {
     /// Database connection or migration failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The job scheduler could not start (bad schedule, email or object storage settings).
+    #[error(transparent)]
+    Jobs(#[from] crate::jobs::JobsError),
 }
 
 /// Open the configured database and apply migrations.
@@ -72,6 +75,12 @@ pub async fn serve_with(
             ..WriterOptions::default()
         },
     );
+    let scheduler = if settings.jobs.enabled {
+        let ctx = crate::jobs::job_context(settings.clone(), store.clone()).await?;
+        Some(crate::jobs::start(ctx).await?)
+    } else {
+        None
+    };
     let timeouts = Timeouts::new(
         settings.session.idle_timeout.get(),
         settings.session.absolute_timeout.get(),
@@ -90,6 +99,9 @@ pub async fn serve_with(
     accept_loop(state.clone(), listener, shutdown).await;
 
     drop(state);
+    if let Some(scheduler) = scheduler {
+        scheduler.shutdown(settings.server.shutdown_grace.get()).await;
+    }
     writer_handle.shutdown().await;
     store.close().await;
     tracing::info!("sessiond stopped");
