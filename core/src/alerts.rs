@@ -22,8 +22,6 @@ use crate::store::alerts::{Alert, NewAlert, NewNotification, RecentEvent};
 const MAX_EVENTS: u32 = 50_000;
 /// Sample audit event ids kept on an alert.
 const SAMPLES: usize = 5;
-/// How far back `dependency_down` looks for the last down/up transition.
-const DEPENDENCY_LOOKBACK_DAYS: i64 = 7;
 
 /// A per-IP or global counting rule.
 struct CountRule {
@@ -100,7 +98,12 @@ struct Group {
 
 fn weight(e: &RecentEvent, sum_count: bool) -> i64 {
     if sum_count {
-        e.metadata.0.get("count").and_then(serde_json::Value::as_i64).unwrap_or(1).max(1)
+        e.metadata
+            .0
+            .get("count")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(1)
+            .max(1)
     } else {
         1
     }
@@ -134,8 +137,8 @@ impl Detector<'_> {
             return Ok(None);
         }
         if let Some(last) = self.ctx.store.last_emailed_at(a.rule, a.subject).await? {
-            let cooldown = chrono::Duration::from_std(settings.alerts.email_cooldown.get())
-                .unwrap_or(chrono::Duration::MAX);
+            let cooldown =
+                chrono::Duration::from_std(settings.alerts.email_cooldown.get()).unwrap_or(chrono::Duration::MAX);
             if self.now < last + cooldown {
                 return Ok(None);
             }
@@ -215,7 +218,13 @@ impl Detector<'_> {
             json!({ "rule": rule, "subject": subject, "count": g.weight, "sample_event_ids": ids }),
         );
         self.ctx.store.raise_alert(&new, &event, email.as_ref()).await?;
-        tracing::warn!(rule, subject, count = g.weight, severity = severity.as_str(), "alert raised");
+        tracing::warn!(
+            rule,
+            subject,
+            count = g.weight,
+            severity = severity.as_str(),
+            "alert raised"
+        );
         self.bump("raised");
         if email.is_some() {
             self.bump("emails_queued");
@@ -302,9 +311,24 @@ async fn detect_inner(ctx: &JobContext, run_id: i64, now: DateTime<Utc>) -> Resu
 async fn detect_dependencies(d: &mut Detector<'_>) -> Result<(), StoreError> {
     let settings = d.ctx.settings.alerts.rules.dependency_down;
     let window = chrono::Duration::from_std(settings.window.get()).unwrap_or(chrono::Duration::MAX);
-    let since = d.now - chrono::Duration::days(DEPENDENCY_LOOKBACK_DAYS);
-    let downs = d.ctx.store.recent_events(EventType::DependencyDown.as_str(), since, 10_000).await?;
-    let ups = d.ctx.store.recent_events(EventType::DependencyUp.as_str(), since, 10_000).await?;
+    // Look back twice the window (plus slack for a late run): enough to see a down event
+    // reach its window; an alert once raised stays live until an up event follows it, so
+    // the lookback need not cover the whole outage (and the scan stays short).
+    let span = window
+        .checked_add(&window)
+        .and_then(|w| w.checked_add(&chrono::Duration::minutes(5)))
+        .unwrap_or(chrono::Duration::MAX);
+    let since = d.now.checked_sub_signed(span).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let downs = d
+        .ctx
+        .store
+        .recent_events(EventType::DependencyDown.as_str(), since, 10_000)
+        .await?;
+    let ups = d
+        .ctx
+        .store
+        .recent_events(EventType::DependencyUp.as_str(), since, 10_000)
+        .await?;
     let name = |e: &RecentEvent| {
         e.metadata
             .0
@@ -341,7 +365,21 @@ async fn detect_dependencies(d: &mut Detector<'_>) -> Result<(), StoreError> {
             d.observe("dependency_down", Severity::Critical, 1, dep, g).await?;
         }
     }
-    d.resolve_quiet("dependency_down", &|s| down.contains_key(s)).await
+    let recovered: Vec<i64> = d
+        .live
+        .values()
+        .filter(|a| a.rule == "dependency_down" && !down.contains_key(&a.subject))
+        .filter(|a| {
+            let seen = a.sample_event_ids.iter().copied().max().unwrap_or(0);
+            last_up.get(&a.subject).is_some_and(|up| *up > seen)
+        })
+        .map(|a| a.id)
+        .collect();
+    for id in recovered {
+        d.ctx.store.resolve_alert(id, d.now).await?;
+        d.bump("resolved");
+    }
+    Ok(())
 }
 
 /// The facts an alert email names.
@@ -372,7 +410,11 @@ fn describe(a: &AlertView<'_>) -> String {
         a.count,
         rfc3339(a.first_seen),
         rfc3339(a.last_seen),
-        if ids.is_empty() { "(none)".to_owned() } else { ids.join(", ") },
+        if ids.is_empty() {
+            "(none)".to_owned()
+        } else {
+            ids.join(", ")
+        },
     )
 }
 
@@ -399,8 +441,14 @@ pub async fn queue_digest(ctx: &JobContext, now: DateTime<Utc>) -> Result<Counts
         return Ok(counts);
     }
     let err = |e: StoreError| e.to_string();
-    let since = ctx.store.last_digest_at().await.map_err(err)?.unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let cooldown = chrono::Duration::from_std(ctx.settings.alerts.email_cooldown.get()).unwrap_or(chrono::Duration::MAX);
+    let since = ctx
+        .store
+        .last_digest_at()
+        .await
+        .map_err(err)?
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let cooldown =
+        chrono::Duration::from_std(ctx.settings.alerts.email_cooldown.get()).unwrap_or(chrono::Duration::MAX);
     let emailed_before = now.checked_sub_signed(cooldown).unwrap_or(DateTime::<Utc>::MIN_UTC);
     let alerts = ctx.store.digest_candidates(since, emailed_before).await.map_err(err)?;
     counts.insert("alerts".into(), json!(alerts.len()));
@@ -408,7 +456,10 @@ pub async fn queue_digest(ctx: &JobContext, now: DateTime<Utc>) -> Result<Counts
         counts.insert("queued".into(), json!(0));
         return Ok(counts);
     }
-    let mut body = format!("sessiond warning digest: {} alert(s) since the last digest.\n\n", alerts.len());
+    let mut body = format!(
+        "sessiond warning digest: {} alert(s) since the last digest.\n\n",
+        alerts.len()
+    );
     for a in &alerts {
         let view = AlertView {
             rule: &a.rule,

@@ -36,7 +36,9 @@ pub enum JobsError {
 /// Build what jobs need from the settings (also used by `sessiond run-job`).
 pub async fn job_context(settings: Arc<Settings>, store: Arc<dyn Store>) -> Result<JobContext, JobsError> {
     let mailer = if settings.email.enabled {
-        Some(Arc::new(Mailer::from_settings(&settings.email).map_err(JobsError::Email)?))
+        Some(Arc::new(
+            Mailer::from_settings(&settings.email).map_err(JobsError::Email)?,
+        ))
     } else {
         None
     };
@@ -75,9 +77,14 @@ pub async fn start(ctx: JobContext) -> Result<Scheduler, JobsError> {
             key: key.clone(),
             message,
         })?;
-        let job = scheduled(def, ctx.clone(), in_flight.clone(), &expr)
-            .map_err(|e| JobsError::Schedule { key: key.clone(), message: e.to_string() })?;
-        inner.add(job).await.map_err(|e| JobsError::Schedule { key, message: e.to_string() })?;
+        let job = scheduled(def, ctx.clone(), in_flight.clone(), &expr).map_err(|e| JobsError::Schedule {
+            key: key.clone(),
+            message: e.to_string(),
+        })?;
+        inner.add(job).await.map_err(|e| JobsError::Schedule {
+            key,
+            message: e.to_string(),
+        })?;
     }
     inner.start().await.map_err(sched_err)?;
     tracing::info!(holder = %ctx.holder, "job scheduler started");
@@ -122,7 +129,10 @@ impl Scheduler {
             tracing::warn!(error = %e, "job scheduler shutdown");
         }
         if tokio::time::timeout(grace, self.in_flight.write()).await.is_err() {
-            tracing::warn!(?grace, "jobs still running at shutdown; they are abandoned (their leases expire)");
+            tracing::warn!(
+                ?grace,
+                "jobs still running at shutdown; they are abandoned (their leases expire)"
+            );
         }
     }
 }

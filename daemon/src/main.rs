@@ -112,11 +112,17 @@ async fn run_job(name: &str, settings: Settings) -> ExitCode {
     };
     let code = match sessiond_core::jobs::run_job(&ctx, job).await {
         Ok(sessiond_core::jobs::RunOutcome::Succeeded { run_id, counts }) => {
-            println!("{}", serde_json::json!({ "job": name, "run_id": run_id, "status": "succeeded", "counts": counts }));
+            println!(
+                "{}",
+                serde_json::json!({ "job": name, "run_id": run_id, "status": "succeeded", "counts": counts })
+            );
             ExitCode::SUCCESS
         }
         Ok(sessiond_core::jobs::RunOutcome::Failed { run_id, error }) => {
-            println!("{}", serde_json::json!({ "job": name, "run_id": run_id, "status": "failed", "error": error }));
+            println!(
+                "{}",
+                serde_json::json!({ "job": name, "run_id": run_id, "status": "failed", "error": error })
+            );
             ExitCode::FAILURE
         }
         Ok(sessiond_core::jobs::RunOutcome::Skipped) => {

@@ -113,7 +113,11 @@ impl SmtpServer {
             {
                 panic!("aiosmtpd exited at start-up: {status}");
             }
-            assert!(Instant::now() < deadline, "aiosmtpd did not accept connections on port {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not accept connections on port {}",
+                self.port
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

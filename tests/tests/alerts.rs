@@ -168,7 +168,10 @@ async fn smtp_down_mail_waits_and_is_delivered_once(kind: DbKind) {
     // A critical alert queues its mail at once.
     insert_events(&store, EventType::RequestError, Some("198.51.100.7"), 6).await;
     let counts = run(&jobs, "alert_detection").await;
-    assert_eq!((counts["raised"].clone(), counts["emails_queued"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (counts["raised"].clone(), counts["emails_queued"].clone()),
+        (json!(1), json!(1))
+    );
 
     // SMTP is down: the attempt fails, is recorded, and the row waits.
     let counts = run(&jobs, "notification_sender").await;
@@ -176,7 +179,10 @@ async fn smtp_down_mail_waits_and_is_delivered_once(kind: DbKind) {
     let outbox = store.list_notifications(10).await.expect("outbox");
     assert_eq!(outbox.len(), 1);
     let n = &outbox[0];
-    assert_eq!((n.kind.as_str(), n.status.as_str(), n.attempts), ("alert", "pending", 1));
+    assert_eq!(
+        (n.kind.as_str(), n.status.as_str(), n.attempts),
+        ("alert", "pending", 1)
+    );
     assert!(n.last_error.as_deref().is_some_and(|e| !e.is_empty()));
     assert!(n.next_attempt_at > now_millis().timestamp_millis(), "backoff");
     // Not due yet: a run now does not touch it.
@@ -185,10 +191,14 @@ async fn smtp_down_mail_waits_and_is_delivered_once(kind: DbKind) {
     // Back up; once the backoff has passed it goes out exactly once.
     smtp.resume().await;
     let later = now_millis() + chrono::Duration::hours(1);
-    let counts = sessiond_core::mailer::deliver_pending(&jobs, 0, later).await.expect("send");
+    let counts = sessiond_core::mailer::deliver_pending(&jobs, 0, later)
+        .await
+        .expect("send");
     assert_eq!(counts["sent"], 1);
     for _ in 0..3 {
-        let counts = sessiond_core::mailer::deliver_pending(&jobs, 0, later).await.expect("send");
+        let counts = sessiond_core::mailer::deliver_pending(&jobs, 0, later)
+            .await
+            .expect("send");
         assert_eq!(counts["sent"], 0);
     }
     let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
@@ -238,7 +248,14 @@ async fn cooldown_holds_under_sustained_attack(kind: DbKind) {
 
     // After the cooldown a repeat mails again (one more, not one per round).
     let later = now_millis() + chrono::Duration::minutes(61);
-    let late = NewEvent::new(&Origin::system("test"), later, EventType::RequestError, Severity::Critical, None, json!({}));
+    let late = NewEvent::new(
+        &Origin::system("test"),
+        later,
+        EventType::RequestError,
+        Severity::Critical,
+        None,
+        json!({}),
+    );
     store.commit_batch(&[WriteOp::Event(late)]).await.expect("insert");
     let counts = sessiond_core::alerts::detect(&jobs, 0, later).await.expect("detect");
     assert_eq!(counts["emails_queued"], 1, "{counts:?}");
@@ -292,15 +309,27 @@ async fn dependency_down_is_critical_after_its_window(kind: DbKind) {
         .await
         .expect("insert");
     // Down for less than 60 s: nothing yet.
-    assert_eq!(sessiond_core::alerts::detect(&jobs, 0, now).await.expect("detect")["raised"], 0);
+    assert_eq!(
+        sessiond_core::alerts::detect(&jobs, 0, now).await.expect("detect")["raised"],
+        0
+    );
     let later = now + chrono::Duration::seconds(61);
-    assert_eq!(sessiond_core::alerts::detect(&jobs, 0, later).await.expect("detect")["raised"], 1);
+    assert_eq!(
+        sessiond_core::alerts::detect(&jobs, 0, later).await.expect("detect")["raised"],
+        1
+    );
     let a = &store.list_alerts(true, 10).await.expect("alerts")[0];
-    assert_eq!((a.rule.as_str(), a.subject.as_str(), a.severity.as_str()), ("dependency_down", "database", "critical"));
+    assert_eq!(
+        (a.rule.as_str(), a.subject.as_str(), a.severity.as_str()),
+        ("dependency_down", "database", "critical")
+    );
     // Back up: resolved.
     store
         .commit_batch(&[dep(EventType::DependencyUp, later)])
         .await
         .expect("insert");
-    assert_eq!(sessiond_core::alerts::detect(&jobs, 0, later).await.expect("detect")["resolved"], 1);
+    assert_eq!(
+        sessiond_core::alerts::detect(&jobs, 0, later).await.expect("detect")["resolved"],
+        1
+    );
 }

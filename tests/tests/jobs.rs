@@ -59,7 +59,9 @@ async fn lease_is_held_by_exactly_one(kind: DbKind) {
     for i in 0..16 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.acquire_lease("retention", &format!("holder-{i}"), now, until).await
+            store
+                .acquire_lease("retention", &format!("holder-{i}"), now, until)
+                .await
         }));
     }
     let mut winners = Vec::new();
@@ -71,19 +73,49 @@ async fn lease_is_held_by_exactly_one(kind: DbKind) {
     assert_eq!(winners.len(), 1, "exactly one holder: {winners:?}");
     let holder = format!("holder-{}", winners[0]);
     // Not the holder: cannot take, renew or release it.
-    assert!(!store.acquire_lease("retention", "other", now, until).await.expect("acquire"));
+    assert!(
+        !store
+            .acquire_lease("retention", "other", now, until)
+            .await
+            .expect("acquire")
+    );
     assert!(!store.renew_lease("retention", "other", until).await.expect("renew"));
     store.release_lease("retention", "other").await.expect("release");
-    assert!(!store.acquire_lease("retention", "other", now, until).await.expect("acquire"));
+    assert!(
+        !store
+            .acquire_lease("retention", "other", now, until)
+            .await
+            .expect("acquire")
+    );
     // Another job is independent.
-    assert!(store.acquire_lease("upload_gc", "other", now, until).await.expect("acquire"));
+    assert!(
+        store
+            .acquire_lease("upload_gc", "other", now, until)
+            .await
+            .expect("acquire")
+    );
     // The holder renews; an expired lease is taken over; a released one is free.
     assert!(store.renew_lease("retention", &holder, until).await.expect("renew"));
     let after = until + chrono::Duration::seconds(1);
-    assert!(store.acquire_lease("retention", "other", after, after + chrono::Duration::seconds(60)).await.expect("take over"));
-    assert!(!store.renew_lease("retention", &holder, until).await.expect("renew lost"));
+    assert!(
+        store
+            .acquire_lease("retention", "other", after, after + chrono::Duration::seconds(60))
+            .await
+            .expect("take over")
+    );
+    assert!(
+        !store
+            .renew_lease("retention", &holder, until)
+            .await
+            .expect("renew lost")
+    );
     store.release_lease("retention", "other").await.expect("release");
-    assert!(store.acquire_lease("retention", &holder, now, until).await.expect("acquire released"));
+    assert!(
+        store
+            .acquire_lease("retention", &holder, now, until)
+            .await
+            .expect("acquire released")
+    );
 }
 
 async fn insert_session(store: &Arc<dyn Store>, last_seen_ago: chrono::Duration) -> Uuid {
@@ -143,8 +175,16 @@ async fn live_daemon_runs_every_job(kind: DbKind) {
     let now = now_millis().timestamp_millis();
     let mut ops = Vec::new();
     for i in 0..10 {
-        ops.push(event_at(now - 100 * DAY_MS + i, EventType::SessionValidated, Some("203.0.113.9")));
-        ops.push(event_at(now - 10 * DAY_MS + i, EventType::SessionValidated, Some("2001:db8:aa:bb:1:2:3:4")));
+        ops.push(event_at(
+            now - 100 * DAY_MS + i,
+            EventType::SessionValidated,
+            Some("203.0.113.9"),
+        ));
+        ops.push(event_at(
+            now - 10 * DAY_MS + i,
+            EventType::SessionValidated,
+            Some("2001:db8:aa:bb:1:2:3:4"),
+        ));
     }
     for _ in 0..6 {
         ops.push(event_at(now, EventType::RequestError, Some("198.51.100.1")));
@@ -195,7 +235,10 @@ async fn live_daemon_runs_every_job(kind: DbKind) {
     let s = store.get_session(fresh).await.expect("get").expect("fresh session");
     assert_eq!(s.status, SessionStatus::Active, "a fresh session stays active");
     let s = store.get_session(idle).await.expect("get").expect("idle session");
-    assert_eq!((s.ended_by.as_deref(), s.status), (Some("system"), SessionStatus::Expired));
+    assert_eq!(
+        (s.ended_by.as_deref(), s.status),
+        (Some("system"), SessionStatus::Expired)
+    );
     let expired_events = store
         .list_audit(&sessiond_core::audit::AuditQuery {
             event_type: Some("session.expired".into()),
@@ -308,21 +351,25 @@ async fn audit_ips(db: &TestDb, kind: DbKind, from_ms: i64, to_ms: i64) -> Vec<S
     match kind {
         DbKind::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
-            sqlx::query_scalar("SELECT ip FROM audit_events WHERE occurred_at >= ?1 AND occurred_at < ?2 AND ip IS NOT NULL")
-                .bind(from_ms)
-                .bind(to_ms)
-                .fetch_all(&pool)
-                .await
-                .expect("ips")
+            sqlx::query_scalar(
+                "SELECT ip FROM audit_events WHERE occurred_at >= ?1 AND occurred_at < ?2 AND ip IS NOT NULL",
+            )
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(&pool)
+            .await
+            .expect("ips")
         }
         DbKind::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.expect("postgres");
-            sqlx::query_scalar("SELECT ip FROM audit_events WHERE occurred_at >= $1 AND occurred_at < $2 AND ip IS NOT NULL")
-                .bind(from_ms)
-                .bind(to_ms)
-                .fetch_all(&pool)
-                .await
-                .expect("ips")
+            sqlx::query_scalar(
+                "SELECT ip FROM audit_events WHERE occurred_at >= $1 AND occurred_at < $2 AND ip IS NOT NULL",
+            )
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(&pool)
+            .await
+            .expect("ips")
         }
     }
 }
@@ -344,15 +391,28 @@ async fn retention_purges_and_anonymizes_in_batches(kind: DbKind) {
         .await
         .expect("context");
     let started = Instant::now();
-    let counts = sessiond_core::jobs::run_retention(&ctx, now_millis()).await.expect("retention");
-    eprintln!("{kind:?}: retention of {} rows in {:?}: {counts:?}", old + aging + recent, started.elapsed());
+    let counts = sessiond_core::jobs::run_retention(&ctx, now_millis())
+        .await
+        .expect("retention");
+    eprintln!(
+        "{kind:?}: retention of {} rows in {:?}: {counts:?}",
+        old + aging + recent,
+        started.elapsed()
+    );
     assert_eq!(counts["audit_deleted"], json!(old));
     // 20 000 seeded + the two session.generated events are younger than 7 days... only the seeded.
     assert_eq!(counts["audit_ips_anonymized"], json!(aging));
-    assert_eq!(counts["session_ips_anonymized"], json!(2), "created_ip and last_ip of one session");
+    assert_eq!(
+        counts["session_ips_anonymized"],
+        json!(2),
+        "created_ip and last_ip of one session"
+    );
     assert!(counts["batches"].as_u64().expect("batches") >= 25, "{counts:?}");
 
-    assert!(audit_ips(&db, kind, 0, now - 90 * DAY_MS).await.is_empty(), "old rows deleted");
+    assert!(
+        audit_ips(&db, kind, 0, now - 90 * DAY_MS).await.is_empty(),
+        "old rows deleted"
+    );
     let aged = audit_ips(&db, kind, now - 11 * DAY_MS, now - 9 * DAY_MS).await;
     assert_eq!(aged.len(), aging as usize);
     for ip in &aged {
@@ -361,15 +421,23 @@ async fn retention_purges_and_anonymizes_in_batches(kind: DbKind) {
     }
     let young = audit_ips(&db, kind, now - 2 * DAY_MS, now).await;
     assert_eq!(young.len(), recent as usize);
-    assert!(young.iter().all(|ip| anonymize_ip(ip).as_deref() != Some(ip.as_str())), "recent IPs kept in full");
+    assert!(
+        young.iter().all(|ip| anonymize_ip(ip).as_deref() != Some(ip.as_str())),
+        "recent IPs kept in full"
+    );
 
     let s = store.get_session(stale).await.expect("get").expect("stale");
-    assert_eq!((s.created_ip.as_deref(), s.last_ip.as_deref()), (Some("192.0.0.0"), Some("192.0.0.0")));
+    assert_eq!(
+        (s.created_ip.as_deref(), s.last_ip.as_deref()),
+        (Some("192.0.0.0"), Some("192.0.0.0"))
+    );
     let s = store.get_session(current).await.expect("get").expect("current");
     assert_eq!(s.last_ip.as_deref(), Some("192.0.2.55"));
 
     // Idempotent: a second pass finds nothing to do.
-    let again = sessiond_core::jobs::run_retention(&ctx, now_millis()).await.expect("retention");
+    let again = sessiond_core::jobs::run_retention(&ctx, now_millis())
+        .await
+        .expect("retention");
     assert_eq!(again["audit_deleted"], 0);
     assert_eq!(again["audit_ips_anonymized"], 0);
     assert_eq!(again["session_ips_anonymized"], 0);

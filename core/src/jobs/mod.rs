@@ -133,7 +133,11 @@ pub enum RunOutcome {
 /// An instance id for lease holding: unique per process start.
 pub fn instance_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "sessiond".into());
-    format!("{host}:{}:{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!(
+        "{host}:{}:{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 /// Run `job` once if this instance can take its lease: record the run, renew the lease while
@@ -180,7 +184,11 @@ pub async fn run_job(ctx: &JobContext, job: JobDef) -> Result<RunOutcome, crate:
     let event = NewEvent::new(
         &origin,
         finished,
-        if succeeded { EventType::JobCompleted } else { EventType::JobFailed },
+        if succeeded {
+            EventType::JobCompleted
+        } else {
+            EventType::JobFailed
+        },
         if succeeded { Severity::Info } else { Severity::Warning },
         None,
         json!({ "job": job.name, "run_id": run_id, "holder": ctx.holder, "duration_ms": elapsed_ms,

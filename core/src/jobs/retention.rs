@@ -45,7 +45,12 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
     let mut counts = Counts::new();
     let err = |e: crate::store::StoreError| e.to_string();
 
-    for key in ["audit_deleted", "notifications_deleted", "audit_ips_anonymized", "session_ips_anonymized"] {
+    for key in [
+        "audit_deleted",
+        "notifications_deleted",
+        "audit_ips_anonymized",
+        "session_ips_anonymized",
+    ] {
         count(&mut counts, key, 0);
     }
     let mut batches = 0u64;
@@ -134,7 +139,10 @@ mod tests {
 
     #[test]
     fn ipv6_keeps_48_bits() {
-        assert_eq!(anonymize_ip("2001:db8:abcd:12:1:2:3:4").as_deref(), Some("2001:db8:abcd::"));
+        assert_eq!(
+            anonymize_ip("2001:db8:abcd:12:1:2:3:4").as_deref(),
+            Some("2001:db8:abcd::")
+        );
         assert_eq!(anonymize_ip("2001:db8:1:2::").as_deref(), Some("2001:db8:1::"));
         assert_eq!(anonymize_ip("::1").as_deref(), Some("::"));
         assert_eq!(anonymize_ip("::ffff:198.51.100.9").as_deref(), Some("198.51.0.0"));

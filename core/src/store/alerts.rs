@@ -402,9 +402,7 @@ macro_rules! alert_store_impl {
                 Ok(id)
             }
 
-            async fn last_digest_at(
-                &self,
-            ) -> Result<Option<chrono::DateTime<chrono::Utc>>, crate::store::StoreError> {
+            async fn last_digest_at(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, crate::store::StoreError> {
                 use $sql as q;
                 let at: Option<i64> = sqlx::query_scalar(q::LAST_DIGEST).fetch_one(&self.pool).await?;
                 Ok(at.map(crate::domain::from_millis))

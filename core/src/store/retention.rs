@@ -77,11 +77,7 @@ pub trait RetentionStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<SessionIps>, StoreError>;
     /// Apply session IP changes in one transaction.
-    async fn set_session_ips(
-        &self,
-        created: &[IpChange<Uuid>],
-        last: &[IpChange<Uuid>],
-    ) -> Result<u64, StoreError>;
+    async fn set_session_ips(&self, created: &[IpChange<Uuid>], last: &[IpChange<Uuid>]) -> Result<u64, StoreError>;
 }
 
 macro_rules! retention_impl {
