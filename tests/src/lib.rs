@@ -5,6 +5,7 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`); every test gets its own database, dropped
 //! afterwards. A PostgreSQL test never skips: when the server is missing it fails and says so.
 
+pub mod seed;
 pub mod smtp;
 
 use std::net::SocketAddr;

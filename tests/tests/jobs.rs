@@ -13,6 +13,7 @@ use sessiond_core::domain::{Session, SessionStatus, now_millis};
 use sessiond_core::jobs::{anonymize_ip, registry};
 use sessiond_core::store::{Store, WriteOp};
 use sessiond_tests::smtp::SmtpServer;
+use sessiond_tests::seed::seed_audit;
 use sessiond_tests::{DbKind, TestDaemon, TestDb, on_both_backends};
 use uuid::Uuid;
 
@@ -308,45 +309,6 @@ async fn two_daemons_never_run_a_job_at_the_same_time(kind: DbKind) {
     }
 }
 
-/// Bulk-seed `n` audit events at `at_ms + i` with IPv4 and IPv6 addresses, per backend.
-pub async fn seed_audit(db: &TestDb, kind: DbKind, n: i64, at_ms: i64) {
-    match kind {
-        DbKind::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
-            sqlx::query(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
-                 INSERT INTO audit_events (occurred_at, event_type, severity, ip, actor, metadata) \
-                 SELECT ?2 + i, 'session.validated', 'info', CASE WHEN i % 2 = 0 \
-                 THEN '203.' || (i % 256) || '.' || (i % 251) || '.' || (i % 200 + 1) \
-                 ELSE '2001:db8:' || printf('%x', i % 65536) || ':1:2:3:4:' || printf('%x', i % 65535 + 1) END, \
-                 'client', '{}' FROM n",
-            )
-            .bind(n)
-            .bind(at_ms)
-            .execute(&pool)
-            .await
-            .expect("seed");
-            pool.close().await;
-        }
-        DbKind::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.expect("postgres");
-            sqlx::query(
-                "INSERT INTO audit_events (occurred_at, event_type, severity, ip, actor, metadata) \
-                 SELECT $2 + i, 'session.validated', 'info', CASE WHEN i % 2 = 0 \
-                 THEN '203.' || (i % 256) || '.' || (i % 251) || '.' || (i % 200 + 1) \
-                 ELSE '2001:db8:' || to_hex(i % 65536) || ':1:2:3:4:' || to_hex(i % 65535 + 1) END, \
-                 'client', '{}'::jsonb FROM generate_series(1, $1::bigint) AS i",
-            )
-            .bind(n)
-            .bind(at_ms)
-            .execute(&pool)
-            .await
-            .expect("seed");
-            pool.close().await;
-        }
-    }
-}
-
 async fn audit_ips(db: &TestDb, kind: DbKind, from_ms: i64, to_ms: i64) -> Vec<String> {
     match kind {
         DbKind::Sqlite => {
@@ -379,9 +341,9 @@ async fn retention_purges_and_anonymizes_in_batches(kind: DbKind) {
     let store = db.store().await;
     let now = now_millis().timestamp_millis();
     let (old, aging, recent) = (5_000, 20_000, 2_000);
-    seed_audit(&db, kind, old, now - 100 * DAY_MS).await;
-    seed_audit(&db, kind, aging, now - 10 * DAY_MS).await;
-    seed_audit(&db, kind, recent, now - DAY_MS).await;
+    seed_audit(&db.url, kind, old, now - 100 * DAY_MS).await;
+    seed_audit(&db.url, kind, aging, now - 10 * DAY_MS).await;
+    seed_audit(&db.url, kind, recent, now - DAY_MS).await;
     let stale = insert_session(&store, chrono::Duration::days(10)).await;
     let current = insert_session(&store, chrono::Duration::days(1)).await;
 
