@@ -68,7 +68,11 @@ async fn main() {
     });
     let during = load(&daemon, ids, Duration::from_secs(3600), Some(done)).await;
     let (took, counts) = retention.await.expect("retention task");
-    println!("retention pass: {took:?} ({} per batch), counts {:?}", batch, counts.expect("retention ran"));
+    println!(
+        "retention pass: {took:?} ({} per batch), counts {:?}",
+        batch,
+        counts.expect("retention ran")
+    );
     report("during retention", &during.0, during.1);
     daemon.stop().await;
 }
@@ -111,7 +115,11 @@ async fn load(
 fn report(what: &str, lat: &[Duration], took: Duration) {
     let mut v = lat.to_vec();
     v.sort();
-    let pct = |p: f64| v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     println!(
         "{what}: {} requests in {took:?} ({:.0} req/s), p50 {:?}, p99 {:?}, max {:?}",
         v.len(),

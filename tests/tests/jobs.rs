@@ -12,8 +12,8 @@ use sessiond_core::audit::{EventType, NewEvent, Origin, Severity};
 use sessiond_core::domain::{Session, SessionStatus, now_millis};
 use sessiond_core::jobs::{anonymize_ip, registry};
 use sessiond_core::store::{Store, WriteOp};
-use sessiond_tests::smtp::SmtpServer;
 use sessiond_tests::seed::seed_audit;
+use sessiond_tests::smtp::SmtpServer;
 use sessiond_tests::{DbKind, TestDaemon, TestDb, on_both_backends};
 use uuid::Uuid;
 

@@ -2,6 +2,7 @@
 //! `session.expired` event each, committed with the status change) and deletes their objects.
 //! Works in batches so one run never holds the write lock long.
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Counts, JobContext, JobError, count};
@@ -22,8 +23,9 @@ pub async fn expire_sessions(ctx: &JobContext, run_id: i64) -> Result<Counts, Jo
     let mut object_errors = Vec::new();
     loop {
         let now = now_millis();
-        let idle_before = now - t.idle;
-        let created_before = now - t.absolute;
+        // Absurd timeouts saturate instead of overflowing: nothing is due.
+        let idle_before = now.checked_sub_signed(t.idle).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let created_before = now.checked_sub_signed(t.absolute).unwrap_or(DateTime::<Utc>::MIN_UTC);
         let ids = ctx
             .store
             .expirable_sessions(idle_before, created_before, BATCH)

@@ -26,6 +26,12 @@ pub fn anonymize_ip(ip: &str) -> Option<String> {
     })
 }
 
+/// Give the API room between batches: pause as long as the batch took (at most 100 ms), so
+/// retention uses at most about half of the database's write time.
+async fn pace(batch_started: std::time::Instant) {
+    tokio::time::sleep(batch_started.elapsed().min(std::time::Duration::from_millis(100))).await;
+}
+
 fn change<K: Clone>(id: &K, ip: &str) -> Option<IpChange<K>> {
     let new = anonymize_ip(ip);
     (new.as_deref() != Some(ip)).then(|| IpChange {
@@ -39,9 +45,12 @@ fn change<K: Clone>(id: &K, ip: &str) -> Option<IpChange<K>> {
 pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Counts, JobError> {
     let store = &ctx.store;
     let batch = ctx.settings.jobs.retention.batch_size.max(1);
-    let days = |d: u32| chrono::Duration::days(i64::from(d));
-    let audit_before = now - days(ctx.settings.audit.retention_days);
-    let ip_before = now - days(ctx.settings.privacy.ip_retention_days);
+    let before = |d: u32| {
+        now.checked_sub_signed(chrono::Duration::days(i64::from(d)))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    };
+    let audit_before = before(ctx.settings.audit.retention_days);
+    let ip_before = before(ctx.settings.privacy.ip_retention_days);
     let mut counts = Counts::new();
     let err = |e: crate::store::StoreError| e.to_string();
 
@@ -55,13 +64,14 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
     }
     let mut batches = 0u64;
     loop {
+        let t = std::time::Instant::now();
         let n = store.delete_audit_before(audit_before, batch).await.map_err(err)?;
         count(&mut counts, "audit_deleted", n);
         batches += 1;
         if n < u64::from(batch) {
             break;
         }
-        tokio::task::yield_now().await;
+        pace(t).await;
     }
     loop {
         let n = store
@@ -76,6 +86,7 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
     }
     let mut after_id = 0;
     loop {
+        let t = std::time::Instant::now();
         let rows = store
             .audit_ips_to_anonymize(after_id, ip_before, batch)
             .await
@@ -89,11 +100,12 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
         if rows.len() < batch as usize {
             break;
         }
-        tokio::task::yield_now().await;
+        pace(t).await;
     }
     let cutoff = ip_before.timestamp_millis();
     let mut after = None;
     loop {
+        let t = std::time::Instant::now();
         let rows = store
             .session_ips_to_anonymize(after, ip_before, batch)
             .await
@@ -120,7 +132,7 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
         if rows.len() < batch as usize {
             break;
         }
-        tokio::task::yield_now().await;
+        pace(t).await;
     }
     count(&mut counts, "batches", batches);
     Ok(counts)

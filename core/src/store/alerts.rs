@@ -186,7 +186,8 @@ pub trait AlertStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Mark an alert resolved.
     async fn resolve_alert(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Warning alerts seen after `since` that were not emailed after `emailed_before`.
+    /// Warning alerts seen after `since` whose (rule, subject) was not emailed after
+    /// `emailed_before` (the cooldown spans resolved and re-raised alerts too).
     async fn digest_candidates(
         &self,
         since: DateTime<Utc>,
@@ -503,7 +504,8 @@ mod sqlite_sql {
     pub const DIGEST_CANDIDATES: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, \
         last_seen_at, acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids \
         FROM alerts WHERE severity = 'warning' AND last_seen_at > ?1 \
-        AND (last_emailed_at IS NULL OR last_emailed_at <= ?2) ORDER BY id";
+        AND NOT EXISTS (SELECT 1 FROM alerts b WHERE b.rule = alerts.rule AND b.subject = alerts.subject \
+        AND b.last_emailed_at > ?2) ORDER BY id";
     pub const MARK_EMAILED: &str = "UPDATE alerts SET last_emailed_at = ?1 WHERE id = ?2";
     pub const LAST_DIGEST: &str = "SELECT max(created_at) FROM notifications WHERE kind = 'digest'";
     pub const DUE_NOTIFICATIONS: &str = "SELECT id, kind, alert_id, recipients, subject_line, body, status, attempts, \
@@ -542,7 +544,8 @@ mod pg_sql {
     pub const DIGEST_CANDIDATES: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, \
         last_seen_at, acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids \
         FROM alerts WHERE severity = 'warning' AND last_seen_at > $1 \
-        AND (last_emailed_at IS NULL OR last_emailed_at <= $2) ORDER BY id";
+        AND NOT EXISTS (SELECT 1 FROM alerts b WHERE b.rule = alerts.rule AND b.subject = alerts.subject \
+        AND b.last_emailed_at > $2) ORDER BY id";
     pub const MARK_EMAILED: &str = "UPDATE alerts SET last_emailed_at = $1 WHERE id = $2";
     pub const LAST_DIGEST: &str = "SELECT max(created_at) FROM notifications WHERE kind = 'digest'";
     pub const DUE_NOTIFICATIONS: &str = "SELECT id, kind, alert_id, recipients, subject_line, body, status, attempts, \
