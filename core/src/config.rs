@@ -939,23 +939,26 @@ impl Settings {
     }
 }
 
-/// A 6-field cron expression (seconds first), each field made of cron characters.
+/// A 6-field cron expression (seconds first), parsed by `croner` with the options the
+/// scheduler (tokio-cron-scheduler) uses, so what passes here is what the scheduler runs.
 pub fn check_cron(expr: &str) -> Result<(), String> {
-    let fields: Vec<&str> = expr.split_whitespace().collect();
-    if fields.len() != 6 {
+    parse_cron(expr).map(|_| ())
+}
+
+/// Parse a 6-field cron expression the way the scheduler does.
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    let fields = expr.split_whitespace().count();
+    if fields != 6 {
         return Err(format!(
-            "`{expr}` has {} fields; write 6 (sec min hour day month weekday), e.g. `0 */5 * * * *`",
-            fields.len()
+            "`{expr}` has {fields} fields; write 6 (sec min hour day month weekday), e.g. `0 */5 * * * *`"
         ));
     }
-    let ok = fields
-        .iter()
-        .all(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || "*/,-?#".contains(c)));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("`{expr}` is not a cron expression"))
-    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
+        .map_err(|e| format!("`{expr}` is not a valid cron expression: {e}"))
 }
 
 fn tracing_level_ok(level: &str) -> Result<(), String> {

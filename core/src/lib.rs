@@ -3,10 +3,13 @@
 //! service. No HTTP and no terminal code lives here.
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod id;
+pub mod jobs;
+pub mod mailer;
 pub mod objects;
 pub mod session;
 pub mod store;

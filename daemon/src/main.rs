@@ -24,6 +24,12 @@ enum Command {
     Migrate,
     /// Load and validate the configuration, print it (secrets redacted) and exit.
     CheckConfig,
+    /// Run one scheduled job now (taking its lease like the scheduler does) and exit:
+    /// session_expiry, retention, alert_detection, alert_digest, notification_sender, upload_gc.
+    RunJob {
+        /// Job name.
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,6 +69,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::RunJob { name } => run_job(&name, settings).await,
         Command::Serve => {
             let listener = match tokio::net::TcpListener::bind(settings.server.listen).await {
                 Ok(l) => l,
@@ -80,4 +87,53 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             }
         }
     }
+}
+
+/// Exit codes: 0 ran and succeeded, 1 failed, 2 unknown job, 3 another instance holds the lease.
+async fn run_job(name: &str, settings: Settings) -> ExitCode {
+    let Some(job) = sessiond_core::jobs::find(name) else {
+        let names: Vec<&str> = sessiond_core::jobs::registry().iter().map(|j| j.name).collect();
+        eprintln!("sessiond: unknown job `{name}`; jobs are: {}", names.join(", "));
+        return ExitCode::from(2);
+    };
+    let store = match sessiond::open_store(&settings).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sessiond: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ctx = match sessiond::jobs::job_context(std::sync::Arc::new(settings), store.clone()).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sessiond: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match sessiond_core::jobs::run_job(&ctx, job).await {
+        Ok(sessiond_core::jobs::RunOutcome::Succeeded { run_id, counts }) => {
+            println!(
+                "{}",
+                serde_json::json!({ "job": name, "run_id": run_id, "status": "succeeded", "counts": counts })
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(sessiond_core::jobs::RunOutcome::Failed { run_id, error }) => {
+            println!(
+                "{}",
+                serde_json::json!({ "job": name, "run_id": run_id, "status": "failed", "error": error })
+            );
+            ExitCode::FAILURE
+        }
+        Ok(sessiond_core::jobs::RunOutcome::Skipped) => {
+            eprintln!("sessiond: `{name}` is running on another instance (its lease is held); nothing done");
+            ExitCode::from(3)
+        }
+        Err(e) => {
+            eprintln!("sessiond: {e}");
+            ExitCode::FAILURE
+        }
+    };
+    store.close().await;
+    code
 }

@@ -33,6 +33,9 @@ pub enum StartError {
     /// The rate limiter could not be set up (e.g. an unusable `rate_limit.redis_url`).
     #[error("{0}")]
     RateLimit(String),
+    /// The job scheduler could not start (bad schedule, email or object storage settings).
+    #[error(transparent)]
+    Jobs(#[from] crate::jobs::JobsError),
 }
 
 /// Open the configured database and apply migrations.
@@ -88,6 +91,12 @@ pub async fn serve_with(
         None
     };
     let metrics = Arc::new(metrics);
+    let scheduler = if settings.jobs.enabled {
+        let ctx = crate::jobs::job_context(settings.clone(), store.clone()).await?;
+        Some(crate::jobs::start(ctx).await?)
+    } else {
+        None
+    };
     let timeouts = Timeouts::new(
         settings.session.idle_timeout.get(),
         settings.session.absolute_timeout.get(),
@@ -110,6 +119,9 @@ pub async fn serve_with(
     accept_loop(state.clone(), listener, shutdown).await;
 
     drop(state);
+    if let Some(scheduler) = scheduler {
+        scheduler.shutdown(settings.server.shutdown_grace.get()).await;
+    }
     if let Some(limiter) = limiter {
         // Summaries of open refusal windows go through the writer: before it stops.
         limiter.shutdown().await;

@@ -7,6 +7,8 @@
 
 pub mod ratelimit;
 pub mod console;
+pub mod seed;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

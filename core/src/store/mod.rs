@@ -4,7 +4,10 @@
 
 mod batch;
 pub mod console;
+pub mod alerts;
+pub mod jobs;
 mod postgres;
+pub mod retention;
 mod sqlite;
 
 use std::sync::Arc;
@@ -125,7 +128,9 @@ pub struct StatusCounts {
 
 /// The store interface. Methods are small verbs; every query is a bound-parameter statement.
 #[async_trait::async_trait]
-pub trait Store: console::ConsoleStore + Send + Sync + 'static {
+pub trait Store:
+    console::ConsoleStore + jobs::JobStore + alerts::AlertStore + retention::RetentionStore + Send + Sync + 'static
+{
     /// Which database this is.
     fn backend(&self) -> Backend;
     /// The database, for display (password redacted).

@@ -1,0 +1,217 @@
+//! Scheduled jobs (SPEC §6): the registry (a job is a name, its schedule key and an async fn)
+//! and [`run_job`], which wraps one run in the lease, the `job_runs` record and the
+//! `job.completed` / `job.failed` audit event. The daemon's scheduler and `sessiond run-job`
+//! both go through [`run_job`].
+
+mod expiry;
+mod retention;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+
+use crate::audit::{EventType, NewEvent, Origin, Severity};
+use crate::config::{JobSettings, Settings};
+use crate::domain::now_millis;
+use crate::mailer::Mailer;
+use crate::objects::SessionObjects;
+use crate::store::Store;
+
+pub use expiry::expire_sessions;
+pub use retention::{anonymize_ip, run_retention};
+
+/// What a job run did, e.g. `{"expired": 3}`; stored in `job_runs.counts`.
+pub type Counts = Map<String, Value>;
+
+/// Why a job run failed.
+pub type JobError = String;
+
+/// Everything a job needs.
+#[derive(Clone)]
+pub struct JobContext {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Configuration.
+    pub settings: Arc<Settings>,
+    /// Object storage, for deleting the objects of expired sessions.
+    pub objects: Arc<dyn SessionObjects>,
+    /// SMTP, when `email.enabled`.
+    pub mailer: Option<Arc<Mailer>>,
+    /// This process's instance id (the lease holder).
+    pub holder: String,
+}
+
+type JobFuture = Pin<Box<dyn Future<Output = Result<Counts, JobError>> + Send>>;
+
+/// One scheduled job.
+#[derive(Clone, Copy)]
+pub struct JobDef {
+    /// Name, as in `jobs.<name>.schedule` and `sessiond run-job <name>`.
+    pub name: &'static str,
+    /// Its cron expression in the config.
+    pub schedule: fn(&JobSettings) -> &str,
+    /// The work. `run_id` identifies the run in audit events (`request_id = job:<name>:<id>`).
+    pub run: fn(JobContext, i64) -> JobFuture,
+}
+
+impl std::fmt::Debug for JobDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobDef").field("name", &self.name).finish()
+    }
+}
+
+/// Every job, in SPEC §6 order.
+pub fn registry() -> Vec<JobDef> {
+    vec![
+        JobDef {
+            name: "session_expiry",
+            schedule: |j| &j.session_expiry.schedule,
+            run: |ctx, id| Box::pin(async move { expire_sessions(&ctx, id).await }),
+        },
+        JobDef {
+            name: "retention",
+            schedule: |j| &j.retention.schedule,
+            run: |ctx, _| Box::pin(async move { run_retention(&ctx, now_millis()).await }),
+        },
+        JobDef {
+            name: "alert_detection",
+            schedule: |j| &j.alert_detection.schedule,
+            run: |ctx, id| Box::pin(async move { crate::alerts::detect(&ctx, id, now_millis()).await }),
+        },
+        JobDef {
+            name: "alert_digest",
+            schedule: |j| &j.alert_digest.schedule,
+            run: |ctx, _| Box::pin(async move { crate::alerts::queue_digest(&ctx, now_millis()).await }),
+        },
+        JobDef {
+            name: "notification_sender",
+            schedule: |j| &j.notification_sender.schedule,
+            run: |ctx, id| Box::pin(async move { crate::mailer::deliver_pending(&ctx, id, now_millis()).await }),
+        },
+        JobDef {
+            name: "upload_gc",
+            schedule: |j| &j.upload_gc.schedule,
+            // PLACEHOLDER: the uploads work provides the real upload_gc function; wire it here.
+            run: |_, _| Box::pin(async { Ok(Counts::from_iter([("placeholder".to_owned(), json!(true))])) }),
+        },
+    ]
+}
+
+/// The job called `name`.
+pub fn find(name: &str) -> Option<JobDef> {
+    registry().into_iter().find(|j| j.name == name)
+}
+
+/// How long a lease lasts without renewal; renewed every third of it while the job runs.
+pub const LEASE_TTL: Duration = Duration::from_secs(60);
+
+/// How one call of [`run_job`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    /// Another instance holds the lease; nothing ran.
+    Skipped,
+    /// Ran and finished.
+    Succeeded {
+        /// `job_runs.id`.
+        run_id: i64,
+        /// What it did.
+        counts: Counts,
+    },
+    /// Ran and failed (or lost its lease).
+    Failed {
+        /// `job_runs.id`.
+        run_id: i64,
+        /// Why.
+        error: String,
+    },
+}
+
+/// An instance id for lease holding: unique per process start.
+pub fn instance_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "sessiond".into());
+    format!(
+        "{host}:{}:{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// Run `job` once if this instance can take its lease: record the run, renew the lease while
+/// it runs, audit the outcome, release the lease.
+pub async fn run_job(ctx: &JobContext, job: JobDef) -> Result<RunOutcome, crate::store::StoreError> {
+    let store = &ctx.store;
+    let now = Utc::now();
+    let ttl = chrono::Duration::from_std(LEASE_TTL).unwrap_or(chrono::Duration::seconds(60));
+    if !store.acquire_lease(job.name, &ctx.holder, now, now + ttl).await? {
+        return Ok(RunOutcome::Skipped);
+    }
+    let started = now_millis();
+    let run_id = match store.start_run(job.name, &ctx.holder, started).await {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = store.release_lease(job.name, &ctx.holder).await;
+            return Err(e);
+        }
+    };
+    let work = (job.run)(ctx.clone(), run_id);
+    let renew = async {
+        loop {
+            tokio::time::sleep(LEASE_TTL / 3).await;
+            match store.renew_lease(job.name, &ctx.holder, Utc::now() + ttl).await {
+                Ok(true) => {}
+                Ok(false) => return "lease lost to another instance".to_owned(),
+                // A blip is survivable while the lease has time left; the next renewal retries.
+                Err(e) => tracing::warn!(job = job.name, error = %e, "lease renewal failed"),
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = work => r,
+        lost = renew => Err(lost),
+    };
+    let finished = now_millis();
+    let elapsed_ms = (finished - started).num_milliseconds();
+    let (succeeded, counts, error) = match &result {
+        Ok(c) => (true, Value::Object(c.clone()), None),
+        Err(e) => (false, json!({}), Some(e.as_str())),
+    };
+    let recorded = store.finish_run(run_id, finished, succeeded, &counts, error).await;
+    let origin = Origin::system(format!("job:{}:{run_id}", job.name));
+    let event = NewEvent::new(
+        &origin,
+        finished,
+        if succeeded {
+            EventType::JobCompleted
+        } else {
+            EventType::JobFailed
+        },
+        if succeeded { Severity::Info } else { Severity::Warning },
+        None,
+        json!({ "job": job.name, "run_id": run_id, "holder": ctx.holder, "duration_ms": elapsed_ms,
+                "counts": counts, "error": error }),
+    );
+    let audited = store.commit_batch(&[crate::store::WriteOp::Event(event)]).await;
+    let _ = store.release_lease(job.name, &ctx.holder).await;
+    recorded?;
+    audited?;
+    match result {
+        Ok(counts) => {
+            tracing::info!(job = job.name, run_id, elapsed_ms, counts = %serde_json::Value::Object(counts.clone()), "job completed");
+            Ok(RunOutcome::Succeeded { run_id, counts })
+        }
+        Err(error) => {
+            tracing::warn!(job = job.name, run_id, elapsed_ms, %error, "job failed");
+            Ok(RunOutcome::Failed { run_id, error })
+        }
+    }
+}
+
+/// A count for [`Counts`].
+pub(crate) fn count(counts: &mut Counts, key: &str, n: u64) {
+    let prev = counts.get(key).and_then(Value::as_u64).unwrap_or(0);
+    counts.insert(key.to_owned(), json!(prev + n));
+}

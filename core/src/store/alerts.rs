@@ -1,0 +1,538 @@
+//! Alerts (SPEC §5) and the email outbox: what the detection, digest and sender jobs read and
+//! write. Every change that is audited commits together with its audit event.
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::NewEvent;
+use crate::domain::from_millis;
+use crate::store::StoreError;
+
+/// A stored alert.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Alert {
+    /// Row id.
+    pub id: i64,
+    /// Rule name, e.g. `uuid_probing`.
+    pub rule: String,
+    /// IP key, dependency name, or `*`.
+    pub subject: String,
+    /// `warning` or `critical`.
+    pub severity: String,
+    /// `open`, `acknowledged` or `resolved`.
+    pub status: String,
+    /// Matching events seen while it was live.
+    pub count: i64,
+    /// First matching event.
+    pub first_seen_at: DateTime<Utc>,
+    /// Latest matching event.
+    pub last_seen_at: DateTime<Utc>,
+    /// When an admin acknowledged it.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Who (`admin:<name>`).
+    pub acknowledged_by: Option<String>,
+    /// When it was resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// When an email about it was last queued.
+    pub last_emailed_at: Option<DateTime<Utc>>,
+    /// Ids of some of its audit events (newest first).
+    pub sample_event_ids: Vec<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AlertRow {
+    id: i64,
+    rule: String,
+    subject: String,
+    severity: String,
+    status: String,
+    count: i64,
+    first_seen_at: i64,
+    last_seen_at: i64,
+    acknowledged_at: Option<i64>,
+    acknowledged_by: Option<String>,
+    resolved_at: Option<i64>,
+    last_emailed_at: Option<i64>,
+    sample_event_ids: sqlx::types::Json<Vec<i64>>,
+}
+
+impl From<AlertRow> for Alert {
+    fn from(r: AlertRow) -> Self {
+        Alert {
+            id: r.id,
+            rule: r.rule,
+            subject: r.subject,
+            severity: r.severity,
+            status: r.status,
+            count: r.count,
+            first_seen_at: from_millis(r.first_seen_at),
+            last_seen_at: from_millis(r.last_seen_at),
+            acknowledged_at: r.acknowledged_at.map(from_millis),
+            acknowledged_by: r.acknowledged_by,
+            resolved_at: r.resolved_at.map(from_millis),
+            last_emailed_at: r.last_emailed_at.map(from_millis),
+            sample_event_ids: r.sample_event_ids.0,
+        }
+    }
+}
+
+/// An alert to insert.
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    /// Rule.
+    pub rule: String,
+    /// Subject.
+    pub subject: String,
+    /// Severity.
+    pub severity: String,
+    /// Matching events.
+    pub count: i64,
+    /// First matching event.
+    pub first_seen_at: DateTime<Utc>,
+    /// Latest matching event.
+    pub last_seen_at: DateTime<Utc>,
+    /// Sample audit event ids.
+    pub sample_event_ids: Vec<i64>,
+}
+
+/// An email to queue in the outbox.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    /// `alert` or `digest`.
+    pub kind: &'static str,
+    /// Comma-separated addresses.
+    pub recipients: String,
+    /// Subject line.
+    pub subject_line: String,
+    /// Plain-text body.
+    pub body: String,
+    /// Queued at (also the first attempt time).
+    pub created_at: DateTime<Utc>,
+}
+
+/// An outbox row.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct Notification {
+    /// Row id.
+    pub id: i64,
+    /// `alert` or `digest`.
+    pub kind: String,
+    /// The alert, for `alert` mails.
+    pub alert_id: Option<i64>,
+    /// Comma-separated addresses.
+    pub recipients: String,
+    /// Subject line.
+    pub subject_line: String,
+    /// Plain-text body.
+    pub body: String,
+    /// `pending`, `sent` or `failed` (given up).
+    pub status: String,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// Next attempt (Unix ms).
+    pub next_attempt_at: i64,
+    /// Last failure.
+    pub last_error: Option<String>,
+    /// Queued (Unix ms).
+    pub created_at: i64,
+    /// Delivered (Unix ms).
+    pub sent_at: Option<i64>,
+}
+
+/// An audit event as the detection rules see it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RecentEvent {
+    /// Id.
+    pub id: i64,
+    /// Unix ms.
+    pub occurred_at: i64,
+    /// Client IP.
+    pub ip: Option<String>,
+    /// Metadata.
+    pub metadata: sqlx::types::Json<serde_json::Value>,
+}
+
+/// Alerts and the outbox.
+#[async_trait::async_trait]
+pub trait AlertStore: Send + Sync {
+    /// Up to `limit` events of `event_type` at or after `since`, newest first.
+    async fn recent_events(
+        &self,
+        event_type: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<RecentEvent>, StoreError>;
+    /// Alerts not resolved.
+    async fn live_alerts(&self) -> Result<Vec<Alert>, StoreError>;
+    /// When an email was last queued for any alert of (rule, subject).
+    async fn last_emailed_at(&self, rule: &str, subject: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Insert an alert, its `alert.raised` event (its metadata gets `alert_id`) and, when
+    /// given, its email (then `last_emailed_at` = the email's time), in one transaction.
+    async fn raise_alert(
+        &self,
+        alert: &NewAlert,
+        event: &NewEvent,
+        email: Option<&NewNotification>,
+    ) -> Result<i64, StoreError>;
+    /// Record repeats of a live alert and, when given, queue its email.
+    async fn update_alert(
+        &self,
+        id: i64,
+        count: i64,
+        last_seen_at: DateTime<Utc>,
+        sample_event_ids: &[i64],
+        email: Option<&NewNotification>,
+    ) -> Result<(), StoreError>;
+    /// Mark an alert resolved.
+    async fn resolve_alert(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Warning alerts seen after `since` whose (rule, subject) was not emailed after
+    /// `emailed_before` (the cooldown spans resolved and re-raised alerts too).
+    async fn digest_candidates(
+        &self,
+        since: DateTime<Utc>,
+        emailed_before: DateTime<Utc>,
+    ) -> Result<Vec<Alert>, StoreError>;
+    /// Queue a digest and mark its alerts emailed, in one transaction.
+    async fn queue_digest(&self, email: &NewNotification, alert_ids: &[i64]) -> Result<i64, StoreError>;
+    /// When the last digest was queued.
+    async fn last_digest_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Pending emails due at `now`, oldest first.
+    async fn due_notifications(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Notification>, StoreError>;
+    /// Record a delivery and its `notification.sent` event.
+    async fn mark_notification_sent(&self, id: i64, at: DateTime<Utc>, event: &NewEvent) -> Result<(), StoreError>;
+    /// Record a failed attempt and its `notification.failed` event; `give_up` makes it `failed`.
+    async fn mark_notification_failed(
+        &self,
+        id: i64,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+        give_up: bool,
+        event: &NewEvent,
+    ) -> Result<(), StoreError>;
+    /// Newest outbox rows first.
+    async fn list_notifications(&self, limit: u32) -> Result<Vec<Notification>, StoreError>;
+}
+
+macro_rules! insert_event {
+    ($q:ident, $tx:expr, $e:expr, $meta:expr) => {
+        sqlx::query($q::INSERT_EVENT)
+            .bind($e.occurred_at.timestamp_millis())
+            .bind($e.event_type.as_str())
+            .bind($e.severity.as_str())
+            .bind($e.session_id)
+            .bind($e.ip.as_deref())
+            .bind($e.user_agent.as_deref())
+            .bind($e.request_id.as_deref())
+            .bind($e.actor.as_str())
+            .bind(sqlx::types::Json($meta))
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+
+macro_rules! insert_notification {
+    ($q:ident, $tx:expr, $n:expr, $alert_id:expr) => {{
+        let id: i64 = sqlx::query_scalar($q::INSERT_NOTIFICATION)
+            .bind($n.kind)
+            .bind($alert_id)
+            .bind($n.recipients.as_str())
+            .bind($n.subject_line.as_str())
+            .bind($n.body.as_str())
+            .bind($n.created_at.timestamp_millis())
+            .fetch_one(&mut *$tx)
+            .await?;
+        id
+    }};
+}
+
+macro_rules! alert_store_impl {
+    ($store:ty, $sql:path) => {
+        #[async_trait::async_trait]
+        impl crate::store::alerts::AlertStore for $store {
+            async fn recent_events(
+                &self,
+                event_type: &str,
+                since: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> Result<Vec<crate::store::alerts::RecentEvent>, crate::store::StoreError> {
+                use $sql as q;
+                Ok(sqlx::query_as(q::RECENT_EVENTS)
+                    .bind(event_type)
+                    .bind(since.timestamp_millis())
+                    .bind(i64::from(limit.max(1)))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn live_alerts(&self) -> Result<Vec<crate::store::alerts::Alert>, crate::store::StoreError> {
+                use $sql as q;
+                let rows: Vec<crate::store::alerts::AlertRow> =
+                    sqlx::query_as(q::LIVE_ALERTS).fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn last_emailed_at(
+                &self,
+                rule: &str,
+                subject: &str,
+            ) -> Result<Option<chrono::DateTime<chrono::Utc>>, crate::store::StoreError> {
+                use $sql as q;
+                let at: Option<i64> = sqlx::query_scalar(q::LAST_EMAILED)
+                    .bind(rule)
+                    .bind(subject)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(at.map(crate::domain::from_millis))
+            }
+
+            async fn raise_alert(
+                &self,
+                alert: &crate::store::alerts::NewAlert,
+                event: &crate::audit::NewEvent,
+                email: Option<&crate::store::alerts::NewNotification>,
+            ) -> Result<i64, crate::store::StoreError> {
+                use $sql as q;
+                let mut tx = self.begin_write().await?;
+                let id: i64 = sqlx::query_scalar(q::INSERT_ALERT)
+                    .bind(alert.rule.as_str())
+                    .bind(alert.subject.as_str())
+                    .bind(alert.severity.as_str())
+                    .bind(alert.count)
+                    .bind(alert.first_seen_at.timestamp_millis())
+                    .bind(alert.last_seen_at.timestamp_millis())
+                    .bind(email.map(|n| n.created_at.timestamp_millis()))
+                    .bind(sqlx::types::Json(&alert.sample_event_ids))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let mut meta = event.metadata.clone();
+                if let serde_json::Value::Object(m) = &mut meta {
+                    m.insert("alert_id".into(), id.into());
+                }
+                insert_event!(q, tx, event, &meta);
+                if let Some(n) = email {
+                    insert_notification!(q, tx, n, Some(id));
+                }
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn update_alert(
+                &self,
+                id: i64,
+                count: i64,
+                last_seen_at: chrono::DateTime<chrono::Utc>,
+                sample_event_ids: &[i64],
+                email: Option<&crate::store::alerts::NewNotification>,
+            ) -> Result<(), crate::store::StoreError> {
+                use $sql as q;
+                let mut tx = self.begin_write().await?;
+                sqlx::query(q::UPDATE_ALERT)
+                    .bind(count)
+                    .bind(last_seen_at.timestamp_millis())
+                    .bind(sqlx::types::Json(sample_event_ids))
+                    .bind(email.map(|n| n.created_at.timestamp_millis()))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(n) = email {
+                    insert_notification!(q, tx, n, Some(id));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn resolve_alert(
+                &self,
+                id: i64,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), crate::store::StoreError> {
+                use $sql as q;
+                sqlx::query(q::RESOLVE_ALERT)
+                    .bind(at.timestamp_millis())
+                    .bind(id)
+                    .execute(&self.write_pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn digest_candidates(
+                &self,
+                since: chrono::DateTime<chrono::Utc>,
+                emailed_before: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Vec<crate::store::alerts::Alert>, crate::store::StoreError> {
+                use $sql as q;
+                let rows: Vec<crate::store::alerts::AlertRow> = sqlx::query_as(q::DIGEST_CANDIDATES)
+                    .bind(since.timestamp_millis())
+                    .bind(emailed_before.timestamp_millis())
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn queue_digest(
+                &self,
+                email: &crate::store::alerts::NewNotification,
+                alert_ids: &[i64],
+            ) -> Result<i64, crate::store::StoreError> {
+                use $sql as q;
+                let mut tx = self.begin_write().await?;
+                let id = insert_notification!(q, tx, email, None::<i64>);
+                for alert in alert_ids {
+                    sqlx::query(q::MARK_EMAILED)
+                        .bind(email.created_at.timestamp_millis())
+                        .bind(*alert)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn last_digest_at(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, crate::store::StoreError> {
+                use $sql as q;
+                let at: Option<i64> = sqlx::query_scalar(q::LAST_DIGEST).fetch_one(&self.pool).await?;
+                Ok(at.map(crate::domain::from_millis))
+            }
+
+            async fn due_notifications(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> Result<Vec<crate::store::alerts::Notification>, crate::store::StoreError> {
+                use $sql as q;
+                Ok(sqlx::query_as(q::DUE_NOTIFICATIONS)
+                    .bind(now.timestamp_millis())
+                    .bind(i64::from(limit.max(1)))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn mark_notification_sent(
+                &self,
+                id: i64,
+                at: chrono::DateTime<chrono::Utc>,
+                event: &crate::audit::NewEvent,
+            ) -> Result<(), crate::store::StoreError> {
+                use $sql as q;
+                let mut tx = self.begin_write().await?;
+                sqlx::query(q::MARK_SENT)
+                    .bind(at.timestamp_millis())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_event!(q, tx, event, &event.metadata);
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn mark_notification_failed(
+                &self,
+                id: i64,
+                next_attempt_at: chrono::DateTime<chrono::Utc>,
+                error: &str,
+                give_up: bool,
+                event: &crate::audit::NewEvent,
+            ) -> Result<(), crate::store::StoreError> {
+                use $sql as q;
+                let mut tx = self.begin_write().await?;
+                sqlx::query(q::MARK_FAILED)
+                    .bind(if give_up { "failed" } else { "pending" })
+                    .bind(next_attempt_at.timestamp_millis())
+                    .bind(error)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_event!(q, tx, event, &event.metadata);
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_notifications(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<crate::store::alerts::Notification>, crate::store::StoreError> {
+                use $sql as q;
+                Ok(sqlx::query_as(q::LIST_NOTIFICATIONS)
+                    .bind(i64::from(limit.max(1)))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+        }
+    };
+}
+
+alert_store_impl!(crate::store::SqliteStore, sqlite_sql);
+alert_store_impl!(crate::store::PgStore, pg_sql);
+
+mod sqlite_sql {
+    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
+        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    pub const INSERT_NOTIFICATION: &str = "INSERT INTO notifications \
+        (kind, alert_id, recipients, subject_line, body, status, attempts, next_attempt_at, created_at) \
+        VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6) RETURNING id";
+    pub const RECENT_EVENTS: &str = "SELECT id, occurred_at, ip, metadata FROM audit_events \
+        WHERE event_type = ?1 AND occurred_at >= ?2 ORDER BY id DESC LIMIT ?3";
+    pub const LIVE_ALERTS: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
+        acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids \
+        FROM alerts WHERE status <> 'resolved' ORDER BY id";
+    pub const LAST_EMAILED: &str = "SELECT max(last_emailed_at) FROM alerts WHERE rule = ?1 AND subject = ?2";
+    pub const INSERT_ALERT: &str = "INSERT INTO alerts (rule, subject, severity, status, count, first_seen_at, \
+        last_seen_at, last_emailed_at, sample_event_ids) VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?8) RETURNING id";
+    pub const UPDATE_ALERT: &str = "UPDATE alerts SET count = ?1, last_seen_at = max(last_seen_at, ?2), \
+        sample_event_ids = ?3, last_emailed_at = coalesce(?4, last_emailed_at) WHERE id = ?5";
+    pub const RESOLVE_ALERT: &str =
+        "UPDATE alerts SET status = 'resolved', resolved_at = ?1 WHERE id = ?2 AND status <> 'resolved'";
+    pub const DIGEST_CANDIDATES: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, \
+        last_seen_at, acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids \
+        FROM alerts WHERE severity = 'warning' AND last_seen_at > ?1 \
+        AND NOT EXISTS (SELECT 1 FROM alerts b WHERE b.rule = alerts.rule AND b.subject = alerts.subject \
+        AND b.last_emailed_at > ?2) ORDER BY id";
+    pub const MARK_EMAILED: &str = "UPDATE alerts SET last_emailed_at = ?1 WHERE id = ?2";
+    pub const LAST_DIGEST: &str = "SELECT max(created_at) FROM notifications WHERE kind = 'digest'";
+    pub const DUE_NOTIFICATIONS: &str = "SELECT id, kind, alert_id, recipients, subject_line, body, status, attempts, \
+        next_attempt_at, last_error, created_at, sent_at FROM notifications \
+        WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2";
+    pub const MARK_SENT: &str = "UPDATE notifications SET status = 'sent', sent_at = ?1, attempts = attempts + 1, \
+        last_error = NULL WHERE id = ?2";
+    pub const MARK_FAILED: &str = "UPDATE notifications SET status = ?1, next_attempt_at = ?2, last_error = ?3, \
+        attempts = attempts + 1 WHERE id = ?4";
+    pub const LIST_NOTIFICATIONS: &str = "SELECT id, kind, alert_id, recipients, subject_line, body, status, \
+        attempts, next_attempt_at, last_error, created_at, sent_at FROM notifications ORDER BY id DESC LIMIT ?1";
+}
+
+mod pg_sql {
+    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
+        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    pub const INSERT_NOTIFICATION: &str = "INSERT INTO notifications \
+        (kind, alert_id, recipients, subject_line, body, status, attempts, next_attempt_at, created_at) \
+        VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6) RETURNING id";
+    pub const RECENT_EVENTS: &str = "SELECT id, occurred_at, ip, metadata FROM audit_events \
+        WHERE event_type = $1 AND occurred_at >= $2 ORDER BY id DESC LIMIT $3";
+    pub const LIVE_ALERTS: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
+        acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids \
+        FROM alerts WHERE status <> 'resolved' ORDER BY id";
+    pub const LAST_EMAILED: &str = "SELECT max(last_emailed_at) FROM alerts WHERE rule = $1 AND subject = $2";
+    pub const INSERT_ALERT: &str = "INSERT INTO alerts (rule, subject, severity, status, count, first_seen_at, \
+        last_seen_at, last_emailed_at, sample_event_ids) VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8) RETURNING id";
+    pub const UPDATE_ALERT: &str = "UPDATE alerts SET count = $1, last_seen_at = GREATEST(last_seen_at, $2), \
+        sample_event_ids = $3, last_emailed_at = coalesce($4, last_emailed_at) WHERE id = $5";
+    pub const RESOLVE_ALERT: &str =
+        "UPDATE alerts SET status = 'resolved', resolved_at = $1 WHERE id = $2 AND status <> 'resolved'";
+    pub const DIGEST_CANDIDATES: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, \
+        last_seen_at, acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids \
+        FROM alerts WHERE severity = 'warning' AND last_seen_at > $1 \
+        AND NOT EXISTS (SELECT 1 FROM alerts b WHERE b.rule = alerts.rule AND b.subject = alerts.subject \
+        AND b.last_emailed_at > $2) ORDER BY id";
+    pub const MARK_EMAILED: &str = "UPDATE alerts SET last_emailed_at = $1 WHERE id = $2";
+    pub const LAST_DIGEST: &str = "SELECT max(created_at) FROM notifications WHERE kind = 'digest'";
+    pub const DUE_NOTIFICATIONS: &str = "SELECT id, kind, alert_id, recipients, subject_line, body, status, attempts, \
+        next_attempt_at, last_error, created_at, sent_at FROM notifications \
+        WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2";
+    pub const MARK_SENT: &str = "UPDATE notifications SET status = 'sent', sent_at = $1, attempts = attempts + 1, \
+        last_error = NULL WHERE id = $2";
+    pub const MARK_FAILED: &str = "UPDATE notifications SET status = $1, next_attempt_at = $2, last_error = $3, \
+        attempts = attempts + 1 WHERE id = $4";
+    pub const LIST_NOTIFICATIONS: &str = "SELECT id, kind, alert_id, recipients, subject_line, body, status, \
+        attempts, next_attempt_at, last_error, created_at, sent_at FROM notifications ORDER BY id DESC LIMIT $1";
+}

@@ -1,0 +1,221 @@
+//! Job leases and the record of job runs (SPEC §6). A lease is one row per job; taking it is a
+//! single statement (insert, or take over a row whose lease has expired), so among several
+//! daemons on one database exactly one holds a job at a time.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::from_millis;
+use crate::store::StoreError;
+
+/// One recorded run of a job.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JobRun {
+    /// Row id.
+    pub id: i64,
+    /// Job name.
+    pub job: String,
+    /// Instance id of the daemon (or `run-job` process) that ran it.
+    pub holder: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End (none while running, or when the process died mid-run).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `running`, `succeeded` or `failed`.
+    pub status: String,
+    /// What it did, e.g. `{"expired": 3}`.
+    pub counts: serde_json::Value,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct JobRunRow {
+    id: i64,
+    job: String,
+    holder: String,
+    started_at: i64,
+    finished_at: Option<i64>,
+    status: String,
+    counts: sqlx::types::Json<serde_json::Value>,
+    error: Option<String>,
+}
+
+impl From<JobRunRow> for JobRun {
+    fn from(r: JobRunRow) -> Self {
+        JobRun {
+            id: r.id,
+            job: r.job,
+            holder: r.holder,
+            started_at: from_millis(r.started_at),
+            finished_at: r.finished_at.map(from_millis),
+            status: r.status,
+            counts: r.counts.0,
+            error: r.error,
+        }
+    }
+}
+
+/// Leases and run records.
+#[async_trait::async_trait]
+pub trait JobStore: Send + Sync {
+    /// Take the lease of `job` for `holder` until `until`, if nobody holds an unexpired one
+    /// at `now`. One statement; true when taken.
+    async fn acquire_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Extend a lease `holder` still holds; false when it was lost.
+    async fn renew_lease(&self, job: &str, holder: &str, until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Give the lease up (only if `holder` still holds it).
+    async fn release_lease(&self, job: &str, holder: &str) -> Result<(), StoreError>;
+    /// Record the start of a run; returns its id.
+    async fn start_run(&self, job: &str, holder: &str, at: DateTime<Utc>) -> Result<i64, StoreError>;
+    /// Record the end of a run.
+    async fn finish_run(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        succeeded: bool,
+        counts: &serde_json::Value,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// The newest runs (of one job, or of all), newest first.
+    async fn list_runs(&self, job: Option<&str>, limit: u32) -> Result<Vec<JobRun>, StoreError>;
+}
+
+macro_rules! job_store_impl {
+    ($store:ty, $sql:path) => {
+        #[async_trait::async_trait]
+        impl crate::store::jobs::JobStore for $store {
+            async fn acquire_lease(
+                &self,
+                job: &str,
+                holder: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, crate::store::StoreError> {
+                use $sql as q;
+                let n = sqlx::query(q::ACQUIRE_LEASE)
+                    .bind(job)
+                    .bind(holder)
+                    .bind(until.timestamp_millis())
+                    .bind(now.timestamp_millis())
+                    .execute(&self.write_pool)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn renew_lease(
+                &self,
+                job: &str,
+                holder: &str,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, crate::store::StoreError> {
+                use $sql as q;
+                let n = sqlx::query(q::RENEW_LEASE)
+                    .bind(until.timestamp_millis())
+                    .bind(job)
+                    .bind(holder)
+                    .execute(&self.write_pool)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn release_lease(&self, job: &str, holder: &str) -> Result<(), crate::store::StoreError> {
+                use $sql as q;
+                sqlx::query(q::RELEASE_LEASE)
+                    .bind(job)
+                    .bind(holder)
+                    .execute(&self.write_pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn start_run(
+                &self,
+                job: &str,
+                holder: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<i64, crate::store::StoreError> {
+                use $sql as q;
+                let id: i64 = sqlx::query_scalar(q::START_RUN)
+                    .bind(job)
+                    .bind(holder)
+                    .bind(at.timestamp_millis())
+                    .fetch_one(&self.write_pool)
+                    .await?;
+                Ok(id)
+            }
+
+            async fn finish_run(
+                &self,
+                id: i64,
+                at: chrono::DateTime<chrono::Utc>,
+                succeeded: bool,
+                counts: &serde_json::Value,
+                error: Option<&str>,
+            ) -> Result<(), crate::store::StoreError> {
+                use $sql as q;
+                sqlx::query(q::FINISH_RUN)
+                    .bind(at.timestamp_millis())
+                    .bind(if succeeded { "succeeded" } else { "failed" })
+                    .bind(sqlx::types::Json(counts))
+                    .bind(error)
+                    .bind(id)
+                    .execute(&self.write_pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn list_runs(
+                &self,
+                job: Option<&str>,
+                limit: u32,
+            ) -> Result<Vec<crate::store::jobs::JobRun>, crate::store::StoreError> {
+                use $sql as q;
+                let rows: Vec<crate::store::jobs::JobRunRow> = sqlx::query_as(q::LIST_RUNS)
+                    .bind(job)
+                    .bind(i64::from(limit.clamp(1, 100_000)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+        }
+    };
+}
+
+job_store_impl!(crate::store::SqliteStore, sqlite_sql);
+job_store_impl!(crate::store::PgStore, pg_sql);
+
+mod sqlite_sql {
+    pub const ACQUIRE_LEASE: &str = "INSERT INTO job_leases (job, holder, expires_at) VALUES (?1, ?2, ?3) \
+        ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+        WHERE job_leases.expires_at <= ?4";
+    pub const RENEW_LEASE: &str = "UPDATE job_leases SET expires_at = ?1 WHERE job = ?2 AND holder = ?3";
+    pub const RELEASE_LEASE: &str = "DELETE FROM job_leases WHERE job = ?1 AND holder = ?2";
+    pub const START_RUN: &str = "INSERT INTO job_runs (job, holder, started_at, status) \
+        VALUES (?1, ?2, ?3, 'running') RETURNING id";
+    pub const FINISH_RUN: &str = "UPDATE job_runs SET finished_at = ?1, status = ?2, counts = ?3, error = ?4 \
+        WHERE id = ?5";
+    pub const LIST_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
+        FROM job_runs WHERE (?1 IS NULL OR job = ?1) ORDER BY id DESC LIMIT ?2";
+}
+
+mod pg_sql {
+    pub const ACQUIRE_LEASE: &str = "INSERT INTO job_leases (job, holder, expires_at) VALUES ($1, $2, $3) \
+        ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+        WHERE job_leases.expires_at <= $4";
+    pub const RENEW_LEASE: &str = "UPDATE job_leases SET expires_at = $1 WHERE job = $2 AND holder = $3";
+    pub const RELEASE_LEASE: &str = "DELETE FROM job_leases WHERE job = $1 AND holder = $2";
+    pub const START_RUN: &str = "INSERT INTO job_runs (job, holder, started_at, status) \
+        VALUES ($1, $2, $3, 'running') RETURNING id";
+    pub const FINISH_RUN: &str = "UPDATE job_runs SET finished_at = $1, status = $2, counts = $3, error = $4 \
+        WHERE id = $5";
+    pub const LIST_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
+        FROM job_runs WHERE ($1::text IS NULL OR job = $1) ORDER BY id DESC LIMIT $2";
+}

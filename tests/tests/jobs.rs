@@ -1,0 +1,406 @@
+//! Scheduled jobs (SPEC §6) on SQLite and PostgreSQL: leases, the live scheduler with
+//! one-second schedules, two daemons on one database, session expiry and retention.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::json;
+use sessiond_core::Settings;
+use sessiond_core::audit::{EventType, NewEvent, Origin, Severity};
+use sessiond_core::domain::{Session, SessionStatus, now_millis};
+use sessiond_core::jobs::{anonymize_ip, registry};
+use sessiond_core::store::{Store, WriteOp};
+use sessiond_tests::seed::seed_audit;
+use sessiond_tests::smtp::SmtpServer;
+use sessiond_tests::{DbKind, TestDaemon, TestDb, on_both_backends};
+use uuid::Uuid;
+
+on_both_backends!(
+    lease_is_held_by_exactly_one,
+    live_daemon_runs_every_job,
+    two_daemons_never_run_a_job_at_the_same_time,
+    retention_purges_and_anonymizes_in_batches,
+);
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Every job every second.
+fn fast_jobs(mut s: Settings) -> Settings {
+    s.jobs.enabled = true;
+    let every = "*/1 * * * * *".to_owned();
+    s.jobs.session_expiry.schedule = every.clone();
+    s.jobs.retention.schedule = every.clone();
+    s.jobs.alert_detection.schedule = every.clone();
+    s.jobs.alert_digest.schedule = every.clone();
+    s.jobs.notification_sender.schedule = every.clone();
+    s.jobs.upload_gc.schedule = every;
+    s
+}
+
+async fn poll<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn lease_is_held_by_exactly_one(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let now = Utc::now();
+    let until = now + chrono::Duration::seconds(60);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .acquire_lease("retention", &format!("holder-{i}"), now, until)
+                .await
+        }));
+    }
+    let mut winners = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        if t.await.expect("task").expect("acquire") {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one holder: {winners:?}");
+    let holder = format!("holder-{}", winners[0]);
+    // Not the holder: cannot take, renew or release it.
+    assert!(
+        !store
+            .acquire_lease("retention", "other", now, until)
+            .await
+            .expect("acquire")
+    );
+    assert!(!store.renew_lease("retention", "other", until).await.expect("renew"));
+    store.release_lease("retention", "other").await.expect("release");
+    assert!(
+        !store
+            .acquire_lease("retention", "other", now, until)
+            .await
+            .expect("acquire")
+    );
+    // Another job is independent.
+    assert!(
+        store
+            .acquire_lease("upload_gc", "other", now, until)
+            .await
+            .expect("acquire")
+    );
+    // The holder renews; an expired lease is taken over; a released one is free.
+    assert!(store.renew_lease("retention", &holder, until).await.expect("renew"));
+    let after = until + chrono::Duration::seconds(1);
+    assert!(
+        store
+            .acquire_lease("retention", "other", after, after + chrono::Duration::seconds(60))
+            .await
+            .expect("take over")
+    );
+    assert!(
+        !store
+            .renew_lease("retention", &holder, until)
+            .await
+            .expect("renew lost")
+    );
+    store.release_lease("retention", "other").await.expect("release");
+    assert!(
+        store
+            .acquire_lease("retention", &holder, now, until)
+            .await
+            .expect("acquire released")
+    );
+}
+
+async fn insert_session(store: &Arc<dyn Store>, last_seen_ago: chrono::Duration) -> Uuid {
+    let now = now_millis();
+    let id = Uuid::new_v4();
+    let session = Session {
+        id,
+        status: SessionStatus::Active,
+        created_at: now - last_seen_ago,
+        last_seen_at: now - last_seen_ago,
+        ended_at: None,
+        ended_by: None,
+        user_info: None,
+        created_ip: Some("192.0.2.55".into()),
+        last_ip: Some("192.0.2.55".into()),
+    };
+    let event = NewEvent::new(
+        &Origin::system("test"),
+        now,
+        EventType::SessionGenerated,
+        Severity::Info,
+        Some(id),
+        json!({}),
+    );
+    store
+        .commit_batch(&[WriteOp::CreateSession { session, event }])
+        .await
+        .expect("insert session");
+    id
+}
+
+fn event_at(at_ms: i64, event_type: EventType, ip: Option<&str>) -> WriteOp {
+    let mut e = NewEvent::new(
+        &Origin::system("test"),
+        sessiond_core::domain::from_millis(at_ms),
+        event_type,
+        Severity::Info,
+        None,
+        json!({}),
+    );
+    e.ip = ip.map(str::to_owned);
+    WriteOp::Event(e)
+}
+
+async fn live_daemon_runs_every_job(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let smtp = SmtpServer::start(db.dir.path()).await;
+    let store = db.store().await;
+    let mut settings = fast_jobs(db.settings());
+    settings.session.idle_timeout = sessiond_core::config::HumanDuration::secs(3600);
+    settings.email.enabled = true;
+    settings.email.smtp_url = sessiond_core::config::SecretUrl::new(smtp.url());
+    settings.email.to = vec!["ops@test.invalid".into()];
+
+    let idle = insert_session(&store, chrono::Duration::hours(2)).await;
+    let fresh = insert_session(&store, chrono::Duration::minutes(1)).await;
+    let now = now_millis().timestamp_millis();
+    let mut ops = Vec::new();
+    for i in 0..10 {
+        ops.push(event_at(
+            now - 100 * DAY_MS + i,
+            EventType::SessionValidated,
+            Some("203.0.113.9"),
+        ));
+        ops.push(event_at(
+            now - 10 * DAY_MS + i,
+            EventType::SessionValidated,
+            Some("2001:db8:aa:bb:1:2:3:4"),
+        ));
+    }
+    for _ in 0..6 {
+        ops.push(event_at(now, EventType::RequestError, Some("198.51.100.1")));
+    }
+    store.commit_batch(&ops).await.expect("seed");
+
+    let d = TestDaemon::start(settings).await;
+    poll("expiry, retention, alert and mail", Duration::from_secs(60), || {
+        let store = store.clone();
+        let smtp = &smtp;
+        async move {
+            let expired = store
+                .get_session(idle)
+                .await
+                .expect("get")
+                .is_some_and(|s| s.status == SessionStatus::Expired);
+            let purged = store
+                .list_audit(&sessiond_core::audit::AuditQuery {
+                    event_type: Some("session.validated".into()),
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .expect("audit")
+                .iter()
+                .all(|e| e.ip.as_deref() == Some("2001:db8:aa::"));
+            let alerted = !store.list_alerts(true, 10).await.expect("alerts").is_empty();
+            expired && purged && alerted && !smtp.messages().is_empty()
+        }
+    })
+    .await;
+    let runs = store.list_runs(None, 10_000).await.expect("runs");
+    for job in registry() {
+        poll(job.name, Duration::from_secs(10), || {
+            let store = store.clone();
+            async move {
+                store
+                    .list_runs(Some(job.name), 100)
+                    .await
+                    .expect("runs")
+                    .iter()
+                    .any(|r| r.status == "succeeded" && r.finished_at.is_some())
+            }
+        })
+        .await;
+    }
+    d.stop().await;
+    let s = store.get_session(fresh).await.expect("get").expect("fresh session");
+    assert_eq!(s.status, SessionStatus::Active, "a fresh session stays active");
+    let s = store.get_session(idle).await.expect("get").expect("idle session");
+    assert_eq!(
+        (s.ended_by.as_deref(), s.status),
+        (Some("system"), SessionStatus::Expired)
+    );
+    let expired_events = store
+        .list_audit(&sessiond_core::audit::AuditQuery {
+            event_type: Some("session.expired".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(expired_events.len(), 1);
+    assert_eq!(expired_events[0].session_id, Some(idle));
+    assert_eq!(expired_events[0].actor, "system");
+    let completed = store
+        .list_audit(&sessiond_core::audit::AuditQuery {
+            event_type: Some("job.completed".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(completed.len(), 1, "job.completed events are written");
+    assert!(runs.iter().all(|r| r.status != "failed"), "{runs:?}");
+    let mail = &smtp.messages()[0];
+    assert!(mail.contains("error_spike"), "{mail}");
+}
+
+async fn two_daemons_never_run_a_job_at_the_same_time(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    // Some work for every run, so runs last long enough to collide if leases did not hold.
+    let now = now_millis().timestamp_millis();
+    let ops: Vec<WriteOp> = (0..2000)
+        .map(|i| event_at(now - i, EventType::SessionValidationFailed, Some("203.0.113.1")))
+        .collect();
+    store.commit_batch(&ops).await.expect("seed");
+    let a = TestDaemon::start(fast_jobs(db.settings())).await;
+    let b = TestDaemon::start(fast_jobs(db.settings())).await;
+    poll("several runs of each job", Duration::from_secs(60), || {
+        let store = store.clone();
+        async move {
+            let runs = store.list_runs(Some("alert_detection"), 100).await.expect("runs");
+            runs.iter().filter(|r| r.finished_at.is_some()).count() >= 6
+        }
+    })
+    .await;
+    a.stop().await;
+    b.stop().await;
+    let runs = store.list_runs(None, 100_000).await.expect("runs");
+    let holders: HashSet<&str> = runs.iter().map(|r| r.holder.as_str()).collect();
+    assert!(!holders.is_empty());
+    for job in registry() {
+        let mut mine: Vec<_> = runs.iter().filter(|r| r.job == job.name).collect();
+        assert!(!mine.is_empty(), "{} ran", job.name);
+        mine.sort_by_key(|r| (r.started_at, r.id));
+        for pair in mine.windows(2) {
+            let end = pair[0].finished_at.expect("finished before shutdown");
+            assert!(
+                end <= pair[1].started_at,
+                "{}: run {} ({}) overlaps run {} ({})",
+                job.name,
+                pair[0].id,
+                pair[0].holder,
+                pair[1].id,
+                pair[1].holder
+            );
+        }
+        assert!(mine.iter().all(|r| r.status == "succeeded"), "{mine:?}");
+    }
+}
+
+async fn audit_ips(db: &TestDb, kind: DbKind, from_ms: i64, to_ms: i64) -> Vec<String> {
+    match kind {
+        DbKind::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
+            sqlx::query_scalar(
+                "SELECT ip FROM audit_events WHERE occurred_at >= ?1 AND occurred_at < ?2 AND ip IS NOT NULL",
+            )
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(&pool)
+            .await
+            .expect("ips")
+        }
+        DbKind::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.expect("postgres");
+            sqlx::query_scalar(
+                "SELECT ip FROM audit_events WHERE occurred_at >= $1 AND occurred_at < $2 AND ip IS NOT NULL",
+            )
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(&pool)
+            .await
+            .expect("ips")
+        }
+    }
+}
+
+async fn retention_purges_and_anonymizes_in_batches(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let now = now_millis().timestamp_millis();
+    let (old, aging, recent) = (5_000, 20_000, 2_000);
+    seed_audit(&db.url, kind, old, now - 100 * DAY_MS).await;
+    seed_audit(&db.url, kind, aging, now - 10 * DAY_MS).await;
+    seed_audit(&db.url, kind, recent, now - DAY_MS).await;
+    let stale = insert_session(&store, chrono::Duration::days(10)).await;
+    let current = insert_session(&store, chrono::Duration::days(1)).await;
+
+    let mut settings = db.settings();
+    settings.jobs.retention.batch_size = 1000;
+    let ctx = sessiond::jobs::job_context(Arc::new(settings), store.clone())
+        .await
+        .expect("context");
+    let started = Instant::now();
+    let counts = sessiond_core::jobs::run_retention(&ctx, now_millis())
+        .await
+        .expect("retention");
+    eprintln!(
+        "{kind:?}: retention of {} rows in {:?}: {counts:?}",
+        old + aging + recent,
+        started.elapsed()
+    );
+    assert_eq!(counts["audit_deleted"], json!(old));
+    // 20 000 seeded + the two session.generated events are younger than 7 days... only the seeded.
+    assert_eq!(counts["audit_ips_anonymized"], json!(aging));
+    assert_eq!(
+        counts["session_ips_anonymized"],
+        json!(2),
+        "created_ip and last_ip of one session"
+    );
+    assert!(counts["batches"].as_u64().expect("batches") >= 25, "{counts:?}");
+
+    assert!(
+        audit_ips(&db, kind, 0, now - 90 * DAY_MS).await.is_empty(),
+        "old rows deleted"
+    );
+    let aged = audit_ips(&db, kind, now - 11 * DAY_MS, now - 9 * DAY_MS).await;
+    assert_eq!(aged.len(), aging as usize);
+    for ip in &aged {
+        assert_eq!(anonymize_ip(ip).as_deref(), Some(ip.as_str()), "{ip} is anonymized");
+        assert!(ip.ends_with(".0.0") || ip.ends_with("::"), "{ip}");
+    }
+    let young = audit_ips(&db, kind, now - 2 * DAY_MS, now).await;
+    assert_eq!(young.len(), recent as usize);
+    assert!(
+        young.iter().all(|ip| anonymize_ip(ip).as_deref() != Some(ip.as_str())),
+        "recent IPs kept in full"
+    );
+
+    let s = store.get_session(stale).await.expect("get").expect("stale");
+    assert_eq!(
+        (s.created_ip.as_deref(), s.last_ip.as_deref()),
+        (Some("192.0.0.0"), Some("192.0.0.0"))
+    );
+    let s = store.get_session(current).await.expect("get").expect("current");
+    assert_eq!(s.last_ip.as_deref(), Some("192.0.2.55"));
+
+    // Idempotent: a second pass finds nothing to do.
+    let again = sessiond_core::jobs::run_retention(&ctx, now_millis())
+        .await
+        .expect("retention");
+    assert_eq!(again["audit_deleted"], 0);
+    assert_eq!(again["audit_ips_anonymized"], 0);
+    assert_eq!(again["session_ips_anonymized"], 0);
+}
