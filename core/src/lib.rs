@@ -9,7 +9,9 @@ pub mod domain;
 pub mod id;
 pub mod objects;
 pub mod session;
+pub mod storage;
 pub mod store;
+pub mod uploads;
 pub mod writer;
 
 pub use config::Settings;

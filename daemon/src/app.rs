@@ -30,6 +30,8 @@ pub struct AppState {
     pub sessions: SessionService,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The upload service (`None` only for a daemon assembled without object storage).
+    pub uploads: Option<sessiond_core::uploads::UploadService>,
     cors: Cors,
     trusted_proxies: Vec<IpNet>,
     metrics_allow: Vec<IpNet>,
@@ -50,7 +52,14 @@ impl AppState {
             settings,
             sessions,
             metrics,
+            uploads: None,
         }
+    }
+
+    /// Serve uploads through `uploads`.
+    pub fn with_uploads(mut self, uploads: sessiond_core::uploads::UploadService) -> Self {
+        self.uploads = Some(uploads);
+        self
     }
 
     /// The store.
@@ -285,7 +294,12 @@ async fn audit_refusal(
         | ApiError::SessionExpired
         | ApiError::DatabaseUnavailable
         | ApiError::ShuttingDown
-        | ApiError::RateLimited(_) => return err,
+        | ApiError::RateLimited(_)
+        // Recorded by the upload service as `upload.rejected`.
+        | ApiError::FileTooLarge(_)
+        | ApiError::UnsupportedFileType
+        | ApiError::EmptyFile
+        | ApiError::UploadQuotaExceeded(_) => return err,
         ApiError::Internal => (EventType::RequestError, Severity::Critical),
         ApiError::StorageUnavailable => (EventType::RequestError, Severity::Warning),
         _ => (EventType::RequestRejected, Severity::Warning),

@@ -10,5 +10,6 @@ pub mod metrics;
 pub mod problem;
 pub mod routes;
 pub mod server;
+pub mod uploads;
 
 pub use server::{Hooks, StartError, open_store, serve, serve_with, shutdown_signal};

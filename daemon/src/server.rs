@@ -15,6 +15,7 @@ use sessiond_core::Settings;
 use sessiond_core::domain::Timeouts;
 use sessiond_core::id::IdGenerator;
 use sessiond_core::session::SessionService;
+use sessiond_core::uploads::UploadService;
 use sessiond_core::store::{self, Store, StoreError};
 use sessiond_core::writer::{AuditWriter, WriterOptions};
 use tokio::net::TcpListener;
@@ -29,6 +30,9 @@ pub enum StartError {
     /// Database connection or migration failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The object store could not be opened.
+    #[error(transparent)]
+    Storage(#[from] sessiond_core::storage::StorageError),
 }
 
 /// Open the configured database and apply migrations.
@@ -80,10 +84,14 @@ pub async fn serve_with(
         Some(ids) => SessionService::with_ids(store.clone(), writer, timeouts, ids),
         None => SessionService::new(store.clone(), writer, timeouts),
     };
-    let state = Arc::new(AppState::new(settings.clone(), sessions, metrics));
+    let objects = sessiond_core::storage::from_settings(&settings.storage).await?;
+    let sessions = sessions.with_objects(objects.clone());
+    let uploads = UploadService::new(sessions.clone(), objects.clone(), &settings.uploads);
+    let state = Arc::new(AppState::new(settings.clone(), sessions, metrics).with_uploads(uploads));
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         database = %store.describe(),
+        objects = %objects.describe(),
         "sessiond ready"
     );
 

@@ -5,6 +5,8 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`); every test gets its own database, dropped
 //! afterwards. A PostgreSQL test never skips: when the server is missing it fails and says so.
 
+pub mod s3;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

@@ -4,6 +4,7 @@
 
 mod postgres;
 mod sqlite;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::domain::{Session, SessionStatus};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use uploads::{UploadOp, UploadRecord, UploadStore};
 
 /// A store failure. The daemon answers `503 database_unavailable` for `Unavailable` and
 /// `500 internal_error` for `Internal`; the cause goes to the log, never to a client.
@@ -92,6 +94,8 @@ pub enum WriteOp {
     },
     /// Write one audit event.
     Event(NewEvent),
+    /// Insert or delete an upload row with its event (see [`UploadOp`]).
+    Upload(UploadOp),
 }
 
 /// The result of one [`WriteOp`].
@@ -123,7 +127,7 @@ pub struct StatusCounts {
 
 /// The store interface. Methods are small verbs; every query is a bound-parameter statement.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: UploadStore + Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
     /// The database, for display (password redacted).
@@ -248,7 +252,7 @@ macro_rules! shared_impl {
         use $sql as q;
 
         impl $store {
-            async fn insert_event(
+            pub(crate) async fn insert_event(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 e: &crate::audit::NewEvent,
                 metadata: &serde_json::Value,
@@ -328,6 +332,7 @@ macro_rules! shared_impl {
                         Self::insert_event(tx, e, &e.metadata).await?;
                         Ok(OpOutcome::Done)
                     }
+                    WriteOp::Upload(op) => Self::apply_upload(tx, op).await,
                 }
             }
         }
