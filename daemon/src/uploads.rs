@@ -168,7 +168,12 @@ pub async fn download(
 }
 
 /// `DELETE /api/session/{uuid}/uploads/{id}`
-pub async fn delete(state: &AppState, ctx: &RequestContext, raw: &str, raw_id: &str) -> Result<Response<Body>, ApiError> {
+pub async fn delete(
+    state: &AppState,
+    ctx: &RequestContext,
+    raw: &str,
+    raw_id: &str,
+) -> Result<Response<Body>, ApiError> {
     service(state)?.delete(&ctx.origin, raw, raw_id).await?;
     let mut res = Response::new(empty());
     *res.status_mut() = StatusCode::NO_CONTENT;

@@ -56,7 +56,11 @@ impl Moto {
             if client.get(format!("{}/", moto.endpoint)).send().await.is_ok() {
                 break;
             }
-            assert!(Instant::now() < deadline, "moto did not answer on {} within 60 s", moto.endpoint);
+            assert!(
+                Instant::now() < deadline,
+                "moto did not answer on {} within 60 s",
+                moto.endpoint
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         moto

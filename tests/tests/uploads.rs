@@ -164,7 +164,11 @@ impl Env {
     /// Nothing stored for `session`: no object, no row, no spool file.
     async fn assert_nothing_for(&self, session: &str, what: &str) {
         let id: Uuid = session.parse().expect("uuid");
-        assert_eq!(self.objects_of(session).await, Vec::<String>::new(), "objects after {what}");
+        assert_eq!(
+            self.objects_of(session).await,
+            Vec::<String>::new(),
+            "objects after {what}"
+        );
         assert_eq!(
             self.store.upload_totals(id).await.expect("totals"),
             (0, 0),
@@ -336,13 +340,23 @@ async fn max_size_pdf_round_trip(kind: DbKind, objects: Objects) {
     // Another session cannot reach it.
     let other = e.generate().await;
     let res = client()
-        .get(e.d.url(&format!("/api/session/{other}/uploads/{}", second["id"].as_str().expect("id"))))
+        .get(e.d.url(&format!(
+            "/api/session/{other}/uploads/{}",
+            second["id"].as_str().expect("id")
+        )))
         .send()
         .await
         .expect("download");
     assert_problem(res, 404, "upload_not_found").await;
 
-    let ready: Value = client().get(e.d.url("/readyz")).send().await.expect("readyz").json().await.expect("json");
+    let ready: Value = client()
+        .get(e.d.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(ready["storage"], "ok");
     assert_eq!(ready["database"], "ok");
     drop(e.db);
@@ -413,7 +427,10 @@ async fn one_byte_over_is_413(kind: DbKind, objects: Objects) {
     let rejected = e.events(&s, EventType::UploadRejected).await;
     assert_eq!(rejected.len(), 3);
     let seen = rejected[0].metadata["size"].as_u64().expect("size");
-    assert!(seen > MAX as u64 && seen <= MAX as u64 + 128 * 1024, "read {seen} bytes");
+    assert!(
+        seen > MAX as u64 && seen <= MAX as u64 + 128 * 1024,
+        "read {seen} bytes"
+    );
 }
 
 async fn try_read_answer(stream: &mut tokio::net::TcpStream) -> Option<String> {
@@ -473,7 +490,12 @@ async fn content_is_checked_not_the_name(kind: DbKind, objects: Objects) {
     ]);
     assert_problem(e.post_upload(&s, &ct, body).await, 400, "invalid_multipart").await;
     let (ct, _) = multipart(&[]);
-    assert_problem(e.post_upload(&s, &ct, b"--nope".to_vec()).await, 400, "invalid_multipart").await;
+    assert_problem(
+        e.post_upload(&s, &ct, b"--nope".to_vec()).await,
+        400,
+        "invalid_multipart",
+    )
+    .await;
     e.assert_nothing_for(&s, "malformed requests").await;
 
     // Leading whitespace is allowed; the declared type does not matter; the name is cleaned.
@@ -553,11 +575,18 @@ async fn disconnect_mid_upload_leaves_nothing(kind: DbKind, objects: Objects) {
         if !events.is_empty() {
             break events;
         }
-        assert!(Instant::now() < deadline, "no upload.aborted event after the disconnect");
+        assert!(
+            Instant::now() < deadline,
+            "no upload.aborted event after the disconnect"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(aborted.len(), 1);
-    assert!(aborted[0].metadata["size"].as_u64().unwrap_or(0) > 0, "{:?}", aborted[0].metadata);
+    assert!(
+        aborted[0].metadata["size"].as_u64().unwrap_or(0) > 0,
+        "{:?}",
+        aborted[0].metadata
+    );
     e.assert_nothing_for(&s, "a disconnect mid-upload").await;
     assert!(e.events(&s, EventType::UploadAccepted).await.is_empty());
     // The daemon is fine afterwards.
@@ -579,11 +608,17 @@ async fn reset_deletes_objects(kind: DbKind, objects: Objects) {
         .await
         .expect("reset");
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_eq!(e.objects_of(&s).await, Vec::<String>::new(), "client reset deletes the objects");
+    assert_eq!(
+        e.objects_of(&s).await,
+        Vec::<String>::new(),
+        "client reset deletes the objects"
+    );
     assert_eq!(e.objects_of(&keep).await.len(), 1, "other sessions keep theirs");
 
     // Administrator reset (through the same service, as the console does it).
-    let objects_handle = sessiond_core::objects::from_settings(&e.settings).await.expect("objects");
+    let objects_handle = sessiond_core::objects::from_settings(&e.settings)
+        .await
+        .expect("objects");
     let (writer, handle) =
         sessiond_core::writer::AuditWriter::spawn(e.store.clone(), sessiond_core::writer::WriterOptions::default());
     let sessions = sessiond_core::session::SessionService::new(
@@ -599,7 +634,11 @@ async fn reset_deletes_objects(kind: DbKind, objects: Objects) {
         actor: sessiond_core::audit::Actor::Admin("ops".into()),
     };
     sessions.reset(&origin, &keep).await.expect("admin reset");
-    assert_eq!(e.objects_of(&keep).await, Vec::<String>::new(), "admin reset deletes the objects");
+    assert_eq!(
+        e.objects_of(&keep).await,
+        Vec::<String>::new(),
+        "admin reset deletes the objects"
+    );
     handle.shutdown().await;
 }
 
@@ -649,11 +688,17 @@ async fn upload_gc_removes_orphans_only(kind: DbKind, objects: Objects) {
 async fn storage_down_is_503(kind: DbKind) {
     let mut e = env(kind, Objects::S3, |_| {}).await;
     let s = e.generate().await;
-    assert_eq!(e.upload(&s, "before.pdf", &pdf(300)).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        e.upload(&s, "before.pdf", &pdf(300)).await.status(),
+        StatusCode::CREATED
+    );
     e.moto.as_mut().expect("moto").stop().await;
 
     let res = e.upload(&s, "during.pdf", &pdf(MAX)).await;
-    assert_eq!(res.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("5"));
+    assert_eq!(
+        res.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
     assert_problem(res, 503, "storage_unavailable").await;
     let sid: Uuid = s.parse().expect("uuid");
     // Only the upload from before is in the database, and nothing is spooled.
@@ -662,7 +707,8 @@ async fn storage_down_is_503(kind: DbKind) {
     assert_eq!(rows[0].filename, "before.pdf");
     assert_eq!(e.spool_files(), Vec::<String>::new());
     assert_eq!(e.events(&s, EventType::UploadAccepted).await.len(), 1);
-    let errors = e.store
+    let errors = e
+        .store
         .list_audit(&AuditQuery {
             event_type: Some(EventType::RequestError.as_str().into()),
             limit: 10,

@@ -53,7 +53,9 @@ impl FsStore {
 }
 
 fn modified(meta: &std::fs::Metadata) -> DateTime<Utc> {
-    meta.modified().map(DateTime::<Utc>::from).unwrap_or_else(|_| Utc::now())
+    meta.modified()
+        .map(DateTime::<Utc>::from)
+        .unwrap_or_else(|_| Utc::now())
 }
 
 /// Every regular file under `dir`, recursively, with keys relative to `root`.
@@ -182,7 +184,10 @@ impl ObjectStore for FsStore {
         let spool = self.spool_dir();
         match tokio::fs::metadata(&spool).await {
             Ok(m) if m.is_dir() => Ok(()),
-            Ok(_) => Err(StorageError::Unavailable(format!("{} is not a directory", spool.display()))),
+            Ok(_) => Err(StorageError::Unavailable(format!(
+                "{} is not a directory",
+                spool.display()
+            ))),
             Err(e) => Err(unavailable("cannot reach", &spool, e)),
         }
     }

@@ -87,7 +87,10 @@ pub trait ObjectStore: SessionObjects {
                 .map_err(|e| StorageError::Unavailable(format!("cannot list {}: {e}", spool.display())))?;
             for entry in entries.flatten() {
                 let Ok(meta) = entry.metadata() else { continue };
-                let modified = meta.modified().map(DateTime::<Utc>::from).unwrap_or_else(|_| Utc::now());
+                let modified = meta
+                    .modified()
+                    .map(DateTime::<Utc>::from)
+                    .unwrap_or_else(|_| Utc::now());
                 if meta.is_file() && modified < cutoff && std::fs::remove_file(entry.path()).is_ok() {
                     n += 1;
                 }

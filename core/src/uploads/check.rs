@@ -76,7 +76,10 @@ pub fn sanitize_filename(raw: Option<&str>) -> String {
         .map(str::trim)
         .find(|part| !part.is_empty())
         .unwrap_or("");
-    let cleaned: String = last.chars().filter(|c| !c.is_control() && *c != '/' && *c != '\\').collect();
+    let cleaned: String = last
+        .chars()
+        .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
+        .collect();
     let mut cleaned = cleaned.trim();
     if cleaned.len() > MAX_FILENAME_BYTES {
         let mut end = MAX_FILENAME_BYTES;
@@ -122,7 +125,13 @@ mod tests {
         assert_eq!(sniff(b"MZ\x90\0"), Sniff::NotPdf);
         assert_eq!(sniff(b"%PDX-"), Sniff::NotPdf);
         assert_eq!(sniff(b"x%PDF-"), Sniff::NotPdf);
-        assert_eq!(sniff(b"%PD"), Sniff::Pending { whitespace: 0, matched: 3 });
+        assert_eq!(
+            sniff(b"%PD"),
+            Sniff::Pending {
+                whitespace: 0,
+                matched: 3
+            }
+        );
     }
 
     #[test]
@@ -132,7 +141,10 @@ mod tests {
         assert_eq!(sanitize_filename(Some("C:\\Users\\me\\doc.pdf")), "doc.pdf");
         assert_eq!(sanitize_filename(Some("a\u{0}b\nc\u{7f}d\u{85}.pdf")), "abcd.pdf");
         assert_eq!(sanitize_filename(Some("dir/")), "dir");
-        assert_eq!(sanitize_filename(Some("Résumé – 日本語 📄.pdf")), "Résumé – 日本語 📄.pdf");
+        assert_eq!(
+            sanitize_filename(Some("Résumé – 日本語 📄.pdf")),
+            "Résumé – 日本語 📄.pdf"
+        );
         assert_eq!(sanitize_filename(None), DEFAULT_FILENAME);
         assert_eq!(sanitize_filename(Some("/\u{1}/..")), DEFAULT_FILENAME);
     }

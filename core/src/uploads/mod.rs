@@ -130,7 +130,14 @@ impl UploadService {
         self.max_bytes
     }
 
-    async fn audit(&self, origin: &Origin, kind: EventType, severity: Severity, session: Uuid, meta: serde_json::Value) {
+    async fn audit(
+        &self,
+        origin: &Origin,
+        kind: EventType,
+        severity: Severity,
+        session: Uuid,
+        meta: serde_json::Value,
+    ) {
         let event = NewEvent::new(origin, now_millis(), kind, severity, Some(session), meta);
         if let Err(e) = self.sessions.writer().submit(vec![WriteOp::Event(event)]).await {
             tracing::warn!(error = %e, request_id = %origin.request_id, "could not audit an upload refusal");
@@ -251,7 +258,14 @@ impl UploadService {
     }
 
     async fn read_event(&self, origin: &Origin, session: Uuid, meta: serde_json::Value) -> Result<(), UploadError> {
-        let event = NewEvent::new(origin, now_millis(), EventType::SessionRead, Severity::Info, Some(session), meta);
+        let event = NewEvent::new(
+            origin,
+            now_millis(),
+            EventType::SessionRead,
+            Severity::Info,
+            Some(session),
+            meta,
+        );
         self.sessions.writer().submit(vec![WriteOp::Event(event)]).await?;
         Ok(())
     }
@@ -290,7 +304,12 @@ impl UploadService {
 
     /// Store the spooled file and commit its row. Runs as a task of its own so that a client
     /// going away after its last byte cannot cut it between the object and the row.
-    async fn commit(&self, origin: Origin, upload: UploadRecord, spool: tempfile::TempPath) -> Result<UploadRecord, UploadError> {
+    async fn commit(
+        &self,
+        origin: Origin,
+        upload: UploadRecord,
+        spool: tempfile::TempPath,
+    ) -> Result<UploadRecord, UploadError> {
         let size = u64::try_from(upload.size).unwrap_or(0);
         self.objects.put_file(&upload.object_key, &spool, size).await?;
         drop(spool);
@@ -331,12 +350,14 @@ impl UploadService {
         match self.sessions.load_active(origin, &raw, Operation::Upload).await {
             Err(e) => e.into(),
             Ok(_) => {
-                let meta = json!({ "size": upload.size, "sha256": upload.sha256, "max_per_session": self.max_per_session });
+                let meta =
+                    json!({ "size": upload.size, "sha256": upload.sha256, "max_per_session": self.max_per_session });
                 let meta = meta.as_object().cloned().unwrap_or_default();
                 let err = UploadError::QuotaExceeded {
                     max: self.max_per_session,
                 };
-                self.reject(origin, upload.session_id, Rejection::Quota, meta, err).await
+                self.reject(origin, upload.session_id, Rejection::Quota, meta, err)
+                    .await
             }
         }
     }
@@ -401,7 +422,9 @@ impl IncomingUpload {
         let max = self.service.max_bytes;
         if self.size.saturating_add(chunk.len() as u64) > max {
             self.size = self.size.saturating_add(chunk.len() as u64);
-            return Err(self.reject(Rejection::TooLarge, UploadError::TooLarge { max }, None).await);
+            return Err(self
+                .reject(Rejection::TooLarge, UploadError::TooLarge { max }, None)
+                .await);
         }
         self.size += chunk.len() as u64;
         self.hasher.update(chunk);
@@ -411,7 +434,9 @@ impl IncomingUpload {
         if let Err(e) = file.write_all(chunk).await {
             self.settled = true;
             self.discard();
-            return Err(UploadError::StorageUnavailable(format!("cannot write the spool file: {e}")));
+            return Err(UploadError::StorageUnavailable(format!(
+                "cannot write the spool file: {e}"
+            )));
         }
         Ok(())
     }
@@ -430,7 +455,13 @@ impl IncomingUpload {
         self.discard();
         let meta = json!({ "upload_id": self.id.to_string(), "size": self.size, "reason": why });
         self.service
-            .audit(&self.origin, EventType::UploadAborted, Severity::Info, self.session, meta)
+            .audit(
+                &self.origin,
+                EventType::UploadAborted,
+                Severity::Info,
+                self.session,
+                meta,
+            )
             .await;
     }
 
