@@ -51,6 +51,7 @@ on_every_backend!(
     content_is_checked_not_the_name,
     quota_and_dead_sessions,
     disconnect_mid_upload_leaves_nothing,
+    reset_during_upload_deletes_the_object,
     reset_deletes_objects,
     upload_gc_removes_orphans_only,
 );
@@ -730,4 +731,44 @@ async fn storage_down_is_503(kind: DbKind) {
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["failing"], serde_json::json!(["storage"]));
     assert_eq!(body["database"], "ok");
+}
+
+/// The row is refused at commit (the session was reset while its upload streamed in): the
+/// object already stored is deleted again, and the client is told the session is gone.
+async fn reset_during_upload_deletes_the_object(kind: DbKind, objects: Objects) {
+    use tokio::io::AsyncReadExt;
+    let e = env(kind, objects, |_| {}).await;
+    let s = e.generate().await;
+    let content = pdf(1024 * 1024);
+    let (ct, body) = multipart(&[("file", Some("a.pdf"), "application/pdf", &content)]);
+    let head = format!(
+        "POST /api/session/{s}/uploads HTTP/1.1\r\nHost: t\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(e.d.addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(&body[..body.len() / 2]).await.expect("half the body");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while e.spool_files().is_empty() {
+        assert!(Instant::now() < deadline, "the upload never started spooling");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let res = client()
+        .delete(e.d.url(&format!("/api/session/{s}")))
+        .send()
+        .await
+        .expect("reset");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    stream
+        .write_all(&body[body.len() / 2..])
+        .await
+        .expect("rest of the body");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 410"), "{answer}");
+    assert!(answer.contains("\"code\":\"session_revoked\""), "{answer}");
+    e.assert_nothing_for(&s, "a reset during the upload").await;
+    assert!(e.events(&s, EventType::UploadAccepted).await.is_empty());
 }

@@ -476,7 +476,9 @@ impl IncomingUpload {
             return Err(self.reject(Rejection::NotPdf, UploadError::NotPdf, Some(sha256)).await);
         }
         let flushed = match self.file.take() {
-            Some(mut f) => f.flush().await.and(f.sync_all().await),
+            // Flushed, not synced: the filesystem store syncs before its rename, and S3 reads
+            // the file back from the page cache.
+            Some(mut f) => f.flush().await,
             None => Err(std::io::Error::other("spool file already closed")),
         };
         self.settled = true;
