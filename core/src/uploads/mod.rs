@@ -509,8 +509,9 @@ impl Drop for IncomingUpload {
         if self.settled {
             return;
         }
-        // Cancelled mid-body (connection closed, deadline): the spool file goes with `path`;
+        // Cancelled mid-body (connection closed, deadline): the spool file goes first, then
         // the abort is recorded from a task of its own since Drop cannot wait.
+        self.discard();
         let service = self.service.clone();
         let origin = self.origin.clone();
         let session = self.session;
