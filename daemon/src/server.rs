@@ -109,6 +109,9 @@ async fn accept_loop(state: Arc<AppState>, listener: TcpListener, shutdown: impl
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(server.header_read_timeout.get())
+        // Per-connection read buffer cap (hyper's default is ~400 KiB): uploads stream through
+        // in 64 KiB pieces, so 100 concurrent uploads stay within the memory target.
+        .max_buf_size(64 * 1024)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(server.max_connections));

@@ -26,6 +26,9 @@ use crate::writer::WriteError;
 pub use check::{DEFAULT_FILENAME, MAX_FILENAME_BYTES, MAX_LEADING_WHITESPACE, Sniff, sanitize_filename};
 pub use gc::{GcError, GcReport, UPLOAD_GC_AGE, upload_gc};
 
+/// Largest write handed to the spool file at once.
+const SPOOL_WRITE_BUFFER: usize = 64 * 1024;
+
 /// The only content type stored.
 pub const PDF: &str = "application/pdf";
 
@@ -202,12 +205,16 @@ impl UploadService {
             .tempfile_in(self.objects.spool_dir())
             .map_err(|e| UploadError::StorageUnavailable(format!("cannot create a spool file: {e}")))?;
         let (file, path) = spool.into_parts();
+        let mut file = tokio::fs::File::from_std(file);
+        // Bounded copy buffer per upload (tokio's default is 2 MiB): memory stays flat with
+        // many uploads in flight.
+        file.set_max_buf_size(SPOOL_WRITE_BUFFER);
         Ok(IncomingUpload {
             service: self.clone(),
             origin: origin.clone(),
             session: session.id,
             id: Uuid::new_v4(),
-            file: Some(tokio::fs::File::from_std(file)),
+            file: Some(file),
             path: Some(path),
             hasher: Sha256::new(),
             size: 0,
