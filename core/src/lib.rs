@@ -12,7 +12,9 @@ pub mod jobs;
 pub mod mailer;
 pub mod objects;
 pub mod session;
+pub mod storage;
 pub mod store;
+pub mod uploads;
 pub mod writer;
 
 pub use config::Settings;

@@ -31,7 +31,10 @@ impl SessionObjects for NoObjects {
     }
 }
 
-/// The configured object storage, as seen by resets and purges.
-pub async fn from_settings(_settings: &Settings) -> Result<Arc<dyn SessionObjects>, ObjectsError> {
-    Ok(Arc::new(NoObjects))
+/// The configured object storage (`storage.*`), as seen by resets and purges.
+pub async fn from_settings(settings: &Settings) -> Result<Arc<dyn SessionObjects>, ObjectsError> {
+    let store = crate::storage::from_settings(&settings.storage)
+        .await
+        .map_err(|e| ObjectsError(e.to_string()))?;
+    Ok(store)
 }

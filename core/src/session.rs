@@ -86,12 +86,19 @@ pub struct SessionView {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The operations a caller can ask for, named in audit metadata.
+/// The operations a caller can ask for, named in audit metadata (`operation`).
 #[derive(Debug, Clone, Copy)]
-enum Operation {
+pub enum Operation {
+    /// validate-uuid
     Validate,
+    /// GET the session
     Read,
+    /// DELETE the session
     Reset,
+    /// POST an upload
+    Upload,
+    /// list, download or delete uploads
+    Uploads,
 }
 
 impl Operation {
@@ -100,6 +107,8 @@ impl Operation {
             Operation::Validate => "validate",
             Operation::Read => "read",
             Operation::Reset => "reset",
+            Operation::Upload => "upload",
+            Operation::Uploads => "uploads",
         }
     }
 }
@@ -297,6 +306,12 @@ impl SessionService {
                 .await),
             other => Err(SessionError::Internal(format!("unexpected revoke outcome {other:?}"))),
         }
+    }
+
+    /// Parse and load a session that must be live, for `op` (the upload endpoints); every
+    /// refusal is audited as `session.validation_failed`, exactly as for the session endpoints.
+    pub async fn load_active(&self, origin: &Origin, raw: &str, op: Operation) -> Result<Session, SessionError> {
+        self.load_live(origin, raw, op, now_millis()).await
     }
 
     /// Parse and load a session that must be live; every refusal is audited.

@@ -31,6 +31,8 @@ pub struct AppState {
     pub sessions: SessionService,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The upload service (`None` only for a daemon assembled without object storage).
+    pub uploads: Option<sessiond_core::uploads::UploadService>,
     cors: Cors,
     trusted_proxies: Vec<IpNet>,
     metrics_allow: Vec<IpNet>,
@@ -53,12 +55,19 @@ impl AppState {
             settings,
             sessions,
             metrics,
+            uploads: None,
         }
     }
 
     /// Limit every rate-limited route with `limiter`.
     pub fn with_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
         self.rate_limiter = Some(limiter);
+        self
+    }
+
+    /// Serve uploads through `uploads`.
+    pub fn with_uploads(mut self, uploads: sessiond_core::uploads::UploadService) -> Self {
+        self.uploads = Some(uploads);
         self
     }
 
@@ -308,7 +317,12 @@ async fn audit_refusal(
         | ApiError::SessionExpired
         | ApiError::DatabaseUnavailable
         | ApiError::ShuttingDown
-        | ApiError::RateLimited(_) => return err,
+        | ApiError::RateLimited(_)
+        // Recorded by the upload service as `upload.rejected`.
+        | ApiError::FileTooLarge(_)
+        | ApiError::UnsupportedFileType
+        | ApiError::EmptyFile
+        | ApiError::UploadQuotaExceeded(_) => return err,
         ApiError::Internal => (EventType::RequestError, Severity::Critical),
         ApiError::StorageUnavailable => (EventType::RequestError, Severity::Warning),
         _ => (EventType::RequestRejected, Severity::Warning),

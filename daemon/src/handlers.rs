@@ -13,6 +13,7 @@ use crate::app::{AppState, RequestContext};
 use crate::body::{Body, empty, full};
 use crate::problem::ApiError;
 use crate::routes::Route;
+use crate::uploads;
 
 /// The OpenAPI 3.1 document of this API, kept in the repository.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -64,29 +65,44 @@ pub async fn dispatch(
             *res.status_mut() = StatusCode::NO_CONTENT;
             Ok(res)
         }
-        Route::Upload(_) | Route::ListUploads(_) | Route::GetUpload(..) | Route::DeleteUpload(..) => {
-            Err(ApiError::NotFound)
-        }
+        Route::Upload(raw) => uploads::upload(state, ctx, &raw, req).await,
+        Route::ListUploads(raw) => uploads::list(state, ctx, &raw).await,
+        Route::GetUpload(raw, id) => uploads::download(state, ctx, &raw, &id).await,
+        Route::DeleteUpload(raw, id) => uploads::delete(state, ctx, &raw, &id).await,
     }
 }
 
 async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
-    match state.store().ping().await {
-        Ok(()) => Ok(json_response(
-            StatusCode::OK,
-            &json!({"status": "ready", "database": "ok"}),
-        )),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database check failed");
-            let mut res = json_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &json!({"status": "unavailable", "database": "unavailable", "failing": ["database"]}),
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            Ok(res)
+    let storage = async {
+        match &state.uploads {
+            Some(u) => u.objects().ping().await.map_err(|e| e.to_string()),
+            None => Err("no object store configured".to_owned()),
         }
+    };
+    let (database, storage) = tokio::join!(state.store().ping(), storage);
+    let mut failing = Vec::new();
+    if let Err(e) = &database {
+        tracing::warn!(error = %e, "readiness: database check failed");
+        failing.push("database");
     }
+    if let Err(e) = &storage {
+        tracing::warn!(error = %e, "readiness: object storage check failed");
+        failing.push("storage");
+    }
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let mut body = json!({
+        "status": if failing.is_empty() { "ready" } else { "unavailable" },
+        "database": word(database.is_ok()),
+        "storage": word(storage.is_ok()),
+    });
+    if failing.is_empty() {
+        return Ok(json_response(StatusCode::OK, &body));
+    }
+    body["failing"] = json!(failing);
+    let mut res = json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    Ok(res)
 }
 
 async fn generate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {

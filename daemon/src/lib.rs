@@ -12,5 +12,6 @@ pub mod problem;
 pub mod ratelimit;
 pub mod routes;
 pub mod server;
+pub mod uploads;
 
 pub use server::{Hooks, StartError, open_store, serve, serve_with, shutdown_signal};

@@ -46,6 +46,20 @@ pub enum ApiError {
     StorageUnavailable,
     /// 503: the daemon is shutting down.
     ShuttingDown,
+    /// 400: the upload body is not usable multipart (no `file` part, several parts, broken).
+    InvalidMultipart(String),
+    /// 400: the file part is empty.
+    EmptyFile,
+    /// 404: no such upload in this session.
+    UploadNotFound,
+    /// 409: the session holds `uploads.max_per_session` uploads already.
+    UploadQuotaExceeded(u32),
+    /// 413: the file is over `uploads.max_bytes`.
+    FileTooLarge(u64),
+    /// 415: the upload endpoint got something other than `multipart/form-data`.
+    NotMultipart,
+    /// 415: the file's content is not a PDF.
+    UnsupportedFileType,
 }
 
 #[derive(Serialize)]
@@ -64,14 +78,17 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            MalformedJson(_) | MissingField(..) | InvalidUuidFormat => StatusCode::BAD_REQUEST,
+            MalformedJson(_) | MissingField(..) | InvalidUuidFormat | InvalidMultipart(_) | EmptyFile => {
+                StatusCode::BAD_REQUEST
+            }
             OriginNotAllowed | Forbidden => StatusCode::FORBIDDEN,
-            NotFound | SessionNotFound => StatusCode::NOT_FOUND,
+            NotFound | SessionNotFound | UploadNotFound => StatusCode::NOT_FOUND,
+            UploadQuotaExceeded(_) => StatusCode::CONFLICT,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             SessionRevoked | SessionExpired => StatusCode::GONE,
-            PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            PayloadTooLarge(_) | FileTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType | NotMultipart | UnsupportedFileType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             DatabaseUnavailable | StorageUnavailable | ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -99,6 +116,13 @@ impl ApiError {
             Internal => "internal_error",
             DatabaseUnavailable | ShuttingDown => "database_unavailable",
             StorageUnavailable => "storage_unavailable",
+            InvalidMultipart(_) => "invalid_multipart",
+            EmptyFile => "empty_file",
+            UploadNotFound => "upload_not_found",
+            UploadQuotaExceeded(_) => "upload_quota_exceeded",
+            FileTooLarge(_) => "file_too_large",
+            NotMultipart => "unsupported_media_type",
+            UnsupportedFileType => "unsupported_file_type",
         }
     }
 
@@ -122,6 +146,13 @@ impl ApiError {
             Internal => "Internal error",
             DatabaseUnavailable | ShuttingDown => "Database unavailable",
             StorageUnavailable => "Storage unavailable",
+            InvalidMultipart(_) => "Invalid multipart body",
+            EmptyFile => "Empty file",
+            UploadNotFound => "Upload not found",
+            UploadQuotaExceeded(_) => "Upload quota exceeded",
+            FileTooLarge(_) => "File too large",
+            NotMultipart => "Unsupported media type",
+            UnsupportedFileType => "Unsupported file type",
         }
     }
 
@@ -145,6 +176,13 @@ impl ApiError {
             DatabaseUnavailable => "the database is unavailable; retry shortly".into(),
             StorageUnavailable => "the object store is unavailable; retry shortly".into(),
             ShuttingDown => "the service is restarting; retry shortly".into(),
+            InvalidMultipart(d) => d.clone(),
+            EmptyFile => "the file part is empty".into(),
+            UploadNotFound => "no upload with this id in this session".into(),
+            UploadQuotaExceeded(max) => format!("this session already holds {max} uploads; delete one first"),
+            FileTooLarge(max) => format!("the file is over the limit of {max} bytes"),
+            NotMultipart => "send the file as multipart/form-data with one part named `file`".into(),
+            UnsupportedFileType => "only PDF files are accepted (the content must start with %PDF-)".into(),
         }
     }
 

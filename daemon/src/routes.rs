@@ -65,6 +65,8 @@ pub const TABLE: &[(&str, &[&str])] = &[
     ("/api/session/generate-uuid", &["POST"]),
     ("/api/session/validate-uuid", &["POST"]),
     ("/api/session/{uuid}", &["GET", "DELETE"]),
+    ("/api/session/{uuid}/uploads", &["GET", "POST"]),
+    ("/api/session/{uuid}/uploads/{id}", &["GET", "DELETE"]),
 ];
 
 impl Route {

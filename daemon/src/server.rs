@@ -16,6 +16,7 @@ use sessiond_core::domain::Timeouts;
 use sessiond_core::id::IdGenerator;
 use sessiond_core::session::SessionService;
 use sessiond_core::store::{self, Store, StoreError};
+use sessiond_core::uploads::UploadService;
 use sessiond_core::writer::{AuditWriter, WriterOptions};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -36,6 +37,9 @@ pub enum StartError {
     /// The job scheduler could not start (bad schedule, email or object storage settings).
     #[error(transparent)]
     Jobs(#[from] crate::jobs::JobsError),
+    /// The object store could not be opened.
+    #[error(transparent)]
+    Storage(#[from] sessiond_core::storage::StorageError),
 }
 
 /// Open the configured database and apply migrations.
@@ -105,7 +109,10 @@ pub async fn serve_with(
         Some(ids) => SessionService::with_ids(store.clone(), writer, timeouts, ids),
         None => SessionService::new(store.clone(), writer, timeouts),
     };
-    let mut state = AppState::new(settings.clone(), sessions, metrics);
+    let objects = sessiond_core::storage::from_settings(&settings.storage).await?;
+    let sessions = sessions.with_objects(objects.clone());
+    let uploads = UploadService::new(sessions.clone(), objects.clone(), &settings.uploads);
+    let mut state = AppState::new(settings.clone(), sessions, metrics).with_uploads(uploads);
     if let Some(limiter) = &limiter {
         state = state.with_rate_limiter(limiter.clone());
     }
@@ -113,6 +120,7 @@ pub async fn serve_with(
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         database = %store.describe(),
+        objects = %objects.describe(),
         "sessiond ready"
     );
 
@@ -137,6 +145,9 @@ async fn accept_loop(state: Arc<AppState>, listener: TcpListener, shutdown: impl
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(server.header_read_timeout.get())
+        // Per-connection read buffer cap (hyper's default is ~400 KiB): uploads stream through
+        // in 64 KiB pieces, so 100 concurrent uploads stay within the memory target.
+        .max_buf_size(64 * 1024)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(server.max_connections));

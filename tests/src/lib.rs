@@ -5,8 +5,9 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`); every test gets its own database, dropped
 //! afterwards. A PostgreSQL test never skips: when the server is missing it fails and says so.
 
-pub mod ratelimit;
 pub mod console;
+pub mod ratelimit;
+pub mod s3;
 pub mod seed;
 pub mod smtp;
 

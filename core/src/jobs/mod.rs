@@ -95,10 +95,26 @@ pub fn registry() -> Vec<JobDef> {
         JobDef {
             name: "upload_gc",
             schedule: |j| &j.upload_gc.schedule,
-            // PLACEHOLDER: the uploads work provides the real upload_gc function; wire it here.
-            run: |_, _| Box::pin(async { Ok(Counts::from_iter([("placeholder".to_owned(), json!(true))])) }),
+            run: |ctx, _| Box::pin(upload_gc(ctx)),
         },
     ]
+}
+
+/// Objects without an upload row, older than [`crate::uploads::UPLOAD_GC_AGE`]: leftovers of
+/// a crash between storing an object and committing its row.
+async fn upload_gc(ctx: JobContext) -> Result<Counts, JobError> {
+    let objects = crate::storage::from_settings(&ctx.settings.storage)
+        .await
+        .map_err(|e| e.to_string())?;
+    let report = crate::uploads::upload_gc(&*ctx.store, &*objects, crate::uploads::UPLOAD_GC_AGE)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Counts::from_iter([
+        ("scanned".to_owned(), json!(report.scanned)),
+        ("deleted".to_owned(), json!(report.deleted)),
+        ("kept_young".to_owned(), json!(report.kept_young)),
+        ("spool_deleted".to_owned(), json!(report.spool_deleted)),
+    ]))
 }
 
 /// The job called `name`.

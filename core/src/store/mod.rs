@@ -2,13 +2,14 @@
 //! embedded default) and PostgreSQL (scale-out). The backend is picked once, from the URL
 //! scheme, by [`connect`]. The Rust is shared (see `shared_impl!`); the SQL is per backend.
 
+pub mod alerts;
 mod batch;
 pub mod console;
-pub mod alerts;
 pub mod jobs;
 mod postgres;
 pub mod retention;
 mod sqlite;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use crate::domain::{Session, SessionStatus};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use uploads::{UploadOp, UploadRecord, UploadStore};
 
 /// A store failure. The daemon answers `503 database_unavailable` for `Unavailable` and
 /// `500 internal_error` for `Internal`; the cause goes to the log, never to a client.
@@ -97,6 +99,8 @@ pub enum WriteOp {
     },
     /// Write one audit event.
     Event(NewEvent),
+    /// Insert or delete an upload row with its event (see [`UploadOp`]).
+    Upload(UploadOp),
 }
 
 /// The result of one [`WriteOp`].
@@ -129,7 +133,14 @@ pub struct StatusCounts {
 /// The store interface. Methods are small verbs; every query is a bound-parameter statement.
 #[async_trait::async_trait]
 pub trait Store:
-    console::ConsoleStore + jobs::JobStore + alerts::AlertStore + retention::RetentionStore + Send + Sync + 'static
+    console::ConsoleStore
+    + jobs::JobStore
+    + alerts::AlertStore
+    + retention::RetentionStore
+    + UploadStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Which database this is.
     fn backend(&self) -> Backend;
@@ -246,6 +257,26 @@ macro_rules! shared_impl {
         use $sql as q;
 
         impl $store {
+            pub(crate) async fn insert_event(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                e: &crate::audit::NewEvent,
+                metadata: &serde_json::Value,
+            ) -> Result<(), crate::store::StoreError> {
+                sqlx::query(q::INSERT_EVENT)
+                    .bind(e.occurred_at.timestamp_millis())
+                    .bind(e.event_type.as_str())
+                    .bind(e.severity.as_str())
+                    .bind(e.session_id)
+                    .bind(e.ip.as_deref())
+                    .bind(e.user_agent.as_deref())
+                    .bind(e.request_id.as_deref())
+                    .bind(e.actor.as_str())
+                    .bind(sqlx::types::Json(metadata))
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
             /// Revoke one session inside the batch's transaction; `None` when it does not exist.
             async fn revoke(
                 tx: &mut sqlx::Transaction<'static, $db>,
@@ -351,6 +382,12 @@ macro_rules! shared_impl {
                             Some(previous) => OpOutcome::Revoked { previous },
                             None => OpOutcome::NotFound,
                         };
+                    }
+                }
+                // Uploads, one by one: each checks its session and quota inside the transaction.
+                for (i, op) in ops.iter().enumerate() {
+                    if let WriteOp::Upload(upload) = op {
+                        outcomes[i] = Self::apply_upload(&mut tx, upload).await?;
                     }
                 }
                 if let Some(rows) = batch::touches(ops) {

@@ -66,6 +66,9 @@ impl PgStore {
 crate::store::shared_impl!(PgStore, sqlx::Postgres, sql);
 
 mod sql {
+    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
+        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     // Batch statements: one JSON array parameter of rows (see store/batch.rs).
     pub const INSERT_SESSIONS: &str = "INSERT INTO user_sessions \
         (id, status, created_at, last_seen_at, user_info, created_ip, last_ip) \

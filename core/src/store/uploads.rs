@@ -1,0 +1,206 @@
+//! Upload rows: the store side of PDF uploads. Rows are written only through the group-commit
+//! writer ([`UploadOp`] inside [`crate::store::WriteOp::Upload`]), each with its audit event in
+//! the same transaction; reads go through [`UploadStore`]. Rust shared, SQL per backend.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::audit::NewEvent;
+use crate::store::{PgStore, SqliteStore, StoreError};
+
+/// One stored upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    /// Server-chosen UUID v4.
+    pub id: Uuid,
+    /// The session it belongs to.
+    pub session_id: Uuid,
+    /// Where the object lives (`uploads/<session>/<id>.pdf`).
+    pub object_key: String,
+    /// The client's filename, sanitized.
+    pub filename: String,
+    /// Bytes.
+    pub size: i64,
+    /// Lower-case hex SHA-256 of the content.
+    pub sha256: String,
+    /// Always `application/pdf` today.
+    pub content_type: String,
+    /// When the row was committed.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Upload writes handed to the group-commit writer.
+#[derive(Debug, Clone)]
+pub enum UploadOp {
+    /// Insert `upload` and `event`, but only while its session is stored as active and has
+    /// fewer than `max_per_session` uploads; otherwise nothing is written and the outcome is
+    /// [`crate::store::OpOutcome::NotFound`].
+    Insert {
+        /// The row.
+        upload: UploadRecord,
+        /// The session's quota.
+        max_per_session: i64,
+        /// Its `upload.accepted` event.
+        event: NewEvent,
+    },
+    /// Delete the row `id` of `session` and write `event`; an unknown row is
+    /// [`crate::store::OpOutcome::NotFound`] and writes nothing.
+    Delete {
+        /// Session.
+        session: Uuid,
+        /// Upload.
+        id: Uuid,
+        /// Its `upload.deleted` event.
+        event: NewEvent,
+    },
+}
+
+/// Reading upload rows.
+#[async_trait::async_trait]
+pub trait UploadStore: Send + Sync + 'static {
+    /// A session's uploads, newest first.
+    async fn list_uploads(&self, session: Uuid) -> Result<Vec<UploadRecord>, StoreError>;
+    /// One upload of a session.
+    async fn get_upload(&self, session: Uuid, id: Uuid) -> Result<Option<UploadRecord>, StoreError>;
+    /// Is there a row for this object key? (`upload_gc` deletes objects that have none.)
+    async fn upload_key_exists(&self, object_key: &str) -> Result<bool, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+struct UploadRow {
+    id: Uuid,
+    session_id: Uuid,
+    object_key: String,
+    filename: String,
+    size: i64,
+    sha256: String,
+    content_type: String,
+    created_at: i64,
+}
+
+impl From<UploadRow> for UploadRecord {
+    fn from(r: UploadRow) -> Self {
+        UploadRecord {
+            id: r.id,
+            session_id: r.session_id,
+            object_key: r.object_key,
+            filename: r.filename,
+            size: r.size,
+            sha256: r.sha256,
+            content_type: r.content_type,
+            created_at: crate::domain::from_millis(r.created_at),
+        }
+    }
+}
+
+macro_rules! upload_impl {
+    ($store:ty, $db:ty, $sql:ident) => {
+        impl $store {
+            /// Apply one [`UploadOp`] inside the writer's transaction.
+            pub(crate) async fn apply_upload(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                op: &UploadOp,
+            ) -> Result<crate::store::OpOutcome, StoreError> {
+                use crate::store::OpOutcome;
+                match op {
+                    UploadOp::Insert {
+                        upload: u,
+                        max_per_session,
+                        event,
+                    } => {
+                        let inserted = sqlx::query($sql::INSERT_UPLOAD)
+                            .bind(u.id)
+                            .bind(u.session_id)
+                            .bind(u.object_key.as_str())
+                            .bind(u.filename.as_str())
+                            .bind(u.size)
+                            .bind(u.sha256.as_str())
+                            .bind(u.content_type.as_str())
+                            .bind(u.created_at.timestamp_millis())
+                            .bind(*max_per_session)
+                            .execute(&mut **tx)
+                            .await?
+                            .rows_affected();
+                        if inserted == 0 {
+                            return Ok(OpOutcome::NotFound);
+                        }
+                        Self::insert_event(tx, event, &event.metadata).await?;
+                        Ok(OpOutcome::Done)
+                    }
+                    UploadOp::Delete { session, id, event } => {
+                        let deleted = sqlx::query($sql::DELETE_UPLOAD)
+                            .bind(*id)
+                            .bind(*session)
+                            .execute(&mut **tx)
+                            .await?
+                            .rows_affected();
+                        if deleted == 0 {
+                            return Ok(OpOutcome::NotFound);
+                        }
+                        Self::insert_event(tx, event, &event.metadata).await?;
+                        Ok(OpOutcome::Done)
+                    }
+                }
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl UploadStore for $store {
+            async fn list_uploads(&self, session: Uuid) -> Result<Vec<UploadRecord>, StoreError> {
+                let rows: Vec<UploadRow> = sqlx::query_as($sql::LIST_UPLOADS)
+                    .bind(session)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn get_upload(&self, session: Uuid, id: Uuid) -> Result<Option<UploadRecord>, StoreError> {
+                let row: Option<UploadRow> = sqlx::query_as($sql::GET_UPLOAD)
+                    .bind(id)
+                    .bind(session)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn upload_key_exists(&self, object_key: &str) -> Result<bool, StoreError> {
+                let found: Option<i32> = sqlx::query_scalar($sql::UPLOAD_KEY_EXISTS)
+                    .bind(object_key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(found.is_some())
+            }
+        }
+    };
+}
+
+upload_impl!(SqliteStore, sqlx::Sqlite, sqlite_sql);
+upload_impl!(PgStore, sqlx::Postgres, pg_sql);
+
+mod sqlite_sql {
+    pub const INSERT_UPLOAD: &str = "INSERT INTO uploads \
+        (id, session_id, object_key, filename, size, sha256, content_type, created_at) \
+        SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+        WHERE EXISTS (SELECT 1 FROM user_sessions WHERE id = ?2 AND status = 'active') \
+        AND (SELECT count(*) FROM uploads WHERE session_id = ?2) < ?9";
+    pub const DELETE_UPLOAD: &str = "DELETE FROM uploads WHERE id = ? AND session_id = ?";
+    pub const LIST_UPLOADS: &str = "SELECT id, session_id, object_key, filename, size, sha256, content_type, \
+        created_at FROM uploads WHERE session_id = ? ORDER BY created_at DESC, rowid DESC";
+    pub const GET_UPLOAD: &str = "SELECT id, session_id, object_key, filename, size, sha256, content_type, \
+        created_at FROM uploads WHERE id = ? AND session_id = ?";
+    pub const UPLOAD_KEY_EXISTS: &str = "SELECT 1 FROM uploads WHERE object_key = ?";
+}
+
+mod pg_sql {
+    pub const INSERT_UPLOAD: &str = "INSERT INTO uploads \
+        (id, session_id, object_key, filename, size, sha256, content_type, created_at) \
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+        WHERE EXISTS (SELECT 1 FROM user_sessions WHERE id = $2 AND status = 'active') \
+        AND (SELECT count(*) FROM uploads WHERE session_id = $2) < $9";
+    pub const DELETE_UPLOAD: &str = "DELETE FROM uploads WHERE id = $1 AND session_id = $2";
+    pub const LIST_UPLOADS: &str = "SELECT id, session_id, object_key, filename, size, sha256, content_type, \
+        created_at FROM uploads WHERE session_id = $1 ORDER BY created_at DESC, id DESC";
+    pub const GET_UPLOAD: &str = "SELECT id, session_id, object_key, filename, size, sha256, content_type, \
+        created_at FROM uploads WHERE id = $1 AND session_id = $2";
+    pub const UPLOAD_KEY_EXISTS: &str = "SELECT 1 FROM uploads WHERE object_key = $1";
+}

@@ -1,0 +1,231 @@
+//! The upload endpoints (SPEC §2.3): multipart parsing and streaming in, streamed downloads
+//! out. The checks, storage and audit live in `sessiond_core::uploads`; this file only speaks
+//! HTTP.
+
+use futures_util::TryStreamExt;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, BodyStream, StreamBody};
+use hyper::body::{Frame, Incoming};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Value, json};
+use sessiond_core::domain::rfc3339;
+use sessiond_core::store::UploadRecord;
+use sessiond_core::uploads::{IncomingUpload, UploadError, UploadService};
+
+use crate::app::{AppState, RequestContext};
+use crate::body::{Body, BoxError, empty};
+use crate::handlers::json_response;
+use crate::problem::ApiError;
+
+/// Room for multipart framing (boundaries, part headers) over `uploads.max_bytes` in an
+/// announced `Content-Length` (SPEC §2.3).
+pub const MULTIPART_SLACK: u64 = 64 * 1024;
+
+/// The name of the one file part.
+const FILE_PART: &str = "file";
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        match e {
+            UploadError::Session(s) => s.into(),
+            UploadError::TooLarge { max } => ApiError::FileTooLarge(max),
+            UploadError::NotPdf => ApiError::UnsupportedFileType,
+            UploadError::Empty => ApiError::EmptyFile,
+            UploadError::QuotaExceeded { max } => ApiError::UploadQuotaExceeded(max),
+            UploadError::NotFound => ApiError::UploadNotFound,
+            UploadError::StorageUnavailable(cause) => {
+                tracing::warn!(%cause, "object storage unavailable");
+                ApiError::StorageUnavailable
+            }
+        }
+    }
+}
+
+fn service(state: &AppState) -> Result<&UploadService, ApiError> {
+    state.uploads.as_ref().ok_or(ApiError::StorageUnavailable)
+}
+
+/// `{"id", "session_uuid", "filename", "size", "sha256", "content_type", "created_at"}`
+fn upload_json(u: &UploadRecord) -> Value {
+    json!({
+        "id": u.id.to_string(),
+        "session_uuid": u.session_id.to_string(),
+        "filename": u.filename,
+        "size": u.size,
+        "sha256": u.sha256,
+        "content_type": u.content_type,
+        "created_at": rfc3339(u.created_at),
+    })
+}
+
+/// `POST /api/session/{uuid}/uploads`
+pub async fn upload(
+    state: &AppState,
+    ctx: &RequestContext,
+    raw: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let uploads = service(state)?;
+    let boundary = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|ct| {
+            let essence = ct.split(';').next().unwrap_or("").trim();
+            essence.eq_ignore_ascii_case("multipart/form-data")
+        })
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or(ApiError::NotMultipart)?;
+    let declared: Option<u64> = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let mut incoming = uploads.begin(&ctx.origin, raw, declared, MULTIPART_SLACK).await?;
+
+    // Only the `file` part is allowed; anything else ends the request as malformed.
+    let constraints = multer::Constraints::new().allowed_fields(vec![FILE_PART]);
+    let body = BodyStream::new(req.into_body()).try_filter_map(|frame| async move { Ok(frame.into_data().ok()) });
+    let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
+    let mut filename: Option<Option<String>> = None;
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return Err(broken(incoming, e).await),
+        };
+        if filename.is_some() {
+            incoming.abandon();
+            return Err(ApiError::InvalidMultipart("send exactly one part named `file`".into()));
+        }
+        filename = Some(field.file_name().map(str::to_owned));
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => incoming.write(&chunk).await?,
+                Ok(None) => break,
+                Err(e) => return Err(broken(incoming, e).await),
+            }
+        }
+    }
+    let Some(filename) = filename else {
+        incoming.abandon();
+        return Err(ApiError::InvalidMultipart("no part named `file`".into()));
+    };
+    let record = incoming.finish(filename.as_deref()).await?;
+    let mut res = json_response(StatusCode::CREATED, &upload_json(&record));
+    if let Ok(loc) = HeaderValue::from_str(&format!("/api/session/{}/uploads/{}", record.session_id, record.id)) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
+
+/// The body broke off mid-part (the client went away) or is not valid multipart.
+async fn broken(incoming: IncomingUpload, e: multer::Error) -> ApiError {
+    match e {
+        multer::Error::UnknownField { .. } => {
+            incoming.abandon();
+            ApiError::InvalidMultipart("send exactly one part named `file`".into())
+        }
+        multer::Error::StreamReadFailed(cause) => {
+            tracing::debug!(%cause, "upload body broke off");
+            incoming.abort("disconnected").await;
+            ApiError::InvalidMultipart("the request body could not be read to its end".into())
+        }
+        other => {
+            incoming.abort("malformed").await;
+            ApiError::InvalidMultipart(format!("the multipart body is malformed: {other}"))
+        }
+    }
+}
+
+/// `GET /api/session/{uuid}/uploads`
+pub async fn list(state: &AppState, ctx: &RequestContext, raw: &str) -> Result<Response<Body>, ApiError> {
+    let uploads = service(state)?.list(&ctx.origin, raw).await?;
+    let items: Vec<Value> = uploads.iter().map(upload_json).collect();
+    Ok(json_response(StatusCode::OK, &json!({ "uploads": items })))
+}
+
+/// `GET /api/session/{uuid}/uploads/{id}`: the PDF, streamed from the store.
+pub async fn download(
+    state: &AppState,
+    ctx: &RequestContext,
+    raw: &str,
+    raw_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let (record, object) = service(state)?.open(&ctx.origin, raw, raw_id).await?;
+    let frames = tokio_util::io::ReaderStream::new(object.reader)
+        .map_ok(Frame::data)
+        .map_err(|e| -> BoxError { Box::new(e) });
+    let body: Body = BodyExt::boxed_unsync(StreamBody::new(frames));
+    let mut res = Response::new(body);
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(object.size));
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(&record.filename)) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+/// `DELETE /api/session/{uuid}/uploads/{id}`
+pub async fn delete(
+    state: &AppState,
+    ctx: &RequestContext,
+    raw: &str,
+    raw_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    service(state)?.delete(&ctx.origin, raw, raw_id).await?;
+    let mut res = Response::new(empty());
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    Ok(res)
+}
+
+/// RFC 5987 `attr-char`s stay as they are; everything else is percent-encoded.
+const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `attachment; filename="<ASCII fallback>"`, plus `filename*=UTF-8''<encoded>` (RFC 6266 /
+/// RFC 5987) when the name is not plain ASCII, so every browser saves it under its real name.
+pub fn content_disposition(filename: &str) -> String {
+    let fallback: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if fallback == filename {
+        format!("attachment; filename=\"{fallback}\"")
+    } else {
+        let encoded = utf8_percent_encode(filename, ATTR_CHAR);
+        format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_disposition;
+
+    #[test]
+    fn content_disposition_plain_and_utf8() {
+        assert_eq!(content_disposition("report.pdf"), "attachment; filename=\"report.pdf\"");
+        assert_eq!(
+            content_disposition("Résumé \"v2\".pdf"),
+            "attachment; filename=\"R_sum_ _v2_.pdf\"; filename*=UTF-8''R%C3%A9sum%C3%A9%20%22v2%22.pdf"
+        );
+    }
+}
