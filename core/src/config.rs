@@ -815,6 +815,11 @@ impl Settings {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
+            // Every key is `<section>__<key>`; a variable without `__` (SESSIOND_CONFIG, which
+            // names the file, or a tool's own SESSIOND_* setting) is not a config key.
+            if !rest.contains("__") {
+                continue;
+            }
             let key = rest.to_ascii_lowercase().replace("__", ".");
             // Lists and numbers are written as TOML/JSON values; anything else is a string.
             let value = raw
@@ -1069,6 +1074,8 @@ mod tests {
                 ("SESSIOND_ALERTS__RULES__UUID_PROBING__THRESHOLD", "5"),
                 ("SESSIOND_SESSION__IDLE_TIMEOUT", "45m"),
                 ("OTHER_VARIABLE", "ignored"),
+                ("SESSIOND_CONFIG", "/etc/sessiond.toml"),
+                ("SESSIOND_TEST_TOOLS", "/tmp/tools"),
             ],
         )
         .expect("load");
