@@ -100,6 +100,22 @@ impl TestDb {
         s
     }
 
+    /// Run one statement on this database from outside any daemon (to break it on purpose,
+    /// or repair it).
+    pub async fn exec(&self, sql: &'static str) {
+        if self.url.starts_with("sqlite") {
+            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&self.url)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&mut conn).await.expect("exec");
+        } else {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.url)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&mut conn).await.expect("exec");
+        }
+    }
+
     /// The migrated store on this database (shared, not the daemon's own).
     pub async fn store(&self) -> Arc<dyn Store> {
         self.store.clone().expect("store opened in TestDb::new")
@@ -229,4 +245,43 @@ pub async fn raw_request(addr: SocketAddr, request: &[u8]) -> String {
     // is fine.
     let _ = stream.read_to_end(&mut answer).await;
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Insert an active session created `age` ago and last seen `idle` ago (with its
+/// `session.generated` event), as if it had lived that long.
+pub async fn seed_session(
+    store: &Arc<dyn Store>,
+    age: chrono::Duration,
+    idle: chrono::Duration,
+    ip: Option<&str>,
+) -> uuid::Uuid {
+    use sessiond_core::audit::{EventType, NewEvent, Origin, Severity};
+    use sessiond_core::domain::{Session, SessionStatus, now_millis};
+    use sessiond_core::store::WriteOp;
+    let now = now_millis();
+    let id = uuid::Uuid::new_v4();
+    let session = Session {
+        id,
+        status: SessionStatus::Active,
+        created_at: now - age,
+        last_seen_at: now - idle,
+        ended_at: None,
+        ended_by: None,
+        user_info: None,
+        created_ip: ip.map(str::to_owned),
+        last_ip: ip.map(str::to_owned),
+    };
+    let event = NewEvent::new(
+        &Origin::system("seed"),
+        now,
+        EventType::SessionGenerated,
+        Severity::Info,
+        Some(id),
+        serde_json::json!({}),
+    );
+    store
+        .commit_batch(&[WriteOp::CreateSession { session, event }])
+        .await
+        .expect("seed session");
+    id
 }

@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sessiond::Hooks;
-use sessiond_core::audit::{AuditEvent, AuditQuery, EventType, NewEvent, Origin, Severity};
-use sessiond_core::domain::{Session, SessionStatus, now_millis};
+use sessiond_core::audit::{AuditEvent, AuditQuery};
+use sessiond_core::domain::SessionStatus;
 use sessiond_core::id::IdGenerator;
-use sessiond_core::store::{Store, WriteOp};
-use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends, raw_request};
+use sessiond_core::store::Store;
+use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends, raw_request, seed_session};
 use uuid::Uuid;
 
 on_both_backends!(
@@ -307,44 +307,14 @@ async fn every_refusal_has_its_code(kind: DbKind) {
     d.stop().await;
 }
 
-/// Insert a session directly, as if it had been created `age` ago and last seen `idle` ago.
-async fn insert_aged_session(store: &Arc<dyn Store>, age: chrono::Duration, idle: chrono::Duration) -> Uuid {
-    let now = now_millis();
-    let id = Uuid::new_v4();
-    let session = Session {
-        id,
-        status: SessionStatus::Active,
-        created_at: now - age,
-        last_seen_at: now - idle,
-        ended_at: None,
-        ended_by: None,
-        user_info: None,
-        created_ip: None,
-        last_ip: None,
-    };
-    let event = NewEvent::new(
-        &Origin::system("seed"),
-        now,
-        EventType::SessionGenerated,
-        Severity::Info,
-        Some(id),
-        json!({}),
-    );
-    store
-        .commit_batch(&[WriteOp::CreateSession { session, event }])
-        .await
-        .expect("seed session");
-    id
-}
-
 async fn expired_on_read_before_any_job(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let d = TestDaemon::start(db.settings()).await;
     let store = db.store().await;
-    let idle = insert_aged_session(&store, chrono::Duration::days(40), chrono::Duration::days(31)).await;
-    let old = insert_aged_session(&store, chrono::Duration::days(366), chrono::Duration::minutes(1)).await;
-    let fresh = insert_aged_session(&store, chrono::Duration::days(10), chrono::Duration::days(29)).await;
-    let ancient = insert_aged_session(&store, chrono::Duration::days(360), chrono::Duration::minutes(1)).await;
+    let idle = seed_session(&store, chrono::Duration::days(40), chrono::Duration::days(31), None).await;
+    let old = seed_session(&store, chrono::Duration::days(366), chrono::Duration::minutes(1), None).await;
+    let fresh = seed_session(&store, chrono::Duration::days(10), chrono::Duration::days(29), None).await;
+    let ancient = seed_session(&store, chrono::Duration::days(360), chrono::Duration::minutes(1), None).await;
     for id in [idle, old] {
         assert_problem(validate(&d, &id.to_string()).await, 410, "session_expired").await;
         let res = client()
@@ -546,7 +516,7 @@ impl IdGenerator for Colliding {
 async fn colliding_ids_are_retried_then_fail_as_internal(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let store = db.store().await;
-    let taken = insert_aged_session(&store, chrono::Duration::zero(), chrono::Duration::zero()).await;
+    let taken = seed_session(&store, chrono::Duration::zero(), chrono::Duration::zero(), None).await;
 
     // Three collisions, then a fresh id: success on the fourth attempt.
     let ids = Arc::new(Colliding {
@@ -611,7 +581,7 @@ async fn failed_audit_batch_is_503_and_stores_nothing(kind: DbKind) {
     let id = generate(&d).await;
     let admin = db.store().await;
     // Take the audit table away: every batch now fails to commit.
-    exec(&db, "ALTER TABLE audit_events RENAME TO audit_events_away").await;
+    db.exec("ALTER TABLE audit_events RENAME TO audit_events_away").await;
     let res = client()
         .post(d.url("/api/session/generate-uuid"))
         .send()
@@ -630,7 +600,7 @@ async fn failed_audit_batch_is_503_and_stores_nothing(kind: DbKind) {
         .await
         .expect("send");
     assert_problem(res, 503, "database_unavailable").await;
-    exec(&db, "ALTER TABLE audit_events_away RENAME TO audit_events").await;
+    db.exec("ALTER TABLE audit_events_away RENAME TO audit_events").await;
     // Nothing from the failed batches was stored: one session, still active, one event.
     let counts = admin.count_sessions().await.expect("count");
     assert_eq!((counts.active, counts.revoked), (1, 0));
@@ -645,21 +615,6 @@ async fn failed_audit_batch_is_503_and_stores_nothing(kind: DbKind) {
     // And the daemon recovers.
     assert_eq!(validate(&d, &id).await.status(), StatusCode::OK);
     d.stop().await;
-}
-
-/// Run one statement on the test database, from outside the daemon.
-async fn exec(db: &TestDb, sql: &'static str) {
-    if db.url.starts_with("sqlite") {
-        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
-            .await
-            .expect("connect");
-        sqlx::query(sql).execute(&mut conn).await.expect("exec");
-    } else {
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
-            .await
-            .expect("connect");
-        sqlx::query(sql).execute(&mut conn).await.expect("exec");
-    }
 }
 
 async fn cors_and_security_headers(kind: DbKind) {

@@ -9,13 +9,12 @@ use chrono::Utc;
 use serde_json::json;
 use sessiond_core::Settings;
 use sessiond_core::audit::{EventType, NewEvent, Origin, Severity};
-use sessiond_core::domain::{Session, SessionStatus, now_millis};
+use sessiond_core::domain::{SessionStatus, now_millis};
 use sessiond_core::jobs::{anonymize_ip, registry};
-use sessiond_core::store::{Store, WriteOp};
+use sessiond_core::store::WriteOp;
 use sessiond_tests::seed::seed_audit;
 use sessiond_tests::smtp::SmtpServer;
-use sessiond_tests::{DbKind, TestDaemon, TestDb, on_both_backends};
-use uuid::Uuid;
+use sessiond_tests::{DbKind, TestDaemon, TestDb, on_both_backends, seed_session};
 
 on_both_backends!(
     lease_is_held_by_exactly_one,
@@ -119,35 +118,6 @@ async fn lease_is_held_by_exactly_one(kind: DbKind) {
     );
 }
 
-async fn insert_session(store: &Arc<dyn Store>, last_seen_ago: chrono::Duration) -> Uuid {
-    let now = now_millis();
-    let id = Uuid::new_v4();
-    let session = Session {
-        id,
-        status: SessionStatus::Active,
-        created_at: now - last_seen_ago,
-        last_seen_at: now - last_seen_ago,
-        ended_at: None,
-        ended_by: None,
-        user_info: None,
-        created_ip: Some("192.0.2.55".into()),
-        last_ip: Some("192.0.2.55".into()),
-    };
-    let event = NewEvent::new(
-        &Origin::system("test"),
-        now,
-        EventType::SessionGenerated,
-        Severity::Info,
-        Some(id),
-        json!({}),
-    );
-    store
-        .commit_batch(&[WriteOp::CreateSession { session, event }])
-        .await
-        .expect("insert session");
-    id
-}
-
 fn event_at(at_ms: i64, event_type: EventType, ip: Option<&str>) -> WriteOp {
     let mut e = NewEvent::new(
         &Origin::system("test"),
@@ -171,8 +141,20 @@ async fn live_daemon_runs_every_job(kind: DbKind) {
     settings.email.smtp_url = sessiond_core::config::SecretUrl::new(smtp.url());
     settings.email.to = vec!["ops@test.invalid".into()];
 
-    let idle = insert_session(&store, chrono::Duration::hours(2)).await;
-    let fresh = insert_session(&store, chrono::Duration::minutes(1)).await;
+    let idle = seed_session(
+        &store,
+        chrono::Duration::hours(2),
+        chrono::Duration::hours(2),
+        Some("192.0.2.55"),
+    )
+    .await;
+    let fresh = seed_session(
+        &store,
+        chrono::Duration::minutes(1),
+        chrono::Duration::minutes(1),
+        Some("192.0.2.55"),
+    )
+    .await;
     let now = now_millis().timestamp_millis();
     let mut ops = Vec::new();
     for i in 0..10 {
@@ -344,8 +326,20 @@ async fn retention_purges_and_anonymizes_in_batches(kind: DbKind) {
     seed_audit(&db.url, kind, old, now - 100 * DAY_MS).await;
     seed_audit(&db.url, kind, aging, now - 10 * DAY_MS).await;
     seed_audit(&db.url, kind, recent, now - DAY_MS).await;
-    let stale = insert_session(&store, chrono::Duration::days(10)).await;
-    let current = insert_session(&store, chrono::Duration::days(1)).await;
+    let stale = seed_session(
+        &store,
+        chrono::Duration::days(10),
+        chrono::Duration::days(10),
+        Some("192.0.2.55"),
+    )
+    .await;
+    let current = seed_session(
+        &store,
+        chrono::Duration::days(1),
+        chrono::Duration::days(1),
+        Some("192.0.2.55"),
+    )
+    .await;
 
     let mut settings = db.settings();
     settings.jobs.retention.batch_size = 1000;

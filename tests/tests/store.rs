@@ -348,7 +348,7 @@ async fn failed_batch_fails_every_request_and_stores_nothing(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let store = db.store().await;
     let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
-    rename_audit_table(&db, true).await;
+    db.exec("ALTER TABLE audit_events RENAME TO audit_events_away").await;
     let mut tasks = Vec::new();
     for i in 0..50 {
         let w = writer.clone();
@@ -360,7 +360,7 @@ async fn failed_batch_fails_every_request_and_stores_nothing(kind: DbKind) {
     for t in tasks {
         assert!(matches!(t.await.expect("task"), Err(WriteError::Store(_))));
     }
-    rename_audit_table(&db, false).await;
+    db.exec("ALTER TABLE audit_events_away RENAME TO audit_events").await;
     assert_eq!(
         store.count_sessions().await.expect("count").active,
         0,
@@ -419,25 +419,6 @@ async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
         out.push(t.await.expect("task"));
     }
     out
-}
-
-async fn rename_audit_table(db: &TestDb, away: bool) {
-    let sql = if away {
-        "ALTER TABLE audit_events RENAME TO audit_events_away"
-    } else {
-        "ALTER TABLE audit_events_away RENAME TO audit_events"
-    };
-    if db.url.starts_with("sqlite") {
-        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
-            .await
-            .expect("connect");
-        sqlx::query(sql).execute(&mut c).await.expect("rename");
-    } else {
-        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
-            .await
-            .expect("connect");
-        sqlx::query(sql).execute(&mut c).await.expect("rename");
-    }
 }
 
 async fn hot_path_queries_use_indexes(kind: DbKind) {
