@@ -212,23 +212,6 @@ pub trait AlertStore: Send + Sync {
     async fn list_notifications(&self, limit: u32) -> Result<Vec<Notification>, StoreError>;
 }
 
-macro_rules! insert_event {
-    ($q:ident, $tx:expr, $e:expr, $meta:expr) => {
-        sqlx::query($q::INSERT_EVENT)
-            .bind($e.occurred_at.timestamp_millis())
-            .bind($e.event_type.as_str())
-            .bind($e.severity.as_str())
-            .bind($e.session_id)
-            .bind($e.ip.as_deref())
-            .bind($e.user_agent.as_deref())
-            .bind($e.request_id.as_deref())
-            .bind($e.actor.as_str())
-            .bind(sqlx::types::Json($meta))
-            .execute(&mut *$tx)
-            .await?
-    };
-}
-
 macro_rules! insert_notification {
     ($q:ident, $tx:expr, $n:expr, $alert_id:expr) => {{
         let id: i64 = sqlx::query_scalar($q::INSERT_NOTIFICATION)
@@ -307,7 +290,7 @@ macro_rules! alert_store_impl {
                 if let serde_json::Value::Object(m) = &mut meta {
                     m.insert("alert_id".into(), id.into());
                 }
-                insert_event!(q, tx, event, &meta);
+                Self::insert_event(&mut tx, event, &meta).await?;
                 if let Some(n) = email {
                     insert_notification!(q, tx, n, Some(id));
                 }
@@ -419,7 +402,7 @@ macro_rules! alert_store_impl {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                insert_event!(q, tx, event, &event.metadata);
+                Self::insert_event(&mut tx, event, &event.metadata).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -441,7 +424,7 @@ macro_rules! alert_store_impl {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                insert_event!(q, tx, event, &event.metadata);
+                Self::insert_event(&mut tx, event, &event.metadata).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -464,9 +447,6 @@ alert_store_impl!(crate::store::SqliteStore, sqlite_sql);
 alert_store_impl!(crate::store::PgStore, pg_sql);
 
 mod sqlite_sql {
-    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
-        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
     pub const INSERT_NOTIFICATION: &str = "INSERT INTO notifications \
         (kind, alert_id, recipients, subject_line, body, status, attempts, next_attempt_at, created_at) \
         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6) RETURNING id";
@@ -501,9 +481,6 @@ mod sqlite_sql {
 }
 
 mod pg_sql {
-    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
-        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     pub const INSERT_NOTIFICATION: &str = "INSERT INTO notifications \
         (kind, alert_id, recipients, subject_line, body, status, attempts, next_attempt_at, created_at) \
         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6) RETURNING id";

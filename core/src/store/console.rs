@@ -508,9 +508,6 @@ mod sqlite_sql {
     pub const DELETE_SESSION: &str = "DELETE FROM user_sessions WHERE id = ?";
     pub const PSEUDONYMIZE_EVENTS: &str = "UPDATE audit_events SET session_id = ?1, ip = NULL, user_agent = NULL \
         WHERE session_id = ?2";
-    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
-        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 }
 
 mod pg_sql {
@@ -566,9 +563,6 @@ mod pg_sql {
     pub const DELETE_SESSION: &str = "DELETE FROM user_sessions WHERE id = $1";
     pub const PSEUDONYMIZE_EVENTS: &str = "UPDATE audit_events SET session_id = $1, ip = NULL, user_agent = NULL \
         WHERE session_id = $2";
-    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
-        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 }
 
 /// Every session page statement of `backend` with a label and sample bind values — for
@@ -791,18 +785,7 @@ macro_rules! console_impl {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                sqlx::query($sql::INSERT_EVENT)
-                    .bind(event.occurred_at.timestamp_millis())
-                    .bind(event.event_type.as_str())
-                    .bind(event.severity.as_str())
-                    .bind(event.session_id)
-                    .bind(event.ip.as_deref())
-                    .bind(event.user_agent.as_deref())
-                    .bind(event.request_id.as_deref())
-                    .bind(event.actor.as_str())
-                    .bind(sqlx::types::Json(&event.metadata))
-                    .execute(&mut *tx)
-                    .await?;
+                Self::insert_event(&mut tx, event, &event.metadata).await?;
                 tx.commit().await?;
                 Ok(Some(PurgeCounts { uploads, events }))
             }

@@ -133,18 +133,7 @@ macro_rules! retention_impl {
                         .rows_affected();
                     if n == 1 {
                         let e = event(*id);
-                        sqlx::query(q::INSERT_EVENT)
-                            .bind(e.occurred_at.timestamp_millis())
-                            .bind(e.event_type.as_str())
-                            .bind(e.severity.as_str())
-                            .bind(e.session_id)
-                            .bind(e.ip.as_deref())
-                            .bind(e.user_agent.as_deref())
-                            .bind(e.request_id.as_deref())
-                            .bind(e.actor.as_str())
-                            .bind(sqlx::types::Json(&e.metadata))
-                            .execute(&mut *tx)
-                            .await?;
+                        Self::insert_event(&mut tx, &e, &e.metadata).await?;
                         done.push(*id);
                     }
                 }
@@ -275,9 +264,6 @@ retention_impl!(crate::store::PgStore, pg_sql);
 // `::`. Rows already in that
 // form are skipped, which makes the job idempotent and lets a re-run skip finished work.
 mod sqlite_sql {
-    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
-        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
     pub const IDLE_SESSIONS: &str = "SELECT id FROM user_sessions WHERE status = 'active' AND last_seen_at < ?1 \
         ORDER BY last_seen_at LIMIT ?2";
     pub const OLD_SESSIONS: &str = "SELECT id FROM user_sessions WHERE status = 'active' AND created_at < ?1 \
@@ -305,9 +291,6 @@ mod sqlite_sql {
 }
 
 mod pg_sql {
-    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
-        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     pub const IDLE_SESSIONS: &str = "SELECT id FROM user_sessions WHERE status = 'active' AND last_seen_at < $1 \
         ORDER BY last_seen_at LIMIT $2";
     pub const OLD_SESSIONS: &str = "SELECT id FROM user_sessions WHERE status = 'active' AND created_at < $1 \
