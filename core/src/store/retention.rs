@@ -82,6 +82,27 @@ pub trait RetentionStore: Send + Sync {
 
 macro_rules! retention_impl {
     ($store:ty, $sql:path) => {
+        impl $store {
+            /// One retention batch: `sql` deletes at most `limit` rows older than `before`, in
+            /// its own short transaction.
+            async fn delete_batch_before(
+                &self,
+                sql: &'static str,
+                before: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> Result<u64, crate::store::StoreError> {
+                let mut tx = self.begin_write().await?;
+                let n = sqlx::query(sql)
+                    .bind(before.timestamp_millis())
+                    .bind(i64::from(limit.max(1)))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(n)
+            }
+        }
+
         #[async_trait::async_trait]
         impl crate::store::retention::RetentionStore for $store {
             async fn expirable_sessions(
@@ -147,15 +168,7 @@ macro_rules! retention_impl {
                 limit: u32,
             ) -> Result<u64, crate::store::StoreError> {
                 use $sql as q;
-                let mut tx = self.begin_write().await?;
-                let n = sqlx::query(q::DELETE_AUDIT_BEFORE)
-                    .bind(before.timestamp_millis())
-                    .bind(i64::from(limit.max(1)))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                tx.commit().await?;
-                Ok(n)
+                self.delete_batch_before(q::DELETE_AUDIT_BEFORE, before, limit).await
             }
 
             async fn delete_sent_notifications_before(
@@ -164,15 +177,7 @@ macro_rules! retention_impl {
                 limit: u32,
             ) -> Result<u64, crate::store::StoreError> {
                 use $sql as q;
-                let mut tx = self.begin_write().await?;
-                let n = sqlx::query(q::DELETE_SENT_NOTIFICATIONS_BEFORE)
-                    .bind(before.timestamp_millis())
-                    .bind(i64::from(limit.max(1)))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                tx.commit().await?;
-                Ok(n)
+                self.delete_batch_before(q::DELETE_SENT_NOTIFICATIONS_BEFORE, before, limit).await
             }
 
             async fn audit_ips_to_anonymize(
