@@ -12,7 +12,13 @@ pub async fn seed_sessions(db: &TestDb, n: i64, now_ms: i64) {
             .expect("sqlite url")
             .pragma("cache_size", "-400000")
             .pragma("synchronous", "OFF");
-        let pool = sqlx::SqlitePool::connect_with(options).await.expect("open sqlite");
+        // One connection: a schema change made on one connection is not seen by another's
+        // parser until it reads the schema again ("index … already exists" on re-create).
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("open sqlite");
         // Building the secondary indexes once after the insert (a sort) is far faster than
         // updating them row by row: drop them, insert, recreate them from their own SQL.
         let indexes: Vec<(String, String)> = sqlx::query_as(

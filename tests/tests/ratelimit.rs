@@ -466,7 +466,12 @@ async fn redis_outage_and_recovery_are_audited_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     // Requests served during the outage were not counted; the budget resumes where it was.
-    assert_eq!(remaining, 8 - counted);
+    // The one request in flight when the relay cut the connection may have run its script on
+    // Redis with the reply lost (served fail-open, yet counted): at most one.
+    assert!(
+        remaining == 8 - counted || remaining + 1 == 8 - counted,
+        "remaining {remaining} after {counted} counted requests"
+    );
     assert_eq!(wait_for_events(&db, "dependency.up", 1).await.len(), 1);
     d.stop().await;
     assert_eq!(
