@@ -436,6 +436,9 @@ pub struct SessionSettings {
     pub idle_timeout: HumanDuration,
     /// Expiry counted from creation.
     pub absolute_timeout: HumanDuration,
+    /// Resolution of the stored `last_seen_at`: a validation rewrites it only when it is at
+    /// least this old (or the client's IP changed). `0s` rewrites it on every validation.
+    pub touch_interval: HumanDuration,
 }
 
 impl Default for SessionSettings {
@@ -443,6 +446,7 @@ impl Default for SessionSettings {
         Self {
             idle_timeout: HumanDuration::secs(30 * 86_400),
             absolute_timeout: HumanDuration::secs(365 * 86_400),
+            touch_interval: HumanDuration::secs(60),
         }
     }
 }
@@ -880,6 +884,12 @@ impl Settings {
         if self.session.absolute_timeout.get().is_zero() {
             return Err(ConfigError::new("session.absolute_timeout", "must be more than 0s"));
         }
+        if self.session.touch_interval.get() >= self.session.idle_timeout.get() {
+            return Err(ConfigError::new(
+                "session.touch_interval",
+                "must be shorter than session.idle_timeout",
+            ));
+        }
         if self.rate_limit.ipv6_prefix == 0 || self.rate_limit.ipv6_prefix > 128 {
             return Err(ConfigError::new("rate_limit.ipv6_prefix", "must be between 1 and 128"));
         }
@@ -1129,6 +1139,14 @@ mod tests {
                 None,
                 &[("SESSIOND_SESSION__IDLE_TIMEOUT", "soon")],
                 "session.idle_timeout",
+            ),
+            (
+                None,
+                &[
+                    ("SESSIOND_SESSION__IDLE_TIMEOUT", "10m"),
+                    ("SESSIOND_SESSION__TOUCH_INTERVAL", "10m"),
+                ],
+                "session.touch_interval",
             ),
             (
                 None,

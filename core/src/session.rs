@@ -11,7 +11,7 @@ use crate::audit::{EventType, NewEvent, Origin, Severity};
 use crate::domain::{Session, SessionStatus, Timeouts, now_millis};
 use crate::id::{IdGenerator, RandomIds, parse_session_id};
 use crate::objects::{NoObjects, SessionObjects};
-use crate::store::{OpOutcome, Store, StoreError, WriteOp};
+use crate::store::{OpOutcome, Refusal, Store, StoreError, WriteOp};
 use crate::writer::{AuditWriter, WriteError};
 
 /// How often a colliding generated id is retried before giving up (SPEC §2.2).
@@ -121,6 +121,7 @@ pub struct SessionService {
     timeouts: Timeouts,
     ids: Arc<dyn IdGenerator>,
     objects: Arc<dyn SessionObjects>,
+    touch_interval: chrono::Duration,
 }
 
 impl SessionService {
@@ -137,7 +138,16 @@ impl SessionService {
             timeouts,
             ids,
             objects: Arc::new(NoObjects),
+            touch_interval: chrono::Duration::zero(),
         }
+    }
+
+    /// Rewrite `last_seen_at` on a validation only when the stored value is at least
+    /// `interval` old or the client's IP changed (`session.touch_interval`; zero, the default
+    /// here, rewrites it every time). The audit event is written on every validation either way.
+    pub fn with_touch_interval(mut self, interval: std::time::Duration) -> Self {
+        self.touch_interval = chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
+        self
     }
 
     /// Delete a session's objects through `objects` when it is reset.
@@ -217,33 +227,40 @@ impl SessionService {
         )))
     }
 
-    /// Is `raw` a live session? Refreshes `last_seen_at` (sliding idle expiry).
+    /// Is `raw` a live session? Looked up, judged and audited in one group-commit batch; the
+    /// stored `last_seen_at` is refreshed (sliding idle expiry) when it is at least the touch
+    /// interval old or the client's IP changed, and the answer carries what is stored.
     pub async fn validate(&self, origin: &Origin, raw: &str) -> Result<SessionView, SessionError> {
         let now = now_millis();
-        let mut session = self.load_live(origin, raw, Operation::Validate, now).await?;
-        let event = NewEvent::new(
-            origin,
-            now,
-            EventType::SessionValidated,
-            Severity::Info,
-            Some(session.id),
-            json!({}),
-        );
-        self.writer
-            .submit(vec![
-                WriteOp::Touch {
-                    id: session.id,
-                    at: now,
-                    ip: origin.ip.clone(),
-                },
-                WriteOp::Event(event),
-            ])
-            .await?;
-        session.last_seen_at = session.last_seen_at.max(now);
-        if origin.ip.is_some() {
-            session.last_ip.clone_from(&origin.ip);
+        let Some(id) = parse_session_id(raw) else {
+            return Err(self
+                .refuse(origin, None, Operation::Validate, SessionError::InvalidFormat, now)
+                .await);
+        };
+        let op = WriteOp::Validate {
+            id,
+            at: now,
+            ip: origin.ip.clone(),
+            timeouts: self.timeouts,
+            touch_interval: self.touch_interval,
+            event: NewEvent::new(
+                origin,
+                now,
+                EventType::SessionValidated,
+                Severity::Info,
+                Some(id),
+                json!({}),
+            ),
+        };
+        match self.writer.submit(vec![op]).await?.pop() {
+            Some(OpOutcome::Validated { session, .. }) => Ok(self.view(*session, now)),
+            Some(OpOutcome::Refused(why)) => Err(match why {
+                Refusal::NotFound => SessionError::NotFound,
+                Refusal::Revoked => SessionError::Revoked,
+                Refusal::Expired => SessionError::Expired,
+            }),
+            other => Err(SessionError::Internal(format!("unexpected validate outcome {other:?}"))),
         }
-        Ok(self.view(session, now))
     }
 
     /// The session's view without touching `last_seen_at`; with its upload totals.

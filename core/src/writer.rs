@@ -1,5 +1,5 @@
-//! The group-commit writer. Requests hand it their writes (audit events, `last_seen_at`
-//! refreshes, new sessions); one task commits whatever has queued up as one transaction and
+//! The group-commit writer. Requests hand it their writes (audit events, validations,
+//! `last_seen_at` refreshes, new sessions); one loop commits whatever has queued up as one transaction and
 //! wakes each request when its writes are durable. Under load a single fsync covers many
 //! requests; when idle a write commits at once. A failed batch fails every request in it:
 //! nothing is acknowledged that is not stored.
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::store::{OpOutcome, Store, StoreError, WriteOp};
+use crate::store::{OpOutcome, Store, StoreError, SyncCommit, WriteOp};
 
 /// Why a submission was not committed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -51,113 +51,168 @@ struct Job {
     done: oneshot::Sender<Result<Vec<OpOutcome>, WriteError>>,
 }
 
+enum Msg {
+    Job(Job),
+    /// Refuse new submissions; commit what is queued, then end.
+    Stop,
+}
+
 /// Handle for submitting writes; cheap to clone.
 #[derive(Clone)]
 pub struct AuditWriter {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Msg>,
 }
 
-/// Owns the writer task; [`WriterHandle::shutdown`] flushes what is queued and stops it.
+/// Owns the writer; [`WriterHandle::shutdown`] flushes what is queued and stops it.
 pub struct WriterHandle {
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    tx: mpsc::Sender<Msg>,
+    finished: Finished,
+}
+
+enum Finished {
+    Task(JoinHandle<()>),
+    Thread(oneshot::Receiver<()>),
 }
 
 impl AuditWriter {
-    /// Start the writer task on the current runtime.
+    /// Start the writer. With a store that commits synchronously (SQLite) it runs on a thread
+    /// of its own, so a batch is one hand-off from the requests and one back; otherwise it is
+    /// a task on the current runtime.
     pub fn spawn(store: Arc<dyn Store>, options: WriterOptions) -> (AuditWriter, WriterHandle) {
         let (tx, rx) = mpsc::channel(options.queue.max(1));
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(run(store, options, rx, stop_rx));
-        (
-            AuditWriter { tx },
-            WriterHandle {
-                stop: Some(stop_tx),
-                task,
-            },
-        )
+        let batcher = Batcher::new(options);
+        let finished = match store.sync_committer() {
+            Some(committer) => {
+                let (done_tx, done_rx) = oneshot::channel();
+                let spawned = std::thread::Builder::new()
+                    .name("sessiond-writer".into())
+                    .spawn(move || {
+                        run_on_thread(committer.as_ref(), batcher, rx);
+                        let _ = done_tx.send(());
+                    });
+                if let Err(e) = spawned {
+                    // Without its thread the writer cannot run; every submission then fails
+                    // as `Closed` (503), which is what a writer that cannot start should do.
+                    tracing::error!(error = %e, "cannot start the audit writer thread");
+                }
+                Finished::Thread(done_rx)
+            }
+            None => Finished::Task(tokio::spawn(run_on_runtime(store, batcher, rx))),
+        };
+        (AuditWriter { tx: tx.clone() }, WriterHandle { tx, finished })
     }
 
     /// Queue `ops` and wait until they are committed. Outcomes come back in order.
     pub async fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<OpOutcome>, WriteError> {
         let (done, wait) = oneshot::channel();
-        self.tx.send(Job { ops, done }).await.map_err(|_| WriteError::Closed)?;
+        self.tx
+            .send(Msg::Job(Job { ops, done }))
+            .await
+            .map_err(|_| WriteError::Closed)?;
         wait.await.map_err(|_| WriteError::Closed)?
     }
 }
 
 impl WriterHandle {
-    /// Stop taking new writes, commit everything already queued, and wait for the task.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Err(e) = (&mut self.task).await {
-            tracing::error!(error = %e, "audit writer task ended abnormally");
+    /// Stop taking new writes, commit everything already queued, and wait for the writer.
+    pub async fn shutdown(self) {
+        let _ = self.tx.send(Msg::Stop).await;
+        match self.finished {
+            Finished::Task(task) => {
+                if let Err(e) = task.await {
+                    tracing::error!(error = %e, "audit writer task ended abnormally");
+                }
+            }
+            Finished::Thread(done) => {
+                if done.await.is_err() {
+                    tracing::error!("audit writer thread ended abnormally");
+                }
+            }
         }
     }
 }
 
-async fn run(
-    store: Arc<dyn Store>,
+/// Gathers queued submissions into one batch and answers each when the batch is done.
+struct Batcher {
     options: WriterOptions,
-    mut rx: mpsc::Receiver<Job>,
-    mut stop: oneshot::Receiver<()>,
-) {
-    let mut stopping = false;
-    let mut jobs: Vec<Job> = Vec::new();
-    let mut ops: Vec<WriteOp> = Vec::new();
-    let mut lens: Vec<usize> = Vec::new();
-    loop {
-        let first = if stopping {
-            rx.recv().await
-        } else {
-            tokio::select! {
-                biased;
-                job = rx.recv() => job,
-                _ = &mut stop => {
-                    // Refuse new submissions; what is already queued is still committed.
-                    stopping = true;
-                    rx.close();
-                    continue;
-                }
-            }
-        };
-        let Some(first) = first else { break };
-        let mut n = first.ops.len();
-        jobs.push(first);
-        while n < options.max_batch_ops {
-            match rx.try_recv() {
-                Ok(job) => {
+    jobs: Vec<Job>,
+    lens: Vec<usize>,
+    ops: Vec<WriteOp>,
+}
+
+impl Batcher {
+    fn new(options: WriterOptions) -> Self {
+        Self {
+            options,
+            jobs: Vec::new(),
+            lens: Vec::new(),
+            ops: Vec::new(),
+        }
+    }
+
+    /// Take `msg` and whatever else is queued (up to the batch limit) into a batch; false when
+    /// there is nothing to commit.
+    fn gather(&mut self, msg: Msg, rx: &mut mpsc::Receiver<Msg>) -> bool {
+        let mut next = Some(msg);
+        let mut n = 0;
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Job(job) => {
                     n += job.ops.len();
-                    jobs.push(job);
+                    self.jobs.push(job);
                 }
-                Err(_) => break,
+                // Refuse new submissions; what is already queued is still committed.
+                Msg::Stop => rx.close(),
+            }
+            if n < self.options.max_batch_ops {
+                next = rx.try_recv().ok();
             }
         }
-        for job in &mut jobs {
-            lens.push(job.ops.len());
-            ops.append(&mut job.ops);
+        for job in &mut self.jobs {
+            self.lens.push(job.ops.len());
+            self.ops.append(&mut job.ops);
         }
-        let result = store.commit_batch(&ops).await;
-        if let Some(observe) = &options.observer {
-            observe(ops.len());
+        !self.jobs.is_empty()
+    }
+
+    /// Answer every submission of the batch with its outcomes, or all with the failure.
+    fn finish(&mut self, result: Result<Vec<OpOutcome>, StoreError>) {
+        if let Some(observe) = &self.options.observer {
+            observe(self.ops.len());
         }
         match result {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();
-                for (job, len) in jobs.drain(..).zip(lens.drain(..)) {
+                for (job, len) in self.jobs.drain(..).zip(self.lens.drain(..)) {
                     let _ = job.done.send(Ok(outcomes.by_ref().take(len).collect()));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, ops = ops.len(), "audit batch failed; its requests get 503");
-                for job in jobs.drain(..) {
+                tracing::error!(error = %e, ops = self.ops.len(), "audit batch failed; its requests get 503");
+                for job in self.jobs.drain(..) {
                     let _ = job.done.send(Err(WriteError::Store(e.clone())));
                 }
-                lens.clear();
+                self.lens.clear();
             }
         }
-        ops.clear();
+        self.ops.clear();
+    }
+}
+
+async fn run_on_runtime(store: Arc<dyn Store>, mut batcher: Batcher, mut rx: mpsc::Receiver<Msg>) {
+    while let Some(msg) = rx.recv().await {
+        if batcher.gather(msg, &mut rx) {
+            let result = store.commit_batch(&batcher.ops).await;
+            batcher.finish(result);
+        }
+    }
+}
+
+fn run_on_thread(committer: &dyn SyncCommit, mut batcher: Batcher, mut rx: mpsc::Receiver<Msg>) {
+    while let Some(msg) = rx.blocking_recv() {
+        if batcher.gather(msg, &mut rx) {
+            let result = committer.commit(&batcher.ops);
+            batcher.finish(result);
+        }
     }
 }

@@ -110,7 +110,9 @@ pub async fn serve_with(
         None => SessionService::new(store.clone(), writer, timeouts),
     };
     let objects = sessiond_core::storage::from_settings(&settings.storage).await?;
-    let sessions = sessions.with_objects(objects.clone());
+    let sessions = sessions
+        .with_objects(objects.clone())
+        .with_touch_interval(settings.session.touch_interval.get());
     let uploads = UploadService::new(sessions.clone(), objects.clone(), &settings.uploads);
     let mut state = AppState::new(settings.clone(), sessions, metrics).with_uploads(uploads);
     if let Some(limiter) = &limiter {

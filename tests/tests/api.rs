@@ -19,6 +19,7 @@ on_both_backends!(
     session_lifecycle,
     every_refusal_has_its_code,
     expired_on_read_before_any_job,
+    last_seen_is_rewritten_only_when_stale_or_moved,
     audit_has_one_event_per_operation,
     colliding_ids_are_retried_then_fail_as_internal,
     failed_audit_batch_is_503_and_stores_nothing,
@@ -352,6 +353,72 @@ async fn expired_on_read_before_any_job(kind: DbKind) {
         ts(&body, "expires_at") - ts(&body, "created_at"),
         chrono::Duration::days(365)
     );
+    d.stop().await;
+}
+
+/// `session.touch_interval`: a validation rewrites `last_seen_at` only when the stored value is
+/// that old or the IP changed, answers what is stored, and is audited every time.
+async fn last_seen_is_rewritten_only_when_stale_or_moved(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let settings = db.settings();
+    assert_eq!(
+        settings.session.touch_interval.get(),
+        std::time::Duration::from_secs(60)
+    );
+    let d = TestDaemon::start(settings).await;
+    let store = db.store().await;
+    let ts = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v["last_seen_at"].as_str().unwrap_or_default())
+            .expect("ts")
+            .with_timezone(&chrono::Utc)
+    };
+    let stored = |id: Uuid| {
+        let store = store.clone();
+        async move { store.get_session(id).await.expect("get").expect("row") }
+    };
+    let minute = chrono::Duration::seconds(60);
+    let recent = seed_session(&store, minute * 60, chrono::Duration::seconds(10), Some("127.0.0.1")).await;
+    let stale = seed_session(&store, minute * 60, minute * 2, Some("127.0.0.1")).await;
+    let moved = seed_session(&store, minute * 60, chrono::Duration::seconds(10), Some("10.9.9.9")).await;
+    let (recent_before, stale_before) = (stored(recent).await, stored(stale).await);
+
+    for (id, request_id) in [(recent, "touch-recent"), (stale, "touch-stale"), (moved, "touch-moved")] {
+        let res = client()
+            .post(d.url("/api/session/validate-uuid"))
+            .header("x-request-id", request_id)
+            .json(&json!({ "uuid": id }))
+            .send()
+            .await
+            .expect("validate");
+        assert_eq!(res.status(), StatusCode::OK);
+        let body = json_of(res).await;
+        let row = stored(id).await;
+        // The answer is what is stored, whether or not this call rewrote it.
+        assert_eq!(ts(&body), row.last_seen_at, "{request_id}");
+        let events = events_for(&store, request_id).await;
+        assert_eq!(events.len(), 1, "{request_id}: {events:?}");
+        assert_eq!(events[0].event_type, "session.validated");
+    }
+    // Seen 10 s ago from the same address: nothing rewritten.
+    assert_eq!(stored(recent).await, recent_before);
+    // Seen 2 min ago: refreshed to the validation's time.
+    let row = stored(stale).await;
+    assert!(row.last_seen_at >= stale_before.last_seen_at + minute, "{row:?}");
+    // New address: refreshed, and the address recorded.
+    let row = stored(moved).await;
+    assert_eq!(row.last_ip.as_deref(), Some("127.0.0.1"));
+    assert!(row.last_seen_at > chrono::Utc::now() - minute, "{row:?}");
+    d.stop().await;
+
+    // `0s` rewrites on every validation.
+    let mut settings = db.settings();
+    settings.session.touch_interval = sessiond_core::config::HumanDuration::secs(0);
+    let d = TestDaemon::start(settings).await;
+    let res = validate(&d, &recent.to_string()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let row = stored(recent).await;
+    assert!(row.last_seen_at > recent_before.last_seen_at, "{row:?}");
+    assert_eq!(ts(&json_of(res).await), row.last_seen_at);
     d.stop().await;
 }
 

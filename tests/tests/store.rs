@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use sessiond_core::audit::{AuditQuery, EventType, NewEvent, Origin, Severity};
+use sessiond_core::domain::Timeouts;
 use sessiond_core::domain::{Session, SessionStatus, now_millis};
-use sessiond_core::store::{OpOutcome, WriteOp};
+use sessiond_core::store::{OpOutcome, Refusal, WriteOp};
 use sessiond_core::store::{PgStore, SqliteStore};
 use sessiond_core::writer::{AuditWriter, WriteError, WriterOptions};
 use sessiond_tests::{DbKind, TestDb, on_both_backends};
@@ -23,6 +24,8 @@ on_both_backends!(
     failed_batch_fails_every_request_and_stores_nothing,
     writer_shutdown_flushes_queued_writes,
     hot_path_queries_use_indexes,
+    validations_are_judged_inside_the_batch,
+    other_writers_get_their_turn_under_writer_load,
 );
 
 fn session(id: Uuid, ip: &str) -> Session {
@@ -492,4 +495,170 @@ async fn hot_path_queries_use_indexes(kind: DbKind) {
             }
         }
     }
+}
+
+fn validate(id: Uuid, rid: &str, ip: &str, touch_every: chrono::Duration) -> WriteOp {
+    let at = now_millis();
+    let mut o = origin(rid);
+    o.ip = Some(ip.into());
+    WriteOp::Validate {
+        id,
+        at,
+        ip: o.ip.clone(),
+        timeouts: Timeouts::new(
+            std::time::Duration::from_secs(30 * 86_400),
+            std::time::Duration::from_secs(365 * 86_400),
+        ),
+        touch_interval: touch_every,
+        event: NewEvent::new(&o, at, EventType::SessionValidated, Severity::Info, Some(id), json!({})),
+    }
+}
+
+/// One batch holding every kind of validation: each is judged against the rows as the batch
+/// sees them, answered as stored after it, and audited with the right event.
+async fn validations_are_judged_inside_the_batch(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let minute = chrono::Duration::seconds(60);
+    let live = sessiond_tests::seed_session(&store, minute * 10, minute * 5, Some("192.0.2.1")).await;
+    let fresh =
+        sessiond_tests::seed_session(&store, minute * 10, chrono::Duration::seconds(5), Some("192.0.2.1")).await;
+    let idle = sessiond_tests::seed_session(&store, chrono::Duration::days(40), chrono::Duration::days(31), None).await;
+    let revoked = sessiond_tests::seed_session(&store, minute, minute, None).await;
+    let reset = WriteOp::Revoke {
+        id: revoked,
+        at: now_millis(),
+        by: "client".into(),
+        event: event("reset", EventType::SessionReset, Some(revoked)),
+    };
+    store.commit_batch(&[reset]).await.expect("reset");
+    let unknown = Uuid::new_v4();
+    let before = store.get_session(fresh).await.expect("get").expect("row");
+
+    let ops = vec![
+        validate(live, "v-live", "192.0.2.1", minute),
+        validate(fresh, "v-fresh", "192.0.2.1", minute),
+        validate(idle, "v-idle", "192.0.2.1", minute),
+        validate(revoked, "v-revoked", "192.0.2.1", minute),
+        validate(unknown, "v-unknown", "192.0.2.1", minute),
+        validate(live, "v-live-again", "198.51.100.7", minute),
+    ];
+    let out = store.commit_batch(&ops).await.expect("batch");
+    let stored_live = store.get_session(live).await.expect("get").expect("row");
+    match &out[0] {
+        OpOutcome::Validated { session, touched } => {
+            assert!(touched, "5 minutes old: refreshed");
+            assert!(session.last_seen_at > now_millis() - minute);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Two validations of one session in one batch: one refresh, the latest time and address.
+    assert!(matches!(&out[5], OpOutcome::Validated { touched: true, .. }));
+    assert_eq!(stored_live.last_ip.as_deref(), Some("198.51.100.7"));
+    assert!(stored_live.last_seen_at > now_millis() - minute);
+    match &out[1] {
+        OpOutcome::Validated { session, touched } => {
+            assert!(!touched, "5 seconds old, same address: not rewritten");
+            assert_eq!(**session, before);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.get_session(fresh).await.expect("get").expect("row"), before);
+    assert_eq!(out[2], OpOutcome::Refused(Refusal::Expired));
+    assert_eq!(out[3], OpOutcome::Refused(Refusal::Revoked));
+    assert_eq!(out[4], OpOutcome::Refused(Refusal::NotFound));
+    // Refused sessions are not touched.
+    assert_eq!(store.get_session(idle).await.expect("get").expect("row").last_ip, None);
+
+    for (rid, ty, reason) in [
+        ("v-live", "session.validated", None),
+        ("v-fresh", "session.validated", None),
+        ("v-idle", "session.validation_failed", Some("expired")),
+        ("v-revoked", "session.validation_failed", Some("revoked")),
+        ("v-unknown", "session.validation_failed", Some("not_found")),
+    ] {
+        let events = store
+            .list_audit(&AuditQuery {
+                request_id: Some(rid.into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(events.len(), 1, "{rid}");
+        assert_eq!(events[0].event_type, ty, "{rid}");
+        assert_eq!(
+            events[0].metadata.get("reason").and_then(|r| r.as_str()),
+            reason,
+            "{rid}"
+        );
+        if reason.is_some() {
+            assert_eq!(events[0].severity, "warning");
+            assert_eq!(events[0].metadata["operation"], "validate");
+        }
+    }
+}
+
+/// While the group-commit writer commits batch after batch, the stores' own write transactions
+/// (here job leases and a retention batch) still get their turn promptly.
+async fn other_writers_get_their_turn_under_writer_load(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for c in 0..16 {
+        let (w, stop) = (writer.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let rid = format!("load-{c}-{n}");
+                w.submit(vec![WriteOp::Event(event(&rid, EventType::SessionRead, None))])
+                    .await
+                    .expect("committed");
+                n += 1;
+            }
+            n
+        }));
+    }
+    // Let the load build up, then take turns with it.
+    while store
+        .list_audit(&AuditQuery {
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .len()
+        < 500
+    {
+        tokio::task::yield_now().await;
+    }
+    let started = std::time::Instant::now();
+    for i in 0..20 {
+        let now = chrono::Utc::now();
+        let job = format!("gate-test-{i}");
+        assert!(
+            store
+                .acquire_lease(&job, "me", now, now + chrono::Duration::seconds(30))
+                .await
+                .expect("lease")
+        );
+        store.release_lease(&job, "me").await.expect("release");
+        store
+            .delete_audit_before(now - chrono::Duration::days(1000), 100)
+            .await
+            .expect("retention batch");
+    }
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let committed: u64 = futures_join(load).await.into_iter().sum();
+    handle.shutdown().await;
+    assert!(committed > 0);
+    // 60 write transactions against a saturated writer; starved, one would wait out the busy
+    // timeout (5 s).
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "other writers waited {took:?}"
+    );
 }

@@ -785,7 +785,7 @@ macro_rules! console_impl {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                Self::insert_event(&mut tx, event, &event.metadata).await?;
+                Self::insert_event(&mut *tx, event, &event.metadata).await?;
                 tx.commit().await?;
                 Ok(Some(PurgeCounts { uploads, events }))
             }

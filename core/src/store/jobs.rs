@@ -98,6 +98,7 @@ macro_rules! job_store_impl {
                 until: chrono::DateTime<chrono::Utc>,
             ) -> Result<bool, crate::store::StoreError> {
                 use $sql as q;
+                let _gate = self.write_gate().await;
                 let n = sqlx::query(q::ACQUIRE_LEASE)
                     .bind(job)
                     .bind(holder)
@@ -116,6 +117,7 @@ macro_rules! job_store_impl {
                 until: chrono::DateTime<chrono::Utc>,
             ) -> Result<bool, crate::store::StoreError> {
                 use $sql as q;
+                let _gate = self.write_gate().await;
                 let n = sqlx::query(q::RENEW_LEASE)
                     .bind(until.timestamp_millis())
                     .bind(job)
@@ -128,6 +130,7 @@ macro_rules! job_store_impl {
 
             async fn release_lease(&self, job: &str, holder: &str) -> Result<(), crate::store::StoreError> {
                 use $sql as q;
+                let _gate = self.write_gate().await;
                 sqlx::query(q::RELEASE_LEASE)
                     .bind(job)
                     .bind(holder)
@@ -143,6 +146,7 @@ macro_rules! job_store_impl {
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<i64, crate::store::StoreError> {
                 use $sql as q;
+                let _gate = self.write_gate().await;
                 let id: i64 = sqlx::query_scalar(q::START_RUN)
                     .bind(job)
                     .bind(holder)
@@ -161,6 +165,7 @@ macro_rules! job_store_impl {
                 error: Option<&str>,
             ) -> Result<(), crate::store::StoreError> {
                 use $sql as q;
+                let _gate = self.write_gate().await;
                 sqlx::query(q::FINISH_RUN)
                     .bind(at.timestamp_millis())
                     .bind(if succeeded { "succeeded" } else { "failed" })

@@ -9,6 +9,7 @@ pub mod jobs;
 mod postgres;
 pub mod retention;
 mod sqlite;
+mod sqlite_batch;
 pub mod uploads;
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use uuid::Uuid;
 
 use crate::audit::{AuditEvent, AuditQuery, NewEvent};
 use crate::config::DatabaseSettings;
-use crate::domain::{Session, SessionStatus};
+use crate::domain::{Session, SessionStatus, Timeouts};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -97,6 +98,24 @@ pub enum WriteOp {
         /// Its `session.reset` event.
         event: NewEvent,
     },
+    /// Validate a session inside the batch: look it up, and if it is live write `event`
+    /// (`session.validated`) and refresh `last_seen_at` / `last_ip` when the stored value is
+    /// `touch_interval` old or the IP changed ([`OpOutcome::Validated`]); otherwise write
+    /// `event` turned into `session.validation_failed` with the reason ([`OpOutcome::Refused`]).
+    Validate {
+        /// Session.
+        id: Uuid,
+        /// Time of the validation.
+        at: DateTime<Utc>,
+        /// Client IP.
+        ip: Option<String>,
+        /// Expiry rules.
+        timeouts: Timeouts,
+        /// Resolution of the stored `last_seen_at`.
+        touch_interval: chrono::Duration,
+        /// Its `session.validated` event.
+        event: NewEvent,
+    },
     /// Write one audit event.
     Event(NewEvent),
     /// Insert or delete an upload row with its event (see [`UploadOp`]).
@@ -104,7 +123,7 @@ pub enum WriteOp {
 }
 
 /// The result of one [`WriteOp`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum OpOutcome {
     /// Written.
     Done,
@@ -117,6 +136,37 @@ pub enum OpOutcome {
     },
     /// `Revoke` found no such session.
     NotFound,
+    /// `Validate` found the session live.
+    Validated {
+        /// The session as stored after the batch.
+        session: Box<Session>,
+        /// Whether the batch refreshed its `last_seen_at` / `last_ip`.
+        touched: bool,
+    },
+    /// `Validate` refused the session.
+    Refused(Refusal),
+}
+
+/// Why a validation refused a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such session.
+    NotFound,
+    /// Reset.
+    Revoked,
+    /// Idle or too old.
+    Expired,
+}
+
+impl Refusal {
+    /// The `reason` recorded on its `session.validation_failed` event.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::NotFound => "not_found",
+            Refusal::Revoked => "revoked",
+            Refusal::Expired => "expired",
+        }
+    }
 }
 
 /// Sessions per status.
@@ -156,6 +206,9 @@ pub trait Store:
     async fn upload_totals(&self, id: Uuid) -> Result<(i64, i64), StoreError>;
     /// Commit `ops` in one transaction; one outcome per op, in order.
     async fn commit_batch(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError>;
+    /// A synchronous way to commit batches, for a writer running on its own thread (SQLite,
+    /// whose connection is in-process); `None` when batches belong on the async runtime.
+    fn sync_committer(&self) -> Option<Arc<dyn SyncCommit>>;
     /// Sessions per stored status.
     async fn count_sessions(&self) -> Result<StatusCounts, StoreError>;
     /// Audit events matching `q`.
@@ -164,6 +217,77 @@ pub trait Store:
     fn pool_stats(&self) -> PoolStats;
     /// Close the pools (waits for connections to be returned).
     async fn close(&self);
+}
+
+/// A write transaction of the jobs, alerts and console stores. On SQLite it also holds the
+/// store's write gate, a fair (FIFO) lock the group-commit writer takes for each batch too, so
+/// under constant API load these transactions get their turn between batches instead of
+/// retrying against SQLite's busy timeout. Dropped without `commit`, it rolls back.
+pub(crate) struct WriteTx<DB: sqlx::Database> {
+    // Declared first so it drops (rolls back) before the gate opens.
+    tx: sqlx::Transaction<'static, DB>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    pub(crate) fn new(tx: sqlx::Transaction<'static, DB>, gate: Option<tokio::sync::OwnedMutexGuard<()>>) -> Self {
+        Self { tx, _gate: gate }
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
+
+/// Commits group-commit batches without the async runtime (see [`Store::sync_committer`]).
+pub trait SyncCommit: Send + Sync {
+    /// As [`Store::commit_batch`], blocking the calling thread.
+    fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError>;
+}
+
+/// The write connection while a group-commit batch runs on it. Unless the batch calls
+/// [`BatchConn::finished`], dropping it closes the connection instead of returning it to the
+/// pool, so an error or a cancelled future can never leave a transaction open on a pooled
+/// connection (closing rolls it back).
+pub(crate) struct BatchConn<DB: sqlx::Database> {
+    conn: sqlx::pool::PoolConnection<DB>,
+    finished: bool,
+}
+
+impl<DB: sqlx::Database> BatchConn<DB> {
+    pub(crate) fn new(conn: sqlx::pool::PoolConnection<DB>) -> Self {
+        Self { conn, finished: false }
+    }
+
+    pub(crate) fn get(&mut self) -> &mut DB::Connection {
+        &mut self.conn
+    }
+
+    /// The batch committed: return the connection to the pool.
+    pub(crate) fn finished(mut self) {
+        self.finished = true;
+    }
+}
+
+impl<DB: sqlx::Database> Drop for BatchConn<DB> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 /// Connection pool occupancy.
@@ -188,7 +312,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Arc<dyn Store>, Stor
 
 /// A session row as stored (timestamps as Unix milliseconds in both databases).
 #[derive(sqlx::FromRow)]
-struct SessionRow {
+pub(crate) struct SessionRow {
     id: Uuid,
     status: String,
     created_at: i64,
@@ -258,7 +382,7 @@ macro_rules! shared_impl {
 
         impl $store {
             pub(crate) async fn insert_event(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut <$db as sqlx::Database>::Connection,
                 e: &crate::audit::NewEvent,
                 metadata: &serde_json::Value,
             ) -> Result<(), crate::store::StoreError> {
@@ -272,34 +396,11 @@ macro_rules! shared_impl {
                     .bind(e.request_id.as_deref())
                     .bind(e.actor.as_str())
                     .bind(sqlx::types::Json(metadata))
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await?;
                 Ok(())
             }
 
-            /// Revoke one session inside the batch's transaction; `None` when it does not exist.
-            async fn revoke(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                id: uuid::Uuid,
-                at: chrono::DateTime<chrono::Utc>,
-                by: &str,
-            ) -> Result<Option<crate::domain::SessionStatus>, crate::store::StoreError> {
-                let status: Option<String> = sqlx::query_scalar(q::SESSION_STATUS).bind(id).fetch_optional(&mut **tx).await?;
-                let Some(status) = status else {
-                    return Ok(None);
-                };
-                let previous = crate::domain::SessionStatus::parse(&status)
-                    .ok_or_else(|| crate::store::StoreError::Internal(format!("unknown session status `{status}`")))?;
-                if previous != crate::domain::SessionStatus::Revoked {
-                    sqlx::query(q::REVOKE_SESSION)
-                        .bind(at.timestamp_millis())
-                        .bind(by)
-                        .bind(id)
-                        .execute(&mut **tx)
-                        .await?;
-                }
-                Ok(Some(previous))
-            }
         }
 
         #[async_trait::async_trait]
@@ -358,46 +459,11 @@ macro_rules! shared_impl {
                 &self,
                 ops: &[crate::store::WriteOp],
             ) -> Result<Vec<crate::store::OpOutcome>, crate::store::StoreError> {
-                use crate::store::{OpOutcome, WriteOp, batch};
-                use sqlx::types::Json;
-                let mut outcomes = vec![OpOutcome::Done; ops.len()];
-                let mut tx = self.begin_write().await?;
-                let (creates, repeats, rows) = batch::sessions(ops);
-                if !creates.is_empty() {
-                    let inserted: Vec<uuid::Uuid> =
-                        sqlx::query_scalar(q::INSERT_SESSIONS).bind(Json(&rows)).fetch_all(&mut *tx).await?;
-                    let inserted: std::collections::HashSet<uuid::Uuid> = inserted.into_iter().collect();
-                    for (i, id) in creates {
-                        if !inserted.contains(&id) {
-                            outcomes[i] = OpOutcome::Collision;
-                        }
-                    }
-                }
-                for i in repeats {
-                    outcomes[i] = OpOutcome::Collision;
-                }
-                for (i, op) in ops.iter().enumerate() {
-                    if let WriteOp::Revoke { id, at, by, .. } = op {
-                        outcomes[i] = match Self::revoke(&mut tx, *id, *at, by).await? {
-                            Some(previous) => OpOutcome::Revoked { previous },
-                            None => OpOutcome::NotFound,
-                        };
-                    }
-                }
-                // Uploads, one by one: each checks its session and quota inside the transaction.
-                for (i, op) in ops.iter().enumerate() {
-                    if let WriteOp::Upload(upload) = op {
-                        outcomes[i] = Self::apply_upload(&mut tx, upload).await?;
-                    }
-                }
-                if let Some(rows) = batch::touches(ops) {
-                    sqlx::query(q::TOUCH_SESSIONS).bind(Json(&rows)).execute(&mut *tx).await?;
-                }
-                if let Some(rows) = batch::events(ops, &outcomes) {
-                    sqlx::query(q::INSERT_EVENTS).bind(Json(&rows)).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(outcomes)
+                self.commit_ops(ops).await
+            }
+
+            fn sync_committer(&self) -> Option<std::sync::Arc<dyn crate::store::SyncCommit>> {
+                Self::sync_committer(self)
             }
 
             async fn count_sessions(&self) -> Result<crate::store::StatusCounts, crate::store::StoreError> {

@@ -5,8 +5,15 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::types::Json;
+use uuid::Uuid;
+
 use crate::config::{DatabaseSettings, SecretUrl};
-use crate::store::{Backend, StoreError};
+use crate::domain::Session;
+use crate::store::{Backend, BatchConn, OpOutcome, SessionRow, StoreError, SyncCommit, WriteOp, WriteTx, batch};
 
 /// The PostgreSQL implementation of [`crate::store::Store`].
 #[derive(Debug, Clone)]
@@ -37,8 +44,108 @@ impl PgStore {
         })
     }
 
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
-        Ok(self.write_pool.begin().await?)
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx<sqlx::Postgres>, StoreError> {
+        Ok(WriteTx::new(self.write_pool.begin().await?, None))
+    }
+
+    /// PostgreSQL needs no write gate: it has row locks and many connections.
+    pub(crate) async fn write_gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        None
+    }
+
+    /// Commit a group-commit batch. A batch of validations and events is two round trips
+    /// (look the sessions up, then one statement that refreshes and inserts the events); new
+    /// sessions, resets and uploads need decisions inside a transaction, which then wraps
+    /// everything after the look-ups.
+    pub(crate) async fn commit_ops(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError> {
+        let mut outcomes = vec![OpOutcome::Done; ops.len()];
+        let mut conn = BatchConn::new(self.write_pool.acquire().await?);
+        let lookups = batch::lookups(ops);
+        if !lookups.is_empty() {
+            let rows: Vec<SessionRow> = sqlx::query_as(sql::LOOKUP_SESSIONS)
+                .bind(Json(batch::ids_json(&lookups)))
+                .fetch_all(conn.get())
+                .await?;
+            let found = rows
+                .into_iter()
+                .map(|row| Session::try_from(row).map(|s| (s.id, s)))
+                .collect::<Result<HashMap<_, _>, _>>()?;
+            batch::judge(ops, &found, &mut outcomes);
+        }
+        let (firsts, repeats) = batch::new_sessions(ops);
+        let in_tx = !firsts.is_empty()
+            || ops
+                .iter()
+                .any(|op| matches!(op, WriteOp::Revoke { .. } | WriteOp::Upload(_)));
+        if in_tx {
+            sqlx::query("BEGIN").execute(conn.get()).await?;
+        }
+        if !firsts.is_empty() {
+            let inserted: Vec<Uuid> = sqlx::query_scalar(sql::INSERT_SESSIONS)
+                .bind(Json(batch::sessions_json(&firsts)))
+                .fetch_all(conn.get())
+                .await?;
+            batch::mark_collisions(&mut outcomes, &firsts, &repeats, &inserted.into_iter().collect());
+        }
+        for (i, op) in ops.iter().enumerate() {
+            match op {
+                WriteOp::Revoke { id, at, by, .. } => {
+                    outcomes[i] = match Self::revoke(conn.get(), *id, *at, by).await? {
+                        Some(previous) => OpOutcome::Revoked { previous },
+                        None => OpOutcome::NotFound,
+                    };
+                }
+                // Each upload checks its session and quota inside the transaction.
+                WriteOp::Upload(upload) => outcomes[i] = Self::apply_upload(conn.get(), upload).await?,
+                _ => {}
+            }
+        }
+        let touches = batch::touches(ops, &outcomes);
+        let events = batch::events(ops, &outcomes);
+        if !touches.is_empty() || !events.is_empty() {
+            sqlx::query(sql::TOUCH_AND_INSERT_EVENTS)
+                .bind(Json(batch::touches_json(&touches)))
+                .bind(Json(batch::events_json(&events)))
+                .execute(conn.get())
+                .await?;
+        }
+        if in_tx {
+            sqlx::query("COMMIT").execute(conn.get()).await?;
+        }
+        conn.finished();
+        Ok(outcomes)
+    }
+
+    /// Revoke one session inside the batch's transaction; `None` when it does not exist.
+    async fn revoke(
+        tx: &mut <sqlx::Postgres as sqlx::Database>::Connection,
+        id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+        by: &str,
+    ) -> Result<Option<crate::domain::SessionStatus>, crate::store::StoreError> {
+        let status: Option<String> = sqlx::query_scalar(sql::SESSION_STATUS)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(status) = status else {
+            return Ok(None);
+        };
+        let previous = crate::domain::SessionStatus::parse(&status)
+            .ok_or_else(|| crate::store::StoreError::Internal(format!("unknown session status `{status}`")))?;
+        if previous != crate::domain::SessionStatus::Revoked {
+            sqlx::query(sql::REVOKE_SESSION)
+                .bind(at.timestamp_millis())
+                .bind(by)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(Some(previous))
+    }
+
+    /// PostgreSQL batches run on the async runtime.
+    pub(crate) fn sync_committer(&self) -> Option<Arc<dyn SyncCommit>> {
+        None
     }
 
     /// The statements every API request runs, by name, for query-plan tests. Each takes the
@@ -53,6 +160,7 @@ impl PgStore {
     /// JSON array parameter.
     pub const BATCH_PATH: &'static [(&'static str, &'static str)] = &[
         ("insert_sessions", sql::INSERT_SESSIONS),
+        ("lookup_sessions", sql::LOOKUP_SESSIONS),
         ("touch_sessions", sql::TOUCH_SESSIONS),
         ("insert_events", sql::INSERT_EVENTS),
     ];
@@ -69,20 +177,49 @@ mod sql {
     pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
         (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    // Batch statements: one JSON array parameter of rows (see store/batch.rs).
+    // Batch statements: one JSON array parameter of rows (see store/batch.rs). Macros, so
+    // the combined form below is spelled with `concat!` from the same text.
+    macro_rules! touch_sessions {
+        ($p:literal) => {
+            concat!(
+                "UPDATE user_sessions AS u \
+                SET last_seen_at = GREATEST(u.last_seen_at, t.at), last_ip = coalesce(t.ip, u.last_ip) \
+                FROM (SELECT (e->>0)::uuid AS id, (e->>1)::bigint AS at, e->>2 AS ip \
+                      FROM jsonb_array_elements(",
+                $p,
+                "::jsonb) AS e) AS t WHERE u.id = t.id"
+            )
+        };
+    }
+    macro_rules! insert_events {
+        ($p:literal) => {
+            concat!(
+                "INSERT INTO audit_events \
+                (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
+                SELECT (e->>0)::bigint, e->>1, e->>2, (e->>3)::uuid, e->>4, e->>5, e->>6, e->>7, e->8 \
+                FROM jsonb_array_elements(",
+                $p,
+                "::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n"
+            )
+        };
+    }
     pub const INSERT_SESSIONS: &str = "INSERT INTO user_sessions \
         (id, status, created_at, last_seen_at, user_info, created_ip, last_ip) \
         SELECT (e->>0)::uuid, e->>1, (e->>2)::bigint, (e->>3)::bigint, NULLIF(e->4, 'null'::jsonb), e->>5, e->>6 \
         FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT (id) DO NOTHING RETURNING id";
-    pub const TOUCH_SESSIONS: &str = "UPDATE user_sessions AS u \
-        SET last_seen_at = GREATEST(u.last_seen_at, t.at), last_ip = coalesce(t.ip, u.last_ip) \
-        FROM (SELECT (e->>0)::uuid AS id, (e->>1)::bigint AS at, e->>2 AS ip \
-              FROM jsonb_array_elements($1::jsonb) AS e) AS t \
-        WHERE u.id = t.id";
-    pub const INSERT_EVENTS: &str = "INSERT INTO audit_events \
-        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
-        SELECT (e->>0)::bigint, e->>1, e->>2, (e->>3)::uuid, e->>4, e->>5, e->>6, e->>7, e->8 \
-        FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n";
+    pub const LOOKUP_SESSIONS: &str = "SELECT id, status, created_at, last_seen_at, ended_at, ended_by, \
+        user_info, created_ip, last_ip FROM user_sessions \
+        WHERE id IN (SELECT e::uuid FROM jsonb_array_elements_text($1::jsonb) AS e)";
+    pub const TOUCH_SESSIONS: &str = touch_sessions!("$1");
+    pub const INSERT_EVENTS: &str = insert_events!("$1");
+    // Refreshes and events in one statement (a data-modifying CTE always runs to completion),
+    // so a batch without new sessions, resets or uploads is one round trip in autocommit.
+    pub const TOUCH_AND_INSERT_EVENTS: &str = concat!(
+        "WITH touched AS (",
+        touch_sessions!("$1"),
+        " RETURNING 1) ",
+        insert_events!("$2")
+    );
     pub const SESSION_STATUS: &str = "SELECT status FROM user_sessions WHERE id = $1 FOR UPDATE";
     pub const REVOKE_SESSION: &str = "UPDATE user_sessions \
         SET status = 'revoked', ended_at = $1, ended_by = $2 WHERE id = $3";

@@ -154,7 +154,7 @@ macro_rules! retention_impl {
                         .rows_affected();
                     if n == 1 {
                         let e = event(*id);
-                        Self::insert_event(&mut tx, &e, &e.metadata).await?;
+                        Self::insert_event(&mut *tx, &e, &e.metadata).await?;
                         done.push(*id);
                     }
                 }

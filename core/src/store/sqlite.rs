@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use std::sync::Arc;
+
 use crate::config::{DatabaseSettings, SecretUrl, SqliteSync};
-use crate::store::{Backend, StoreError};
+use crate::store::sqlite_batch::BatchDb;
+use crate::store::{Backend, OpOutcome, StoreError, SyncCommit, WriteOp, WriteTx};
 
 /// The SQLite implementation of [`crate::store::Store`].
 #[derive(Debug, Clone)]
@@ -16,6 +19,8 @@ pub struct SqliteStore {
     pub(crate) url: SecretUrl,
     pub(crate) pool: SqlitePool,
     pub(crate) write_pool: SqlitePool,
+    batch: Arc<BatchDb>,
+    gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -45,23 +50,51 @@ impl SqliteStore {
         let write_pool = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.read_only(false))
+            .test_before_acquire(false)
+            .connect_with(options.clone().read_only(false))
             .await?;
+        let gate = Arc::new(tokio::sync::Mutex::new(()));
+        let batch = Arc::new(BatchDb::open(&options, settings.sqlite_synchronous, gate.clone())?);
         Ok(Self {
             url: settings.url.clone(),
             pool,
             write_pool,
+            batch,
+            gate,
         })
     }
 
-    /// Take the write lock up front so a read-then-write batch cannot fail to upgrade.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.write_pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// Take the write gate, then SQLite's write lock up front so a read-then-write transaction
+    /// cannot fail to upgrade.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx<sqlx::Sqlite>, StoreError> {
+        let gate = self.write_gate().await;
+        Ok(WriteTx::new(self.write_pool.begin_with("BEGIN IMMEDIATE").await?, gate))
+    }
+
+    /// The write gate, for single statements on the write pool (see [`WriteTx`]).
+    pub(crate) async fn write_gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        Some(self.gate.clone().lock_owned().await)
+    }
+
+    /// Commit a group-commit batch on the batch connection, off the async runtime (the
+    /// daemon's writer calls [`SqliteStore::sync_committer`] from its own thread instead).
+    pub(crate) async fn commit_ops(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError> {
+        let batch = self.batch.clone();
+        let ops = ops.to_vec();
+        tokio::task::spawn_blocking(move || batch.commit(&ops))
+            .await
+            .map_err(|e| StoreError::Internal(format!("batch task failed: {e}")))?
+    }
+
+    /// The batch connection, for the writer's thread.
+    pub(crate) fn sync_committer(&self) -> Option<Arc<dyn SyncCommit>> {
+        Some(self.batch.clone())
     }
 
     /// The statements every API request runs, by name, for query-plan tests. Each takes the
@@ -72,12 +105,11 @@ impl SqliteStore {
         ("session_status", sql::SESSION_STATUS),
     ];
 
-    /// The batch statements of the group-commit writer, for query-plan tests. Each takes one
-    /// JSON array parameter.
+    /// The writer's row statements that read or change existing rows, for query-plan tests.
+    /// Each takes the session id first.
     pub const BATCH_PATH: &'static [(&'static str, &'static str)] = &[
-        ("insert_sessions", sql::INSERT_SESSIONS),
-        ("touch_sessions", sql::TOUCH_SESSIONS),
-        ("insert_events", sql::INSERT_EVENTS),
+        ("touch_session", sql::TOUCH_SESSION),
+        ("revoke_session", sql::REVOKE_SESSION),
     ];
 
     /// The read pool, for queries specific to this backend (tests, benchmarks).
@@ -88,23 +120,16 @@ impl SqliteStore {
 
 crate::store::shared_impl!(SqliteStore, sqlx::Sqlite, sql);
 
-mod sql {
+pub(crate) mod sql {
     pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
         (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    // Batch statements: one JSON array parameter of rows (see store/batch.rs).
-    pub const INSERT_SESSIONS: &str = "INSERT INTO user_sessions \
+    // The writer's statements, one row each (cached on the batch connection).
+    pub const INSERT_SESSION: &str = "INSERT INTO user_sessions \
         (id, status, created_at, last_seen_at, user_info, created_ip, last_ip) \
-        SELECT unhex(value->>0), value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 \
-        FROM json_each(?1) WHERE true ON CONFLICT (id) DO NOTHING RETURNING id";
-    pub const TOUCH_SESSIONS: &str = "UPDATE user_sessions \
-        SET last_seen_at = max(user_sessions.last_seen_at, t.at), last_ip = coalesce(t.ip, user_sessions.last_ip) \
-        FROM (SELECT unhex(value->>0) AS id, value->>1 AS at, value->>2 AS ip FROM json_each(?1)) AS t \
-        WHERE user_sessions.id = t.id";
-    pub const INSERT_EVENTS: &str = "INSERT INTO audit_events \
-        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
-        SELECT value->>0, value->>1, value->>2, unhex(value->>3), value->>4, value->>5, value->>6, value->>7, \
-        value->>8 FROM json_each(?1) ORDER BY key";
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING";
+    pub const TOUCH_SESSION: &str = "UPDATE user_sessions \
+        SET last_seen_at = max(last_seen_at, ?2), last_ip = coalesce(?3, last_ip) WHERE id = ?1";
     pub const SESSION_STATUS: &str = "SELECT status FROM user_sessions WHERE id = ?";
     pub const REVOKE_SESSION: &str = "UPDATE user_sessions \
         SET status = 'revoked', ended_at = ?, ended_by = ? WHERE id = ?";

@@ -95,55 +95,6 @@ impl From<UploadRow> for UploadRecord {
 
 macro_rules! upload_impl {
     ($store:ty, $db:ty, $sql:ident) => {
-        impl $store {
-            /// Apply one [`UploadOp`] inside the writer's transaction.
-            pub(crate) async fn apply_upload(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                op: &UploadOp,
-            ) -> Result<crate::store::OpOutcome, StoreError> {
-                use crate::store::OpOutcome;
-                match op {
-                    UploadOp::Insert {
-                        upload: u,
-                        max_per_session,
-                        event,
-                    } => {
-                        let inserted = sqlx::query($sql::INSERT_UPLOAD)
-                            .bind(u.id)
-                            .bind(u.session_id)
-                            .bind(u.object_key.as_str())
-                            .bind(u.filename.as_str())
-                            .bind(u.size)
-                            .bind(u.sha256.as_str())
-                            .bind(u.content_type.as_str())
-                            .bind(u.created_at.timestamp_millis())
-                            .bind(*max_per_session)
-                            .execute(&mut **tx)
-                            .await?
-                            .rows_affected();
-                        if inserted == 0 {
-                            return Ok(OpOutcome::NotFound);
-                        }
-                        Self::insert_event(tx, event, &event.metadata).await?;
-                        Ok(OpOutcome::Done)
-                    }
-                    UploadOp::Delete { session, id, event } => {
-                        let deleted = sqlx::query($sql::DELETE_UPLOAD)
-                            .bind(*id)
-                            .bind(*session)
-                            .execute(&mut **tx)
-                            .await?
-                            .rows_affected();
-                        if deleted == 0 {
-                            return Ok(OpOutcome::NotFound);
-                        }
-                        Self::insert_event(tx, event, &event.metadata).await?;
-                        Ok(OpOutcome::Done)
-                    }
-                }
-            }
-        }
-
         #[async_trait::async_trait]
         impl UploadStore for $store {
             async fn list_uploads(&self, session: Uuid) -> Result<Vec<UploadRecord>, StoreError> {
@@ -175,9 +126,60 @@ macro_rules! upload_impl {
 }
 
 upload_impl!(SqliteStore, sqlx::Sqlite, sqlite_sql);
+
+// The SQLite writer applies upload ops on its own connection (`store/sqlite_batch.rs`).
+impl PgStore {
+    /// Apply one [`UploadOp`] inside the writer's transaction.
+    pub(crate) async fn apply_upload(
+        tx: &mut <sqlx::Postgres as sqlx::Database>::Connection,
+        op: &UploadOp,
+    ) -> Result<crate::store::OpOutcome, StoreError> {
+        use crate::store::OpOutcome;
+        match op {
+            UploadOp::Insert {
+                upload: u,
+                max_per_session,
+                event,
+            } => {
+                let inserted = sqlx::query(pg_sql::INSERT_UPLOAD)
+                    .bind(u.id)
+                    .bind(u.session_id)
+                    .bind(u.object_key.as_str())
+                    .bind(u.filename.as_str())
+                    .bind(u.size)
+                    .bind(u.sha256.as_str())
+                    .bind(u.content_type.as_str())
+                    .bind(u.created_at.timestamp_millis())
+                    .bind(*max_per_session)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if inserted == 0 {
+                    return Ok(OpOutcome::NotFound);
+                }
+                Self::insert_event(tx, event, &event.metadata).await?;
+                Ok(OpOutcome::Done)
+            }
+            UploadOp::Delete { session, id, event } => {
+                let deleted = sqlx::query(pg_sql::DELETE_UPLOAD)
+                    .bind(*id)
+                    .bind(*session)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if deleted == 0 {
+                    return Ok(OpOutcome::NotFound);
+                }
+                Self::insert_event(tx, event, &event.metadata).await?;
+                Ok(OpOutcome::Done)
+            }
+        }
+    }
+}
+
 upload_impl!(PgStore, sqlx::Postgres, pg_sql);
 
-mod sqlite_sql {
+pub(crate) mod sqlite_sql {
     pub const INSERT_UPLOAD: &str = "INSERT INTO uploads \
         (id, session_id, object_key, filename, size, sha256, content_type, created_at) \
         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
