@@ -1,5 +1,6 @@
-//! criterion microbenchmarks of the hot pieces: strict UUID parsing, problem rendering, and the
-//! group-commit audit writer committing to SQLite (events/s, durable).
+//! criterion microbenchmarks of the hot pieces: strict UUID parsing, problem rendering, the GCRA
+//! check of the memory rate limiter, and the group-commit audit writer committing to SQLite
+//! (events/s, durable).
 //!
 //!   cargo bench -p sessiond-bench
 
@@ -30,6 +31,31 @@ fn problem_rendering(c: &mut Criterion) {
     c.bench_function("problem_render_session_not_found", |b| {
         b.iter(|| ApiError::SessionNotFound.into_response(std::hint::black_box("0123456789abcdef0123456789abcdef")))
     });
+}
+
+fn gcra_check(c: &mut Criterion) {
+    use sessiond::ratelimit::memory::MemoryBackend;
+    use sessiond::ratelimit::{ClassQuotas, ClockShift};
+    use sessiond::routes::RouteClass;
+    let settings = sessiond_core::config::RateLimitSettings::default();
+    let limiter = MemoryBackend::new(&ClassQuotas::from_settings(&settings), ClockShift::default());
+    let mut g = c.benchmark_group("gcra_check");
+    g.throughput(Throughput::Elements(1));
+    // One client over and over (the key exists; mostly refusals once its burst is spent).
+    let one: std::net::IpAddr = [203, 0, 113, 7].into();
+    g.bench_function("same_client", |b| {
+        b.iter(|| limiter.check(RouteClass::Validate, std::hint::black_box(one)))
+    });
+    // A new client each time (a key inserted per check, as under a flood of addresses).
+    let mut n: u32 = 0;
+    g.bench_function("new_client", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            let ip: std::net::IpAddr = std::net::Ipv4Addr::from(0x0a00_0000 | (n & 0x00ff_ffff)).into();
+            limiter.check(RouteClass::Validate, std::hint::black_box(ip))
+        })
+    });
+    g.finish();
 }
 
 fn audit_writer(c: &mut Criterion) {
@@ -91,5 +117,5 @@ fn audit_writer(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, uuid_parsing, problem_rendering, audit_writer);
+criterion_group!(benches, uuid_parsing, problem_rendering, gcra_check, audit_writer);
 criterion_main!(benches);
