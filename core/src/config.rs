@@ -697,7 +697,7 @@ impl Default for RetentionJobSettings {
     fn default() -> Self {
         Self {
             schedule: "0 15 3 * * *".into(),
-            batch_size: 5000,
+            batch_size: 1000,
         }
     }
 }
