@@ -222,7 +222,9 @@ pub trait Store:
 /// A write transaction of the jobs, alerts and console stores. On SQLite it also holds the
 /// store's write gate, a fair (FIFO) lock the group-commit writer takes for each batch too, so
 /// under constant API load these transactions get their turn between batches instead of
-/// retrying against SQLite's busy timeout. Dropped without `commit`, it rolls back.
+/// retrying against SQLite's busy timeout. Dropped without `commit`, it rolls back. Never
+/// submit to the writer while holding one: the writer would wait for the gate, and the holder
+/// for the writer (store code never does; the writer is outside the store).
 pub(crate) struct WriteTx<DB: sqlx::Database> {
     // Declared first so it drops (rolls back) before the gate opens.
     tx: sqlx::Transaction<'static, DB>,
