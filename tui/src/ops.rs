@@ -14,7 +14,7 @@ use sessiond_core::domain::{SessionStatus, Timeouts, now_millis};
 use sessiond_core::objects::SessionObjects;
 use sessiond_core::session::{SessionError, SessionService};
 use sessiond_core::store::console::{JobLease, JobRun};
-use sessiond_core::store::{self, Store, WriteOp};
+use sessiond_core::store::{self, Store};
 use sessiond_core::writer::{AuditWriter, WriterHandle, WriterOptions};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -182,26 +182,19 @@ impl Console {
         }
         let origin = self.origin();
         let now = now_millis();
-        let acked = self
-            .store
-            .acknowledge_alert(alert_id, &origin.actor.to_stored(), now.timestamp_millis())
+        // The acknowledgement and its audit event commit together.
+        let event = NewEvent::new(
+            &origin,
+            now,
+            EventType::AlertAcknowledged,
+            Severity::Info,
+            None,
+            json!({}),
+        );
+        self.store
+            .acknowledge_alert(alert_id, &origin.actor.to_stored(), now.timestamp_millis(), &event)
             .await
-            .map_err(|e| e.to_string())?;
-        if !acked {
-            return Ok(false);
-        }
-        let alert = self.store.get_alert(alert_id).await.map_err(|e| e.to_string())?;
-        let meta = match alert {
-            Some(a) => json!({ "alert_id": alert_id, "rule": a.rule, "subject": a.subject }),
-            None => json!({ "alert_id": alert_id }),
-        };
-        let event = NewEvent::new(&origin, now, EventType::AlertAcknowledged, Severity::Info, None, meta);
-        self.service
-            .writer()
-            .submit(vec![WriteOp::Event(event)])
-            .await
-            .map_err(|e| format!("alert acknowledged, but its audit event failed: {e}"))?;
-        Ok(true)
+            .map_err(|e| e.to_string())
     }
 
     /// Every job with its schedule, next run, lease and last `runs` runs.

@@ -305,8 +305,10 @@ pub trait ConsoleStore: Send + Sync {
     async fn get_alert(&self, id: i64) -> Result<Option<Alert>, StoreError>;
     /// Open alerts.
     async fn count_open_alerts(&self) -> Result<i64, StoreError>;
-    /// Mark an open alert acknowledged; false if it is not open (or does not exist).
-    async fn acknowledge_alert(&self, id: i64, by: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// Mark an open alert acknowledged and write `event` (`alert.acknowledged`, its metadata
+    /// completed with `alert_id`, `rule` and `subject`) in the same transaction; false, and
+    /// nothing written, if the alert is not open (or does not exist).
+    async fn acknowledge_alert(&self, id: i64, by: &str, at_ms: i64, event: &NewEvent) -> Result<bool, StoreError>;
     /// A job's most recent runs, newest first.
     async fn job_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError>;
     /// Every job lease.
@@ -499,7 +501,7 @@ mod sqlite_sql {
         acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts WHERE id = ?";
     pub const COUNT_OPEN_ALERTS: &str = "SELECT count(*) FROM alerts WHERE status = 'open'";
     pub const ACK_ALERT: &str = "UPDATE alerts SET status = 'acknowledged', acknowledged_by = ?1, \
-        acknowledged_at = ?2 WHERE id = ?3 AND status = 'open'";
+        acknowledged_at = ?2 WHERE id = ?3 AND status = 'open' RETURNING rule, subject";
     pub const JOB_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
         FROM job_runs WHERE job = ? ORDER BY started_at DESC, id DESC LIMIT ?";
     pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
@@ -554,7 +556,7 @@ mod pg_sql {
         acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts WHERE id = $1";
     pub const COUNT_OPEN_ALERTS: &str = "SELECT count(*)::bigint FROM alerts WHERE status = 'open'";
     pub const ACK_ALERT: &str = "UPDATE alerts SET status = 'acknowledged', acknowledged_by = $1, \
-        acknowledged_at = $2 WHERE id = $3 AND status = 'open'";
+        acknowledged_at = $2 WHERE id = $3 AND status = 'open' RETURNING rule, subject";
     pub const JOB_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
         FROM job_runs WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT $2";
     pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
@@ -731,17 +733,33 @@ macro_rules! console_impl {
                     .await?)
             }
 
-            async fn acknowledge_alert(&self, id: i64, by: &str, at_ms: i64) -> Result<bool, StoreError> {
+            async fn acknowledge_alert(
+                &self,
+                id: i64,
+                by: &str,
+                at_ms: i64,
+                event: &NewEvent,
+            ) -> Result<bool, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let n = sqlx::query($sql::ACK_ALERT)
+                let acked: Option<(String, String)> = sqlx::query_as($sql::ACK_ALERT)
                     .bind(by)
                     .bind(at_ms)
                     .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some((rule, subject)) = acked else {
+                    return Ok(false);
+                };
+                let mut meta = match &event.metadata {
+                    serde_json::Value::Object(m) => m.clone(),
+                    _ => serde_json::Map::new(),
+                };
+                meta.insert("alert_id".into(), id.into());
+                meta.insert("rule".into(), rule.into());
+                meta.insert("subject".into(), subject.into());
+                Self::insert_event(&mut *tx, event, &serde_json::Value::Object(meta)).await?;
                 tx.commit().await?;
-                Ok(n == 1)
+                Ok(true)
             }
 
             async fn job_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError> {
