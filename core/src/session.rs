@@ -67,10 +67,20 @@ impl SessionError {
     fn reason(&self) -> Option<&'static str> {
         match self {
             SessionError::InvalidFormat => Some("invalid_format"),
-            SessionError::NotFound => Some("not_found"),
-            SessionError::Revoked => Some("revoked"),
-            SessionError::Expired => Some("expired"),
+            SessionError::NotFound => Some(Refusal::NotFound.reason()),
+            SessionError::Revoked => Some(Refusal::Revoked.reason()),
+            SessionError::Expired => Some(Refusal::Expired.reason()),
             _ => None,
+        }
+    }
+}
+
+impl From<Refusal> for SessionError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::NotFound => SessionError::NotFound,
+            Refusal::Revoked => SessionError::Revoked,
+            Refusal::Expired => SessionError::Expired,
         }
     }
 }
@@ -254,11 +264,7 @@ impl SessionService {
         };
         match self.writer.submit(vec![op]).await?.pop() {
             Some(OpOutcome::Validated { session, .. }) => Ok(self.view(*session, now)),
-            Some(OpOutcome::Refused(why)) => Err(match why {
-                Refusal::NotFound => SessionError::NotFound,
-                Refusal::Revoked => SessionError::Revoked,
-                Refusal::Expired => SessionError::Expired,
-            }),
+            Some(OpOutcome::Refused(why)) => Err(why.into()),
             other => Err(SessionError::Internal(format!("unexpected validate outcome {other:?}"))),
         }
     }

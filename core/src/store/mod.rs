@@ -260,38 +260,6 @@ pub trait SyncCommit: Send + Sync {
     fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError>;
 }
 
-/// The write connection while a group-commit batch runs on it. Unless the batch calls
-/// [`BatchConn::finished`], dropping it closes the connection instead of returning it to the
-/// pool, so an error or a cancelled future can never leave a transaction open on a pooled
-/// connection (closing rolls it back).
-pub(crate) struct BatchConn<DB: sqlx::Database> {
-    conn: sqlx::pool::PoolConnection<DB>,
-    finished: bool,
-}
-
-impl<DB: sqlx::Database> BatchConn<DB> {
-    pub(crate) fn new(conn: sqlx::pool::PoolConnection<DB>) -> Self {
-        Self { conn, finished: false }
-    }
-
-    pub(crate) fn get(&mut self) -> &mut DB::Connection {
-        &mut self.conn
-    }
-
-    /// The batch committed: return the connection to the pool.
-    pub(crate) fn finished(mut self) {
-        self.finished = true;
-    }
-}
-
-impl<DB: sqlx::Database> Drop for BatchConn<DB> {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.conn.close_on_drop();
-        }
-    }
-}
-
 /// Connection pool occupancy.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PoolStats {

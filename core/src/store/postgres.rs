@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::config::{DatabaseSettings, SecretUrl};
 use crate::domain::Session;
-use crate::store::{Backend, BatchConn, OpOutcome, SessionRow, StoreError, SyncCommit, WriteOp, WriteTx, batch};
+use crate::store::{Backend, OpOutcome, SessionRow, StoreError, SyncCommit, WriteOp, WriteTx, batch};
 
 /// The PostgreSQL implementation of [`crate::store::Store`].
 #[derive(Debug, Clone)]
@@ -168,6 +168,38 @@ impl PgStore {
     /// The pool, for queries specific to this backend (tests, benchmarks).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+}
+
+/// The write connection while a group-commit batch runs on it. Unless the batch calls
+/// [`BatchConn::finished`], dropping it closes the connection instead of returning it to the
+/// pool, so an error or a cancelled future can never leave a transaction open on a pooled
+/// connection (closing rolls it back).
+struct BatchConn<DB: sqlx::Database> {
+    conn: sqlx::pool::PoolConnection<DB>,
+    finished: bool,
+}
+
+impl<DB: sqlx::Database> BatchConn<DB> {
+    fn new(conn: sqlx::pool::PoolConnection<DB>) -> Self {
+        Self { conn, finished: false }
+    }
+
+    fn get(&mut self) -> &mut DB::Connection {
+        &mut self.conn
+    }
+
+    /// The batch committed: return the connection to the pool.
+    fn finished(mut self) {
+        self.finished = true;
+    }
+}
+
+impl<DB: sqlx::Database> Drop for BatchConn<DB> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.conn.close_on_drop();
+        }
     }
 }
 
