@@ -569,6 +569,29 @@ async fn validations_are_judged_inside_the_batch(kind: DbKind) {
     assert_eq!(out[4], OpOutcome::Refused(Refusal::NotFound));
     // Refused sessions are not touched.
     assert_eq!(store.get_session(idle).await.expect("get").expect("row").last_ip, None);
+    // A validation and a reset of one session in one batch: both backends judge the session
+    // as it was before the batch, then revoke it.
+    let both = vec![
+        validate(live, "v-then-reset", "198.51.100.7", minute),
+        WriteOp::Revoke {
+            id: live,
+            at: now_millis(),
+            by: "client".into(),
+            event: event("reset-live", EventType::SessionReset, Some(live)),
+        },
+    ];
+    let out = store.commit_batch(&both).await.expect("batch");
+    assert!(matches!(&out[0], OpOutcome::Validated { .. }), "{out:?}");
+    assert_eq!(
+        out[1],
+        OpOutcome::Revoked {
+            previous: SessionStatus::Active
+        }
+    );
+    assert_eq!(
+        store.get_session(live).await.expect("get").expect("row").status,
+        SessionStatus::Revoked
+    );
 
     for (rid, ty, reason) in [
         ("v-live", "session.validated", None),

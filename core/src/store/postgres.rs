@@ -118,7 +118,7 @@ impl PgStore {
 
     /// Revoke one session inside the batch's transaction; `None` when it does not exist.
     async fn revoke(
-        tx: &mut <sqlx::Postgres as sqlx::Database>::Connection,
+        tx: &mut sqlx::PgConnection,
         id: uuid::Uuid,
         at: chrono::DateTime<chrono::Utc>,
         by: &str,

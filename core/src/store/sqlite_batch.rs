@@ -98,6 +98,20 @@ impl SyncCommit for BatchDb {
 fn apply(tx: &Transaction<'_>, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError> {
     let mut outcomes = vec![OpOutcome::Done; ops.len()];
 
+    // Validations see the sessions as they were before this batch's resets, as on PostgreSQL
+    // (where the look-up runs before the batch's transaction).
+    let lookups = batch::lookups(ops);
+    if !lookups.is_empty() {
+        let mut get = tx.prepare_cached(sql::GET_SESSION)?;
+        let mut found = HashMap::with_capacity(lookups.len());
+        for id in lookups {
+            if let Some(s) = get.query_row([id.as_bytes().as_slice()], session_row).optional()? {
+                found.insert(id, s?);
+            }
+        }
+        batch::judge(ops, &found, &mut outcomes);
+    }
+
     let (firsts, repeats) = batch::new_sessions(ops);
     if !firsts.is_empty() {
         let mut insert = tx.prepare_cached(sql::INSERT_SESSION)?;
@@ -131,18 +145,6 @@ fn apply(tx: &Transaction<'_>, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreE
             WriteOp::Upload(upload) => outcomes[i] = apply_upload(tx, upload)?,
             _ => {}
         }
-    }
-
-    let lookups = batch::lookups(ops);
-    if !lookups.is_empty() {
-        let mut get = tx.prepare_cached(sql::GET_SESSION)?;
-        let mut found = HashMap::with_capacity(lookups.len());
-        for id in lookups {
-            if let Some(s) = get.query_row([id.as_bytes().as_slice()], session_row).optional()? {
-                found.insert(id, s?);
-            }
-        }
-        batch::judge(ops, &found, &mut outcomes);
     }
 
     let touches = batch::touches(ops, &outcomes);

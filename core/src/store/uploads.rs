@@ -94,7 +94,7 @@ impl From<UploadRow> for UploadRecord {
 }
 
 macro_rules! upload_impl {
-    ($store:ty, $db:ty, $sql:ident) => {
+    ($store:ty, $sql:ident) => {
         #[async_trait::async_trait]
         impl UploadStore for $store {
             async fn list_uploads(&self, session: Uuid) -> Result<Vec<UploadRecord>, StoreError> {
@@ -125,13 +125,13 @@ macro_rules! upload_impl {
     };
 }
 
-upload_impl!(SqliteStore, sqlx::Sqlite, sqlite_sql);
+upload_impl!(SqliteStore, sqlite_sql);
 
 // The SQLite writer applies upload ops on its own connection (`store/sqlite_batch.rs`).
 impl PgStore {
     /// Apply one [`UploadOp`] inside the writer's transaction.
     pub(crate) async fn apply_upload(
-        tx: &mut <sqlx::Postgres as sqlx::Database>::Connection,
+        tx: &mut sqlx::PgConnection,
         op: &UploadOp,
     ) -> Result<crate::store::OpOutcome, StoreError> {
         use crate::store::OpOutcome;
@@ -177,7 +177,7 @@ impl PgStore {
     }
 }
 
-upload_impl!(PgStore, sqlx::Postgres, pg_sql);
+upload_impl!(PgStore, pg_sql);
 
 pub(crate) mod sqlite_sql {
     pub const INSERT_UPLOAD: &str = "INSERT INTO uploads \
