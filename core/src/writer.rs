@@ -79,27 +79,45 @@ impl AuditWriter {
     /// of its own, so a batch is one hand-off from the requests and one back; otherwise it is
     /// a task on the current runtime.
     pub fn spawn(store: Arc<dyn Store>, options: WriterOptions) -> (AuditWriter, WriterHandle) {
+        match store.sync_committer() {
+            Some(committer) => Self::spawn_thread(committer, options),
+            None => {
+                let (tx, rx) = mpsc::channel(options.queue.max(1));
+                let task = tokio::spawn(run_on_runtime(store, Batcher::new(options), rx));
+                (
+                    AuditWriter { tx: tx.clone() },
+                    WriterHandle {
+                        tx,
+                        finished: Finished::Task(task),
+                    },
+                )
+            }
+        }
+    }
+
+    /// The writer on a thread of its own, committing with `committer`.
+    fn spawn_thread(committer: Arc<dyn SyncCommit>, options: WriterOptions) -> (AuditWriter, WriterHandle) {
         let (tx, rx) = mpsc::channel(options.queue.max(1));
         let batcher = Batcher::new(options);
-        let finished = match store.sync_committer() {
-            Some(committer) => {
-                let (done_tx, done_rx) = oneshot::channel();
-                let spawned = std::thread::Builder::new()
-                    .name("sessiond-writer".into())
-                    .spawn(move || {
-                        run_on_thread(committer.as_ref(), batcher, rx);
-                        let _ = done_tx.send(());
-                    });
-                if let Err(e) = spawned {
-                    // Without its thread the writer cannot run; every submission then fails
-                    // as `Closed` (503), which is what a writer that cannot start should do.
-                    tracing::error!(error = %e, "cannot start the audit writer thread");
-                }
-                Finished::Thread(done_rx)
-            }
-            None => Finished::Task(tokio::spawn(run_on_runtime(store, batcher, rx))),
-        };
-        (AuditWriter { tx: tx.clone() }, WriterHandle { tx, finished })
+        let (done_tx, done_rx) = oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("sessiond-writer".into())
+            .spawn(move || {
+                run_on_thread(committer.as_ref(), batcher, rx);
+                let _ = done_tx.send(());
+            });
+        if let Err(e) = spawned {
+            // Without its thread the writer cannot run; every submission then fails as
+            // `Closed` (503), which is what a writer that cannot start should do.
+            tracing::error!(error = %e, "cannot start the audit writer thread");
+        }
+        (
+            AuditWriter { tx: tx.clone() },
+            WriterHandle {
+                tx,
+                finished: Finished::Thread(done_rx),
+            },
+        )
     }
 
     /// Queue `ops` and wait until they are committed. Outcomes come back in order.
@@ -175,27 +193,47 @@ impl Batcher {
         !self.jobs.is_empty()
     }
 
-    /// Answer every submission of the batch with its outcomes, or all with the failure.
-    fn finish(&mut self, result: Result<Vec<OpOutcome>, StoreError>) {
+    /// Hand over the batch's submissions with the batch's result, ready for the next batch.
+    fn take(&mut self, result: Result<Vec<OpOutcome>, StoreError>) -> Answers {
         if let Some(observe) = &self.options.observer {
             observe(self.ops.len());
         }
-        match result {
+        let ops = self.ops.len();
+        self.ops.clear();
+        Answers {
+            jobs: std::mem::take(&mut self.jobs),
+            lens: std::mem::take(&mut self.lens),
+            ops,
+            result,
+        }
+    }
+}
+
+/// The submissions of one batch and what became of it.
+struct Answers {
+    jobs: Vec<Job>,
+    lens: Vec<usize>,
+    ops: usize,
+    result: Result<Vec<OpOutcome>, StoreError>,
+}
+
+impl Answers {
+    /// Answer every submission with its outcomes, or all with the failure.
+    fn send(self) {
+        match self.result {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();
-                for (job, len) in self.jobs.drain(..).zip(self.lens.drain(..)) {
+                for (job, len) in self.jobs.into_iter().zip(self.lens) {
                     let _ = job.done.send(Ok(outcomes.by_ref().take(len).collect()));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, ops = self.ops.len(), "audit batch failed; its requests get 503");
-                for job in self.jobs.drain(..) {
+                tracing::error!(error = %e, ops = self.ops, "audit batch failed; its requests get 503");
+                for job in self.jobs {
                     let _ = job.done.send(Err(WriteError::Store(e.clone())));
                 }
-                self.lens.clear();
             }
         }
-        self.ops.clear();
     }
 }
 
@@ -203,16 +241,204 @@ async fn run_on_runtime(store: Arc<dyn Store>, mut batcher: Batcher, mut rx: mps
     while let Some(msg) = rx.recv().await {
         if batcher.gather(msg, &mut rx) {
             let result = store.commit_batch(&batcher.ops).await;
-            batcher.finish(result);
+            batcher.take(result).send();
         }
     }
 }
 
+/// Commit batches on this thread and flush them on a second one: while batch N is being
+/// fsynced, batch N+1 is committed, and one flush covers every batch committed before it.
+/// Each request is answered only after a flush that began after its batch's commit.
 fn run_on_thread(committer: &dyn SyncCommit, mut batcher: Batcher, mut rx: mpsc::Receiver<Msg>) {
-    while let Some(msg) = rx.blocking_recv() {
-        if batcher.gather(msg, &mut rx) {
-            let result = committer.commit(&batcher.ops);
-            batcher.finish(result);
+    let (to_flush, flushing) = std::sync::mpsc::channel::<Answers>();
+    std::thread::scope(|scope| {
+        let flusher = std::thread::Builder::new()
+            .name("sessiond-flush".into())
+            .spawn_scoped(scope, move || flush(committer, &flushing));
+        if let Err(e) = flusher {
+            // Nothing could be acknowledged: end, so every submission fails as `Closed` (503).
+            tracing::error!(error = %e, "cannot start the audit flush thread");
+            return;
         }
+        while let Some(msg) = rx.blocking_recv() {
+            if batcher.gather(msg, &mut rx) {
+                let answers = batcher.take(committer.commit(&batcher.ops));
+                if let Err(std::sync::mpsc::SendError(mut answers)) = to_flush.send(answers) {
+                    // The flush thread is gone (it panicked): nothing is known durable.
+                    answers.result = Err(StoreError::Unavailable("the audit flush thread stopped".into()));
+                    answers.send();
+                }
+            }
+        }
+        // The flush thread ends once it has answered everything sent to it.
+        drop(to_flush);
+    });
+}
+
+/// Flush whatever batches have been committed, then answer them; repeat until the writer ends.
+fn flush(committer: &dyn SyncCommit, flushing: &std::sync::mpsc::Receiver<Answers>) {
+    while let Ok(first) = flushing.recv() {
+        let mut round = vec![first];
+        round.extend(flushing.try_iter());
+        // A failed batch wrote nothing, but the batches before it in the round still need this.
+        if round.iter().any(|a| a.result.is_ok())
+            && let Err(e) = committer.flush()
+        {
+            for answers in &mut round {
+                if answers.result.is_ok() {
+                    answers.result = Err(e.clone());
+                }
+            }
+        }
+        for answers in round {
+            answers.send();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::mpsc::{Receiver, Sender, channel};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::audit::{EventType, NewEvent, Origin, Severity};
+
+    /// A committer whose flushes the test completes by hand, reporting each commit and flush.
+    struct HeldFlush {
+        committed: Mutex<Sender<usize>>,
+        flushing: Mutex<Sender<()>>,
+        release: Mutex<Receiver<Result<(), StoreError>>>,
+    }
+
+    impl SyncCommit for HeldFlush {
+        fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError> {
+            let _ = self.committed.lock().expect("lock").send(ops.len());
+            Ok(vec![OpOutcome::Done; ops.len()])
+        }
+
+        fn flush(&self) -> Result<(), StoreError> {
+            let _ = self.flushing.lock().expect("lock").send(());
+            self.release
+                .lock()
+                .expect("lock")
+                .recv()
+                .unwrap_or_else(|_| Err(StoreError::Unavailable("test over".into())))
+        }
+    }
+
+    struct Harness {
+        writer: AuditWriter,
+        handle: WriterHandle,
+        committed: Receiver<usize>,
+        flushing: Receiver<()>,
+        release: Sender<Result<(), StoreError>>,
+    }
+
+    fn harness() -> Harness {
+        let (committed_tx, committed) = channel();
+        let (flushing_tx, flushing) = channel();
+        let (release, release_rx) = channel();
+        let committer = Arc::new(HeldFlush {
+            committed: Mutex::new(committed_tx),
+            flushing: Mutex::new(flushing_tx),
+            release: Mutex::new(release_rx),
+        });
+        let (writer, handle) = AuditWriter::spawn_thread(committer, WriterOptions::default());
+        Harness {
+            writer,
+            handle,
+            committed,
+            flushing,
+            release,
+        }
+    }
+
+    fn event() -> Vec<WriteOp> {
+        vec![WriteOp::Event(NewEvent::new(
+            &Origin::system("test"),
+            chrono::Utc::now(),
+            EventType::SessionGenerated,
+            Severity::Info,
+            None,
+            serde_json::json!({}),
+        ))]
+    }
+
+    /// Wait (off the runtime) for the writer's next report on `rx`.
+    async fn next<T: Send + 'static>(rx: Receiver<T>) -> (T, Receiver<T>) {
+        tokio::task::spawn_blocking(move || {
+            let got = rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the writer reported nothing");
+            (got, rx)
+        })
+        .await
+        .expect("join")
+    }
+
+    #[tokio::test]
+    async fn answers_wait_for_the_flush_after_their_commit() {
+        let h = harness();
+        let writer = h.writer.clone();
+        let mut answer = tokio::spawn(async move { writer.submit(event()).await });
+        let (ops, _committed) = next(h.committed).await;
+        assert_eq!(ops, 1);
+        let ((), _flushing) = next(h.flushing).await;
+        // Committed, not yet flushed: no answer.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut answer)
+                .await
+                .is_err(),
+            "answered before the flush"
+        );
+        h.release.send(Ok(())).expect("release");
+        let outcomes = answer.await.expect("join").expect("committed");
+        assert_eq!(outcomes, vec![OpOutcome::Done]);
+        h.handle.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn one_flush_answers_every_batch_committed_while_the_last_one_flushed() {
+        let h = harness();
+        let first = tokio::spawn({
+            let writer = h.writer.clone();
+            async move { writer.submit(event()).await }
+        });
+        let (_, committed) = next(h.committed).await;
+        let ((), flushing) = next(h.flushing).await;
+        // While the first batch flushes, two more are committed, one after the other.
+        let mut later = Vec::new();
+        let mut committed = committed;
+        for _ in 0..2 {
+            let writer = h.writer.clone();
+            later.push(tokio::spawn(async move { writer.submit(event()).await }));
+            committed = next(committed).await.1;
+        }
+        h.release.send(Ok(())).expect("release");
+        first.await.expect("join").expect("first batch");
+        let ((), flushing) = next(flushing).await;
+        h.release.send(Ok(())).expect("release");
+        for answer in later {
+            answer.await.expect("join").expect("later batch");
+        }
+        h.handle.shutdown().await;
+        assert!(committed.try_recv().is_err(), "no other commit");
+        assert!(flushing.try_recv().is_err(), "two flushes for three batches");
+    }
+
+    #[tokio::test]
+    async fn a_failed_flush_fails_its_requests() {
+        let h = harness();
+        let writer = h.writer.clone();
+        let answer = tokio::spawn(async move { writer.submit(event()).await });
+        let ((), _flushing) = next(h.flushing).await;
+        h.release
+            .send(Err(StoreError::Unavailable("disk gone".into())))
+            .expect("release");
+        let err = answer.await.expect("join").expect_err("must not be acknowledged");
+        assert!(err.to_string().contains("disk gone"), "{err}");
+        h.handle.shutdown().await;
     }
 }

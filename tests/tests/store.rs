@@ -685,3 +685,73 @@ async fn other_writers_get_their_turn_under_writer_load(kind: DbKind) {
         "other writers waited {took:?}"
     );
 }
+
+/// Events of about 6 KiB each, so that each takes a couple of WAL pages.
+fn bulky_events(n: usize) -> Vec<WriteOp> {
+    let filler = "x".repeat(6 * 1024);
+    (0..n)
+        .map(|_| {
+            WriteOp::Event(NewEvent::new(
+                &Origin::system("bulk"),
+                now_millis(),
+                EventType::SessionGenerated,
+                Severity::Info,
+                None,
+                json!({ "filler": filler }),
+            ))
+        })
+        .collect()
+}
+
+/// The writer's connection never checkpoints; the checkpoint thread does, and catches up often
+/// enough that the log starts over instead of growing with everything ever written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_log_is_checkpointed_off_the_writer_and_stays_small() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let store = db.store().await;
+    let wal = db.dir.path().join("sessiond.db-wal");
+    // ≈ 48 MiB through the log: 400 batches of 20 events of 6 KiB.
+    for _ in 0..400 {
+        store.commit_batch(&bulky_events(20)).await.expect("commit");
+    }
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .expect("connect");
+    let events: (i64,) = sqlx::query_as("SELECT count(*) FROM audit_events")
+        .fetch_one(&mut c)
+        .await
+        .expect("count");
+    assert_eq!(events.0, 8_000);
+    let log = std::fs::metadata(&wal)
+        .expect("the log exists while the store is open")
+        .len();
+    // Nothing checkpointing would leave all 48 MiB in the log; the checkpoint thread's
+    // restart at 2 000 pages (8 MiB) keeps it near that.
+    assert!(log < 12 * 1024 * 1024, "log of {log} bytes after 48 MiB written");
+    let db_file = std::fs::metadata(db.dir.path().join("sessiond.db")).expect("db").len();
+    assert!(
+        db_file > 30 * 1024 * 1024,
+        "checkpoints copied the events back ({db_file} bytes)"
+    );
+}
+
+/// A log that cannot be fsynced is never acknowledged, and the store refuses every later
+/// commit: after a failed fsync the kernel may have dropped pages it still shows as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_failed_flush_refuses_every_later_write() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let store = db.store().await;
+    store.commit_batch(&bulky_events(1)).await.expect("healthy commit");
+    // The log's name no longer leads to the file SQLite writes: the flush cannot open it.
+    std::fs::remove_file(db.dir.path().join("sessiond.db-wal")).expect("unlink the log");
+    let err = store
+        .commit_batch(&bulky_events(1))
+        .await
+        .expect_err("no flush, no acknowledgement");
+    assert!(err.to_string().contains("fsync of the SQLite log failed"), "{err}");
+    let err = store
+        .commit_batch(&bulky_events(1))
+        .await
+        .expect_err("refused after a failed flush");
+    assert!(err.to_string().contains("restart the daemon"), "{err}");
+}

@@ -10,6 +10,7 @@ mod postgres;
 pub mod retention;
 mod sqlite;
 mod sqlite_batch;
+mod sqlite_checkpoint;
 pub mod uploads;
 
 use std::sync::Arc;
@@ -254,10 +255,17 @@ impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
     }
 }
 
-/// Commits group-commit batches without the async runtime (see [`Store::sync_committer`]).
+/// Commits group-commit batches without the async runtime (see [`Store::sync_committer`]),
+/// in two steps so that a writer can commit the next batch while the last one is flushed:
+/// [`SyncCommit::commit`] makes a batch visible, [`SyncCommit::flush`] makes every batch
+/// committed before it durable. Nothing may be acknowledged between the two.
 pub trait SyncCommit: Send + Sync {
-    /// As [`Store::commit_batch`], blocking the calling thread.
+    /// Commit `ops` in one transaction, blocking the calling thread; one outcome per op. The
+    /// batch is visible to other connections but not yet durable.
     fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError>;
+    /// Make every batch [`SyncCommit::commit`] has returned so far durable. After an error,
+    /// the store refuses further commits: what was committed may be visible yet lost.
+    fn flush(&self) -> Result<(), StoreError>;
 }
 
 /// Connection pool occupancy.

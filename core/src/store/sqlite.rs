@@ -87,9 +87,13 @@ impl SqliteStore {
     pub(crate) async fn commit_ops(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError> {
         let batch = self.batch.clone();
         let ops = ops.to_vec();
-        tokio::task::spawn_blocking(move || batch.commit(&ops))
-            .await
-            .map_err(|e| StoreError::Internal(format!("batch task failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let outcomes = batch.commit(&ops)?;
+            batch.flush()?;
+            Ok(outcomes)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("batch task failed: {e}")))?
     }
 
     /// The batch connection, for the writer's thread.

@@ -10,6 +10,8 @@
 //! shared with PostgreSQL.
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -21,6 +23,7 @@ use crate::audit::NewEvent;
 use crate::config::SqliteSync;
 use crate::domain::{Session, SessionStatus, from_millis};
 use crate::store::sqlite::sql;
+use crate::store::sqlite_checkpoint::Checkpointer;
 use crate::store::uploads::{UploadOp, sqlite_sql};
 use crate::store::{OpOutcome, StoreError, SyncCommit, WriteOp, batch};
 
@@ -38,6 +41,13 @@ impl From<rusqlite::Error> for StoreError {
 /// once (the writer thread and a direct `Store::commit_batch`); SQLite has one writer anyway.
 pub(crate) struct BatchDb {
     conn: Mutex<Connection>,
+    /// The log file [`SyncCommit::flush`] fsyncs (`synchronous = full`); `None` when commits
+    /// need nothing more (`normal`).
+    wal: Option<PathBuf>,
+    /// A flush failed: what was committed may be visible and yet lost, so nothing more is.
+    broken: AtomicBool,
+    /// Copies the log back into the database off the writer's path.
+    checkpointer: Checkpointer,
     /// The store's write gate (see `WriteTx`), taken for each batch.
     gate: Arc<tokio::sync::Mutex<()>>,
 }
@@ -49,14 +59,17 @@ impl std::fmt::Debug for BatchDb {
 }
 
 impl BatchDb {
-    /// Open the database file of `options` with the store's settings: WAL, the configured
-    /// `synchronous`, foreign keys, and the same busy timeout as the sqlx connections.
+    /// Open the database file of `options` with the store's settings: WAL, foreign keys, the
+    /// same busy timeout as the sqlx connections, and `sync` kept as described on
+    /// [`SyncCommit`]: with `full` the commits themselves do not fsync, [`SyncCommit::flush`]
+    /// does, so the writer can commit the next batch while the last one is flushed.
     pub(crate) fn open(
         options: &SqliteConnectOptions,
         sync: SqliteSync,
         gate: Arc<tokio::sync::Mutex<()>>,
     ) -> Result<Self, StoreError> {
-        let conn = Connection::open(options.get_filename())?;
+        let path = options.get_filename();
+        let conn = Connection::open(path)?;
         // Another process (the console, a second daemon) may hold the write lock: retry every
         // millisecond for up to 5 s, so the batch starts as soon as the lock is free (SQLite's
         // default handler backs off to 100 ms sleeps).
@@ -64,33 +77,66 @@ impl BatchDb {
             std::thread::sleep(Duration::from_millis(1));
             attempt < 5_000
         }))?;
-        conn.pragma_update(None, "journal_mode", "wal")?;
-        conn.pragma_update(
-            None,
-            "synchronous",
-            match sync {
-                SqliteSync::Full => "full",
-                SqliteSync::Normal => "normal",
-            },
-        )?;
+        let journal: String = conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))?;
+        let wal = (journal.eq_ignore_ascii_case("wal") && sync == SqliteSync::Full).then(|| wal_path(path));
+        // `normal` in WAL mode: a commit writes its frames without fsync; SQLite still syncs the
+        // log's header when the log restarts and both files around checkpoints.
+        conn.pragma_update(None, "synchronous", "normal")?;
         conn.pragma_update(None, "foreign_keys", "on")?;
+        // Checkpoints are the checkpoint thread's (store/sqlite_checkpoint.rs).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(Self {
             conn: Mutex::new(conn),
+            wal,
+            broken: AtomicBool::new(false),
+            checkpointer: Checkpointer::start(path, sync, gate.clone())?,
             gate,
         })
     }
 }
 
+/// SQLite's name for the log of the database at `db`.
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
 impl SyncCommit for BatchDb {
     fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError> {
+        if self.broken.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(
+                "an fsync of the SQLite log failed earlier; restart the daemon once the disk is healthy".into(),
+            ));
+        }
         let _gate = self.gate.blocking_lock();
         // A panic mid-batch dropped its transaction, which rolled back: the connection is fine.
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let outcomes = apply(&tx, ops)?;
         tx.commit()?;
+        self.checkpointer.notify();
         Ok(outcomes)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let Some(wal) = &self.wal else {
+            return Ok(());
+        };
+        // An fsync covers the file whichever descriptor asks: every frame written before this
+        // call, so every batch `commit` returned before it.
+        let synced = std::fs::OpenOptions::new()
+            .write(true)
+            .open(wal)
+            .and_then(|file| file.sync_data());
+        synced.map_err(|e| {
+            // After a failed fsync the kernel may have dropped the unwritten pages (and report
+            // success next time), so the log cannot be trusted again until a restart.
+            self.broken.store(true, Ordering::Release);
+            tracing::error!(error = %e, path = %wal.display(), "fsync of the SQLite log failed; refusing further writes");
+            StoreError::Unavailable(format!("fsync of the SQLite log failed: {e}"))
+        })
     }
 }
 
