@@ -725,9 +725,10 @@ async fn sqlite_log_is_checkpointed_off_the_writer_and_stays_small() {
     let log = std::fs::metadata(&wal)
         .expect("the log exists while the store is open")
         .len();
-    // Nothing checkpointing would leave all 48 MiB in the log; the checkpoint thread's
-    // restart at 2 000 pages (8 MiB) keeps it near that.
-    assert!(log < 12 * 1024 * 1024, "log of {log} bytes after 48 MiB written");
+    // Nothing checkpointing, or checkpoints that never let the log start over, would leave
+    // (nearly) all 48 MiB in the log; the restart at 2 000 pages keeps it near 8 MiB (8.9 MB
+    // measured), with room here for a checkpoint thread starved by a busy CI machine.
+    assert!(log < 24 * 1024 * 1024, "log of {log} bytes after 48 MiB written");
     let db_file = std::fs::metadata(db.dir.path().join("sessiond.db")).expect("db").len();
     assert!(
         db_file > 30 * 1024 * 1024,
