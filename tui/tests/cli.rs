@@ -218,14 +218,12 @@ async fn alerts_and_jobs_subcommands(kind: DbKind) {
         .expect("alert");
     assert_eq!(alert.status, "acknowledged");
     assert_eq!(alert.acknowledged_by, Some(format!("admin:{}", os_user())));
-    let events = store
-        .list_audit(&AuditQuery {
-            event_type: Some("alert.acknowledged".into()),
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .expect("audit");
+    let acknowledged = AuditQuery {
+        event_type: Some("alert.acknowledged".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let events = store.list_audit(&acknowledged).await.expect("audit");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].metadata["rule"], "uuid_probing");
     assert_eq!(events[0].metadata["subject"], "203.0.113.7");
@@ -233,14 +231,7 @@ async fn alerts_and_jobs_subcommands(kind: DbKind) {
     assert_eq!(events[0].actor, format!("admin:{}", os_user()));
     // Acknowledging twice is an error, not a second event.
     assert_eq!(sessionctl(&db, &["alerts", "ack", &id]).status.code(), Some(1));
-    let again = store
-        .list_audit(&AuditQuery {
-            event_type: Some("alert.acknowledged".into()),
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .expect("audit");
+    let again = store.list_audit(&acknowledged).await.expect("audit");
     assert_eq!(again.len(), 1, "one acknowledgement, one event");
 
     let jobs = json_ok(&db, &["--json", "jobs", "list"]);
