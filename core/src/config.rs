@@ -340,6 +340,13 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// SQLite only: `full` (fsync per commit) or `normal`.
     pub sqlite_synchronous: SqliteSync,
+    /// SQLite only: how often, while writes come in, the checkpoint thread copies the log back
+    /// into the database file. Longer coalesces more rewrites of the same pages into one copy
+    /// and costs fewer fsyncs; the log then holds up to this long of writes.
+    pub sqlite_checkpoint_interval: HumanDuration,
+    /// SQLite only: once the log holds this many MiB it is made to start over, which holds
+    /// writes back for a few milliseconds (see `store/sqlite_checkpoint.rs`).
+    pub sqlite_wal_restart_mib: u32,
 }
 
 impl Default for DatabaseSettings {
@@ -348,6 +355,8 @@ impl Default for DatabaseSettings {
             url: SecretUrl::new("sqlite://./data/sessiond.db"),
             max_connections: 16,
             sqlite_synchronous: SqliteSync::Full,
+            sqlite_checkpoint_interval: HumanDuration::secs(1),
+            sqlite_wal_restart_mib: 64,
         }
     }
 }
@@ -862,6 +871,19 @@ impl Settings {
         if self.database.max_connections == 0 {
             return Err(ConfigError::new("database.max_connections", "must be at least 1"));
         }
+        let interval = self.database.sqlite_checkpoint_interval.get();
+        if interval < Duration::from_millis(10) || interval > Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                "database.sqlite_checkpoint_interval",
+                "must be between 10ms and 60s",
+            ));
+        }
+        if self.database.sqlite_wal_restart_mib == 0 {
+            return Err(ConfigError::new(
+                "database.sqlite_wal_restart_mib",
+                "must be at least 1",
+            ));
+        }
         if self.storage.backend == StorageBackend::Fs && self.storage.fs.root.exists() && !self.storage.fs.root.is_dir()
         {
             return Err(ConfigError::new(
@@ -1154,6 +1176,16 @@ mod tests {
                 "jobs.retention.schedule",
             ),
             (None, &[("SESSIOND_DATABASE__URL", "mysql://x")], "database.url"),
+            (
+                None,
+                &[("SESSIOND_DATABASE__SQLITE_CHECKPOINT_INTERVAL", "1ms")],
+                "database.sqlite_checkpoint_interval",
+            ),
+            (
+                None,
+                &[("SESSIOND_DATABASE__SQLITE_WAL_RESTART_MIB", "0")],
+                "database.sqlite_wal_restart_mib",
+            ),
             (
                 None,
                 &[("SESSIOND_RATE_LIMIT__IPV6_PREFIX", "129")],

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use sessiond_core::audit::{AuditQuery, EventType, NewEvent, Origin, Severity};
+use sessiond_core::config::HumanDuration;
 use sessiond_core::domain::Timeouts;
 use sessiond_core::domain::{Session, SessionStatus, now_millis};
 use sessiond_core::store::{OpOutcome, Refusal, WriteOp};
@@ -708,7 +709,12 @@ fn bulky_events(n: usize) -> Vec<WriteOp> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_log_is_checkpointed_off_the_writer_and_stays_small() {
     let db = TestDb::new(DbKind::Sqlite).await;
-    let store = db.store().await;
+    let mut settings = db.settings();
+    settings.database.sqlite_checkpoint_interval = HumanDuration(std::time::Duration::from_millis(20));
+    settings.database.sqlite_wal_restart_mib = 8;
+    let store = sessiond::open_store(&settings)
+        .await
+        .expect("open with a small restart size");
     let wal = db.dir.path().join("sessiond.db-wal");
     // ≈ 48 MiB through the log: 400 batches of 20 events of 6 KiB.
     for _ in 0..400 {
@@ -726,8 +732,8 @@ async fn sqlite_log_is_checkpointed_off_the_writer_and_stays_small() {
         .expect("the log exists while the store is open")
         .len();
     // Nothing checkpointing, or checkpoints that never let the log start over, would leave
-    // (nearly) all 48 MiB in the log; the restart at 2 000 pages keeps it near 8 MiB (8.9 MB
-    // measured), with room here for a checkpoint thread starved by a busy CI machine.
+    // (nearly) all 48 MiB in the log; restarting at 8 MiB keeps it near that, with room here
+    // for a checkpoint thread starved by a busy CI machine.
     assert!(log < 24 * 1024 * 1024, "log of {log} bytes after 48 MiB written");
     let db_file = std::fs::metadata(db.dir.path().join("sessiond.db")).expect("db").len();
     assert!(

@@ -23,7 +23,7 @@ use crate::audit::NewEvent;
 use crate::config::SqliteSync;
 use crate::domain::{Session, SessionStatus, from_millis};
 use crate::store::sqlite::sql;
-use crate::store::sqlite_checkpoint::Checkpointer;
+use crate::store::sqlite_checkpoint::{CheckpointPolicy, Checkpointer};
 use crate::store::uploads::{UploadOp, sqlite_sql};
 use crate::store::{OpOutcome, StoreError, SyncCommit, WriteOp, batch};
 
@@ -66,6 +66,7 @@ impl BatchDb {
     pub(crate) fn open(
         options: &SqliteConnectOptions,
         sync: SqliteSync,
+        checkpoints: CheckpointPolicy,
         gate: Arc<tokio::sync::Mutex<()>>,
     ) -> Result<Self, StoreError> {
         let path = options.get_filename();
@@ -90,7 +91,7 @@ impl BatchDb {
             conn: Mutex::new(conn),
             wal,
             broken: AtomicBool::new(false),
-            checkpointer: Checkpointer::start(path, sync, gate.clone())?,
+            checkpointer: Checkpointer::start(path, sync, checkpoints, gate.clone())?,
             gate,
         })
     }
