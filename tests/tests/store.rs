@@ -740,6 +740,19 @@ async fn sqlite_log_is_checkpointed_off_the_writer_and_stays_small() {
         db_file > 30 * 1024 * 1024,
         "checkpoints copied the events back ({db_file} bytes)"
     );
+    // Writes stopped: within an interval or two the file is cut back below the restart size.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let shrunk = loop {
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if size <= 8 * 1024 * 1024 || std::time::Instant::now() > deadline {
+            break size;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(
+        shrunk <= 8 * 1024 * 1024,
+        "log still {shrunk} bytes after writes stopped"
+    );
 }
 
 /// A log that cannot be fsynced is never acknowledged, and the store refuses every later

@@ -98,7 +98,7 @@ impl BatchDb {
 }
 
 /// SQLite's name for the log of the database at `db`.
-fn wal_path(db: &Path) -> PathBuf {
+pub(crate) fn wal_path(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push("-wal");
     PathBuf::from(name)

@@ -10,8 +10,9 @@
 //! Passes run at most once per [`CheckpointPolicy::interval`] while writes come in. Each pass
 //! costs two fsyncs and copies each page once however often it was rewritten, so under load a
 //! long interval writes much less to the database file: the audit trail's per-session index
-//! rewrites the same leaves over and over (measured: 20 ms → 1 s took validate from 14–15 k to
-//! 17–20 k req/s and its p99 from 10–12 to 5–7 ms on a 2-core VM; docs/PERFORMANCE.md).
+//! rewrites the same leaves over and over (measured with the restart below: 20 ms → 1 s took
+//! validate from 14.5–16.2 k to 18.3–19.3 k req/s and its p99 from 10–11 to 5.2–5.4 ms on a
+//! 2-core VM; docs/PERFORMANCE.md, "Fourth pass").
 //!
 //! Under constant load the writer commits while every pass runs, so no commit ever finds the
 //! log entirely copied back and the log would grow for ever. Once it holds
@@ -20,7 +21,7 @@
 //! `RESTART` checkpoint holding the store's write gate, so the next commit starts the log
 //! over. Writers wait for those few pages and two fsyncs (≈ 1–3 ms), not for a whole pass.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -30,6 +31,7 @@ use rusqlite::Connection;
 
 use crate::config::SqliteSync;
 use crate::store::StoreError;
+use crate::store::sqlite_batch::wal_path;
 
 /// A pass that copied at most this many pages was short, so the pages committed during it
 /// are few: copy them holding writers off.
@@ -37,6 +39,18 @@ const FEW_PAGES: i64 = 256;
 
 /// Passes tried before holding writers off anyway, should the writer outpace them.
 const MAX_PASSES: usize = 8;
+
+/// How long a restart waits for readers still on the old log.
+const READER_PATIENCE: Duration = Duration::from_millis(100);
+
+/// The checkpoint thread's settings, worked out from a [`CheckpointPolicy`].
+struct Rhythm {
+    interval: Duration,
+    restart_pages: i64,
+    restart_bytes: u64,
+    /// The log file, to see whether it outgrew the restart size.
+    wal: PathBuf,
+}
 
 /// When the checkpoint thread copies the log back and when it makes it start over.
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +83,9 @@ impl Checkpointer {
         gate: Arc<tokio::sync::Mutex<()>>,
     ) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
+        // A `RESTART` waits for readers still on the old log while holding writers off: give
+        // up after a moment (the next pass tries again) rather than after SQLite's 5 s.
+        conn.busy_timeout(READER_PATIENCE)?;
         conn.pragma_update(
             None,
             "synchronous",
@@ -79,11 +96,17 @@ impl Checkpointer {
         )?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-        let restart_pages = (i64::from(policy.restart_mib) << 20) / page_size.max(512);
+        let restart_bytes = u64::from(policy.restart_mib) << 20;
+        let rhythm = Rhythm {
+            interval: policy.interval,
+            restart_pages: i64::try_from(restart_bytes).unwrap_or(i64::MAX) / page_size.max(512),
+            restart_bytes,
+            wal: wal_path(path),
+        };
         let (wake, woken) = sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("sessiond-checkpoint".into())
-            .spawn(move || run(&conn, &woken, &gate, policy.interval, restart_pages))
+            .spawn(move || run(&conn, &woken, &gate, &rhythm))
             .map_err(|e| StoreError::Internal(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Self {
             wake: Some(wake),
@@ -109,7 +132,7 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(conn: &Connection, woken: &Receiver<()>, gate: &tokio::sync::Mutex<()>, interval: Duration, restart_pages: i64) {
+fn run(conn: &Connection, woken: &Receiver<()>, gate: &tokio::sync::Mutex<()>, rhythm: &Rhythm) {
     // A commit came in since the last pass.
     let mut due = false;
     loop {
@@ -117,12 +140,12 @@ fn run(conn: &Connection, woken: &Receiver<()>, gate: &tokio::sync::Mutex<()>, i
             return;
         }
         let started = Instant::now();
-        if let Err(e) = catch_up(conn, gate, restart_pages) {
+        if let Err(e) = catch_up(conn, gate, rhythm.restart_pages) {
             tracing::warn!(error = %e, "WAL checkpoint failed; retrying after the next commit");
         }
         due = false;
         // Rest for the interval, noting commits; a dropped `Checkpointer` ends the rest.
-        let until = started + interval;
+        let until = started + rhythm.interval;
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -134,7 +157,28 @@ fn run(conn: &Connection, woken: &Receiver<()>, gate: &tokio::sync::Mutex<()>, i
                 Err(RecvTimeoutError::Disconnected) => return,
             }
         }
+        if !due && let Err(e) = shrink(conn, gate, rhythm) {
+            tracing::warn!(error = %e, "WAL truncation failed; retrying when writes stop again");
+        }
     }
+}
+
+/// Writes stopped for a whole interval after a pass: cut a log file that a burst grew past
+/// the restart size (under load it holds up to one interval of writes) back to nothing. When
+/// idle the moment writers wait for this costs nothing; under load it would (measured with
+/// `journal_size_limit`, which truncates at every restart: p99 33–52 ms), so it waits for a
+/// pause.
+fn shrink(conn: &Connection, gate: &tokio::sync::Mutex<()>, rhythm: &Rhythm) -> Result<(), rusqlite::Error> {
+    let size = std::fs::metadata(&rhythm.wal).map(|m| m.len()).unwrap_or(0);
+    if size <= rhythm.restart_bytes {
+        return Ok(());
+    }
+    let _gate = gate.blocking_lock();
+    let (log, copied) = checkpoint(conn, "PRAGMA wal_checkpoint(TRUNCATE)")?;
+    if copied < log {
+        tracing::debug!(log, copied, "WAL truncation postponed by a reader");
+    }
+    Ok(())
 }
 
 /// Copy the log back; once it holds `restart_pages`, make it start over.
@@ -222,6 +266,29 @@ mod tests {
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .expect("count");
         assert_eq!(rows, 101);
+    }
+
+    #[test]
+    fn a_log_file_grown_past_the_restart_size_is_cut_back_once_writes_stop() {
+        let (dir, writer, checkpointer) = open();
+        commit(&writer, 100);
+        let rhythm = |restart_bytes| Rhythm {
+            interval: Duration::from_secs(1),
+            restart_pages: 100,
+            restart_bytes,
+            wal: dir.path().join("t.db-wal"),
+        };
+        let size = || std::fs::metadata(dir.path().join("t.db-wal")).expect("log").len();
+        let grown = size();
+        let gate = tokio::sync::Mutex::new(());
+        shrink(&checkpointer, &gate, &rhythm(grown)).expect("within the restart size");
+        assert_eq!(size(), grown, "a log within the restart size is left alone");
+        shrink(&checkpointer, &gate, &rhythm(grown / 2)).expect("truncate");
+        assert_eq!(size(), 0, "cut back from {grown} bytes");
+        let rows: i64 = writer
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(rows, 100);
     }
 
     #[test]
