@@ -40,8 +40,9 @@ const FEW_PAGES: i64 = 256;
 /// Passes tried before holding writers off anyway, should the writer outpace them.
 const MAX_PASSES: usize = 8;
 
-/// How long a restart waits for readers still on the old log.
+/// How long a restart waits for readers still on the old log, looking every `READER_POLL`.
 const READER_PATIENCE: Duration = Duration::from_millis(100);
+const READER_POLL: Duration = Duration::from_micros(50);
 
 /// The checkpoint thread's settings, worked out from a [`CheckpointPolicy`].
 struct Rhythm {
@@ -82,19 +83,7 @@ impl Checkpointer {
         policy: CheckpointPolicy,
         gate: Arc<tokio::sync::Mutex<()>>,
     ) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
-        // A `RESTART` waits for readers still on the old log while holding writers off: give
-        // up after a moment (the next pass tries again) rather than after SQLite's 5 s.
-        conn.busy_timeout(READER_PATIENCE)?;
-        conn.pragma_update(
-            None,
-            "synchronous",
-            match sync {
-                SqliteSync::Full => "full",
-                SqliteSync::Normal => "normal",
-            },
-        )?;
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let conn = connect(path, sync)?;
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
         let restart_bytes = u64::from(policy.restart_mib) << 20;
         let rhythm = Rhythm {
@@ -130,6 +119,28 @@ impl Drop for Checkpointer {
             let _ = thread.join();
         }
     }
+}
+
+/// The checkpoint thread's connection to the database at `path`.
+fn connect(path: &Path, sync: SqliteSync) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    // A `RESTART` waits for readers still on the old log while holding writers off: look
+    // again every 50 µs (a read takes about that; SQLite's own handler sleeps 1 ms, then
+    // longer), and give up after a moment (the next pass tries again), not after 5 s.
+    conn.busy_handler(Some(|attempt| {
+        std::thread::sleep(READER_POLL);
+        READER_POLL * u32::try_from(attempt).unwrap_or(u32::MAX) < READER_PATIENCE
+    }))?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match sync {
+            SqliteSync::Full => "full",
+            SqliteSync::Normal => "normal",
+        },
+    )?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(conn)
 }
 
 fn run(conn: &Connection, woken: &Receiver<()>, gate: &tokio::sync::Mutex<()>, rhythm: &Rhythm) {
@@ -232,7 +243,7 @@ mod tests {
             .pragma_update(None, "wal_autocheckpoint", 0)
             .expect("no autocheckpoint");
         writer.execute("CREATE TABLE t (x BLOB)", []).expect("create");
-        let checkpointer = Connection::open(&path).expect("open");
+        let checkpointer = connect(&path, SqliteSync::Full).expect("open");
         (dir, writer, checkpointer)
     }
 
@@ -289,6 +300,28 @@ mod tests {
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .expect("count");
         assert_eq!(rows, 100);
+    }
+
+    #[test]
+    fn a_reader_on_the_old_log_postpones_the_restart_for_a_moment_only() {
+        let (dir, writer, checkpointer) = open();
+        commit(&writer, 100);
+        let reader = Connection::open(dir.path().join("t.db")).expect("open");
+        // A reader in the middle of a read of the whole log: a pass can copy everything, but
+        // the log cannot start over under it. (A reader further behind stops the pass
+        // itself, which never waits.)
+        reader.execute_batch("BEGIN; SELECT count(*) FROM t;").expect("read");
+        let gate = tokio::sync::Mutex::new(());
+        let started = Instant::now();
+        catch_up(&checkpointer, &gate, 100).expect("catch up");
+        let took = started.elapsed();
+        // SQLite's default would wait 5 s holding writers off.
+        assert!(took >= READER_PATIENCE, "gave up before waiting: {took:?}");
+        assert!(took < Duration::from_secs(2), "held writers off for {took:?}");
+        reader.execute_batch("COMMIT").expect("end the read");
+        catch_up(&checkpointer, &gate, 100).expect("catch up");
+        commit(&writer, 1);
+        assert!(log(&checkpointer).0 < 10, "the log started over once the reader left");
     }
 
     #[test]
