@@ -342,7 +342,7 @@ pub struct DatabaseSettings {
     pub sqlite_synchronous: SqliteSync,
     /// SQLite only: how often, while writes come in, the checkpoint thread copies the log back
     /// into the database file. Longer coalesces more rewrites of the same pages into one copy
-    /// and costs fewer fsyncs; the log then holds up to this long of writes.
+    /// and costs fewer fsyncs; the log then holds up to this long of writes. 10 ms to 60 s.
     pub sqlite_checkpoint_interval: HumanDuration,
     /// SQLite only: once the log holds this many MiB it is made to start over, which holds
     /// writes back for a few milliseconds (see `store/sqlite_checkpoint.rs`).

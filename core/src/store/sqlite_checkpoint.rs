@@ -40,7 +40,8 @@ const FEW_PAGES: i64 = 256;
 /// Passes tried before holding writers off anyway, should the writer outpace them.
 const MAX_PASSES: usize = 8;
 
-/// How long a restart waits for readers still on the old log, looking every `READER_POLL`.
+/// How long a restart waits for readers still on the old log, looking every `READER_POLL`
+/// (counted in looks, so a little longer where sleeps overshoot).
 const READER_PATIENCE: Duration = Duration::from_millis(100);
 const READER_POLL: Duration = Duration::from_micros(50);
 
@@ -126,7 +127,7 @@ fn connect(path: &Path, sync: SqliteSync) -> Result<Connection, rusqlite::Error>
     let conn = Connection::open(path)?;
     // A `RESTART` waits for readers still on the old log while holding writers off: look
     // again every 50 µs (a read takes about that; SQLite's own handler sleeps 1 ms, then
-    // longer), and give up after a moment (the next pass tries again), not after 5 s.
+    // longer), and give up after about 100 ms (the next pass tries again), not after 5 s.
     conn.busy_handler(Some(|attempt| {
         std::thread::sleep(READER_POLL);
         READER_POLL * u32::try_from(attempt).unwrap_or(u32::MAX) < READER_PATIENCE
@@ -160,6 +161,8 @@ fn run(conn: &Connection, woken: &Receiver<()>, gate: &tokio::sync::Mutex<()>, r
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                // A pass longer than the interval: a commit during it is still waiting here.
+                due |= woken.try_recv().is_ok();
                 break;
             }
             match woken.recv_timeout(left) {
