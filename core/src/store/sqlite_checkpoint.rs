@@ -259,6 +259,12 @@ mod tests {
         }
     }
 
+    /// Rows in the test table.
+    fn rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("count")
+    }
+
     /// Pages in the log, and pages of it copied back.
     fn log(conn: &Connection) -> (i64, i64) {
         checkpoint(conn, "PRAGMA wal_checkpoint(PASSIVE)").expect("pass")
@@ -276,10 +282,7 @@ mod tests {
         let (after, copied) = log(&checkpointer);
         assert!(after < 10, "the log started over: {after} pages (was {before})");
         assert_eq!(copied, after);
-        let rows: i64 = writer
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(rows, 101);
+        assert_eq!(rows(&writer), 101);
     }
 
     #[test]
@@ -299,10 +302,7 @@ mod tests {
         assert_eq!(size(), grown, "a log within the restart size is left alone");
         shrink(&checkpointer, &gate, &rhythm(grown / 2)).expect("truncate");
         assert_eq!(size(), 0, "cut back from {grown} bytes");
-        let rows: i64 = writer
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(rows, 100);
+        assert_eq!(rows(&writer), 100);
     }
 
     #[test]
