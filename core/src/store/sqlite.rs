@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use crate::config::{DatabaseSettings, SecretUrl, SqliteSync};
 use crate::store::sqlite_batch::BatchDb;
-use crate::store::sqlite_checkpoint::CheckpointPolicy;
 use crate::store::{Backend, OpOutcome, StoreError, SyncCommit, WriteOp, WriteTx};
 
 /// The SQLite implementation of [`crate::store::Store`].
@@ -61,16 +60,7 @@ impl SqliteStore {
             .connect_with(options.clone().read_only(false))
             .await?;
         let gate = Arc::new(tokio::sync::Mutex::new(()));
-        let checkpoints = CheckpointPolicy {
-            interval: settings.sqlite_checkpoint_interval.get(),
-            restart_mib: settings.sqlite_wal_restart_mib,
-        };
-        let batch = Arc::new(BatchDb::open(
-            &options,
-            settings.sqlite_synchronous,
-            checkpoints,
-            gate.clone(),
-        )?);
+        let batch = Arc::new(BatchDb::open(&options, settings, gate.clone())?);
         Ok(Self {
             url: settings.url.clone(),
             pool,

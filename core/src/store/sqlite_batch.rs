@@ -20,10 +20,10 @@ use sqlx::sqlite::SqliteConnectOptions;
 use uuid::Uuid;
 
 use crate::audit::NewEvent;
-use crate::config::SqliteSync;
+use crate::config::{DatabaseSettings, SqliteSync};
 use crate::domain::{Session, SessionStatus, from_millis};
 use crate::store::sqlite::sql;
-use crate::store::sqlite_checkpoint::{CheckpointPolicy, Checkpointer};
+use crate::store::sqlite_checkpoint::Checkpointer;
 use crate::store::uploads::{UploadOp, sqlite_sql};
 use crate::store::{OpOutcome, StoreError, SyncCommit, WriteOp, batch};
 
@@ -60,15 +60,15 @@ impl std::fmt::Debug for BatchDb {
 
 impl BatchDb {
     /// Open the database file of `options` with the store's settings: WAL, foreign keys, the
-    /// same busy timeout as the sqlx connections, and `sync` kept as described on
+    /// same busy timeout as the sqlx connections, and `settings.sqlite_synchronous` kept as described on
     /// [`SyncCommit`]: with `full` the commits themselves do not fsync, [`SyncCommit::flush`]
     /// does, so the writer can commit the next batch while the last one is flushed.
     pub(crate) fn open(
         options: &SqliteConnectOptions,
-        sync: SqliteSync,
-        checkpoints: CheckpointPolicy,
+        settings: &DatabaseSettings,
         gate: Arc<tokio::sync::Mutex<()>>,
     ) -> Result<Self, StoreError> {
+        let sync = settings.sqlite_synchronous;
         let path = options.get_filename();
         let conn = Connection::open(path)?;
         // Another process (the console, a second daemon) may hold the write lock: retry every
@@ -91,7 +91,7 @@ impl BatchDb {
             conn: Mutex::new(conn),
             wal,
             broken: AtomicBool::new(false),
-            checkpointer: Checkpointer::start(path, sync, checkpoints, gate.clone())?,
+            checkpointer: Checkpointer::start(path, settings, gate.clone())?,
             gate,
         })
     }

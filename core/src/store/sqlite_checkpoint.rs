@@ -7,7 +7,7 @@
 //! its own, in `PASSIVE` mode, which runs alongside the writer's commits (WAL readers and the
 //! writer are never blocked by it).
 //!
-//! Passes run at most once per [`CheckpointPolicy::interval`] while writes come in. Each pass
+//! Passes run at most once per `database.sqlite_checkpoint_interval` while writes come in. Each pass
 //! costs two fsyncs and copies each page once however often it was rewritten, so under load a
 //! long interval writes much less to the database file: the audit trail's per-session index
 //! rewrites the same leaves over and over (measured with the restart below: 20 ms → 1 s took
@@ -16,7 +16,7 @@
 //!
 //! Under constant load the writer commits while every pass runs, so no commit ever finds the
 //! log entirely copied back and the log would grow for ever. Once it holds
-//! [`CheckpointPolicy::restart_pages`], passes follow one another until one finds little left
+//! `database.sqlite_wal_restart_mib`, passes follow one another until one finds little left
 //! (the pages committed during the one before), and the last few pages are copied by a
 //! `RESTART` checkpoint holding the store's write gate, so the next commit starts the log
 //! over. Writers wait for those few pages and two fsyncs (≈ 1–3 ms), not for a whole pass.
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use crate::config::SqliteSync;
+use crate::config::{DatabaseSettings, SqliteSync};
 use crate::store::StoreError;
 use crate::store::sqlite_batch::wal_path;
 
@@ -45,22 +45,13 @@ const MAX_PASSES: usize = 8;
 const READER_PATIENCE: Duration = Duration::from_millis(100);
 const READER_POLL: Duration = Duration::from_micros(50);
 
-/// The checkpoint thread's settings, worked out from a [`CheckpointPolicy`].
+/// The checkpoint thread's settings, worked out from the `database.sqlite_*` keys.
 struct Rhythm {
     interval: Duration,
     restart_pages: i64,
     restart_bytes: u64,
     /// The log file, to see whether it outgrew the restart size.
     wal: PathBuf,
-}
-
-/// When the checkpoint thread copies the log back and when it makes it start over.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CheckpointPolicy {
-    /// Least time between two passes while writes come in.
-    pub(crate) interval: Duration,
-    /// Log length (MiB) at which it is made to start over.
-    pub(crate) restart_mib: u32,
 }
 
 /// The checkpoint thread. Dropping it stops the thread after its current pass.
@@ -77,18 +68,18 @@ impl std::fmt::Debug for Checkpointer {
 
 impl Checkpointer {
     /// Start checkpointing the database at `path`, whose writers take `gate`. With either
-    /// `sync`, a checkpoint fsyncs the log before copying it and the database after.
+    /// `sqlite_synchronous`, a checkpoint fsyncs the log before copying it and the database
+    /// after.
     pub(crate) fn start(
         path: &Path,
-        sync: SqliteSync,
-        policy: CheckpointPolicy,
+        settings: &DatabaseSettings,
         gate: Arc<tokio::sync::Mutex<()>>,
     ) -> Result<Self, StoreError> {
-        let conn = connect(path, sync)?;
+        let conn = connect(path, settings.sqlite_synchronous)?;
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-        let restart_bytes = u64::from(policy.restart_mib) << 20;
+        let restart_bytes = u64::from(settings.sqlite_wal_restart_mib) << 20;
         let rhythm = Rhythm {
-            interval: policy.interval,
+            interval: settings.sqlite_checkpoint_interval.get(),
             restart_pages: i64::try_from(restart_bytes).unwrap_or(i64::MAX) / page_size.max(512),
             restart_bytes,
             wal: wal_path(path),
