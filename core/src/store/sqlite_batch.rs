@@ -60,9 +60,10 @@ impl std::fmt::Debug for BatchDb {
 
 impl BatchDb {
     /// Open the database file of `options` with the store's settings: WAL, foreign keys, the
-    /// same busy timeout as the sqlx connections, and `settings.sqlite_synchronous` kept as described on
-    /// [`SyncCommit`]: with `full` the commits themselves do not fsync, [`SyncCommit::flush`]
-    /// does, so the writer can commit the next batch while the last one is flushed.
+    /// same busy timeout as the sqlx connections, and `settings.sqlite_synchronous` kept as
+    /// described on [`SyncCommit`]: with `full` the commits themselves do not fsync,
+    /// [`SyncCommit::flush`] does, so the writer can commit the next batch while the last one
+    /// is flushed.
     pub(crate) fn open(
         options: &SqliteConnectOptions,
         settings: &DatabaseSettings,
