@@ -8,8 +8,9 @@ use sessiond_core::audit::{AuditQuery, EventType, NewEvent, Origin, Severity};
 use sessiond_core::config::HumanDuration;
 use sessiond_core::domain::Timeouts;
 use sessiond_core::domain::{Session, SessionStatus, now_millis};
+use sessiond_core::store::console::{AuditFilter, AuditPageQuery, session_audit_statements};
+use sessiond_core::store::{Backend, PgStore, SqliteStore};
 use sessiond_core::store::{OpOutcome, Refusal, WriteOp};
-use sessiond_core::store::{PgStore, SqliteStore};
 use sessiond_core::writer::{AuditWriter, WriteError, WriterOptions};
 use sessiond_tests::{DbKind, TestDb, on_both_backends};
 use uuid::Uuid;
@@ -27,6 +28,8 @@ on_both_backends!(
     hot_path_queries_use_indexes,
     validations_are_judged_inside_the_batch,
     other_writers_get_their_turn_under_writer_load,
+    audit_by_session_pages_and_purges_across_segments,
+    session_audit_statements_use_indexes,
 );
 
 fn session(id: Uuid, ip: &str) -> Session {
@@ -774,4 +777,370 @@ async fn sqlite_failed_flush_refuses_every_later_write() {
         .await
         .expect_err("refused after a failed flush");
     assert!(err.to_string().contains("restart the daemon"), "{err}");
+}
+
+/// On SQLite, segments of `1 << bits` events instead of 32 768, so that a test seals many. Only
+/// on a fresh database (no events yet).
+async fn sqlite_segment_bits(db: &TestDb, bits: i64) -> sqlx::SqliteConnection {
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .expect("connect");
+    sqlx::query("UPDATE audit_session_index_state SET segment_bits = ?")
+        .bind(bits)
+        .execute(&mut c)
+        .await
+        .expect("segment size");
+    c
+}
+
+/// `(sealed, rows in audit_session_index, session events below the sealed segments)`.
+async fn segment_index_counts(c: &mut sqlx::SqliteConnection) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT s.sealed, (SELECT count(*) FROM audit_session_index), \
+         (SELECT count(*) FROM audit_events WHERE session_id IS NOT NULL AND id < s.sealed << s.segment_bits) \
+         FROM audit_session_index_state s",
+    )
+    .fetch_one(c)
+    .await
+    .expect("segment index")
+}
+
+async fn index_rows_naming(c: &mut sqlx::SqliteConnection, session: Uuid) -> i64 {
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM audit_session_index WHERE session_id = ?")
+        .bind(session)
+        .fetch_one(c)
+        .await
+        .expect("count");
+    n
+}
+
+/// Every page of `session`'s audit trail, newest first (`before_id`) and oldest first
+/// (`after_id`), 7 at a time; the two walks must agree.
+async fn session_trail(store: &dyn sessiond_core::store::Store, session: Uuid) -> Vec<i64> {
+    let filter = AuditFilter {
+        session_id: Some(session),
+        ..Default::default()
+    };
+    let mut down = Vec::new();
+    let mut before_id = None;
+    loop {
+        let q = AuditPageQuery {
+            filter: filter.clone(),
+            after_id: None,
+            before_id,
+            limit: 7,
+        };
+        let page = store.audit_page(&q).await.expect("page");
+        assert!(page.iter().all(|e| e.session_id == Some(session)));
+        let Some(last) = page.last() else { break };
+        before_id = Some(last.id);
+        down.extend(page.iter().map(|e| e.id));
+    }
+    let mut up = Vec::new();
+    let mut after_id = Some(0);
+    loop {
+        let q = AuditPageQuery {
+            filter: filter.clone(),
+            after_id,
+            before_id: None,
+            limit: 7,
+        };
+        let page = store.audit_page(&q).await.expect("page");
+        let Some(last) = page.last() else { break };
+        after_id = Some(last.id);
+        up.extend(page.iter().map(|e| e.id));
+    }
+    up.reverse();
+    assert_eq!(down, up, "newest-first and oldest-first walks differ");
+    assert!(down.windows(2).all(|w| w[0] > w[1]), "newest first, each once");
+    down
+}
+
+/// A session's audit trail is complete and in order whether its events are in sealed segments
+/// (SQLite's segment index) or above them, and a purge renames all of it.
+async fn audit_by_session_pages_and_purges_across_segments(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let mut sqlite = match kind {
+        DbKind::Sqlite => Some(sqlite_segment_bits(&db, 3).await),
+        DbKind::Postgres => None,
+    };
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    store
+        .commit_batch(&[
+            create(session(a, "192.0.2.1"), "ca"),
+            create(session(b, "192.0.2.2"), "cb"),
+        ])
+        .await
+        .expect("create");
+    for i in 0..60 {
+        let ops = [
+            WriteOp::Event(event(&format!("a{i}"), EventType::SessionRead, Some(a))),
+            WriteOp::Event(event(&format!("b{i}"), EventType::SessionRead, Some(b))),
+            WriteOp::Event(event(&format!("n{i}"), EventType::SessionRead, None)),
+        ];
+        store.commit_batch(&ops).await.expect("commit");
+    }
+    if let Some(c) = sqlite.as_mut() {
+        // 182 events in segments of 8; a segment takes two batches (find and gather, insert).
+        let (sealed, rows, below) = segment_index_counts(c).await;
+        assert!(sealed >= 15, "only {sealed} segments indexed");
+        assert_eq!(
+            rows, below,
+            "every session event of the sealed segments is indexed once"
+        );
+    }
+    let expected = |s: Uuid, all: &[sessiond_core::audit::AuditEvent]| -> Vec<i64> {
+        all.iter()
+            .rev()
+            .filter(|e| e.session_id == Some(s))
+            .map(|e| e.id)
+            .collect()
+    };
+    let all = store
+        .list_audit(&AuditQuery {
+            limit: 1000,
+            ascending: true,
+            ..Default::default()
+        })
+        .await
+        .expect("all");
+    assert_eq!(all.len(), 182);
+    let trail_a = session_trail(store.as_ref(), a).await;
+    assert_eq!(trail_a.len(), 61);
+    assert_eq!(trail_a, expected(a, &all));
+    assert_eq!(session_trail(store.as_ref(), b).await, expected(b, &all));
+
+    let pseudonym = Uuid::new_v4();
+    let purged = event("purge", EventType::SessionRead, None);
+    let counts = store
+        .purge_session(a, pseudonym, &purged)
+        .await
+        .expect("purge")
+        .expect("a exists");
+    assert_eq!(counts.events, 61);
+    assert!(session_trail(store.as_ref(), a).await.is_empty());
+    assert_eq!(session_trail(store.as_ref(), pseudonym).await, trail_a);
+    assert_eq!(session_trail(store.as_ref(), b).await, expected(b, &all));
+    if let Some(c) = sqlite.as_mut() {
+        assert_eq!(
+            index_rows_naming(c, a).await,
+            0,
+            "the index still names the erased session"
+        );
+    }
+}
+
+/// A purge that lands while the writer is halfway through inserting a segment: the rows already
+/// inserted are renamed, the rest are read with the pseudonym, nothing names the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_purge_while_a_segment_is_being_indexed_renames_all_of_it() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let store = db.store().await;
+    let mut c = sqlite_segment_bits(&db, 10).await;
+    let a = Uuid::new_v4();
+    let mut ops = vec![create(session(a, "192.0.2.1"), "ca")];
+    ops.extend((0..1100).map(|i| WriteOp::Event(event(&format!("a{i}"), EventType::SessionRead, Some(a)))));
+    let other = || [WriteOp::Event(event("other", EventType::SessionRead, None))];
+    // Ids 1..=1101: segment 0 (ids below 1024) is complete. One step per batch: this batch
+    // finds and gathers it, the next inserts 512 of its 1023 pairs.
+    store.commit_batch(&ops).await.expect("commit");
+    store.commit_batch(&other()).await.expect("insert");
+    let (sealed, rows, _) = segment_index_counts(&mut c).await;
+    assert_eq!((sealed, rows), (0, 512), "the segment is half inserted");
+    let pseudonym = Uuid::new_v4();
+    let counts = store
+        .purge_session(a, pseudonym, &event("purge", EventType::SessionRead, None))
+        .await
+        .expect("purge")
+        .expect("a exists");
+    assert_eq!(counts.events, 1101);
+    store.commit_batch(&other()).await.expect("insert the rest");
+    let (sealed, rows, below) = segment_index_counts(&mut c).await;
+    assert_eq!((sealed, rows, below), (1, 1023, 1023));
+    assert_eq!(
+        index_rows_naming(&mut c, a).await,
+        0,
+        "the index still names the erased session"
+    );
+    assert_eq!(index_rows_naming(&mut c, pseudonym).await, 1023);
+    assert_eq!(session_trail(store.as_ref(), pseudonym).await.len(), 1101);
+}
+
+/// Index rows of segments whose events retention deleted go too, a piece per batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_segment_index_forgets_segments_retention_emptied() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let store = db.store().await;
+    let mut c = sqlite_segment_bits(&db, 3).await;
+    let a = Uuid::new_v4();
+    for i in 0..40 {
+        let e = event(&format!("a{i}"), EventType::SessionRead, Some(a));
+        store.commit_batch(&[WriteOp::Event(e)]).await.expect("commit");
+    }
+    let (sealed, rows, _) = segment_index_counts(&mut c).await;
+    assert!(sealed >= 3 && rows >= 24, "sealed {sealed}, {rows} rows");
+    let deleted = store
+        .delete_audit_before(chrono::Utc::now() + chrono::Duration::seconds(1), 1000)
+        .await
+        .expect("retention");
+    assert_eq!(deleted, 40);
+    // The next event (id 41, segment 5) is all that is left: segments 0-4 are dead. The first
+    // batch finishes the segment in progress (id 40 completed segment 4), the second cleans.
+    store
+        .commit_batch(&[WriteOp::Event(event("late", EventType::SessionRead, Some(a)))])
+        .await
+        .expect("commit");
+    store
+        .commit_batch(&[WriteOp::Event(event("later", EventType::SessionRead, None))])
+        .await
+        .expect("commit");
+    let (dead,): (i64,) = sqlx::query_as("SELECT count(*) FROM audit_session_index WHERE segment < 5")
+        .fetch_one(&mut c)
+        .await
+        .expect("count");
+    assert_eq!(dead, 0, "index rows of deleted events are left");
+    assert_eq!(session_trail(store.as_ref(), a).await.len(), 1);
+}
+
+/// The statements that find a session's events look it up by index: no scan of the audit table
+/// or of the segment index (the events above the sealed segments are a range of ids).
+async fn session_audit_statements_use_indexes(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    store.commit_batch(&bulky_events(3)).await.expect("some events");
+    let id = Uuid::new_v4();
+    match kind {
+        DbKind::Sqlite => {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
+                .await
+                .expect("connect");
+            for (name, sql) in session_audit_statements(Backend::Sqlite) {
+                let rows: Vec<(i64, i64, i64, String)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                        .bind(0_i64)
+                        .bind(id)
+                        .bind(None::<String>)
+                        .bind(None::<String>)
+                        .bind(10_i64)
+                        .bind(id)
+                        .fetch_all(&mut c)
+                        .await
+                        .expect("explain");
+                let text = rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join(" | ");
+                for table in ["audit_events", "audit_session_index"] {
+                    assert!(!text.contains(&format!("SCAN {table} ")), "{name}: {text}");
+                    assert!(!text.ends_with(&format!("SCAN {table}")), "{name}: {text}");
+                }
+                assert!(!text.contains("AUTOMATIC"), "{name} builds an index: {text}");
+            }
+        }
+        DbKind::Postgres => {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+                .await
+                .expect("connect");
+            sqlx::query("SET enable_seqscan = off")
+                .execute(&mut c)
+                .await
+                .expect("set");
+            let [desc, asc, purge, _] = session_audit_statements(Backend::Postgres);
+            for (name, sql) in [desc, asc] {
+                let plan: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+                    .bind(i64::MAX)
+                    .bind(None::<String>)
+                    .bind(None::<String>)
+                    .bind(None::<String>)
+                    .bind(10_i64)
+                    .bind(id)
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("explain");
+                let text = plan.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n");
+                assert!(text.contains("audit_events_session"), "{name}:\n{text}");
+            }
+            let plan: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN {}", purge.1)))
+                .bind(id)
+                .bind(id)
+                .fetch_all(&mut c)
+                .await
+                .expect("explain");
+            let text = plan.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n");
+            assert!(text.contains("audit_events_session"), "{}:\n{text}", purge.0);
+        }
+    }
+}
+
+/// Upgrading a database that already holds events: migration 0008 indexes every complete
+/// segment by session, and the trail reads the same as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_indexes_the_events_already_stored() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    // The schema as it was before migration 0008.
+    let old = tempfile::tempdir().expect("dir");
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
+    for entry in std::fs::read_dir(&migrations).expect("migrations") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        if name.as_str() < "0008" {
+            std::fs::copy(&path, old.path().join(&name)).expect("copy");
+        }
+    }
+    let file = db.dir.path().join("upgraded.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&file)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.expect("pool");
+    sqlx::migrate::Migrator::new(old.path())
+        .await
+        .expect("old migrations")
+        .run(&pool)
+        .await
+        .expect("old schema");
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40000) \
+         INSERT INTO audit_events (occurred_at, event_type, severity, session_id, actor) \
+         SELECT i, 'session.read', 'info', CASE i % 4 WHEN 0 THEN ?1 WHEN 1 THEN ?2 END, 'client' FROM n",
+    )
+    .bind(a)
+    .bind(b)
+    .execute(&pool)
+    .await
+    .expect("events");
+    pool.close().await;
+
+    let mut settings = db.settings();
+    let url = format!("sqlite://{}", file.display());
+    settings.database.url = sessiond_core::config::SecretUrl::new(url.clone());
+    let store = sessiond::open_store(&settings).await.expect("upgrade");
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("connect");
+    let (sealed, rows, below) = segment_index_counts(&mut c).await;
+    assert_eq!(sealed, 1, "ids 1..=40000 complete segment 0 (ids below 32768) only");
+    // Ids 1..=32767 of which i % 4 is 0 (8 191) or 1 (8 192).
+    assert_eq!((rows, below), (16_383, 16_383));
+    for (session, first) in [(a, 4), (b, 1)] {
+        let mut ids = Vec::new();
+        let mut before_id = None;
+        loop {
+            let q = AuditPageQuery {
+                filter: AuditFilter {
+                    session_id: Some(session),
+                    ..Default::default()
+                },
+                after_id: None,
+                before_id,
+                limit: 5_000,
+            };
+            let page = store.audit_page(&q).await.expect("page");
+            let Some(last) = page.last() else { break };
+            before_id = Some(last.id);
+            ids.extend(page.iter().map(|e| e.id));
+        }
+        let mut expected: Vec<i64> = (first..=40_000).step_by(4).collect();
+        expected.reverse();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids == expected, "the trail of {session} differs from its events");
+    }
 }

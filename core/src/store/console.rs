@@ -183,7 +183,8 @@ pub struct UploadSummary {
     pub created_at: i64,
 }
 
-/// Which audit events a page or tail shows. Session filters use the `(session_id, id)` index;
+/// Which audit events a page or tail shows. Session filters use the index by session (on SQLite
+/// the segment index of migration 0008);
 /// the other filters are checked while walking the id index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
@@ -460,6 +461,8 @@ macro_rules! page_table {
 }
 
 mod sqlite_sql {
+    use crate::store::sqlite_audit_index::session_event_ids;
+
     page_table!(
         session_page,
         ("?1", "?2", "?3"),
@@ -482,12 +485,21 @@ mod sqlite_sql {
     pub const AUDIT_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
         request_id, actor, metadata FROM audit_events WHERE id > ?1 AND (?2 IS NULL OR ip = ?2) \
         AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id ASC LIMIT ?5";
-    pub const AUDIT_SESSION_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE session_id = ?6 AND id < ?1 AND (?2 IS NULL OR ip = ?2) \
-        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id DESC LIMIT ?5";
-    pub const AUDIT_SESSION_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE session_id = ?6 AND id > ?1 AND (?2 IS NULL OR ip = ?2) \
-        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id ASC LIMIT ?5";
+    // A session's events come from the segment index (migration 0008, `session_event_ids!`).
+    pub const AUDIT_SESSION_DESC: &str = concat!(
+        session_event_ids!("?6"),
+        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE id IN session_event_ids AND session_id = ?6 \
+        AND id < ?1 AND (?2 IS NULL OR ip = ?2) \
+        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id DESC LIMIT ?5"
+    );
+    pub const AUDIT_SESSION_ASC: &str = concat!(
+        session_event_ids!("?6"),
+        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE id IN session_event_ids AND session_id = ?6 \
+        AND id > ?1 AND (?2 IS NULL OR ip = ?2) \
+        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id ASC LIMIT ?5"
+    );
     pub const AUDIT_EVENT: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
         request_id, actor, metadata FROM audit_events WHERE id = ?";
     pub const MAX_AUDIT_ID: &str = "SELECT coalesce(max(id), 0) FROM audit_events";
@@ -508,8 +520,19 @@ mod sqlite_sql {
     pub const SESSION_EXISTS: &str = "SELECT 1 FROM user_sessions WHERE id = ?";
     pub const DELETE_UPLOADS: &str = "DELETE FROM uploads WHERE session_id = ?";
     pub const DELETE_SESSION: &str = "DELETE FROM user_sessions WHERE id = ?";
-    pub const PSEUDONYMIZE_EVENTS: &str = "UPDATE audit_events SET session_id = ?1, ip = NULL, user_agent = NULL \
-        WHERE session_id = ?2";
+    pub const PSEUDONYMIZE_EVENTS: &str = concat!(
+        session_event_ids!("?2"),
+        "UPDATE audit_events SET session_id = ?1, ip = NULL, user_agent = NULL \
+        WHERE id IN session_event_ids AND session_id = ?2"
+    );
+    /// After `PSEUDONYMIZE_EVENTS`: the segment index names the pseudonym instead, in every
+    /// segment, including one the writer is indexing right now (its remaining rows are read
+    /// from `audit_events` as they are inserted, so they get the pseudonym too).
+    pub const PSEUDONYMIZE_INDEX: Option<&str> = Some(
+        "WITH RECURSIVE segs(n) AS (SELECT min(segment) FROM audit_session_index \
+        UNION ALL SELECT n + 1 FROM segs WHERE n < (SELECT max(segment) FROM audit_session_index)) \
+        UPDATE audit_session_index SET session_id = ?1 WHERE session_id = ?2 AND segment IN (SELECT n FROM segs)",
+    );
 }
 
 mod pg_sql {
@@ -565,6 +588,31 @@ mod pg_sql {
     pub const DELETE_SESSION: &str = "DELETE FROM user_sessions WHERE id = $1";
     pub const PSEUDONYMIZE_EVENTS: &str = "UPDATE audit_events SET session_id = $1, ip = NULL, user_agent = NULL \
         WHERE session_id = $2";
+    /// PostgreSQL indexes `audit_events` by session directly (`audit_events_session`).
+    pub const PSEUDONYMIZE_INDEX: Option<&str> = None;
+}
+
+/// The statements that find one session's audit events on `backend` (console pages, purge),
+/// for query-plan tests: each binds the session id last (`?6`, or `?2` for the purge).
+#[doc(hidden)]
+pub fn session_audit_statements(backend: super::Backend) -> [(&'static str, &'static str); 4] {
+    match backend {
+        super::Backend::Sqlite => [
+            ("audit_session_desc", sqlite_sql::AUDIT_SESSION_DESC),
+            ("audit_session_asc", sqlite_sql::AUDIT_SESSION_ASC),
+            ("pseudonymize_events", sqlite_sql::PSEUDONYMIZE_EVENTS),
+            (
+                "pseudonymize_index",
+                sqlite_sql::PSEUDONYMIZE_INDEX.unwrap_or("SELECT 1"),
+            ),
+        ],
+        super::Backend::Postgres => [
+            ("audit_session_desc", pg_sql::AUDIT_SESSION_DESC),
+            ("audit_session_asc", pg_sql::AUDIT_SESSION_ASC),
+            ("pseudonymize_events", pg_sql::PSEUDONYMIZE_EVENTS),
+            ("pseudonymize_index", "SELECT 1"),
+        ],
+    }
 }
 
 /// Every session page statement of `backend` with a label and sample bind values — for
@@ -803,6 +851,13 @@ macro_rules! console_impl {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                if let Some(sql) = $sql::PSEUDONYMIZE_INDEX {
+                    sqlx::query(sql)
+                        .bind(pseudonym)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 Self::insert_event(&mut *tx, event, &event.metadata).await?;
                 tx.commit().await?;
                 Ok(Some(PurgeCounts { uploads, events }))

@@ -9,6 +9,7 @@ pub mod jobs;
 mod postgres;
 pub mod retention;
 mod sqlite;
+mod sqlite_audit_index;
 mod sqlite_batch;
 mod sqlite_checkpoint;
 pub mod uploads;

@@ -23,6 +23,7 @@ use crate::audit::NewEvent;
 use crate::config::{DatabaseSettings, SqliteSync};
 use crate::domain::{Session, SessionStatus, from_millis};
 use crate::store::sqlite::sql;
+use crate::store::sqlite_audit_index::SessionIndexer;
 use crate::store::sqlite_checkpoint::Checkpointer;
 use crate::store::uploads::{UploadOp, sqlite_sql};
 use crate::store::{OpOutcome, StoreError, SyncCommit, WriteOp, batch};
@@ -50,6 +51,9 @@ pub(crate) struct BatchDb {
     checkpointer: Checkpointer,
     /// The store's write gate (see `WriteTx`), taken for each batch.
     gate: Arc<tokio::sync::Mutex<()>>,
+    /// Indexes audit events by session a piece per batch (`store/sqlite_audit_index.rs`).
+    /// Locked inside `conn`'s lock.
+    indexer: Mutex<SessionIndexer>,
 }
 
 impl std::fmt::Debug for BatchDb {
@@ -94,6 +98,7 @@ impl BatchDb {
             broken: AtomicBool::new(false),
             checkpointer: Checkpointer::start(path, settings, gate.clone())?,
             gate,
+            indexer: Mutex::new(SessionIndexer::default()),
         })
     }
 }
@@ -115,9 +120,15 @@ impl SyncCommit for BatchDb {
         let _gate = self.gate.blocking_lock();
         // A panic mid-batch dropped its transaction, which rolled back: the connection is fine.
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let outcomes = apply(&tx, ops)?;
-        tx.commit()?;
+        let mut indexer = self.indexer.lock().unwrap_or_else(PoisonError::into_inner);
+        index_step(&mut tx, &mut indexer)?;
+        if let Err(e) = tx.commit() {
+            // The step's progress is not in the database: start that piece over.
+            indexer.reset();
+            return Err(e.into());
+        }
         self.checkpointer.notify();
         Ok(outcomes)
     }
@@ -140,6 +151,22 @@ impl SyncCommit for BatchDb {
             StoreError::Unavailable(format!("fsync of the SQLite log failed: {e}"))
         })
     }
+}
+
+/// One piece of the segment index's work inside the batch's transaction, under a savepoint: an
+/// indexing failure is logged and retried later rather than failing the batch's requests (their
+/// events are stored either way, and found by the scan above the indexed segments).
+fn index_step(tx: &mut Transaction<'_>, indexer: &mut SessionIndexer) -> Result<(), StoreError> {
+    let savepoint = tx.savepoint()?;
+    match indexer.step(&savepoint) {
+        Ok(()) => savepoint.commit()?,
+        Err(e) => {
+            indexer.reset();
+            tracing::warn!(error = %e, "indexing audit events by session failed; retrying with a later batch");
+            // Dropping the savepoint rolls the step back.
+        }
+    }
+    Ok(())
 }
 
 /// Everything a batch writes, inside `tx`. Any error leaves `tx` to roll back on drop.

@@ -1,0 +1,198 @@
+//! Audit events by session on SQLite: the segment index of migration 0008.
+//!
+//! A `(session_id, id)` index puts each new event on a random leaf page, because session ids are
+//! random: under load that page is most of what every batch writes to the log. Here the events
+//! are indexed a segment at a time instead (ids `[n << bits, (n + 1) << bits)`): once the id
+//! sequence has passed a segment's end, the writer reads the segment's `(session_id, id)` pairs,
+//! sorts them by session and inserts them into `audit_session_index`, whose key starts with the
+//! segment, so every insert lands on the last leaf of the tree. The work is spread over the
+//! writer's batches, a bounded piece per batch ([`SessionIndexer::step`]), inside the batch's
+//! transaction, so it is never half done: `sealed` (the first segment not fully indexed) moves in
+//! the transaction that inserts the segment's last pair, and a restart resumes at `sealed`
+//! (`INSERT OR IGNORE` skips what an interrupted pass already wrote).
+//!
+//! Readers find a session's events with [`session_event_ids!`]: the index below `sealed`, and a
+//! scan of the few events above it by id range.
+
+use rusqlite::{Connection, params};
+
+/// The SQL of a `WITH` clause defining `session_event_ids(id)`: the ids of the events of the
+/// session bound at parameter `$p` (for example `"?6"`). Every segment below `sealed` is looked
+/// up by `(segment, session_id)`; the events from `sealed << segment_bits` on are scanned by id.
+/// The ids may include events whose `session_id` changed since (a purge renames both in one
+/// transaction, but callers still check `session_id` on the row).
+macro_rules! session_event_ids {
+    ($p:literal) => {
+        // `CROSS JOIN` keeps SQLite from scanning a whole table to build an automatic index:
+        // each segment is one look-up of `(segment, session_id)`; the rest is a rowid range.
+        concat!(
+            "WITH RECURSIVE segs(n) AS (SELECT min(segment) FROM audit_session_index ",
+            "WHERE segment < (SELECT sealed FROM audit_session_index_state) ",
+            "UNION ALL SELECT n + 1 FROM segs WHERE n + 1 < (SELECT sealed FROM audit_session_index_state)), ",
+            "session_event_ids(id) AS (SELECT audit_session_index.event_id FROM segs CROSS JOIN audit_session_index ",
+            "WHERE audit_session_index.segment = segs.n AND audit_session_index.session_id = ",
+            $p,
+            " UNION ALL SELECT audit_events.id FROM audit_events WHERE audit_events.id >= ",
+            "(SELECT sealed << segment_bits FROM audit_session_index_state) AND audit_events.session_id = ",
+            $p,
+            ") "
+        )
+    };
+}
+pub(crate) use session_event_ids;
+
+/// Events read per step while a segment is gathered.
+const READ_CHUNK: usize = 2048;
+/// Pairs inserted per step.
+const INSERT_CHUNK: usize = 512;
+/// Index rows of fully deleted segments removed per step.
+const CLEAN_CHUNK: i64 = 2048;
+
+// Segment size, first segment not indexed, the id sequence, and the first id still present
+// (index rows of the segments below its segment point to events retention deleted).
+const STATE: &str = "SELECT s.segment_bits, s.sealed, q.seq, \
+    coalesce((SELECT min(id) FROM audit_events), q.seq + 1) > ((SELECT min(segment) FROM audit_session_index) + 1) << s.segment_bits \
+    FROM audit_session_index_state s, \
+    (SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'), 0) AS seq) q WHERE s.id = 1";
+const READ: &str = "SELECT id, session_id FROM audit_events WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3";
+// The session id is read again here, in the inserting transaction: a purge may have renamed the
+// session's events since the segment was gathered.
+const INSERT: &str = "INSERT OR IGNORE INTO audit_session_index (segment, session_id, event_id) \
+    SELECT ?1, session_id, id FROM audit_events WHERE id = ?2 AND session_id IS NOT NULL";
+const SEAL: &str = "UPDATE audit_session_index_state SET sealed = max(sealed, ?1) WHERE id = 1";
+// Segments entirely below the oldest event left (retention deleted them).
+const CLEAN: &str = "DELETE FROM audit_session_index WHERE (segment, session_id, event_id) IN \
+    (SELECT segment, session_id, event_id FROM audit_session_index \
+     WHERE segment < (SELECT coalesce(min(id), ?1) FROM audit_events) >> ?2 LIMIT ?3)";
+
+/// Where the indexer is: between segments, gathering one, inserting it, or dropping the index
+/// rows of segments retention has emptied.
+#[derive(Debug, Default)]
+enum Work {
+    #[default]
+    Idle,
+    Gathering {
+        segment: i64,
+        next_id: i64,
+        end_id: i64,
+        pairs: Vec<([u8; 16], i64)>,
+    },
+    Inserting {
+        segment: i64,
+        pairs: Vec<([u8; 16], i64)>,
+        done: usize,
+    },
+    Cleaning {
+        bits: i64,
+        next_id: i64,
+    },
+}
+
+/// The writer's side of the segment index: one bounded step of work per batch.
+#[derive(Debug, Default)]
+pub(crate) struct SessionIndexer {
+    work: Work,
+}
+
+impl SessionIndexer {
+    /// Do one piece of the indexing work on `conn` (inside the writer's transaction): look for a
+    /// complete segment, read part of it, insert part of it, or clean up after retention.
+    pub(crate) fn step(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        if matches!(self.work, Work::Idle) {
+            self.work = find_work(conn)?;
+        }
+        self.work = match std::mem::take(&mut self.work) {
+            Work::Idle => Work::Idle,
+            Work::Gathering {
+                segment,
+                mut next_id,
+                end_id,
+                mut pairs,
+            } => {
+                let mut read = conn.prepare_cached(READ)?;
+                let mut rows = read.query(params![next_id, end_id, READ_CHUNK as i64])?;
+                let mut n = 0;
+                while let Some(row) = rows.next()? {
+                    n += 1;
+                    let id: i64 = row.get(0)?;
+                    next_id = id + 1;
+                    let session: Option<Vec<u8>> = row.get(1)?;
+                    // A session id that is not 16 bytes was not written by sessiond; it stays
+                    // findable by the scan of `audit_events`, not by this index.
+                    if let Some(key) = session.and_then(|s| <[u8; 16]>::try_from(s).ok()) {
+                        pairs.push((key, id));
+                    }
+                }
+                if n < READ_CHUNK {
+                    pairs.sort_unstable();
+                    Work::Inserting {
+                        segment,
+                        pairs,
+                        done: 0,
+                    }
+                } else {
+                    Work::Gathering {
+                        segment,
+                        next_id,
+                        end_id,
+                        pairs,
+                    }
+                }
+            }
+            Work::Inserting { segment, pairs, done } => {
+                let end = (done + INSERT_CHUNK).min(pairs.len());
+                let mut insert = conn.prepare_cached(INSERT)?;
+                for (_, id) in &pairs[done..end] {
+                    insert.execute(params![segment, id])?;
+                }
+                if end < pairs.len() {
+                    Work::Inserting {
+                        segment,
+                        pairs,
+                        done: end,
+                    }
+                } else {
+                    conn.prepare_cached(SEAL)?.execute([segment + 1])?;
+                    Work::Idle
+                }
+            }
+            Work::Cleaning { bits, next_id } => {
+                let removed = conn
+                    .prepare_cached(CLEAN)?
+                    .execute(params![next_id, bits, CLEAN_CHUNK])?;
+                if removed as i64 == CLEAN_CHUNK {
+                    Work::Cleaning { bits, next_id }
+                } else {
+                    Work::Idle
+                }
+            }
+        };
+        Ok(())
+    }
+
+    /// Forget work in progress (its transaction rolled back); the next step starts over from
+    /// the database's state.
+    pub(crate) fn reset(&mut self) {
+        self.work = Work::Idle;
+    }
+}
+
+/// What to do next: drop the index rows of segments retention emptied, index the first complete
+/// segment not indexed yet, or nothing.
+fn find_work(conn: &Connection) -> rusqlite::Result<Work> {
+    let (bits, sealed, seq, dead): (i64, i64, i64, Option<bool>) = conn
+        .prepare_cached(STATE)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    Ok(if dead == Some(true) {
+        Work::Cleaning { bits, next_id: seq + 1 }
+    } else if (seq + 1) >> bits > sealed {
+        Work::Gathering {
+            segment: sealed,
+            next_id: sealed << bits,
+            end_id: (sealed + 1) << bits,
+            pairs: Vec::new(),
+        }
+    } else {
+        Work::Idle
+    })
+}
