@@ -1144,3 +1144,36 @@ async fn sqlite_upgrade_indexes_the_events_already_stored() {
         assert!(ids == expected, "the trail of {session} differs from its events");
     }
 }
+
+/// The index's work never fails a batch: with its table gone, events are still committed; once
+/// it is back, indexing catches up and the trail is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_segment_index_failure_never_fails_a_batch() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let store = db.store().await;
+    let mut c = sqlite_segment_bits(&db, 3).await;
+    sqlx::query("ALTER TABLE audit_session_index RENAME TO audit_session_index_away")
+        .execute(&mut c)
+        .await
+        .expect("take the index away");
+    let a = Uuid::new_v4();
+    for i in 0..30 {
+        let e = event(&format!("a{i}"), EventType::SessionRead, Some(a));
+        store
+            .commit_batch(&[WriteOp::Event(e)])
+            .await
+            .expect("commit without the index");
+    }
+    sqlx::query("ALTER TABLE audit_session_index_away RENAME TO audit_session_index")
+        .execute(&mut c)
+        .await
+        .expect("bring it back");
+    for i in 0..10 {
+        let e = event(&format!("b{i}"), EventType::SessionRead, None);
+        store.commit_batch(&[WriteOp::Event(e)]).await.expect("commit");
+    }
+    let (sealed, rows, below) = segment_index_counts(&mut c).await;
+    assert!(sealed >= 3, "indexing did not resume: {sealed} segments");
+    assert_eq!(rows, below);
+    assert_eq!(session_trail(store.as_ref(), a).await.len(), 30);
+}

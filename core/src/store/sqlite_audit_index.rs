@@ -71,21 +71,23 @@ const CLEAN: &str = "DELETE FROM audit_session_index WHERE (segment, session_id,
 enum Work {
     #[default]
     Idle,
+    /// Reading `segment`'s events from `next_id` (exclusive end `end_id`); `pairs` are
+    /// `(session_id, id)`, the session id only to sort by.
     Gathering {
         segment: i64,
         next_id: i64,
         end_id: i64,
         pairs: Vec<([u8; 16], i64)>,
     },
+    /// Inserting `pairs[done..]`, sorted.
     Inserting {
         segment: i64,
         pairs: Vec<([u8; 16], i64)>,
         done: usize,
     },
-    Cleaning {
-        bits: i64,
-        next_id: i64,
-    },
+    /// Deleting index rows below the oldest event's segment (`next_id` stands in for the
+    /// oldest id when retention emptied the table).
+    Cleaning { bits: i64, next_id: i64 },
 }
 
 /// The writer's side of the segment index: one bounded step of work per batch.

@@ -159,7 +159,10 @@ impl SyncCommit for BatchDb {
 fn index_step(tx: &mut Transaction<'_>, indexer: &mut SessionIndexer) -> Result<(), StoreError> {
     let savepoint = tx.savepoint()?;
     match indexer.step(&savepoint) {
-        Ok(()) => savepoint.commit()?,
+        Ok(()) => savepoint.commit().map_err(|e| {
+            indexer.reset();
+            StoreError::from(e)
+        })?,
         Err(e) => {
             indexer.reset();
             tracing::warn!(error = %e, "indexing audit events by session failed; retrying with a later batch");
