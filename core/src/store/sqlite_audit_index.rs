@@ -90,18 +90,43 @@ enum Work {
     Cleaning { bits: i64, next_id: i64 },
 }
 
+/// Batches in a row that may skip looking for work (see [`SessionIndexer::wants_step`]).
+const MAX_SKIPPED: u32 = 256;
+
 /// The writer's side of the segment index: one bounded step of work per batch.
 #[derive(Debug, Default)]
 pub(crate) struct SessionIndexer {
     work: Work,
+    /// When idle: the id that completes the next segment (0: unknown, look now; `i64::MAX`:
+    /// look after the usual skips).
+    due_id: i64,
+    /// Batches since the database was last asked for work.
+    skipped: u32,
 }
 
 impl SessionIndexer {
+    /// Whether this batch should take a step, `last_id` being the newest event id the writer
+    /// has seen. While idle, no segment can be complete before `due_id`, so most batches skip
+    /// the look; every [`MAX_SKIPPED`]th looks anyway, for what other connections did
+    /// (retention emptying segments, events written by the console or a second daemon).
+    pub(crate) fn wants_step(&mut self, last_id: i64) -> bool {
+        if !matches!(self.work, Work::Idle) || self.due_id == 0 || last_id >= self.due_id || self.skipped >= MAX_SKIPPED
+        {
+            self.skipped = 0;
+            true
+        } else {
+            self.skipped += 1;
+            false
+        }
+    }
+
     /// Do one piece of the indexing work on `conn` (inside the writer's transaction): look for a
     /// complete segment, read part of it, insert part of it, or clean up after retention.
     pub(crate) fn step(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         if matches!(self.work, Work::Idle) {
-            self.work = find_work(conn)?;
+            let (work, due_id) = find_work(conn)?;
+            self.work = work;
+            self.due_id = due_id;
         }
         self.work = match std::mem::take(&mut self.work) {
             Work::Idle => Work::Idle,
@@ -172,20 +197,24 @@ impl SessionIndexer {
         Ok(())
     }
 
-    /// Forget work in progress (its transaction rolled back); the next step starts over from
-    /// the database's state.
+    /// Forget work in progress (its transaction rolled back or the step failed): look at the
+    /// database's state again after [`MAX_SKIPPED`] batches, so a persistent failure costs one
+    /// attempt (and one warning) per that many batches, not one per batch.
     pub(crate) fn reset(&mut self) {
         self.work = Work::Idle;
+        self.due_id = i64::MAX;
+        self.skipped = 0;
     }
 }
 
 /// What to do next: drop the index rows of segments retention emptied, index the first complete
-/// segment not indexed yet, or nothing.
-fn find_work(conn: &Connection) -> rusqlite::Result<Work> {
+/// segment not indexed yet, or nothing; and the id that completes the first segment not indexed.
+fn find_work(conn: &Connection) -> rusqlite::Result<(Work, i64)> {
     let (bits, sealed, seq, dead): (i64, i64, i64, Option<bool>) = conn
         .prepare_cached(STATE)?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-    Ok(if dead == Some(true) {
+    let due_id = ((sealed + 1) << bits) - 1;
+    let work = if dead == Some(true) {
         Work::Cleaning { bits, next_id: seq + 1 }
     } else if (seq + 1) >> bits > sealed {
         Work::Gathering {
@@ -196,5 +225,6 @@ fn find_work(conn: &Connection) -> rusqlite::Result<Work> {
         }
     } else {
         Work::Idle
-    })
+    };
+    Ok((work, due_id))
 }

@@ -157,6 +157,9 @@ impl SyncCommit for BatchDb {
 /// indexing failure is logged and retried later rather than failing the batch's requests (their
 /// events are stored either way, and found by the scan above the indexed segments).
 fn index_step(tx: &mut Transaction<'_>, indexer: &mut SessionIndexer) -> Result<(), StoreError> {
+    if !indexer.wants_step(tx.last_insert_rowid()) {
+        return Ok(());
+    }
     let savepoint = tx.savepoint()?;
     match indexer.step(&savepoint) {
         Ok(()) => savepoint.commit().map_err(|e| {
