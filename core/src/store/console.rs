@@ -183,9 +183,9 @@ pub struct UploadSummary {
     pub created_at: i64,
 }
 
-/// Which audit events a page or tail shows. Session filters use the index by session (on SQLite
-/// the segment index of migration 0008);
-/// the other filters are checked while walking the id index.
+/// Which audit events a page or tail shows. Session filters look the session's events up (on
+/// SQLite through the segment index of migration 0008, on PostgreSQL through
+/// `audit_events_session`); the other filters are checked while walking the id index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     /// Only this session.

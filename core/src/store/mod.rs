@@ -213,7 +213,8 @@ pub trait Store:
     fn sync_committer(&self) -> Option<Arc<dyn SyncCommit>>;
     /// Sessions per stored status.
     async fn count_sessions(&self) -> Result<StatusCounts, StoreError>;
-    /// Audit events matching `q`.
+    /// Audit events matching `q`, walking the id index (scripts and tests; the console's pages
+    /// are `ConsoleStore::audit_page`, which looks a session's events up by index).
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
     /// Connection pool occupancy (for metrics).
     fn pool_stats(&self) -> PoolStats;
