@@ -435,6 +435,28 @@ macro_rules! page_sql {
     };
 }
 
+/// A last-seen page over every status without an index of its own on `last_seen_at`: the
+/// newest (or oldest) `limit` of each status from `(status, last_seen_at, id)`, merged. Each
+/// refresh of a session moves it in every index on `last_seen_at`, so there is one, not two.
+macro_rules! page_sql_each_status {
+    (cmp: $cmp:literal, dir: $dir:literal, p: ($p1:literal, $p2:literal, $p3:literal)) => {
+        concat!(
+            "SELECT * FROM (",
+            page_sql!(key: "last_seen_at", cmp: $cmp, dir: $dir, filter: "s.status = 'active' AND ", p: ($p1, $p2, $p3)),
+            ") AS a UNION ALL SELECT * FROM (",
+            page_sql!(key: "last_seen_at", cmp: $cmp, dir: $dir, filter: "s.status = 'revoked' AND ", p: ($p1, $p2, $p3)),
+            ") AS r UNION ALL SELECT * FROM (",
+            page_sql!(key: "last_seen_at", cmp: $cmp, dir: $dir, filter: "s.status = 'expired' AND ", p: ($p1, $p2, $p3)),
+            ") AS e ORDER BY last_seen_at ",
+            $dir,
+            ", id ",
+            $dir,
+            " LIMIT ",
+            $p3
+        )
+    };
+}
+
 /// Every session page statement of a backend, by (sort, shape).
 macro_rules! page_table {
     ($name:ident, ($p1:literal, $p2:literal, $p3:literal), $status4:literal, $ip4:literal, $range:literal, $ip_id:literal) => {
@@ -447,10 +469,10 @@ macro_rules! page_table {
                 (S::CreatedAsc, 0) => page_sql!(key: "created_at", cmp: ">", dir: "ASC", filter: "", p: ($p1, $p2, $p3)),
                 (S::CreatedAsc, 1) => page_sql!(key: "created_at", cmp: ">", dir: "ASC", filter: $status4, p: ($p1, $p2, $p3)),
                 (S::CreatedAsc, _) => page_sql!(key: "created_at", cmp: ">", dir: "ASC", filter: $ip4, p: ($p1, $p2, $p3)),
-                (S::LastSeenDesc, 0) => page_sql!(key: "last_seen_at", cmp: "<", dir: "DESC", filter: "", p: ($p1, $p2, $p3)),
+                (S::LastSeenDesc, 0) => page_sql_each_status!(cmp: "<", dir: "DESC", p: ($p1, $p2, $p3)),
                 (S::LastSeenDesc, 1) => page_sql!(key: "last_seen_at", cmp: "<", dir: "DESC", filter: $status4, p: ($p1, $p2, $p3)),
                 (S::LastSeenDesc, _) => page_sql!(key: "last_seen_at", cmp: "<", dir: "DESC", filter: $ip4, p: ($p1, $p2, $p3)),
-                (S::LastSeenAsc, 0) => page_sql!(key: "last_seen_at", cmp: ">", dir: "ASC", filter: "", p: ($p1, $p2, $p3)),
+                (S::LastSeenAsc, 0) => page_sql_each_status!(cmp: ">", dir: "ASC", p: ($p1, $p2, $p3)),
                 (S::LastSeenAsc, 1) => page_sql!(key: "last_seen_at", cmp: ">", dir: "ASC", filter: $status4, p: ($p1, $p2, $p3)),
                 (S::LastSeenAsc, _) => page_sql!(key: "last_seen_at", cmp: ">", dir: "ASC", filter: $ip4, p: ($p1, $p2, $p3)),
                 (S::Id, 2) => $ip_id,
