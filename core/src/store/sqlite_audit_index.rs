@@ -6,10 +6,11 @@
 //! sequence has passed a segment's end, the writer reads the segment's `(session_id, id)` pairs,
 //! sorts them by session and inserts them into `audit_session_index`, whose key starts with the
 //! segment, so every insert lands on the last leaf of the tree. The work is spread over the
-//! writer's batches, a bounded piece per batch ([`SessionIndexer::step`]), inside the batch's
-//! transaction, so it is never half done: `sealed` (the first segment not fully indexed) moves in
-//! the transaction that inserts the segment's last pair, and a restart resumes at `sealed`
-//! (`INSERT OR IGNORE` skips what an interrupted pass already wrote).
+//! writer's batches, a bounded piece per batch ([`SessionIndexer::step`]), each piece inside the
+//! batch's transaction. Readers never rely on a half-inserted segment: `sealed` (the first
+//! segment not fully indexed) moves in the transaction that inserts the segment's last pair, and
+//! everything from `sealed` on is scanned. A restart resumes at `sealed` (`INSERT OR IGNORE`
+//! skips what an interrupted pass already wrote).
 //!
 //! Readers find a session's events with [`session_event_ids!`]: the index below `sealed`, and a
 //! scan of the few events above it by id range.
