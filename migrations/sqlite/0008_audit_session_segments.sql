@@ -11,7 +11,7 @@
 --
 -- A session's events are then: a look-up of `(segment, session_id)` in every segment below
 -- `sealed`, plus a scan of the events from `sealed << segment_bits` on (at most a segment or two
--- of rows, by id range). `store/sqlite.rs` (`session_event_ids!`) writes that query once.
+-- of rows, by id range). `store/sqlite_audit_index.rs` (`session_event_ids!`) writes that query once.
 DROP INDEX audit_events_session;
 
 CREATE TABLE audit_session_index (

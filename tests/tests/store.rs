@@ -814,42 +814,40 @@ async fn index_rows_naming(c: &mut sqlx::SqliteConnection, session: Uuid) -> i64
     n
 }
 
-/// Every page of `session`'s audit trail, newest first (`before_id`) and oldest first
-/// (`after_id`), 7 at a time; the two walks must agree.
-async fn session_trail(store: &dyn sessiond_core::store::Store, session: Uuid) -> Vec<i64> {
-    let filter = AuditFilter {
-        session_id: Some(session),
-        ..Default::default()
-    };
-    let mut down = Vec::new();
-    let mut before_id = None;
+/// The ids of `session`'s audit trail as the console pages it, `limit` at a time: newest first
+/// (`before_id` cursors) or oldest first (`after_id` cursors), in the order received.
+async fn trail_pages(
+    store: &dyn sessiond_core::store::Store,
+    session: Uuid,
+    oldest_first: bool,
+    limit: u32,
+) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
     loop {
         let q = AuditPageQuery {
-            filter: filter.clone(),
-            after_id: None,
-            before_id,
-            limit: 7,
+            filter: AuditFilter {
+                session_id: Some(session),
+                ..Default::default()
+            },
+            after_id: if oldest_first { Some(cursor.unwrap_or(0)) } else { None },
+            before_id: if oldest_first { None } else { cursor },
+            limit,
         };
         let page = store.audit_page(&q).await.expect("page");
         assert!(page.iter().all(|e| e.session_id == Some(session)));
         let Some(last) = page.last() else { break };
-        before_id = Some(last.id);
-        down.extend(page.iter().map(|e| e.id));
+        cursor = Some(last.id);
+        ids.extend(page.iter().map(|e| e.id));
     }
-    let mut up = Vec::new();
-    let mut after_id = Some(0);
-    loop {
-        let q = AuditPageQuery {
-            filter: filter.clone(),
-            after_id,
-            before_id: None,
-            limit: 7,
-        };
-        let page = store.audit_page(&q).await.expect("page");
-        let Some(last) = page.last() else { break };
-        after_id = Some(last.id);
-        up.extend(page.iter().map(|e| e.id));
-    }
+    ids
+}
+
+/// Every page of `session`'s audit trail, newest first and oldest first, 7 at a time; the two
+/// walks must agree. Newest first.
+async fn session_trail(store: &dyn sessiond_core::store::Store, session: Uuid) -> Vec<i64> {
+    let down = trail_pages(store, session, false, 7).await;
+    let mut up = trail_pages(store, session, true, 7).await;
     up.reverse();
     assert_eq!(down, up, "newest-first and oldest-first walks differ");
     assert!(down.windows(2).all(|w| w[0] > w[1]), "newest first, each once");
@@ -1043,29 +1041,25 @@ async fn session_audit_statements_use_indexes(kind: DbKind) {
                 .execute(&mut c)
                 .await
                 .expect("set");
-            let [desc, asc, purge, _] = session_audit_statements(Backend::Postgres);
-            for (name, sql) in [desc, asc] {
-                let plan: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
-                    .bind(i64::MAX)
-                    .bind(None::<String>)
-                    .bind(None::<String>)
-                    .bind(None::<String>)
-                    .bind(10_i64)
-                    .bind(id)
-                    .fetch_all(&mut c)
-                    .await
-                    .expect("explain");
+            for (name, sql) in session_audit_statements(Backend::Postgres) {
+                let query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
+                // The purge binds (pseudonym, session); the pages (cursor, ip, type, severity,
+                // limit, session).
+                let query = if name.starts_with("pseudonymize") {
+                    query.bind(id).bind(id)
+                } else {
+                    query
+                        .bind(i64::MAX)
+                        .bind(None::<String>)
+                        .bind(None::<String>)
+                        .bind(None::<String>)
+                        .bind(10_i64)
+                        .bind(id)
+                };
+                let plan = query.fetch_all(&mut c).await.expect("explain");
                 let text = plan.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n");
                 assert!(text.contains("audit_events_session"), "{name}:\n{text}");
             }
-            let plan: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN {}", purge.1)))
-                .bind(id)
-                .bind(id)
-                .fetch_all(&mut c)
-                .await
-                .expect("explain");
-            let text = plan.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n");
-            assert!(text.contains("audit_events_session"), "{}:\n{text}", purge.0);
         }
     }
 }
@@ -1121,23 +1115,7 @@ async fn sqlite_upgrade_indexes_the_events_already_stored() {
     // Ids 1..=32767 of which i % 4 is 0 (8 191) or 1 (8 192).
     assert_eq!((rows, below), (16_383, 16_383));
     for (session, first) in [(a, 4), (b, 1)] {
-        let mut ids = Vec::new();
-        let mut before_id = None;
-        loop {
-            let q = AuditPageQuery {
-                filter: AuditFilter {
-                    session_id: Some(session),
-                    ..Default::default()
-                },
-                after_id: None,
-                before_id,
-                limit: 5_000,
-            };
-            let page = store.audit_page(&q).await.expect("page");
-            let Some(last) = page.last() else { break };
-            before_id = Some(last.id);
-            ids.extend(page.iter().map(|e| e.id));
-        }
+        let ids = trail_pages(store.as_ref(), session, false, 5_000).await;
         let mut expected: Vec<i64> = (first..=40_000).step_by(4).collect();
         expected.reverse();
         assert_eq!(ids.len(), 10_000);

@@ -615,26 +615,30 @@ mod pg_sql {
 }
 
 /// The statements that find one session's audit events on `backend` (console pages, purge),
-/// for query-plan tests: each binds the session id last (`?6`, or `?2` for the purge).
+/// for query-plan tests: each binds the session id last (`?6`, or `?2` for the purge ones).
 #[doc(hidden)]
-pub fn session_audit_statements(backend: super::Backend) -> [(&'static str, &'static str); 4] {
-    match backend {
-        super::Backend::Sqlite => [
-            ("audit_session_desc", sqlite_sql::AUDIT_SESSION_DESC),
-            ("audit_session_asc", sqlite_sql::AUDIT_SESSION_ASC),
-            ("pseudonymize_events", sqlite_sql::PSEUDONYMIZE_EVENTS),
-            (
-                "pseudonymize_index",
-                sqlite_sql::PSEUDONYMIZE_INDEX.unwrap_or("SELECT 1"),
-            ),
-        ],
-        super::Backend::Postgres => [
-            ("audit_session_desc", pg_sql::AUDIT_SESSION_DESC),
-            ("audit_session_asc", pg_sql::AUDIT_SESSION_ASC),
-            ("pseudonymize_events", pg_sql::PSEUDONYMIZE_EVENTS),
-            ("pseudonymize_index", "SELECT 1"),
-        ],
-    }
+pub fn session_audit_statements(backend: super::Backend) -> Vec<(&'static str, &'static str)> {
+    let (desc, asc, purge, purge_index) = match backend {
+        super::Backend::Sqlite => (
+            sqlite_sql::AUDIT_SESSION_DESC,
+            sqlite_sql::AUDIT_SESSION_ASC,
+            sqlite_sql::PSEUDONYMIZE_EVENTS,
+            sqlite_sql::PSEUDONYMIZE_INDEX,
+        ),
+        super::Backend::Postgres => (
+            pg_sql::AUDIT_SESSION_DESC,
+            pg_sql::AUDIT_SESSION_ASC,
+            pg_sql::PSEUDONYMIZE_EVENTS,
+            pg_sql::PSEUDONYMIZE_INDEX,
+        ),
+    };
+    let mut statements = vec![
+        ("audit_session_desc", desc),
+        ("audit_session_asc", asc),
+        ("pseudonymize_events", purge),
+    ];
+    statements.extend(purge_index.map(|sql| ("pseudonymize_index", sql)));
+    statements
 }
 
 /// Every session page statement of `backend` with a label and sample bind values — for
