@@ -1064,25 +1064,23 @@ async fn session_audit_statements_use_indexes(kind: DbKind) {
     }
 }
 
-/// Upgrading a database that already holds events: migration 0008 indexes every complete
-/// segment by session, and the trail reads the same as before.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_upgrade_indexes_the_events_already_stored() {
-    let db = TestDb::new(DbKind::Sqlite).await;
-    // The schema as it was before migration 0008.
+/// A new SQLite database in `db`'s directory with the migrations numbered below `version`
+/// applied (the schema an older release left), and a pool on it.
+async fn sqlite_schema_before(db: &TestDb, version: &str) -> (std::path::PathBuf, sqlx::SqlitePool) {
     let old = tempfile::tempdir().expect("dir");
     let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
     for entry in std::fs::read_dir(&migrations).expect("migrations") {
         let path = entry.expect("entry").path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-        if name.as_str() < "0008" {
+        if name.as_str() < version {
             std::fs::copy(&path, old.path().join(&name)).expect("copy");
         }
     }
-    let file = db.dir.path().join("upgraded.db");
+    let file = db.dir.path().join(format!("before-{version}.db"));
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(&file)
-        .create_if_missing(true);
+        .create_if_missing(true)
+        .foreign_keys(true);
     let pool = sqlx::SqlitePool::connect_with(options).await.expect("pool");
     sqlx::migrate::Migrator::new(old.path())
         .await
@@ -1090,6 +1088,24 @@ async fn sqlite_upgrade_indexes_the_events_already_stored() {
         .run(&pool)
         .await
         .expect("old schema");
+    (file, pool)
+}
+
+/// Open the store on the database at `file` (which runs the migrations it lacks); its URL.
+async fn open_upgraded(db: &TestDb, file: &std::path::Path) -> (Arc<dyn sessiond_core::store::Store>, String) {
+    let mut settings = db.settings();
+    let url = format!("sqlite://{}", file.display());
+    settings.database.url = sessiond_core::config::SecretUrl::new(url.clone());
+    let store = sessiond::open_store(&settings).await.expect("upgrade");
+    (store, url)
+}
+
+/// Upgrading a database that already holds events: migration 0008 indexes every complete
+/// segment by session, and the trail reads the same as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_indexes_the_events_already_stored() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let (file, pool) = sqlite_schema_before(&db, "0008").await;
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     sqlx::query(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40000) \
@@ -1103,10 +1119,7 @@ async fn sqlite_upgrade_indexes_the_events_already_stored() {
     .expect("events");
     pool.close().await;
 
-    let mut settings = db.settings();
-    let url = format!("sqlite://{}", file.display());
-    settings.database.url = sessiond_core::config::SecretUrl::new(url.clone());
-    let store = sessiond::open_store(&settings).await.expect("upgrade");
+    let (store, url) = open_upgraded(&db, &file).await;
     let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
         .await
         .expect("connect");
@@ -1121,6 +1134,107 @@ async fn sqlite_upgrade_indexes_the_events_already_stored() {
         assert_eq!(ids.len(), 10_000);
         assert!(ids == expected, "the trail of {session} differs from its events");
     }
+}
+
+/// Migration 0010 rebuilds `user_sessions` as a WITHOUT ROWID table: every session and upload
+/// is kept (uploads in their order), uploads still belong to their sessions (a deleted session
+/// takes its uploads along) and a validation's look-up is one primary-key search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_rebuilds_sessions_keeping_their_uploads() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let (file, pool) = sqlite_schema_before(&db, "0010").await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    sqlx::query(
+        "INSERT INTO user_sessions (id, status, created_at, last_seen_at, ended_at, ended_by, user_info, created_ip, last_ip) \
+         VALUES (?1, 'active', 1, 2, NULL, NULL, '{\"k\":1}', '192.0.2.1', '192.0.2.2'), \
+                (?2, 'revoked', 3, 4, 5, 'admin:ops', NULL, NULL, '192.0.2.3')",
+    )
+    .bind(a)
+    .bind(b)
+    .execute(&pool)
+    .await
+    .expect("sessions");
+    // Rowids out of id order, one gap: the list of a session's uploads is ordered by them.
+    for (rowid, session, n) in [(7_i64, a, 1), (3, b, 2), (9, a, 3), (4, a, 4)] {
+        sqlx::query(
+            "INSERT INTO uploads (rowid, id, session_id, object_key, filename, size, sha256, content_type, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'ab', 'application/pdf', 10)",
+        )
+        .bind(rowid)
+        .bind(Uuid::new_v4())
+        .bind(session)
+        .bind(format!("objects/{n}"))
+        .bind(format!("f{n}.pdf"))
+        .bind(n * 100)
+        .execute(&pool)
+        .await
+        .expect("upload");
+    }
+    const SESSIONS: &str = "SELECT id, status, created_at, last_seen_at, ended_at, ended_by, user_info, created_ip, last_ip \
+        FROM user_sessions ORDER BY id";
+    const UPLOADS: &str =
+        "SELECT rowid, id, session_id, object_key, filename, size, created_at FROM uploads ORDER BY rowid";
+    type SessionCols = (
+        Vec<u8>,
+        String,
+        i64,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    type UploadCols = (i64, Vec<u8>, Vec<u8>, String, String, i64, i64);
+    let sessions: Vec<SessionCols> = sqlx::query_as(SESSIONS).fetch_all(&pool).await.expect("sessions");
+    let uploads: Vec<UploadCols> = sqlx::query_as(UPLOADS).fetch_all(&pool).await.expect("uploads");
+    pool.close().await;
+
+    let (store, url) = open_upgraded(&db, &file).await;
+    let options = url
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()
+        .expect("url")
+        .foreign_keys(true);
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
+        .await
+        .expect("connect");
+    let (table,): (String,) = sqlx::query_as("SELECT sql FROM sqlite_schema WHERE name = 'user_sessions'")
+        .fetch_one(&mut c)
+        .await
+        .expect("schema");
+    assert!(table.ends_with("WITHOUT ROWID"), "{table}");
+    let after: Vec<SessionCols> = sqlx::query_as(SESSIONS).fetch_all(&mut c).await.expect("sessions");
+    assert_eq!(after, sessions);
+    let after: Vec<UploadCols> = sqlx::query_as(UPLOADS).fetch_all(&mut c).await.expect("uploads");
+    assert_eq!(after, uploads);
+    let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+        .fetch_all(&mut c)
+        .await
+        .expect("foreign key check");
+    assert!(broken.is_empty(), "{broken:?}");
+    let plan: Vec<(i64, i64, i64, String)> =
+        sqlx::query_as("EXPLAIN QUERY PLAN SELECT status FROM user_sessions WHERE id = ?")
+            .bind(a)
+            .fetch_all(&mut c)
+            .await
+            .expect("plan");
+    assert_eq!(plan.len(), 1, "{plan:?}");
+    assert!(plan[0].3.contains("USING PRIMARY KEY (id=?)"), "{plan:?}");
+
+    assert_eq!(store.upload_totals(a).await.expect("totals"), (3, 800));
+    let revoked = store.get_session(b).await.expect("get").expect("b is kept");
+    assert_eq!(revoked.status, SessionStatus::Revoked);
+    assert_eq!(revoked.ended_by.as_deref(), Some("admin:ops"));
+    sqlx::query("DELETE FROM user_sessions WHERE id = ?")
+        .bind(a)
+        .execute(&mut c)
+        .await
+        .expect("delete");
+    let left: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT session_id FROM uploads")
+        .fetch_all(&mut c)
+        .await
+        .expect("uploads");
+    assert_eq!(left, vec![(b.as_bytes().to_vec(),)], "a's uploads go with it");
 }
 
 /// The index's work never fails a batch: with its table gone, events are still committed; once
