@@ -27,6 +27,7 @@ on_both_backends!(
     writer_shutdown_flushes_queued_writes,
     hot_path_queries_use_indexes,
     validations_are_judged_inside_the_batch,
+    validations_see_what_other_connections_commit,
     other_writers_get_their_turn_under_writer_load,
     audit_by_session_pages_and_purges_across_segments,
     session_audit_statements_use_indexes,
@@ -624,6 +625,90 @@ async fn validations_are_judged_inside_the_batch(kind: DbKind) {
             assert_eq!(events[0].metadata["operation"], "validate");
         }
     }
+}
+
+/// A validation judges the session as stored, whoever changed it since the writer last read it:
+/// a job's update through another connection, a reset from a second store on the same database
+/// (the console). The SQLite writer keeps the sessions it has read (`SessionCache` in
+/// `store/sqlite_batch.rs`); this is what it must never get wrong.
+async fn validations_see_what_other_connections_commit(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let minute = chrono::Duration::seconds(60);
+    let id = sessiond_tests::seed_session(&store, minute * 10, minute * 5, Some("192.0.2.1")).await;
+    let out = store
+        .commit_batch(&[validate(id, "first", "192.0.2.1", minute)])
+        .await
+        .expect("batch");
+    assert!(matches!(&out[0], OpOutcome::Validated { touched: true, .. }), "{out:?}");
+
+    // A job rewrites the address; the next validation from the old one must put it back.
+    db.exec("UPDATE user_sessions SET last_ip = '203.0.113.9'").await;
+    let out = store
+        .commit_batch(&[validate(id, "after-job", "192.0.2.1", minute)])
+        .await
+        .expect("batch");
+    match &out[0] {
+        OpOutcome::Validated { session, touched } => {
+            assert!(touched, "the stored address changed: refreshed");
+            assert_eq!(session.last_ip.as_deref(), Some("192.0.2.1"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let stored = store.get_session(id).await.expect("get").expect("row");
+    assert_eq!(stored.last_ip.as_deref(), Some("192.0.2.1"));
+
+    // The console, with its own store on the same database, resets the session.
+    let console = sessiond::open_store(&db.settings()).await.expect("second store");
+    let reset = WriteOp::Revoke {
+        id,
+        at: now_millis(),
+        by: "admin:ops".into(),
+        event: event("console-reset", EventType::SessionReset, Some(id)),
+    };
+    console.commit_batch(&[reset]).await.expect("reset");
+    let out = store
+        .commit_batch(&[validate(id, "after-reset", "192.0.2.1", minute)])
+        .await
+        .expect("batch");
+    assert_eq!(out[0], OpOutcome::Refused(Refusal::Revoked));
+    console.close().await;
+}
+
+/// A batch that fails after refreshing a session leaves nothing of it behind, in the database
+/// or in what the writer remembers: the next validation refreshes the session again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_failed_batch_leaves_no_remembered_change() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let store = db.store().await;
+    let minute = chrono::Duration::seconds(60);
+    let id = sessiond_tests::seed_session(&store, minute * 10, minute * 5, Some("192.0.2.1")).await;
+    // The batch's event insert (after its refreshes) fails for request id `fail`.
+    db.exec(
+        "CREATE TRIGGER refuse_marked BEFORE INSERT ON audit_events WHEN NEW.request_id = 'fail' \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .await;
+    // One batch after that commit, so the writer's memory of the session is current.
+    let out = store
+        .commit_batch(&[validate(id, "before", "192.0.2.1", minute)])
+        .await
+        .expect("batch");
+    assert!(matches!(&out[0], OpOutcome::Validated { touched: true, .. }), "{out:?}");
+    let failed = store
+        .commit_batch(&[validate(id, "fail", "198.51.100.7", minute)])
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    let stored = store.get_session(id).await.expect("get").expect("row");
+    assert_eq!(stored.last_ip.as_deref(), Some("192.0.2.1"), "rolled back");
+
+    let out = store
+        .commit_batch(&[validate(id, "again", "198.51.100.7", minute)])
+        .await
+        .expect("batch");
+    assert!(matches!(&out[0], OpOutcome::Validated { touched: true, .. }), "{out:?}");
+    let stored = store.get_session(id).await.expect("get").expect("row");
+    assert_eq!(stored.last_ip.as_deref(), Some("198.51.100.7"));
 }
 
 /// While the group-commit writer commits batch after batch, the stores' own write transactions

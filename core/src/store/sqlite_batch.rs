@@ -54,6 +54,9 @@ pub(crate) struct BatchDb {
     /// Indexes audit events by session a piece per batch (`store/sqlite_audit_index.rs`).
     /// Locked inside `conn`'s lock.
     indexer: Mutex<SessionIndexer>,
+    /// Sessions as this connection last read or wrote them (see [`SessionCache`]). Locked
+    /// inside `conn`'s lock.
+    sessions: Mutex<SessionCache>,
 }
 
 impl std::fmt::Debug for BatchDb {
@@ -99,6 +102,7 @@ impl BatchDb {
             checkpointer: Checkpointer::start(path, settings, gate.clone())?,
             gate,
             indexer: Mutex::new(SessionIndexer::default()),
+            sessions: Mutex::new(SessionCache::default()),
         })
     }
 }
@@ -121,7 +125,10 @@ impl SyncCommit for BatchDb {
         // A panic mid-batch dropped its transaction, which rolled back: the connection is fine.
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let outcomes = apply(&tx, ops)?;
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        // Until this batch commits, the cache may hold its uncommitted changes.
+        let version = sessions.take(&tx)?;
+        let outcomes = apply(&tx, ops, &mut sessions.map)?;
         let mut indexer = self.indexer.lock().unwrap_or_else(PoisonError::into_inner);
         index_step(&mut tx, &mut indexer)?;
         if let Err(e) = tx.commit() {
@@ -129,6 +136,7 @@ impl SyncCommit for BatchDb {
             indexer.reset();
             return Err(e.into());
         }
+        sessions.version = Some(version);
         self.checkpointer.notify();
         Ok(outcomes)
     }
@@ -175,8 +183,82 @@ fn index_step(tx: &mut Transaction<'_>, indexer: &mut SessionIndexer) -> Result<
     Ok(())
 }
 
-/// Everything a batch writes, inside `tx`. Any error leaves `tx` to roll back on drop.
-fn apply(tx: &Transaction<'_>, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError> {
+/// The sessions this connection read or wrote, so that a validation of a session seen before
+/// needs no look-up. The cache holds exactly what the database holds while no other connection
+/// has committed: each batch reads `PRAGMA data_version` (which moves when another connection
+/// — the read pool's jobs, the console, another process — commits) inside its write
+/// transaction, so nobody else can commit before the batch ends, and starts from an empty cache
+/// when it moved. The batch applies its own changes to the cache as it writes them; a batch that
+/// fails leaves the cache invalid (`version` unset), and the next one starts empty.
+#[derive(Default)]
+struct SessionCache {
+    /// `data_version` after the last committed batch; `None` before one, or after a failure.
+    version: Option<i64>,
+    map: CachedSessions,
+}
+
+impl SessionCache {
+    /// The cache for a batch in `tx`, emptied unless it is valid at `tx`'s `data_version`,
+    /// and marked invalid until the batch commits. Returns the version to mark it with then.
+    fn take(&mut self, tx: &Transaction<'_>) -> Result<i64, StoreError> {
+        let version: i64 = tx.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
+        if self.version.take() != Some(version) {
+            self.map.clear();
+        }
+        Ok(version)
+    }
+}
+
+/// Cached sessions within a memory budget: once their estimated size passes
+/// [`CachedSessions::BUDGET`], the cache starts over empty.
+#[derive(Default)]
+struct CachedSessions {
+    rows: HashMap<Uuid, CachedSession>,
+    bytes: usize,
+}
+
+/// A session row and its stored `last_seen_at` (Unix ms), which a refresh compares with.
+struct CachedSession {
+    session: Session,
+    last_seen_ms: i64,
+}
+
+impl CachedSessions {
+    /// Bytes of sessions kept at most (estimated: the row's fixed part plus its texts).
+    const BUDGET: usize = 8 << 20;
+
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.bytes = 0;
+    }
+
+    fn insert(&mut self, session: Session, last_seen_ms: i64, text_bytes: usize) {
+        let size = std::mem::size_of::<(Uuid, CachedSession)>() + text_bytes + 64;
+        if self.bytes + size > Self::BUDGET {
+            self.clear();
+        }
+        self.bytes += size;
+        self.rows.insert(session.id, CachedSession { session, last_seen_ms });
+    }
+
+    /// What `TOUCH_SESSION` does to the stored row.
+    fn touch(&mut self, id: Uuid, at: i64, ip: Option<&str>) {
+        if let Some(c) = self.rows.get_mut(&id) {
+            if at > c.last_seen_ms {
+                c.last_seen_ms = at;
+                c.session.last_seen_at = from_millis(at);
+            }
+            if let Some(ip) = ip {
+                self.bytes += ip.len();
+                c.session.last_ip = Some(ip.to_owned());
+            }
+        }
+    }
+}
+
+/// Everything a batch writes, inside `tx`, keeping `cache` as the database will be once `tx`
+/// commits. Any error leaves `tx` to roll back on drop.
+fn apply(tx: &Transaction<'_>, ops: &[WriteOp], cache: &mut CachedSessions) -> Result<Vec<OpOutcome>, StoreError> {
     let mut outcomes = vec![OpOutcome::Done; ops.len()];
 
     // Validations see the sessions as they were before this batch's resets, as on PostgreSQL
@@ -186,8 +268,12 @@ fn apply(tx: &Transaction<'_>, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreE
         let mut get = tx.prepare_cached(sql::GET_SESSION)?;
         let mut found = HashMap::with_capacity(lookups.len());
         for id in lookups {
-            if let Some(s) = get.query_row([id.as_bytes().as_slice()], session_row).optional()? {
-                found.insert(id, s?);
+            if let Some(c) = cache.rows.get(&id) {
+                found.insert(id, c.session.clone());
+            } else if let Some(row) = get.query_row([id.as_bytes().as_slice()], session_row).optional()? {
+                let (session, last_seen_ms, text_bytes) = row?;
+                cache.insert(session.clone(), last_seen_ms, text_bytes);
+                found.insert(id, session);
             }
         }
         batch::judge(ops, &found, &mut outcomes);
@@ -218,6 +304,7 @@ fn apply(tx: &Transaction<'_>, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreE
     for (i, op) in ops.iter().enumerate() {
         match op {
             WriteOp::Revoke { id, at, by, .. } => {
+                cache.rows.remove(id);
                 outcomes[i] = match revoke(tx, *id, at.timestamp_millis(), by)? {
                     Some(previous) => OpOutcome::Revoked { previous },
                     None => OpOutcome::NotFound,
@@ -233,6 +320,7 @@ fn apply(tx: &Transaction<'_>, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreE
         let mut touch = tx.prepare_cached(sql::TOUCH_SESSION)?;
         for (id, at, ip) in touches {
             touch.execute(params![id.as_bytes().as_slice(), at, ip])?;
+            cache.touch(id, at, ip);
         }
     }
     for event in batch::events(ops, &outcomes) {
@@ -256,12 +344,15 @@ fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A `user_sessions` row in `GET_SESSION`'s column order. The inner `Result` is a row that
-/// does not decode (a bug or a hand-edited database), kept apart from SQLite's own errors.
-fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Session, StoreError>> {
+/// A `user_sessions` row in `GET_SESSION`'s column order, with its stored `last_seen_at` and
+/// the length of its texts. The inner `Result` is a row that does not decode (a bug or a
+/// hand-edited database), kept apart from SQLite's own errors.
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<(Session, i64, usize), StoreError>> {
     let id: Vec<u8> = r.get(0)?;
     let status: String = r.get(1)?;
     let user_info: Option<String> = r.get(6)?;
+    // A parsed JSON value takes a few times its text's size.
+    let mut text_bytes = 4 * user_info.as_ref().map_or(0, String::len);
     let decoded = (|| {
         let id = Uuid::from_slice(&id).map_err(|e| StoreError::Internal(format!("session id: {e}")))?;
         let status = SessionStatus::parse(&status)
@@ -273,17 +364,25 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Session, StoreE
         Ok((id, status, user_info))
     })();
     let (created_at, last_seen_at, ended_at): (i64, i64, Option<i64>) = (r.get(2)?, r.get(3)?, r.get(4)?);
-    let (ended_by, created_ip, last_ip) = (r.get(5)?, r.get(7)?, r.get(8)?);
-    Ok(decoded.map(|(id, status, user_info)| Session {
-        id,
-        status,
-        created_at: from_millis(created_at),
-        last_seen_at: from_millis(last_seen_at),
-        ended_at: ended_at.map(from_millis),
-        ended_by,
-        user_info,
-        created_ip,
-        last_ip,
+    let (ended_by, created_ip, last_ip): (Option<String>, Option<String>, Option<String>) =
+        (r.get(5)?, r.get(7)?, r.get(8)?);
+    text_bytes += [&ended_by, &created_ip, &last_ip]
+        .iter()
+        .map(|t| t.as_ref().map_or(0, String::len))
+        .sum::<usize>();
+    Ok(decoded.map(|(id, status, user_info)| {
+        let session = Session {
+            id,
+            status,
+            created_at: from_millis(created_at),
+            last_seen_at: from_millis(last_seen_at),
+            ended_at: ended_at.map(from_millis),
+            ended_by,
+            user_info,
+            created_ip,
+            last_ip,
+        };
+        (session, last_seen_at, text_bytes)
     }))
 }
 
@@ -338,4 +437,57 @@ fn apply_upload(tx: &Transaction<'_>, op: &UploadOp) -> Result<OpOutcome, StoreE
     }
     insert_event(tx, event)?;
     Ok(OpOutcome::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(ip: &str) -> Session {
+        Session {
+            id: Uuid::new_v4(),
+            status: SessionStatus::Active,
+            created_at: from_millis(1_000),
+            last_seen_at: from_millis(2_000),
+            ended_at: None,
+            ended_by: None,
+            user_info: None,
+            created_ip: None,
+            last_ip: Some(ip.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_refresh_is_remembered_as_stored() {
+        let mut cache = CachedSessions::default();
+        let s = session("192.0.2.1");
+        let id = s.id;
+        cache.insert(s, 2_000, 9);
+        // Never backwards; `None` keeps the address (as `TOUCH_SESSION`).
+        cache.touch(id, 1_500, None);
+        assert_eq!(cache.rows[&id].session.last_seen_at, from_millis(2_000));
+        assert_eq!(cache.rows[&id].session.last_ip.as_deref(), Some("192.0.2.1"));
+        cache.touch(id, 3_000, Some("198.51.100.7"));
+        assert_eq!(cache.rows[&id].last_seen_ms, 3_000);
+        assert_eq!(cache.rows[&id].session.last_seen_at, from_millis(3_000));
+        assert_eq!(cache.rows[&id].session.last_ip.as_deref(), Some("198.51.100.7"));
+        // Sessions never read are not made up.
+        cache.touch(Uuid::new_v4(), 3_000, None);
+        assert_eq!(cache.rows.len(), 1);
+    }
+
+    #[test]
+    fn the_cache_starts_over_past_its_budget() {
+        let mut cache = CachedSessions::default();
+        let big = 64 << 10;
+        let fit = CachedSessions::BUDGET / (big + std::mem::size_of::<(Uuid, CachedSession)>() + 64);
+        for _ in 0..fit {
+            cache.insert(session("192.0.2.1"), 2_000, big);
+        }
+        assert_eq!(cache.rows.len(), fit);
+        assert!(cache.bytes <= CachedSessions::BUDGET);
+        cache.insert(session("192.0.2.1"), 2_000, big);
+        assert_eq!(cache.rows.len(), 1, "emptied, then the new one");
+        assert!(cache.bytes < 2 * big);
+    }
 }
