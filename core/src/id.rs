@@ -32,13 +32,23 @@ pub trait IdGenerator: Send + Sync + 'static {
     fn next_id(&self) -> Uuid;
 }
 
-/// UUID v4 from the operating system's CSPRNG.
+/// UUID v4 from the operating system's CSPRNG (`getrandom`), one system call per session id:
+/// a session id is the client's only credential. (Request ids and upload ids come from
+/// `Uuid::new_v4`, which with uuid's `fast-rng` feature draws on `rand`'s thread-local
+/// CSPRNG, seeded from the OS, with no system call per id.)
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RandomIds;
 
 impl IdGenerator for RandomIds {
     fn next_id(&self) -> Uuid {
-        Uuid::new_v4()
+        let mut bytes = [0_u8; 16];
+        match getrandom::fill(&mut bytes) {
+            Ok(()) => uuid::Builder::from_random_bytes(bytes).into_uuid(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the OS random source failed; drawing this session id from the thread-local CSPRNG");
+                Uuid::new_v4()
+            }
+        }
     }
 }
 
@@ -46,6 +56,17 @@ impl IdGenerator for RandomIds {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn session_ids_are_random_v4() {
+        let ids: std::collections::HashSet<Uuid> = (0..1000).map(|_| RandomIds.next_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(id.get_version(), Some(uuid::Version::Random));
+            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+            assert_eq!(parse_session_id(&id.to_string()), Some(*id));
+        }
+    }
 
     #[test]
     fn accepts_canonical_v4_in_either_case() {
