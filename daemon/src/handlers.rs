@@ -5,6 +5,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sessiond_core::domain::rfc3339;
 use sessiond_core::session::SessionView;
@@ -52,12 +53,13 @@ pub async fn dispatch(
         Route::Generate => generate(state, ctx, req).await,
         Route::Validate => validate(state, ctx, req).await,
         Route::GetSession(raw) => {
-            let (view, (count, bytes)) = state.sessions.get(&ctx.origin, &raw).await?;
-            let mut body = session_json(&view);
-            body.insert("valid".into(), Value::Bool(true));
-            body.insert("upload_count".into(), count.into());
-            body.insert("upload_bytes".into(), bytes.into());
-            Ok(json_response(StatusCode::OK, &Value::Object(body)))
+            let (view, (upload_count, upload_bytes)) = state.sessions.get(&ctx.origin, &raw).await?;
+            let body = SessionWithUploads {
+                session: SessionBody::of(&view, Some(true)),
+                upload_count,
+                upload_bytes,
+            };
+            Ok(json_response(StatusCode::OK, &body))
         }
         Route::DeleteSession(raw) => {
             state.sessions.reset(&ctx.origin, &raw).await?;
@@ -121,7 +123,7 @@ async fn generate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>
         Some(_) => return Err(ApiError::MissingField("user_info", "a JSON object")),
     };
     let view = state.sessions.generate(&ctx.origin, user_info).await?;
-    let mut res = json_response(StatusCode::CREATED, &Value::Object(session_json(&view)));
+    let mut res = json_response(StatusCode::CREATED, &SessionBody::of(&view, None));
     if let Ok(loc) = HeaderValue::from_str(&format!("/api/session/{}", view.session.id)) {
         res.headers_mut().insert(header::LOCATION, loc);
     }
@@ -134,26 +136,47 @@ async fn validate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>
         return Err(ApiError::MissingField("uuid", "a string"));
     };
     let view = state.sessions.validate(&ctx.origin, raw).await?;
-    let mut out = Map::new();
-    out.insert("uuid".into(), view.session.id.to_string().into());
-    out.insert("valid".into(), Value::Bool(true));
-    out.extend(session_json(&view));
-    Ok(json_response(StatusCode::OK, &Value::Object(out)))
+    Ok(json_response(StatusCode::OK, &SessionBody::of(&view, Some(true))))
 }
 
-/// `{"uuid", "status", "created_at", "last_seen_at", "expires_at"}`
-fn session_json(view: &SessionView) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("uuid".into(), view.session.id.to_string().into());
-    m.insert("status".into(), view.status.as_str().into());
-    m.insert("created_at".into(), rfc3339(view.session.created_at).into());
-    m.insert("last_seen_at".into(), rfc3339(view.session.last_seen_at).into());
-    m.insert("expires_at".into(), rfc3339(view.expires_at).into());
-    m
+/// `{"uuid", "valid"?, "status", "created_at", "last_seen_at", "expires_at"}`: a session in an
+/// answer, serialized straight from the view (no intermediate JSON map: this is every
+/// validation's answer).
+#[derive(Serialize)]
+struct SessionBody<'a> {
+    uuid: uuid::fmt::Hyphenated,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid: Option<bool>,
+    status: &'a str,
+    created_at: String,
+    last_seen_at: String,
+    expires_at: String,
+}
+
+impl<'a> SessionBody<'a> {
+    fn of(view: &'a SessionView, valid: Option<bool>) -> Self {
+        Self {
+            uuid: view.session.id.hyphenated(),
+            valid,
+            status: view.status.as_str(),
+            created_at: rfc3339(view.session.created_at),
+            last_seen_at: rfc3339(view.session.last_seen_at),
+            expires_at: rfc3339(view.expires_at),
+        }
+    }
+}
+
+/// `GET /api/session/{uuid}`: the session and its upload totals.
+#[derive(Serialize)]
+struct SessionWithUploads<'a> {
+    #[serde(flatten)]
+    session: SessionBody<'a>,
+    upload_count: i64,
+    upload_bytes: i64,
 }
 
 /// A JSON answer.
-pub fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
     let mut res = Response::new(full(bytes));
     *res.status_mut() = status;
@@ -214,4 +237,64 @@ async fn read_json(
 
 fn too_large(max: usize) -> ApiError {
     ApiError::PayloadTooLarge(format!("the JSON body is over {max} bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sessiond_core::domain::{Session, SessionStatus, from_millis};
+
+    fn view() -> SessionView {
+        let id = uuid::Uuid::parse_str("6bb15611-4a3c-4f6e-9d1e-2b7a3c4d5e6f").expect("uuid");
+        SessionView {
+            session: Session {
+                id,
+                status: SessionStatus::Active,
+                created_at: from_millis(1_795_000_000_000),
+                last_seen_at: from_millis(1_795_000_060_123),
+                ended_at: None,
+                ended_by: None,
+                user_info: None,
+                created_ip: None,
+                last_ip: None,
+            },
+            status: SessionStatus::Active,
+            expires_at: from_millis(1_797_592_060_123),
+        }
+    }
+
+    /// The answers' exact bytes: field names, order and formats (SPEC §2).
+    #[test]
+    fn session_answers_serialize_as_documented() {
+        let v = view();
+        let times = r#""status":"active","created_at":"2026-11-18T11:06:40.000Z","last_seen_at":"2026-11-18T11:07:40.123Z","expires_at":"2026-12-18T11:07:40.123Z""#;
+        let uuid = r#""uuid":"6bb15611-4a3c-4f6e-9d1e-2b7a3c4d5e6f""#;
+        let text = |body: &dyn erased::Json| String::from_utf8(body.bytes()).expect("utf-8");
+        assert_eq!(
+            text(&SessionBody::of(&v, Some(true))),
+            format!(r#"{{{uuid},"valid":true,{times}}}"#)
+        );
+        assert_eq!(text(&SessionBody::of(&v, None)), format!("{{{uuid},{times}}}"));
+        let with_uploads = SessionWithUploads {
+            session: SessionBody::of(&v, Some(true)),
+            upload_count: 2,
+            upload_bytes: 2048,
+        };
+        assert_eq!(
+            text(&with_uploads),
+            format!(r#"{{{uuid},"valid":true,{times},"upload_count":2,"upload_bytes":2048}}"#)
+        );
+    }
+
+    mod erased {
+        /// A value serialized to JSON bytes (lets the test take any answer type).
+        pub trait Json {
+            fn bytes(&self) -> Vec<u8>;
+        }
+        impl<T: serde::Serialize> Json for T {
+            fn bytes(&self) -> Vec<u8> {
+                serde_json::to_vec(self).expect("serialize")
+            }
+        }
+    }
 }
