@@ -269,7 +269,6 @@ mod tests {
         let v = view();
         let times = r#""status":"active","created_at":"2026-11-18T11:06:40.000Z","last_seen_at":"2026-11-18T11:07:40.123Z","expires_at":"2026-12-18T11:07:40.123Z""#;
         let uuid = r#""uuid":"6bb15611-4a3c-4f6e-9d1e-2b7a3c4d5e6f""#;
-        let text = |body: &dyn erased::Json| String::from_utf8(body.bytes()).expect("utf-8");
         assert_eq!(
             text(&SessionBody::of(&v, Some(true))),
             format!(r#"{{{uuid},"valid":true,{times}}}"#)
@@ -286,15 +285,7 @@ mod tests {
         );
     }
 
-    mod erased {
-        /// A value serialized to JSON bytes (lets the test take any answer type).
-        pub trait Json {
-            fn bytes(&self) -> Vec<u8>;
-        }
-        impl<T: serde::Serialize> Json for T {
-            fn bytes(&self) -> Vec<u8> {
-                serde_json::to_vec(self).expect("serialize")
-            }
-        }
+    fn text<T: Serialize>(body: &T) -> String {
+        serde_json::to_string(body).expect("serialize")
     }
 }
