@@ -547,14 +547,8 @@ mod sqlite_sql {
         "UPDATE audit_events SET session_id = ?1, ip = NULL, user_agent = NULL \
         WHERE id IN session_event_ids AND session_id = ?2"
     );
-    /// After `PSEUDONYMIZE_EVENTS`: the segment index names the pseudonym instead, in every
-    /// segment, including one the writer is indexing right now (its remaining rows are read
-    /// from `audit_events` as they are inserted, so they get the pseudonym too).
-    pub const PSEUDONYMIZE_INDEX: Option<&str> = Some(
-        "WITH RECURSIVE segs(n) AS (SELECT min(segment) FROM audit_session_index \
-        UNION ALL SELECT n + 1 FROM segs WHERE n < (SELECT max(segment) FROM audit_session_index)) \
-        UPDATE audit_session_index SET session_id = ?1 WHERE session_id = ?2 AND segment IN (SELECT n FROM segs)",
-    );
+    /// After `PSEUDONYMIZE_EVENTS`: the segment index renames the session too.
+    pub const PSEUDONYMIZE_INDEX: Option<&str> = Some(crate::store::sqlite_audit_index::RENAME_SESSION);
 }
 
 mod pg_sql {

@@ -17,6 +17,20 @@
 
 use rusqlite::{Connection, params};
 
+/// The SQL of a `WITH RECURSIVE` clause defining `segs(n)`: every segment number from the
+/// lowest in the index up to, not including, `$below` (an SQL expression).
+macro_rules! segments_below {
+    ($below:literal) => {
+        concat!(
+            "WITH RECURSIVE segs(n) AS (SELECT min(segment) FROM audit_session_index WHERE segment < ",
+            $below,
+            " UNION ALL SELECT n + 1 FROM segs WHERE n + 1 < ",
+            $below,
+            ")"
+        )
+    };
+}
+
 /// The SQL of a `WITH` clause defining `session_event_ids(id)`: the ids of the events of the
 /// session bound at parameter `$p` (for example `"?6"`). Every segment below `sealed` is looked
 /// up by `(segment, session_id)`; the events from `sealed << segment_bits` on are scanned by id.
@@ -27,10 +41,8 @@ macro_rules! session_event_ids {
         // `CROSS JOIN` keeps SQLite from scanning a whole table to build an automatic index:
         // each segment is one look-up of `(segment, session_id)`; the rest is a rowid range.
         concat!(
-            "WITH RECURSIVE segs(n) AS (SELECT min(segment) FROM audit_session_index ",
-            "WHERE segment < (SELECT sealed FROM audit_session_index_state) ",
-            "UNION ALL SELECT n + 1 FROM segs WHERE n + 1 < (SELECT sealed FROM audit_session_index_state)), ",
-            "session_event_ids(id) AS (SELECT audit_session_index.event_id FROM segs CROSS JOIN audit_session_index ",
+            $crate::store::sqlite_audit_index::segments_below!("(SELECT sealed FROM audit_session_index_state)"),
+            ", session_event_ids(id) AS (SELECT audit_session_index.event_id FROM segs CROSS JOIN audit_session_index ",
             "WHERE audit_session_index.segment = segs.n AND audit_session_index.session_id = ",
             $p,
             " UNION ALL SELECT audit_events.id FROM audit_events WHERE audit_events.id >= ",
@@ -40,7 +52,16 @@ macro_rules! session_event_ids {
         )
     };
 }
-pub(crate) use session_event_ids;
+pub(crate) use {segments_below, session_event_ids};
+
+/// A purge's part of the index (after it renamed the session's events, `?2` to `?1`): the index
+/// names the pseudonym instead, in every segment, including one the writer is indexing right now
+/// (its remaining rows are read from `audit_events` as they are inserted, so they get the
+/// pseudonym too). One `(segment, session_id)` look-up per segment.
+pub(crate) const RENAME_SESSION: &str = concat!(
+    segments_below!("(SELECT max(segment) + 1 FROM audit_session_index)"),
+    " UPDATE audit_session_index SET session_id = ?1 WHERE session_id = ?2 AND segment IN (SELECT n FROM segs)"
+);
 
 /// Events read per step while a segment is gathered.
 const READ_CHUNK: usize = 2048;
