@@ -213,14 +213,8 @@ impl SessionCache {
 /// [`CachedSessions::BUDGET`], the cache starts over empty.
 #[derive(Default)]
 struct CachedSessions {
-    rows: HashMap<Uuid, CachedSession>,
+    rows: HashMap<Uuid, Session>,
     bytes: usize,
-}
-
-/// A session row and its stored `last_seen_at` (Unix ms), which a refresh compares with.
-struct CachedSession {
-    session: Session,
-    last_seen_ms: i64,
 }
 
 impl CachedSessions {
@@ -232,25 +226,22 @@ impl CachedSessions {
         self.bytes = 0;
     }
 
-    fn insert(&mut self, session: Session, last_seen_ms: i64, text_bytes: usize) {
-        let size = std::mem::size_of::<(Uuid, CachedSession)>() + text_bytes + 64;
+    fn insert(&mut self, session: Session, text_bytes: usize) {
+        let size = std::mem::size_of::<(Uuid, Session)>() + text_bytes + 64;
         if self.bytes + size > Self::BUDGET {
             self.clear();
         }
         self.bytes += size;
-        self.rows.insert(session.id, CachedSession { session, last_seen_ms });
+        self.rows.insert(session.id, session);
     }
 
     /// What `TOUCH_SESSION` does to the stored row.
     fn touch(&mut self, id: Uuid, at: i64, ip: Option<&str>) {
-        if let Some(c) = self.rows.get_mut(&id) {
-            if at > c.last_seen_ms {
-                c.last_seen_ms = at;
-                c.session.last_seen_at = from_millis(at);
-            }
+        if let Some(s) = self.rows.get_mut(&id) {
+            s.last_seen_at = s.last_seen_at.max(from_millis(at));
             if let Some(ip) = ip {
                 self.bytes += ip.len();
-                c.session.last_ip = Some(ip.to_owned());
+                s.last_ip = Some(ip.to_owned());
             }
         }
     }
@@ -268,11 +259,11 @@ fn apply(tx: &Transaction<'_>, ops: &[WriteOp], cache: &mut CachedSessions) -> R
         let mut get = tx.prepare_cached(sql::GET_SESSION)?;
         let mut found = HashMap::with_capacity(lookups.len());
         for id in lookups {
-            if let Some(c) = cache.rows.get(&id) {
-                found.insert(id, c.session.clone());
+            if let Some(s) = cache.rows.get(&id) {
+                found.insert(id, s.clone());
             } else if let Some(row) = get.query_row([id.as_bytes().as_slice()], session_row).optional()? {
-                let (session, last_seen_ms, text_bytes) = row?;
-                cache.insert(session.clone(), last_seen_ms, text_bytes);
+                let (session, text_bytes) = row?;
+                cache.insert(session.clone(), text_bytes);
                 found.insert(id, session);
             }
         }
@@ -344,10 +335,10 @@ fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A `user_sessions` row in `GET_SESSION`'s column order, with its stored `last_seen_at` and
-/// the length of its texts. The inner `Result` is a row that does not decode (a bug or a
+/// A `user_sessions` row in `GET_SESSION`'s column order, with the length of its texts (for
+/// the cache's budget). The inner `Result` is a row that does not decode (a bug or a
 /// hand-edited database), kept apart from SQLite's own errors.
-fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<(Session, i64, usize), StoreError>> {
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<(Session, usize), StoreError>> {
     let id: Vec<u8> = r.get(0)?;
     let status: String = r.get(1)?;
     let user_info: Option<String> = r.get(6)?;
@@ -382,7 +373,7 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<(Session, i64, 
             created_ip,
             last_ip,
         };
-        (session, last_seen_at, text_bytes)
+        (session, text_bytes)
     }))
 }
 
@@ -462,15 +453,14 @@ mod tests {
         let mut cache = CachedSessions::default();
         let s = session("192.0.2.1");
         let id = s.id;
-        cache.insert(s, 2_000, 9);
+        cache.insert(s, 9);
         // Never backwards; `None` keeps the address (as `TOUCH_SESSION`).
         cache.touch(id, 1_500, None);
-        assert_eq!(cache.rows[&id].session.last_seen_at, from_millis(2_000));
-        assert_eq!(cache.rows[&id].session.last_ip.as_deref(), Some("192.0.2.1"));
+        assert_eq!(cache.rows[&id].last_seen_at, from_millis(2_000));
+        assert_eq!(cache.rows[&id].last_ip.as_deref(), Some("192.0.2.1"));
         cache.touch(id, 3_000, Some("198.51.100.7"));
-        assert_eq!(cache.rows[&id].last_seen_ms, 3_000);
-        assert_eq!(cache.rows[&id].session.last_seen_at, from_millis(3_000));
-        assert_eq!(cache.rows[&id].session.last_ip.as_deref(), Some("198.51.100.7"));
+        assert_eq!(cache.rows[&id].last_seen_at, from_millis(3_000));
+        assert_eq!(cache.rows[&id].last_ip.as_deref(), Some("198.51.100.7"));
         // Sessions never read are not made up.
         cache.touch(Uuid::new_v4(), 3_000, None);
         assert_eq!(cache.rows.len(), 1);
@@ -480,13 +470,13 @@ mod tests {
     fn the_cache_starts_over_past_its_budget() {
         let mut cache = CachedSessions::default();
         let big = 64 << 10;
-        let fit = CachedSessions::BUDGET / (big + std::mem::size_of::<(Uuid, CachedSession)>() + 64);
+        let fit = CachedSessions::BUDGET / (big + std::mem::size_of::<(Uuid, Session)>() + 64);
         for _ in 0..fit {
-            cache.insert(session("192.0.2.1"), 2_000, big);
+            cache.insert(session("192.0.2.1"), big);
         }
         assert_eq!(cache.rows.len(), fit);
         assert!(cache.bytes <= CachedSessions::BUDGET);
-        cache.insert(session("192.0.2.1"), 2_000, big);
+        cache.insert(session("192.0.2.1"), big);
         assert_eq!(cache.rows.len(), 1, "emptied, then the new one");
         assert!(cache.bytes < 2 * big);
     }
