@@ -439,9 +439,7 @@ async fn hot_path_queries_use_indexes(kind: DbKind) {
     let id = Uuid::new_v4();
     match kind {
         DbKind::Sqlite => {
-            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
-                .await
-                .expect("connect");
+            let mut c = sqlite_connect(&db.url).await;
             for (name, sql) in SqliteStore::HOT_PATH {
                 let rows: Vec<(i64, i64, i64, String)> =
                     sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
@@ -808,9 +806,7 @@ async fn sqlite_log_is_checkpointed_off_the_writer_and_stays_small() {
     for _ in 0..400 {
         store.commit_batch(&bulky_events(20)).await.expect("commit");
     }
-    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
-        .await
-        .expect("connect");
+    let mut c = sqlite_connect(&db.url).await;
     let events: (i64,) = sqlx::query_as("SELECT count(*) FROM audit_events")
         .fetch_one(&mut c)
         .await
@@ -867,9 +863,7 @@ async fn sqlite_failed_flush_refuses_every_later_write() {
 /// On SQLite, segments of `1 << bits` events instead of 32 768, so that a test seals many. Only
 /// on a fresh database (no events yet).
 async fn sqlite_segment_bits(db: &TestDb, bits: i64) -> sqlx::SqliteConnection {
-    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
-        .await
-        .expect("connect");
+    let mut c = sqlite_connect(&db.url).await;
     sqlx::query("UPDATE audit_session_index_state SET segment_bits = ?")
         .bind(bits)
         .execute(&mut c)
@@ -1095,9 +1089,7 @@ async fn session_audit_statements_use_indexes(kind: DbKind) {
     let id = Uuid::new_v4();
     match kind {
         DbKind::Sqlite => {
-            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
-                .await
-                .expect("connect");
+            let mut c = sqlite_connect(&db.url).await;
             for (name, sql) in session_audit_statements(Backend::Sqlite) {
                 let rows: Vec<(i64, i64, i64, String)> =
                     sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
@@ -1176,13 +1168,24 @@ async fn sqlite_schema_before(db: &TestDb, version: &str) -> (std::path::PathBuf
     (file, pool)
 }
 
-/// Open the store on the database at `file` (which runs the migrations it lacks); its URL.
-async fn open_upgraded(db: &TestDb, file: &std::path::Path) -> (Arc<dyn sessiond_core::store::Store>, String) {
+/// Open the store on the database at `file` (which runs the migrations it lacks), and a
+/// connection of the test's own to it.
+async fn open_upgraded(
+    db: &TestDb,
+    file: &std::path::Path,
+) -> (Arc<dyn sessiond_core::store::Store>, sqlx::SqliteConnection) {
     let mut settings = db.settings();
     let url = format!("sqlite://{}", file.display());
     settings.database.url = sessiond_core::config::SecretUrl::new(url.clone());
     let store = sessiond::open_store(&settings).await.expect("upgrade");
-    (store, url)
+    (store, sqlite_connect(&url).await)
+}
+
+/// A connection of the test's own to the SQLite database at `url` (foreign keys on).
+async fn sqlite_connect(url: &str) -> sqlx::SqliteConnection {
+    <sqlx::SqliteConnection as sqlx::Connection>::connect(url)
+        .await
+        .expect("connect")
 }
 
 /// Upgrading a database that already holds events: migration 0008 indexes every complete
@@ -1204,10 +1207,7 @@ async fn sqlite_upgrade_indexes_the_events_already_stored() {
     .expect("events");
     pool.close().await;
 
-    let (store, url) = open_upgraded(&db, &file).await;
-    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .expect("connect");
+    let (store, mut c) = open_upgraded(&db, &file).await;
     let (sealed, rows, below) = segment_index_counts(&mut c).await;
     assert_eq!(sealed, 1, "ids 1..=40000 complete segment 0 (ids below 32768) only");
     // Ids 1..=32767 of which i % 4 is 0 (8 191) or 1 (8 192).
@@ -1275,14 +1275,8 @@ async fn sqlite_upgrade_rebuilds_sessions_keeping_their_uploads() {
     let uploads: Vec<UploadCols> = sqlx::query_as(UPLOADS).fetch_all(&pool).await.expect("uploads");
     pool.close().await;
 
-    let (store, url) = open_upgraded(&db, &file).await;
-    let options = url
-        .parse::<sqlx::sqlite::SqliteConnectOptions>()
-        .expect("url")
-        .foreign_keys(true);
-    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
-        .await
-        .expect("connect");
+    // Foreign keys are on in this connection too (sqlx's default), for the cascade below.
+    let (store, mut c) = open_upgraded(&db, &file).await;
     let (table,): (String,) = sqlx::query_as("SELECT sql FROM sqlite_schema WHERE name = 'user_sessions'")
         .fetch_one(&mut c)
         .await
