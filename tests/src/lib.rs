@@ -190,6 +190,16 @@ impl TestDaemon {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// `POST /api/session/validate-uuid` with `{"uuid": id}`.
+    pub async fn validate(&self, id: &str) -> reqwest::Response {
+        client()
+            .post(self.url("/api/session/validate-uuid"))
+            .json(&serde_json::json!({ "uuid": id }))
+            .send()
+            .await
+            .expect("validate")
+    }
+
     /// Graceful shutdown; returns when the daemon has drained and flushed.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -42,15 +42,6 @@ async fn generate(d: &TestDaemon) -> String {
     json_of(res).await["uuid"].as_str().expect("uuid").to_owned()
 }
 
-async fn validate(d: &TestDaemon, id: &str) -> reqwest::Response {
-    client()
-        .post(d.url("/api/session/validate-uuid"))
-        .json(&json!({ "uuid": id }))
-        .send()
-        .await
-        .expect("validate")
-}
-
 async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(res.status().as_u16(), status, "status for {code}");
     assert_eq!(
@@ -107,7 +98,7 @@ async fn session_lifecycle(kind: DbKind) {
     assert_eq!(stored.user_info, Some(json!({"locale": "de-DE", "app": "1.2.3"})));
 
     // Validation refreshes last_seen_at; upper case is accepted and answered in lower case.
-    let res = validate(&d, &id.to_uppercase()).await;
+    let res = d.validate(&id.to_uppercase()).await;
     assert_eq!(res.status(), StatusCode::OK);
     let v = json_of(res).await;
     assert_eq!(v["uuid"], id.as_str());
@@ -154,7 +145,7 @@ async fn session_lifecycle(kind: DbKind) {
     let row = db.store().await.get_session(parsed).await.expect("get").expect("row");
     assert_eq!(row.status, SessionStatus::Revoked);
     assert_eq!(row.ended_by.as_deref(), Some("client"));
-    assert_problem(validate(&d, &id).await, 410, "session_revoked").await;
+    assert_problem(d.validate(&id).await, 410, "session_revoked").await;
     d.stop().await;
 }
 
@@ -206,7 +197,7 @@ async fn every_refusal_has_its_code(kind: DbKind) {
         "3f2b6c1e-8a4d-1e2f-9b7c-1d2e3f4a5b6c",
         " 3f2b6c1e-8a4d-4e2f-9b7c-1d2e3f4a5b6c",
     ] {
-        assert_problem(validate(&d, bad).await, 400, "invalid_uuid_format").await;
+        assert_problem(d.validate(bad).await, 400, "invalid_uuid_format").await;
     }
     let res = c
         .get(d.url("/api/session/{3f2b6c1e-8a4d-4e2f-9b7c-1d2e3f4a5b6c}"))
@@ -222,7 +213,7 @@ async fn every_refusal_has_its_code(kind: DbKind) {
     assert_problem(res, 400, "invalid_uuid_format").await;
     // 404 session_not_found.
     let unknown = Uuid::new_v4().to_string();
-    assert_problem(validate(&d, &unknown).await, 404, "session_not_found").await;
+    assert_problem(d.validate(&unknown).await, 404, "session_not_found").await;
     let res = c
         .get(d.url(&format!("/api/session/{unknown}")))
         .send()
@@ -317,7 +308,7 @@ async fn expired_on_read_before_any_job(kind: DbKind) {
     let fresh = seed_session(&store, chrono::Duration::days(10), chrono::Duration::days(29), None).await;
     let ancient = seed_session(&store, chrono::Duration::days(360), chrono::Duration::minutes(1), None).await;
     for id in [idle, old] {
-        assert_problem(validate(&d, &id.to_string()).await, 410, "session_expired").await;
+        assert_problem(d.validate(&id.to_string()).await, 410, "session_expired").await;
         let res = client()
             .get(d.url(&format!("/api/session/{id}")))
             .send()
@@ -339,14 +330,14 @@ async fn expired_on_read_before_any_job(kind: DbKind) {
     }
     // expires_at is the earlier of idle expiry (sliding) and absolute expiry.
     let ts = |v: &Value, k: &str| chrono::DateTime::parse_from_rfc3339(v[k].as_str().unwrap_or_default()).expect("ts");
-    let res = validate(&d, &fresh.to_string()).await;
+    let res = d.validate(&fresh.to_string()).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body = json_of(res).await;
     assert_eq!(
         ts(&body, "expires_at") - ts(&body, "last_seen_at"),
         chrono::Duration::days(30)
     );
-    let res = validate(&d, &ancient.to_string()).await;
+    let res = d.validate(&ancient.to_string()).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body = json_of(res).await;
     assert_eq!(
@@ -414,7 +405,7 @@ async fn last_seen_is_rewritten_only_when_stale_or_moved(kind: DbKind) {
     let mut settings = db.settings();
     settings.session.touch_interval = sessiond_core::config::HumanDuration::secs(0);
     let d = TestDaemon::start(settings).await;
-    let res = validate(&d, &recent.to_string()).await;
+    let res = d.validate(&recent.to_string()).await;
     assert_eq!(res.status(), StatusCode::OK);
     let row = stored(recent).await;
     assert!(row.last_seen_at > recent_before.last_seen_at, "{row:?}");
@@ -659,7 +650,7 @@ async fn failed_audit_batch_is_503_and_stores_nothing(kind: DbKind) {
         Some("5")
     );
     assert_problem(res, 503, "database_unavailable").await;
-    let res = validate(&d, &id).await;
+    let res = d.validate(&id).await;
     assert_problem(res, 503, "database_unavailable").await;
     let res = client()
         .delete(d.url(&format!("/api/session/{id}")))
@@ -680,7 +671,7 @@ async fn failed_audit_batch_is_503_and_stores_nothing(kind: DbKind) {
         .expect("list");
     assert_eq!(all.len(), 1, "{all:?}");
     // And the daemon recovers.
-    assert_eq!(validate(&d, &id).await.status(), StatusCode::OK);
+    assert_eq!(d.validate(&id).await.status(), StatusCode::OK);
     d.stop().await;
 }
 
@@ -920,7 +911,7 @@ async fn database_outage_is_503_and_readyz_names_it() {
     );
     let body = json_of(res).await;
     assert_eq!(body["failing"], json!(["database"]));
-    assert_problem(validate(&d, &id).await, 503, "database_unavailable").await;
+    assert_problem(d.validate(&id).await, 503, "database_unavailable").await;
     assert_eq!(
         client().get(d.url("/healthz")).send().await.expect("healthz").status(),
         StatusCode::OK,
@@ -936,6 +927,6 @@ async fn database_outage_is_503_and_readyz_names_it() {
         client().get(d.url("/readyz")).send().await.expect("readyz").status(),
         StatusCode::OK
     );
-    assert_eq!(validate(&d, &id).await.status(), StatusCode::OK);
+    assert_eq!(d.validate(&id).await.status(), StatusCode::OK);
     d.stop().await;
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sessionctl::app::{App, Options};
 use sessionctl::ops::{Console, os_user};
 use sessiond_core::audit::AuditQuery;
@@ -119,6 +119,9 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
     }
     let target: Uuid = ids[1].parse().expect("uuid");
     add_uploads(&db, target, 2).await;
+    // The daemon validates the target first, so its writer remembers the session as active;
+    // the console's reset below, on its own connection, must still reach the daemon.
+    assert_eq!(d.validate(&ids[1]).await.status().as_u16(), 200);
     let console = Arc::new(Console::open(db.settings(), false).await.expect("console"));
     let mut s = Screen::start(console.clone(), 120, 30);
 
@@ -189,12 +192,7 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
     assert_eq!(events[0].actor, admin);
     assert_eq!(events[0].metadata["previous_status"], "active");
     // The daemon now refuses the session.
-    let res = client()
-        .post(d.url("/api/session/validate-uuid"))
-        .json(&json!({ "uuid": ids[1] }))
-        .send()
-        .await
-        .expect("validate");
+    let res = d.validate(&ids[1]).await;
     assert_eq!(res.status().as_u16(), 410);
     let body: Value = res.json().await.expect("problem");
     assert_eq!(body["code"], "session_revoked");
