@@ -25,7 +25,12 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Start moto on a free loopback port and wait until it answers.
+    /// Start moto on a free loopback port and wait until it answers as moto.
+    ///
+    /// The port is found by binding `:0` and releasing it for moto, which takes a second or two
+    /// to bind it; another test's server binding `:0` in between can get the same port. Then
+    /// moto cannot bind and exits, and whatever answers there is not S3 — so readiness means
+    /// moto's own bucket list, and an exited moto is started again on another port.
     pub async fn start() -> Moto {
         let bin = test_tools().join("venv/bin/moto_server");
         assert!(
@@ -34,36 +39,55 @@ impl Moto {
              (scripts/test-all does)",
             bin.display()
         );
-        // A free port: bind :0, read it, release it for moto.
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
-            probe.local_addr().expect("probe addr").port()
-        };
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let moto = Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child: Some(child),
-        };
+        for _ in 0..5 {
+            let port = {
+                let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe port");
+                probe.local_addr().expect("probe addr").port()
+            };
+            let child = Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            let mut moto = Moto {
+                endpoint: format!("http://127.0.0.1:{port}"),
+                child: Some(child),
+            };
+            if moto.ready().await {
+                return moto;
+            }
+        }
+        panic!("moto exited five times: each port it was given was taken before it could bind");
+    }
+
+    /// Wait until moto answers `GET /` with its bucket list (true), or exits (false).
+    async fn ready(&mut self) -> bool {
         let client = crate::client();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if client.get(format!("{}/", moto.endpoint)).send().await.is_ok() {
-                break;
+            if let Some(child) = self.child.as_mut()
+                && child.try_wait().ok().flatten().is_some()
+            {
+                return false;
+            }
+            if let Ok(res) = client.get(format!("{}/", self.endpoint)).send().await
+                && res.status().is_success()
+                && res
+                    .text()
+                    .await
+                    .is_ok_and(|body| body.contains("ListAllMyBucketsResult"))
+            {
+                return true;
             }
             assert!(
                 Instant::now() < deadline,
                 "moto did not answer on {} within 60 s",
-                moto.endpoint
+                self.endpoint
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        moto
     }
 
     /// Create `bucket` (moto accepts unsigned requests).
