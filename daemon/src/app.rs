@@ -17,7 +17,7 @@ use sessiond_core::session::SessionService;
 use sessiond_core::store::{Store, WriteOp};
 
 use crate::body::{Body, empty};
-use crate::metrics::{HttpLabels, Metrics};
+use crate::metrics::{HttpLabels, Metrics, method_label};
 use crate::problem::ApiError;
 use crate::ratelimit::{Gate, RateLimiter};
 use crate::routes::{Miss, Route, is_api};
@@ -252,7 +252,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAd
     state.metrics.observe_request(
         &HttpLabels {
             route: label,
-            method: method.as_str().to_owned(),
+            method: method_label(&method),
             status,
         },
         elapsed.as_secs_f64(),

@@ -17,10 +17,19 @@ use sessiond_core::store::PoolStats;
 pub struct HttpLabels {
     /// Path template.
     pub route: &'static str,
-    /// HTTP method.
-    pub method: String,
+    /// HTTP method: one of [`method_label`]'s, so a client inventing methods cannot add series.
+    pub method: &'static str,
     /// Status code.
     pub status: u16,
+}
+
+/// The metrics label of a request method: the standard methods by name, anything else
+/// `"other"` (each label value is a series kept for the daemon's life).
+pub fn method_label(method: &http::Method) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "POST", "DELETE", "OPTIONS", "HEAD", "PUT", "PATCH", "CONNECT", "TRACE",
+    ];
+    STANDARD.into_iter().find(|m| *m == method.as_str()).unwrap_or("other")
 }
 
 fn latency_histogram() -> Histogram {

@@ -789,9 +789,23 @@ async fn operational_endpoints(kind: DbKind) {
     assert_eq!(json_of(res).await["database"], "ok");
 
     generate(&d).await;
+    // An invented method is answered and counted, but as `other`: label values are series
+    // the daemon keeps for its life, so clients must not be able to mint them.
+    let brew = reqwest::Method::from_bytes(b"BREW").expect("method");
+    let res = c
+        .request(brew, d.url("/api/session/generate-uuid"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
     let res = c.get(d.url("/metrics")).send().await.expect("send");
     assert_eq!(res.status(), StatusCode::OK);
     let text = res.text().await.expect("text");
+    assert!(
+        text.contains(r#"sessiond_http_requests_total{route="unmatched",method="other",status="405"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains("BREW"), "{text}");
     assert!(
         text.contains(
             r#"sessiond_http_requests_total{route="/api/session/generate-uuid",method="POST",status="201"} 1"#
