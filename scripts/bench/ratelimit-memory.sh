@@ -33,6 +33,8 @@ for _ in $(seq 1 200); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 
 rss() { awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$PID/status"; }
 keys() { curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^sessiond_rate_limit_keys / {print $2}'; }
 echo "idle:            RSS $(rss)"
+export BENCH_CLIENTS="${BENCH_CLIENTS:-1000000}"
+echo "flood:           $DURATION, addresses cycling through $BENCH_CLIENTS distinct clients"
 wrk -t1 -c32 -d"$DURATION" -s scripts/bench/distinct-clients.lua "http://127.0.0.1:$port" | grep -E 'requests in|Requests/sec|Non-2xx'
 echo "after the flood: RSS $(rss), keys at the last sweep during the flood: $(keys)"
 sleep 31   # at least one more sweep: every key is idle 12 s after its last request
