@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use rand::seq::SliceRandom;
 use sessiond_core::config::{DatabaseSettings, SecretUrl};
 
 #[derive(Parser)]
@@ -48,11 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let store = sessiond_core::store::connect(&settings).await?;
     for round in 1..=args.rounds {
-        // Fisher–Yates with ids' own random bits as the source: a fresh order every round.
-        for i in (1..ids.len()).rev() {
-            let j = (ids[i].as_u128().rotate_left(round * 7) % (i as u128 + 1)) as usize;
-            ids.swap(i, j);
-        }
+        ids.shuffle(&mut rand::rng());
         let mut times = Vec::with_capacity(ids.len());
         let mut missing = 0usize;
         for id in &ids {
