@@ -7,15 +7,17 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sessiond_core::audit::{AuditQuery, EventType, NewEvent, Origin, Severity};
+use sessiond_core::audit::{AuditEvent, AuditQuery, EventType, NewEvent, Origin, Severity};
 use sessiond_core::domain::now_millis;
-use sessiond_core::store::{Backend, StoreError, WriteOp};
+use sessiond_core::store::{Backend, Store, StoreError, WriteOp};
 use sessiond_core::writer::{AuditWriter, WriteError, WriterOptions};
-use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends};
+use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends, raw_request};
+use tokio::io::AsyncWriteExt;
 
 on_both_backends!(
     nul_in_user_info_is_refused_and_harms_no_one,
     a_refused_value_fails_only_its_own_submission,
+    an_incomplete_upload_body_never_commits,
 );
 
 async fn generate_with(d: &TestDaemon, body: &Value) -> reqwest::Response {
@@ -105,7 +107,10 @@ async fn a_refused_value_fails_only_its_own_submission(kind: DbKind) {
             let poisoned = i % 50 == 7;
             let note = if poisoned { "x\u{0}y" } else { "innocent" };
             let rid = format!("w{i}");
-            (poisoned, writer.submit(vec![event(&rid, note), event(&rid, "second")]).await)
+            (
+                poisoned,
+                writer.submit(vec![event(&rid, note), event(&rid, "second")]).await,
+            )
         }));
     }
     let mut committed = 0;
@@ -132,4 +137,85 @@ async fn a_refused_value_fails_only_its_own_submission(kind: DbKind) {
         .expect("list");
     assert_eq!(stored.len(), expected, "every acknowledged event is stored, no other");
     handle.shutdown().await;
+}
+
+async fn new_session(d: &TestDaemon) -> String {
+    let res = generate_with(d, &json!({})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.expect("JSON");
+    body["uuid"].as_str().expect("uuid").to_owned()
+}
+
+async fn uploads_of(d: &TestDaemon, session: &str) -> Vec<Value> {
+    let res = client()
+        .get(d.url(&format!("/api/session/{session}/uploads")))
+        .send()
+        .await
+        .expect("list");
+    let body: Value = res.json().await.expect("JSON");
+    body["uploads"].as_array().cloned().unwrap_or_default()
+}
+
+const PDF_PART: &str = "--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\
+                        Content-Type: application/pdf\r\n\r\n%PDF-1.4\n1 0 obj\n%%EOF\n\r\n--XYZ--\r\n";
+
+/// Send `head` and `body` on a fresh connection and go away without reading an answer.
+async fn send_and_vanish(d: &TestDaemon, head: &str, body: &[u8]) {
+    let mut stream = tokio::net::TcpStream::connect(d.addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(body).await.expect("body");
+}
+
+/// The events of `event_type` once there are `n` of them (polled, up to 10 s).
+async fn wait_for_events(store: &Arc<dyn Store>, event_type: &str, n: usize) -> Vec<AuditEvent> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let events = store
+            .list_audit(&AuditQuery {
+                limit: 100,
+                event_type: Some(event_type.into()),
+                ..Default::default()
+            })
+            .await
+            .expect("events");
+        if events.len() >= n || tokio::time::Instant::now() > deadline {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A body complete up to its closing boundary but 2 bytes short of its `Content-Length`, then a
+/// disconnect: the client never learns an outcome, so nothing may commit (the upload is
+/// recorded as aborted). The same body sent whole, and chunked, is stored.
+async fn an_incomplete_upload_body_never_commits(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let d = TestDaemon::start(db.settings()).await;
+    let s = new_session(&d).await;
+    let path = format!("/api/session/{s}/uploads");
+    let head = |len: usize| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=XYZ\r\n\
+             Content-Length: {len}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    send_and_vanish(&d, &head(PDF_PART.len() + 2), PDF_PART.as_bytes()).await;
+    let store = db.store().await;
+    let events = wait_for_events(&store, "upload.aborted", 1).await;
+    assert_eq!(events.len(), 1, "the incomplete upload is recorded as aborted");
+    assert_eq!(events[0].metadata["reason"], "disconnected");
+    assert!(uploads_of(&d, &s).await.is_empty(), "an incomplete body was stored");
+    assert!(wait_for_events(&store, "upload.accepted", 0).await.is_empty());
+
+    let answer = raw_request(d.addr, format!("{}{PDF_PART}", head(PDF_PART.len())).as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let chunked = format!("{:x}\r\n{PDF_PART}\r\n0\r\n\r\n", PDF_PART.len());
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=XYZ\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    let answer = raw_request(d.addr, format!("{head}{chunked}").as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert_eq!(uploads_of(&d, &s).await.len(), 2);
+    d.stop().await;
 }
