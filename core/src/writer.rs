@@ -23,6 +23,54 @@ pub enum WriteError {
     Closed,
 }
 
+/// Whether the writer's commits work: what `/readyz` and the metrics report. A refused value
+/// ([`StoreError::Rejected`]) is one request's fault and says nothing about the database.
+#[derive(Debug, Default)]
+pub struct WriteHealth {
+    failing: std::sync::Mutex<Option<WriteFailure>>,
+    failures: std::sync::atomic::AtomicU64,
+}
+
+/// Commits have failed since `since`, the last one with `error`.
+#[derive(Debug, Clone)]
+pub struct WriteFailure {
+    /// When the first failure of this run of failures happened.
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// The last failure's cause (for the log and metrics labels, never for clients).
+    pub error: String,
+}
+
+impl WriteHealth {
+    /// `Some` while the last commit failed.
+    pub fn failing(&self) -> Option<WriteFailure> {
+        self.failing.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Failed commits since start.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A commit worked.
+    pub fn record_ok(&self) {
+        *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// A commit failed with `e`.
+    pub fn record_failure(&self, e: &StoreError) {
+        if matches!(e, StoreError::Rejected(_)) {
+            return;
+        }
+        self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let since = failing.as_ref().map_or_else(crate::domain::now_millis, |f| f.since);
+        *failing = Some(WriteFailure {
+            since,
+            error: e.to_string(),
+        });
+    }
+}
+
 /// Called with the number of ops in each committed batch (for metrics).
 pub type BatchObserver = Arc<dyn Fn(usize) + Send + Sync>;
 
@@ -62,6 +110,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<Msg>,
+    health: Arc<WriteHealth>,
 }
 
 /// Owns the writer; [`WriterHandle::shutdown`] flushes what is queued and stops it.
@@ -84,9 +133,11 @@ impl AuditWriter {
             Some(committer) => Self::spawn_thread(committer, options),
             None => {
                 let (tx, rx) = mpsc::channel(options.queue.max(1));
-                let task = tokio::spawn(run_on_runtime(store, Batcher::new(options), rx));
+                let batcher = Batcher::new(options);
+                let health = batcher.health.clone();
+                let task = tokio::spawn(run_on_runtime(store, batcher, rx));
                 (
-                    AuditWriter { tx: tx.clone() },
+                    AuditWriter { tx: tx.clone(), health },
                     WriterHandle {
                         tx,
                         finished: Finished::Task(task),
@@ -100,6 +151,7 @@ impl AuditWriter {
     fn spawn_thread(committer: Arc<dyn SyncCommit>, options: WriterOptions) -> (AuditWriter, WriterHandle) {
         let (tx, rx) = mpsc::channel(options.queue.max(1));
         let batcher = Batcher::new(options);
+        let health = batcher.health.clone();
         let (done_tx, done_rx) = oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("sessiond-writer".into())
@@ -113,12 +165,17 @@ impl AuditWriter {
             tracing::error!(error = %e, "cannot start the audit writer thread");
         }
         (
-            AuditWriter { tx: tx.clone() },
+            AuditWriter { tx: tx.clone(), health },
             WriterHandle {
                 tx,
                 finished: Finished::Thread(done_rx),
             },
         )
+    }
+
+    /// Whether commits work.
+    pub fn health(&self) -> &Arc<WriteHealth> {
+        &self.health
     }
 
     /// Queue `ops` and wait until they are committed. Outcomes come back in order.
@@ -161,6 +218,7 @@ struct Batcher {
     todo: Vec<Part>,
     /// Parts committed (or failed) with their results.
     done: Vec<(Part, Result<Vec<OpOutcome>, StoreError>)>,
+    health: Arc<WriteHealth>,
 }
 
 impl Batcher {
@@ -172,6 +230,7 @@ impl Batcher {
             ops: Vec::new(),
             todo: Vec::new(),
             done: Vec::new(),
+            health: Arc::new(WriteHealth::default()),
         }
     }
 
@@ -245,6 +304,7 @@ impl Batcher {
                     lens: lens.by_ref().take(part.jobs.len()).collect(),
                     ops: part.ops.len(),
                     result,
+                    health: self.health.clone(),
                 }
             })
             .collect();
@@ -291,11 +351,16 @@ struct Answers {
     lens: Vec<usize>,
     ops: usize,
     result: Result<Vec<OpOutcome>, StoreError>,
+    health: Arc<WriteHealth>,
 }
 
 impl Answers {
     /// Answer every submission with its outcomes, or all with the failure.
     fn send(self) {
+        match &self.result {
+            Ok(_) => self.health.record_ok(),
+            Err(e) => self.health.record_failure(e),
+        }
         match self.result {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();
@@ -562,7 +627,10 @@ mod tests {
         for (i, wait) in answers.into_iter().enumerate() {
             let got = wait.await.expect("answered");
             if i == 5 {
-                assert!(matches!(got, Err(WriteError::Store(StoreError::Rejected(_)))), "{got:?}");
+                assert!(
+                    matches!(got, Err(WriteError::Store(StoreError::Rejected(_)))),
+                    "{got:?}"
+                );
             } else {
                 assert_eq!(got.expect("committed"), vec![OpOutcome::Done; 2], "submission {i}");
             }

@@ -36,6 +36,9 @@ pub async fn dispatch(
             if !state.metrics_allowed(ctx.client_ip) {
                 return Err(ApiError::Forbidden);
             }
+            if let Some(h) = &state.db_health {
+                h.refresh();
+            }
             let text = state.metrics.render(state.store().pool_stats());
             let mut res = Response::new(full(text));
             res.headers_mut().insert(
@@ -81,7 +84,15 @@ async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
             None => Err("no object store configured".to_owned()),
         }
     };
-    let (database, storage) = tokio::join!(state.store().ping(), storage);
+    let database = async {
+        state.store().ping().await.map_err(|e| e.to_string())?;
+        // A full disk still answers a query: readiness also means writes work.
+        match &state.db_health {
+            Some(h) => h.check_writes(state.store().as_ref()).await,
+            None => Ok(()),
+        }
+    };
+    let (database, storage) = tokio::join!(database, storage);
     let mut failing = Vec::new();
     if let Err(e) = &database {
         tracing::warn!(error = %e, "readiness: database check failed");

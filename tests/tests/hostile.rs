@@ -18,6 +18,8 @@ on_both_backends!(
     nul_in_user_info_is_refused_and_harms_no_one,
     a_refused_value_fails_only_its_own_submission,
     an_incomplete_upload_body_never_commits,
+    free_refusals_are_summarized_and_cost_budget,
+    readiness_follows_failing_writes,
 );
 
 async fn generate_with(d: &TestDaemon, body: &Value) -> reqwest::Response {
@@ -217,5 +219,159 @@ async fn an_incomplete_upload_body_never_commits(kind: DbKind) {
     let answer = raw_request(d.addr, format!("{head}{chunked}").as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     assert_eq!(uploads_of(&d, &s).await.len(), 2);
+    d.stop().await;
+}
+
+/// Unknown routes and wrong methods under the API: with rate limiting off, 700 of them from one
+/// client write at most one event and one summary per (code, route, method) — the counts add up
+/// to every refusal; with it on, they spend the client's budget and end in 429.
+async fn free_refusals_are_summarized_and_cost_budget(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let d = TestDaemon::start(db.settings()).await;
+    let s = new_session(&d).await;
+    let c = client();
+    for i in 0..500 {
+        let res = c
+            .get(d.url(&format!("/api/session/{s}/nope/{i}")))
+            .send()
+            .await
+            .expect("404");
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+    for _ in 0..200 {
+        let res = c.patch(d.url(&format!("/api/session/{s}"))).send().await.expect("405");
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+    d.stop().await;
+    let store = db.store().await;
+    let events = wait_for_events(&store, "request.rejected", 0).await;
+    assert!(
+        events.len() <= 4,
+        "{} request.rejected rows for two kinds of refusal",
+        events.len()
+    );
+    let count = |code: &str| -> u64 {
+        events
+            .iter()
+            .filter(|e| e.metadata["code"] == code)
+            .map(|e| e.metadata["count"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(count("not_found"), 500);
+    assert_eq!(count("method_not_allowed"), 200);
+
+    let mut settings = db.settings();
+    settings.rate_limit.enabled = true;
+    let d = TestDaemon::start(settings).await;
+    let mut statuses = Vec::new();
+    for i in 0..15 {
+        let res = c
+            .get(d.url(&format!("/api/session/x/y/z/{i}")))
+            .send()
+            .await
+            .expect("miss");
+        statuses.push(res.status().as_u16());
+    }
+    // The default quota: 10 a minute, burst 10.
+    assert_eq!(statuses[..10], [404; 10]);
+    assert_eq!(statuses[10..], [429; 5]);
+    d.stop().await;
+}
+
+/// Make the database refuse writes while it still answers queries (as a full disk does), or
+/// repair it. SQLite: triggers make every audit and probe write fail with SQLite's own disk-full
+/// message. PostgreSQL: the database becomes read-only by default and its connections are cut,
+/// so the pool reconnects read-only.
+async fn break_writes(db: &TestDb, broken: bool) {
+    if db.url.starts_with("sqlite") {
+        if broken {
+            db.exec(
+                "CREATE TRIGGER full_events BEFORE INSERT ON audit_events \
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+            )
+            .await;
+            db.exec(
+                "CREATE TRIGGER full_probe BEFORE INSERT ON write_probe \
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+            )
+            .await;
+        } else {
+            db.exec("DROP TRIGGER full_events").await;
+            db.exec("DROP TRIGGER full_probe").await;
+        }
+        return;
+    }
+    let name = db.url.rsplit('/').next().expect("database name").to_owned();
+    let admin = sessiond_tests::postgres_admin_url();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("connect admin");
+    let setting = if broken {
+        format!("ALTER DATABASE {name} SET default_transaction_read_only = on")
+    } else {
+        format!("ALTER DATABASE {name} RESET default_transaction_read_only")
+    };
+    sqlx::query(sqlx::AssertSqlSafe(setting))
+        .execute(&mut conn)
+        .await
+        .expect("alter database");
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&name)
+    .execute(&mut conn)
+    .await
+    .expect("cut connections");
+}
+
+async fn metric(d: &TestDaemon, name: &str) -> Option<String> {
+    let text = client()
+        .get(d.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(str::to_owned)
+}
+
+/// A database that answers queries but refuses writes (a full disk) is not ready: `/readyz`
+/// says 503 and the metrics say writes are failing; once writes work again `/readyz` finds out
+/// by itself (its own probe write) and says 200, with no client request in between.
+async fn readiness_follows_failing_writes(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let d = TestDaemon::start(db.settings()).await;
+    let readyz = || async { client().get(d.url("/readyz")).send().await.expect("readyz") };
+    assert_eq!(readyz().await.status(), StatusCode::OK);
+    assert_eq!(metric(&d, "sessiond_audit_writes_failing").await.as_deref(), Some("0"));
+
+    break_writes(&db, true).await;
+    let mut refused = 0;
+    for _ in 0..3 {
+        let res = generate_with(&d, &json!({})).await;
+        if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 1, "no write failed");
+    let res = readyz().await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(body["database"], "unavailable", "{body}");
+    assert_eq!(metric(&d, "sessiond_audit_writes_failing").await.as_deref(), Some("1"));
+    let failures: u64 = metric(&d, "sessiond_audit_write_failures")
+        .await
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(failures >= 1);
+
+    break_writes(&db, false).await;
+    assert_eq!(readyz().await.status(), StatusCode::OK, "ready again once writes work");
+    assert_eq!(metric(&d, "sessiond_audit_writes_failing").await.as_deref(), Some("0"));
+    assert_eq!(generate_with(&d, &json!({})).await.status(), StatusCode::CREATED);
     d.stop().await;
 }

@@ -211,6 +211,8 @@ pub trait Store:
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Cheap liveness check (`SELECT 1`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Commit one small write (a single row of its own), to learn whether writes work.
+    async fn probe_write(&self) -> Result<(), StoreError>;
     /// Load one session.
     async fn get_session(&self, id: Uuid) -> Result<Option<Session>, StoreError>;
     /// Number and total bytes of a session's uploads.
@@ -422,6 +424,15 @@ macro_rules! shared_impl {
 
             async fn ping(&self) -> Result<(), crate::store::StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn probe_write(&self) -> Result<(), crate::store::StoreError> {
+                let _gate = self.write_gate().await;
+                sqlx::query(q::PROBE_WRITE)
+                    .bind(crate::domain::now_millis().timestamp_millis())
+                    .execute(&self.write_pool)
+                    .await?;
                 Ok(())
             }
 
