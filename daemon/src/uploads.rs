@@ -5,7 +5,7 @@
 use futures_util::TryStreamExt;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, BodyStream, StreamBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use sessiond_core::domain::rfc3339;
@@ -63,7 +63,7 @@ pub async fn upload(
     state: &AppState,
     ctx: &RequestContext,
     raw: &str,
-    req: Request<Incoming>,
+    req: Request<crate::request_body::RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let uploads = service(state)?;
     let boundary = req
