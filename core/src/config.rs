@@ -1213,7 +1213,11 @@ mod tests {
                 "rate_limit.redis_url",
             ),
             (None, &[("SESSIOND_STORAGE__BACKEND", "s3")], "storage.s3.bucket"),
-            (None, &[("SESSIOND_UPLOADS__IDLE_TIMEOUT", "0s")], "uploads.idle_timeout"),
+            (
+                None,
+                &[("SESSIOND_UPLOADS__IDLE_TIMEOUT", "0s")],
+                "uploads.idle_timeout",
+            ),
             (
                 None,
                 &[

@@ -107,7 +107,11 @@ async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
     Ok(res)
 }
 
-async fn generate(state: &AppState, ctx: &RequestContext, req: Request<RequestBody>) -> Result<Response<Body>, ApiError> {
+async fn generate(
+    state: &AppState,
+    ctx: &RequestContext,
+    req: Request<RequestBody>,
+) -> Result<Response<Body>, ApiError> {
     let body = read_json(state, req, false).await?;
     let user_info = match body.as_ref().and_then(|b| b.get("user_info")) {
         None | Some(Value::Null) => None,
@@ -130,7 +134,11 @@ async fn generate(state: &AppState, ctx: &RequestContext, req: Request<RequestBo
     Ok(res)
 }
 
-async fn validate(state: &AppState, ctx: &RequestContext, req: Request<RequestBody>) -> Result<Response<Body>, ApiError> {
+async fn validate(
+    state: &AppState,
+    ctx: &RequestContext,
+    req: Request<RequestBody>,
+) -> Result<Response<Body>, ApiError> {
     let body = read_json(state, req, true).await?.unwrap_or_default();
     let Some(Value::String(raw)) = body.get("uuid") else {
         return Err(ApiError::MissingField("uuid", "a string"));
