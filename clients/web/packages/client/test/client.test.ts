@@ -101,6 +101,22 @@ describe('ensure()', () => {
     expect(storage.data.get(KEY)).toBe(s.uuid);
   });
 
+  it('replaces an expired id (410 session_expired) and says why', async () => {
+    const short = await startDaemon({ env: { SESSIOND_SESSION__IDLE_TIMEOUT: '1s', SESSIOND_SESSION__TOUCH_INTERVAL: '0s' } });
+    try {
+      const storage = memory();
+      const old = (await createSessionClient({ baseUrl: short.url, storage }).ensure()).uuid!;
+      // Expiry is checked on every read: poll (bounded) until the daemon calls it expired.
+      for (let i = 0; i < 100 && (await status(short, old)) !== 410; i++) await new Promise((r) => setTimeout(r, 50));
+      const s = await createSessionClient({ baseUrl: short.url, storage }).ensure();
+      expect(s.change).toBe('expired');
+      expect(s.lastProblem?.code).toBe('session_expired');
+      expect(s.uuid).not.toBe(old);
+    } finally {
+      await short.stop();
+    }
+  });
+
   it('concurrent calls in one tab make one request', async () => {
     const { calls, fetch: f } = countingFetch();
     const c = client({ fetch: f });
@@ -149,6 +165,18 @@ describe('uploads', () => {
     expect(file.status).toBe(200);
     expect((await file.arrayBuffer()).byteLength).toBe(200_000);
     await c.deleteUpload(up.id);
+    expect(await c.listUploads()).toEqual([]);
+  });
+
+  it('an aborted upload rejects with `aborted` and stores nothing', async () => {
+    const c = client();
+    await c.ensure();
+    const ac = new AbortController();
+    const err = await c
+      .upload(pdf(2_000_000), { signal: ac.signal, onProgress: (p) => p.fraction > 0.2 && ac.abort() })
+      .catch((e: unknown) => e);
+    expect(isSessiondError(err, 'aborted')).toBe(true);
+    // The daemon discards the partial body; the list stays empty.
     expect(await c.listUploads()).toEqual([]);
   });
 
