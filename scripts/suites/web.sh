@@ -14,9 +14,18 @@ failed=0
 ok() { passed=$((passed + ${1:-1})); }
 bad() { failed=$((failed + ${1:-1})); echo "FAILED: $2"; }
 
-# The daemon and console binaries the tests drive (a no-op when cargo test already built them).
-echo "-- cargo build --bin sessiond --bin sessionctl"
-if timeout 900 cargo build --quiet --bin sessiond --bin sessionctl; then ok; else bad 1 "cargo build"; fi
+# The daemon and console binaries the tests drive: `cargo test --workspace` (run before the
+# suites) already built both; build them only when missing (a lone suite run).
+if [ -x target/debug/sessiond ] && [ -x target/debug/sessionctl ]; then
+  echo "-- using target/debug/sessiond and target/debug/sessionctl"
+else
+  echo "-- cargo build --bin sessiond --bin sessionctl"
+  if ! timeout 1200 cargo build --quiet --bin sessiond --bin sessionctl; then
+    bad 1 "cargo build"
+    echo "$passed passed, $failed failed"
+    exit 1
+  fi
+fi
 
 cd clients/web
 echo "-- npm run build (OpenAPI drift check, packages, demo, bundle size)"
