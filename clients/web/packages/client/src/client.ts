@@ -137,8 +137,19 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
   const maxRetries = options.maxRetries ?? 2;
   const maxDelay = options.maxRetryDelayMs ?? 5000;
   let maxUploadBytes = options.maxUploadBytes ?? 5 * 1024 * 1024;
-  /** Until when (epoch ms) the daemon asked us to wait: calls before then fail without sending. */
-  let blockedUntil = 0;
+  /**
+   * Until when (epoch ms) the daemon asked us to wait, per route class of its rate limiter
+   * (generate, validate, read, upload, delete): calls before then fail without sending.
+   */
+  const blockedUntil = new Map<string, number>();
+  const routeClass = (method: string, path: string) =>
+    method === 'GET' ? 'read' : method === 'DELETE' ? 'delete' : path.endsWith('/uploads') ? 'upload' : path.slice(13);
+  const blocked = (klass: string) => {
+    const wait = Math.ceil(((blockedUntil.get(klass) ?? 0) - Date.now()) / 1000);
+    return wait > 0
+      ? new SessiondError('rate_limited', `too many requests; retry in ${wait} s`, { status: 429, retryAfter: wait })
+      : null;
+  };
 
   let state: SessionState = {
     status: 'idle',
@@ -179,28 +190,31 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
 
   /** One API call: JSON in and out, 503 retried with backoff and jitter, 429 remembered. */
   async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const klass = routeClass(method, path);
     for (let attempt = 0; ; attempt++) {
-      const wait = blockedUntil - Date.now();
-      if (wait > 0) {
-        throw new SessiondError('rate_limited', `too many requests; retry in ${Math.ceil(wait / 1000)} s`, {
-          status: 429,
-          retryAfter: Math.ceil(wait / 1000),
-        });
-      }
+      const refused = blocked(klass);
+      if (refused) throw refused;
       let res: Response;
+      let text: string;
       try {
         res = await doFetch(base + path, {
           method,
           headers: body === undefined ? {} : { 'content-type': 'application/json' },
           body: body === undefined ? null : JSON.stringify(body),
         });
+        text = await res.text();
       } catch (e) {
         throw new SessiondError('network_error', `the daemon could not be reached (${String(e)})`);
       }
-      const text = await res.text();
-      if (res.ok) return (text ? JSON.parse(text) : undefined) as T;
+      if (res.ok) {
+        try {
+          return (text ? JSON.parse(text) : undefined) as T;
+        } catch {
+          throw new SessiondError('unknown_problem', `HTTP ${res.status} with a body that is not JSON`, { status: res.status });
+        }
+      }
       const err = problemError(res.status, text, res.headers);
-      if (res.status === 429) blockedUntil = Date.now() + (err.retryAfter ?? 1) * 1000;
+      if (res.status === 429) blockedUntil.set(klass, Date.now() + (err.retryAfter ?? 1) * 1000);
       if (res.status === 503 && attempt < maxRetries) {
         const hinted = (err.retryAfter ?? 0) * 1000;
         const backoff = Math.min(maxDelay, Math.max(hinted, 250 * 2 ** attempt));
@@ -304,13 +318,8 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       if (!looksLikePdf(head)) {
         throw new SessiondError('unsupported_file_type', 'only PDF files are accepted');
       }
-      const wait = blockedUntil - Date.now();
-      if (wait > 0) {
-        throw new SessiondError('rate_limited', `too many requests; retry in ${Math.ceil(wait / 1000)} s`, {
-          status: 429,
-          retryAfter: Math.ceil(wait / 1000),
-        });
-      }
+      const refused = blocked('upload');
+      if (refused) throw refused;
       const form = new FormData();
       form.append('file', file, (file as File).name || 'upload.pdf');
       const xhr = new XMLHttpRequest();
@@ -326,11 +335,15 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
           settle();
           const headers = { get: (n: string) => xhr.getResponseHeader(n) };
           if (xhr.status === 201) {
-            resolve(JSON.parse(xhr.responseText) as Upload);
+            try {
+              resolve(JSON.parse(xhr.responseText) as Upload);
+            } catch {
+              reject(new SessiondError('unknown_problem', 'the upload answer is not JSON', { status: 201 }));
+            }
             return;
           }
           const err = problemError(xhr.status, xhr.responseText, headers);
-          if (xhr.status === 429) blockedUntil = Date.now() + (retryAfterSeconds(headers) ?? 1) * 1000;
+          if (xhr.status === 429) blockedUntil.set('upload', Date.now() + (retryAfterSeconds(headers) ?? 1) * 1000);
           const learned = err.code === 'file_too_large' ? /(\d+) bytes/.exec(err.detail) : null;
           if (learned) maxUploadBytes = Number(learned[1]);
           reject(err);

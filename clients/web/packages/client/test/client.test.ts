@@ -252,6 +252,9 @@ describe('refusals and failures', () => {
       const again = await c.listUploads().catch((e: unknown) => e);
       expect(isSessiondError(again, 'rate_limited')).toBe(true);
       expect(calls.length).toBe(sent); // answered locally: no retry storm
+      // Only that route class waits: validating (another class) still goes out and succeeds.
+      expect((await c.ensure()).status).toBe('active');
+      expect(calls.at(-1)).toBe('POST /api/session/validate-uuid');
       expect(storage.data.get(KEY)).toBe(uuid);
       expect(c.getState().status).toBe('active');
     } finally {
