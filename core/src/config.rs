@@ -426,6 +426,11 @@ pub struct UploadSettings {
     pub max_bytes: u64,
     /// Uploads kept per session.
     pub max_per_session: u32,
+    /// An upload whose body sends no byte for this long is answered 408 (a stalled client).
+    /// Uploads are not bound by `server.request_timeout`, so slow links can finish.
+    pub idle_timeout: HumanDuration,
+    /// The most one upload request may take in all, however steadily its bytes arrive.
+    pub total_timeout: HumanDuration,
 }
 
 impl Default for UploadSettings {
@@ -433,6 +438,8 @@ impl Default for UploadSettings {
         Self {
             max_bytes: 5 * 1024 * 1024,
             max_per_session: 50,
+            idle_timeout: HumanDuration::secs(30),
+            total_timeout: HumanDuration::secs(15 * 60),
         }
     }
 }
@@ -900,6 +907,15 @@ impl Settings {
         if self.uploads.max_bytes == 0 {
             return Err(ConfigError::new("uploads.max_bytes", "must be at least 1"));
         }
+        if self.uploads.idle_timeout.get().is_zero() {
+            return Err(ConfigError::new("uploads.idle_timeout", "must be more than 0s"));
+        }
+        if self.uploads.total_timeout.get() < self.uploads.idle_timeout.get() {
+            return Err(ConfigError::new(
+                "uploads.total_timeout",
+                "must be at least uploads.idle_timeout",
+            ));
+        }
         if self.session.idle_timeout.get().is_zero() {
             return Err(ConfigError::new("session.idle_timeout", "must be more than 0s"));
         }
@@ -1197,6 +1213,19 @@ mod tests {
                 "rate_limit.redis_url",
             ),
             (None, &[("SESSIOND_STORAGE__BACKEND", "s3")], "storage.s3.bucket"),
+            (
+                None,
+                &[("SESSIOND_UPLOADS__IDLE_TIMEOUT", "0s")],
+                "uploads.idle_timeout",
+            ),
+            (
+                None,
+                &[
+                    ("SESSIOND_UPLOADS__IDLE_TIMEOUT", "2m"),
+                    ("SESSIOND_UPLOADS__TOTAL_TIMEOUT", "1m"),
+                ],
+                "uploads.total_timeout",
+            ),
             (None, &[("SESSIOND_EMAIL__ENABLED", "true")], "email.to"),
             (
                 None,

@@ -4,7 +4,6 @@
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sessiond_core::domain::rfc3339;
@@ -13,6 +12,7 @@ use sessiond_core::session::SessionView;
 use crate::app::{AppState, RequestContext};
 use crate::body::{Body, empty, full};
 use crate::problem::ApiError;
+use crate::request_body::RequestBody;
 use crate::routes::Route;
 use crate::uploads;
 
@@ -27,7 +27,7 @@ pub async fn dispatch(
     state: &AppState,
     ctx: &RequestContext,
     route: Route,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     match route {
         Route::Healthz => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
@@ -118,7 +118,11 @@ async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
     Ok(res)
 }
 
-async fn generate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn generate(
+    state: &AppState,
+    ctx: &RequestContext,
+    req: Request<RequestBody>,
+) -> Result<Response<Body>, ApiError> {
     let body = read_json(state, req, false).await?;
     let user_info = match body.as_ref().and_then(|b| b.get("user_info")) {
         None | Some(Value::Null) => None,
@@ -157,7 +161,11 @@ fn has_nul(v: &Value) -> bool {
     }
 }
 
-async fn validate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn validate(
+    state: &AppState,
+    ctx: &RequestContext,
+    req: Request<RequestBody>,
+) -> Result<Response<Body>, ApiError> {
     let body = read_json(state, req, true).await?.unwrap_or_default();
     let Some(Value::String(raw)) = body.get("uuid") else {
         return Err(ApiError::MissingField("uuid", "a string"));
@@ -224,7 +232,7 @@ fn is_json(content_type: &HeaderValue) -> bool {
 /// body when `required` is false.
 async fn read_json(
     state: &AppState,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     required: bool,
 ) -> Result<Option<Map<String, Value>>, ApiError> {
     let max = state.settings.server.max_json_body;

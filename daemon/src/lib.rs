@@ -11,6 +11,7 @@ pub mod logging;
 pub mod metrics;
 pub mod problem;
 pub mod ratelimit;
+pub mod request_body;
 pub mod routes;
 pub mod server;
 pub mod uploads;

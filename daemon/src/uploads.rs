@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
-use hyper::body::{Body as _, Frame, Incoming};
+use hyper::body::{Body as _, Frame};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use sessiond_core::domain::rfc3339;
@@ -22,6 +22,7 @@ use crate::app::{AppState, RequestContext};
 use crate::body::{Body, BoxError, empty};
 use crate::handlers::json_response;
 use crate::problem::ApiError;
+use crate::request_body::RequestBody;
 
 /// Room for multipart framing (boundaries, part headers) over `uploads.max_bytes` in an
 /// announced `Content-Length` (SPEC §2.3).
@@ -75,7 +76,7 @@ pub async fn upload(
     state: &AppState,
     ctx: &RequestContext,
     raw: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let uploads = service(state)?;
     let boundary = req
@@ -180,13 +181,13 @@ struct Overrun;
 /// to read the body to its end after the parser is done.
 #[derive(Clone)]
 struct BudgetedBody {
-    body: Arc<Mutex<Incoming>>,
+    body: Arc<Mutex<RequestBody>>,
     read: Arc<AtomicU64>,
     limit: Arc<AtomicU64>,
 }
 
 impl BudgetedBody {
-    fn new(body: Incoming, allowance: u64) -> Self {
+    fn new(body: RequestBody, allowance: u64) -> Self {
         Self {
             body: Arc::new(Mutex::new(body)),
             read: Arc::new(AtomicU64::new(0)),
