@@ -7,7 +7,7 @@ export type Problem = components['schemas']['Problem'];
  * Every `code` the daemon answers with (SPEC §2). `scripts/openapi.mjs --check` fails the build
  * when daemon/openapi.json names a code missing here.
  */
-export const PROBLEM_CODES = ['malformed_json', 'missing_field', 'invalid_uuid_format', 'origin_not_allowed', 'forbidden', 'not_found', 'session_not_found', 'method_not_allowed', 'request_timeout', 'session_revoked', 'session_expired', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal_error', 'database_unavailable', 'storage_unavailable', 'invalid_multipart', 'empty_file', 'upload_not_found', 'upload_quota_exceeded', 'file_too_large', 'unsupported_file_type'] as const;
+export const PROBLEM_CODES = ['malformed_json', 'missing_field', 'invalid_uuid_format', 'invalid_text', 'origin_not_allowed', 'forbidden', 'not_found', 'session_not_found', 'method_not_allowed', 'request_timeout', 'session_revoked', 'session_expired', 'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal_error', 'database_unavailable', 'storage_unavailable', 'invalid_multipart', 'empty_file', 'upload_not_found', 'upload_quota_exceeded', 'file_too_large', 'unsupported_file_type'] as const;
 
 /** A problem code of the daemon. */
 export type ProblemCode = (typeof PROBLEM_CODES)[number];

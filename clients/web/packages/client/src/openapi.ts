@@ -354,7 +354,7 @@ export interface operations {
                     "application/json": components["schemas"]["Session"];
                 };
             };
-            /** @description Bad body (codes: malformed_json, missing_field) */
+            /** @description Bad body (codes: malformed_json, missing_field, invalid_text) */
             400: {
                 headers: {
                     [name: string]: unknown;
