@@ -8,6 +8,7 @@ pub mod handlers;
 pub mod jobs;
 pub mod logging;
 pub mod metrics;
+pub mod part_headers;
 pub mod problem;
 pub mod ratelimit;
 pub mod routes;
