@@ -6,6 +6,7 @@ pub mod body;
 pub mod client_ip;
 pub mod handlers;
 pub mod jobs;
+pub mod json_body;
 pub mod logging;
 pub mod metrics;
 pub mod part_headers;
