@@ -3,7 +3,7 @@
 # daemon, once on SQLite and once on PostgreSQL (a database of its own, dropped afterwards).
 # Every check (`--checks all`), 100 examples per operation, every phase including the stateful
 # one, rate limiting off. Any finding fails the suite. Bounded: each run is killed after
-# $CONFORMANCE_MAX_SECS (default 150) seconds and that counts as a failure.
+# $CONFORMANCE_MAX_SECS (default 180) seconds and that counts as a failure.
 #
 #   scripts/suites/conformance.sh            both databases
 #   scripts/suites/conformance.sh sqlite     one of them (sqlite | postgres)
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 tools=${SESSIOND_TEST_TOOLS:-$root/target/test-tools}
 st="$tools/schemathesis/bin/st"
-max_secs=${CONFORMANCE_MAX_SECS:-150}
+max_secs=${CONFORMANCE_MAX_SECS:-180}
 examples=${CONFORMANCE_EXAMPLES:-100}
 pg_admin=${SESSIOND_TEST_PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 
