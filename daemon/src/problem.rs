@@ -19,6 +19,8 @@ pub enum ApiError {
     /// 400: an upload id in the path that is not a canonical UUID v4 (checked after the session
     /// id's format and before the session is looked up).
     InvalidUploadId,
+    /// 400: client text the database cannot store (a NUL character); names where.
+    InvalidText(String),
     /// 403: preflight from an origin not in `cors.allowed_origins`.
     OriginNotAllowed,
     /// 403: `/metrics` from outside `metrics.allow`.
@@ -81,7 +83,12 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            MalformedJson(_) | MissingField(..) | InvalidUuidFormat | InvalidUploadId | InvalidMultipart(_)
+            MalformedJson(_)
+            | MissingField(..)
+            | InvalidUuidFormat
+            | InvalidUploadId
+            | InvalidText(_)
+            | InvalidMultipart(_)
             | EmptyFile => StatusCode::BAD_REQUEST,
             OriginNotAllowed | Forbidden => StatusCode::FORBIDDEN,
             NotFound | SessionNotFound | UploadNotFound => StatusCode::NOT_FOUND,
@@ -104,6 +111,7 @@ impl ApiError {
             MalformedJson(_) => "malformed_json",
             MissingField(..) => "missing_field",
             InvalidUuidFormat | InvalidUploadId => "invalid_uuid_format",
+            InvalidText(_) => "invalid_text",
             OriginNotAllowed => "origin_not_allowed",
             Forbidden => "forbidden",
             NotFound => "not_found",
@@ -134,6 +142,7 @@ impl ApiError {
             MalformedJson(_) => "Malformed JSON",
             MissingField(..) => "Missing or invalid field",
             InvalidUuidFormat | InvalidUploadId => "Invalid UUID format",
+            InvalidText(_) => "Text cannot be stored",
             OriginNotAllowed => "Origin not allowed",
             Forbidden => "Forbidden",
             NotFound => "Not found",
@@ -161,7 +170,7 @@ impl ApiError {
     fn detail(&self) -> String {
         use ApiError::*;
         match self {
-            MalformedJson(d) | PayloadTooLarge(d) => d.clone(),
+            MalformedJson(d) | PayloadTooLarge(d) | InvalidText(d) => d.clone(),
             MissingField(field, expected) => format!("field `{field}` is required and must be {expected}"),
             InvalidUuidFormat => "a session id is a canonical UUID version 4 (8-4-4-4-12 hex digits)".into(),
             InvalidUploadId => "an upload id is a canonical UUID version 4 (8-4-4-4-12 hex digits)".into(),
@@ -242,6 +251,10 @@ impl From<SessionError> for ApiError {
             SessionError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 ApiError::Internal
+            }
+            SessionError::Rejected(cause) => {
+                tracing::info!(%cause, "the database refused a value of this request");
+                ApiError::InvalidText("the request holds text the database cannot store".into())
             }
         }
     }

@@ -206,6 +206,8 @@ impl<DB: sqlx::Database> Drop for BatchConn<DB> {
 crate::store::shared_impl!(PgStore, sqlx::Postgres, sql);
 
 mod sql {
+    pub const PROBE_WRITE: &str =
+        "INSERT INTO write_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at";
     pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
         (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
