@@ -53,4 +53,21 @@ mod tests {
         let map = parse_object(br#" {"a": 1} "#, true, true).ok().flatten().unwrap_or_default();
         assert_eq!(map.get("a"), Some(&Value::from(1)));
     }
+
+    /// Found by the `json_body` fuzz target: without serde_json's `float_roundtrip` a long
+    /// number parsed to a float that printed and parsed back as another, so the `user_info`
+    /// stored (and measured) was not the one parsed.
+    #[test]
+    fn numbers_round_trip() {
+        for text in [
+            r#"{"":21110100100000000000000000000000000000000000000000000000000016397105843297379214}"#,
+            r#"{"a":0.30000000000000004,"b":1e-320,"c":-1.7976931348623157e308,"d":123456789.98765432}"#,
+        ] {
+            let map = parse_object(text.as_bytes(), true, true).ok().flatten().unwrap_or_default();
+            let printed = serde_json::to_vec(&map).unwrap_or_default();
+            let again = parse_object(&printed, true, true).ok().flatten().unwrap_or_default();
+            assert!(!map.is_empty());
+            assert_eq!(again, map, "{text}");
+        }
+    }
 }
