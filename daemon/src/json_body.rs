@@ -49,8 +49,14 @@ mod tests {
         assert_eq!(parse_object(b"", true, true), Err(JsonBodyError::Empty));
         assert_eq!(parse_object(b"{}", false, false), Err(JsonBodyError::NoContentType));
         assert_eq!(parse_object(b"[1]", true, false), Err(JsonBodyError::NotAnObject));
-        assert!(matches!(parse_object(b"{", true, false), Err(JsonBodyError::Invalid(_))));
-        let map = parse_object(br#" {"a": 1} "#, true, true).ok().flatten().unwrap_or_default();
+        assert!(matches!(
+            parse_object(b"{", true, false),
+            Err(JsonBodyError::Invalid(_))
+        ));
+        let map = parse_object(br#" {"a": 1} "#, true, true)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         assert_eq!(map.get("a"), Some(&Value::from(1)));
     }
 
@@ -63,7 +69,10 @@ mod tests {
             r#"{"":21110100100000000000000000000000000000000000000000000000000016397105843297379214}"#,
             r#"{"a":0.30000000000000004,"b":1e-320,"c":-1.7976931348623157e308,"d":123456789.98765432}"#,
         ] {
-            let map = parse_object(text.as_bytes(), true, true).ok().flatten().unwrap_or_default();
+            let map = parse_object(text.as_bytes(), true, true)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
             let printed = serde_json::to_vec(&map).unwrap_or_default();
             let again = parse_object(&printed, true, true).ok().flatten().unwrap_or_default();
             assert!(!map.is_empty());

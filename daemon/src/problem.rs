@@ -83,13 +83,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            MalformedJson(_)
-            | MissingField(..)
-            | InvalidUuidFormat
-            | InvalidUploadId
-            | InvalidText(_)
-            | InvalidMultipart(_)
-            | EmptyFile => StatusCode::BAD_REQUEST,
+            MalformedJson(_) | MissingField(..) | InvalidUuidFormat | InvalidUploadId | InvalidText(_)
+            | InvalidMultipart(_) | EmptyFile => StatusCode::BAD_REQUEST,
             OriginNotAllowed | Forbidden => StatusCode::FORBIDDEN,
             NotFound | SessionNotFound | UploadNotFound => StatusCode::NOT_FOUND,
             UploadQuotaExceeded(_) => StatusCode::CONFLICT,

@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     if let Ok(cron) = parse_cron(expr) {
-        let start = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).single().expect("a valid time");
+        let start = Utc
+            .with_ymd_and_hms(2026, 12, 1, 12, 0, 0)
+            .single()
+            .expect("a valid time");
         if let Ok(next) = cron.find_next_occurrence(&start, false) {
             assert!(next > start);
         }

@@ -28,8 +28,7 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(&got[..], &expected[..]);
 
-    let chunks: Vec<Result<Bytes, std::io::Error>> =
-        body.chunks(size).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let chunks: Vec<Result<Bytes, std::io::Error>> = body.chunks(size).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     let scrubbed = scrub(stream::iter(chunks), BOUNDARY);
     let constraints = multer::Constraints::new().allowed_fields(vec!["file"]);
     let mut multipart = multer::Multipart::with_constraints(scrubbed, BOUNDARY, constraints);
@@ -37,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
         while let Ok(Some(mut field)) = multipart.next_field().await {
             let name = sanitize_filename(field.file_name());
             assert!(!name.is_empty() && name.len() <= MAX_FILENAME_BYTES, "{name:?}");
-            assert!(!name.chars().any(|c| c.is_control() || c == '/' || c == '\\'), "{name:?}");
+            assert!(
+                !name.chars().any(|c| c.is_control() || c == '/' || c == '\\'),
+                "{name:?}"
+            );
             let mut sniff = Sniff::default();
             while let Ok(Some(chunk)) = field.chunk().await {
                 sniff.feed(&chunk);
