@@ -11,6 +11,7 @@ use sessiond_core::session::SessionView;
 
 use crate::app::{AppState, RequestContext};
 use crate::body::{Body, empty, full};
+use crate::json_body::{self, JsonBodyError};
 use crate::problem::ApiError;
 use crate::request_body::RequestBody;
 use crate::routes::Route;
@@ -253,21 +254,12 @@ async fn read_json(
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large(max)),
         Err(_) => return Err(ApiError::MalformedJson("the request body could not be read".into())),
     };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return if required {
-            Err(ApiError::MalformedJson("the body is empty; send a JSON object".into()))
-        } else {
-            Ok(None)
-        };
-    }
-    if content_type.is_none() {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(Some(map)),
-        Ok(_) => Err(ApiError::MalformedJson("the body must be a JSON object".into())),
-        Err(e) => Err(ApiError::MalformedJson(format!("the body is not valid JSON: {e}"))),
-    }
+    json_body::parse_object(&bytes, content_type.is_some(), required).map_err(|e| match e {
+        JsonBodyError::Empty => ApiError::MalformedJson("the body is empty; send a JSON object".into()),
+        JsonBodyError::NoContentType => ApiError::UnsupportedMediaType,
+        JsonBodyError::NotAnObject => ApiError::MalformedJson("the body must be a JSON object".into()),
+        JsonBodyError::Invalid(e) => ApiError::MalformedJson(format!("the body is not valid JSON: {e}")),
+    })
 }
 
 fn too_large(max: usize) -> ApiError {

@@ -15,6 +15,7 @@ use hyper::body::{Body as _, Frame};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use sessiond_core::domain::rfc3339;
+use sessiond_core::id::parse_session_id;
 use sessiond_core::store::UploadRecord;
 use sessiond_core::uploads::{IncomingUpload, UploadError, UploadService};
 
@@ -99,7 +100,9 @@ pub async fn upload(
     // Only the `file` part is allowed; anything else ends the request as malformed.
     let constraints = multer::Constraints::new().allowed_fields(vec![FILE_PART]);
     let body = BudgetedBody::new(req.into_body(), FRAMING_ALLOWANCE);
-    let mut multipart = multer::Multipart::with_constraints(body.clone(), boundary, constraints);
+    // Part headers reach the parser without control characters (see `part_headers`).
+    let parsed = crate::part_headers::scrub(body.clone(), &boundary);
+    let mut multipart = multer::Multipart::with_constraints(parsed, boundary, constraints);
     let mut filename: Option<Option<String>> = None;
     loop {
         let mut field = match multipart.next_field().await {
@@ -253,6 +256,16 @@ pub async fn list(state: &AppState, ctx: &RequestContext, raw: &str) -> Result<R
     Ok(json_response(StatusCode::OK, &json!({ "uploads": items })))
 }
 
+/// The order of checks on `/api/session/{uuid}/uploads/{id}`: the session id's format (the
+/// session service refuses and audits a bad one), then the upload id's format, then the session
+/// (404/410) and the upload (404). So a malformed upload id is 400 whatever the session's state.
+fn check_upload_id(raw: &str, raw_id: &str) -> Result<(), ApiError> {
+    if parse_session_id(raw).is_some() && parse_session_id(raw_id).is_none() {
+        return Err(ApiError::InvalidUploadId);
+    }
+    Ok(())
+}
+
 /// `GET /api/session/{uuid}/uploads/{id}`: the PDF, streamed from the store.
 pub async fn download(
     state: &AppState,
@@ -260,6 +273,7 @@ pub async fn download(
     raw: &str,
     raw_id: &str,
 ) -> Result<Response<Body>, ApiError> {
+    check_upload_id(raw, raw_id)?;
     let (record, object) = service(state)?.open(&ctx.origin, raw, raw_id).await?;
     let frames = tokio_util::io::ReaderStream::new(object.reader)
         .map_ok(Frame::data)
@@ -282,6 +296,7 @@ pub async fn delete(
     raw: &str,
     raw_id: &str,
 ) -> Result<Response<Body>, ApiError> {
+    check_upload_id(raw, raw_id)?;
     service(state)?.delete(&ctx.origin, raw, raw_id).await?;
     let mut res = Response::new(empty());
     *res.status_mut() = StatusCode::NO_CONTENT;

@@ -109,7 +109,7 @@ export interface paths {
             header?: never;
             path: {
                 /** @description Canonical UUID v4 session id */
-                uuid: string;
+                uuid: components["schemas"]["UuidV4"];
             };
             cookie?: never;
         };
@@ -130,7 +130,7 @@ export interface paths {
             header?: never;
             path: {
                 /** @description Canonical UUID v4 session id */
-                uuid: string;
+                uuid: components["schemas"]["UuidV4"];
             };
             cookie?: never;
         };
@@ -151,9 +151,9 @@ export interface paths {
             header?: never;
             path: {
                 /** @description Canonical UUID v4 session id */
-                uuid: string;
-                /** @description Upload id */
-                id: string;
+                uuid: components["schemas"]["UuidV4"];
+                /** @description Upload id (canonical UUID v4); checked after the session id and before the session is looked up */
+                id: components["schemas"]["UuidV4"];
             };
             cookie?: never;
         };
@@ -172,6 +172,7 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description RFC 9457 problem document; clients switch on `code` */
         Problem: {
             /** @example urn:sessiond:problem:session_not_found */
             type: string;
@@ -181,16 +182,19 @@ export interface components {
             code: string;
             request_id: string;
         };
+        /** @description Unknown members are ignored. The body itself is optional (empty, or no body at all). */
         GenerateRequest: {
-            /** @description Client facts, at most 2 KiB serialized */
-            user_info?: Record<string, never>;
+            /** @description Client facts stored as-is: a JSON object of at most 2048 bytes serialized (over: 413 payload_too_large; not an object: 400 missing_field; a NUL character in a key or string: 400 invalid_text). `null` means absent. */
+            user_info?: {
+                [key: string]: components["schemas"]["StorableJson"];
+            } | null;
         };
+        /** @description Unknown members are ignored. A `uuid` that is a string but not a canonical UUID v4 is 400 invalid_uuid_format; absent or not a string is 400 missing_field. */
         ValidateRequest: {
-            uuid: string;
+            uuid: components["schemas"]["UuidV4"];
         };
         Session: {
-            /** Format: uuid */
-            uuid: string;
+            uuid: components["schemas"]["UuidV4"];
             /** @enum {string} */
             status: "active" | "revoked" | "expired";
             /** Format: date-time */
@@ -209,10 +213,9 @@ export interface components {
             upload_bytes: number;
         };
         Upload: {
-            /** Format: uuid */
-            id: string;
-            /** Format: uuid */
-            session_uuid: string;
+            id: components["schemas"]["UuidV4"];
+            session_uuid: components["schemas"]["UuidV4"];
+            /** @description The client's filename, sanitized: path separators and control characters removed, at most 255 bytes of UTF-8; `upload.pdf` when none is left */
             filename: string;
             size: number;
             sha256: string;
@@ -221,6 +224,26 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
+        /**
+         * Format: uuid
+         * @description A canonical UUID version 4: 8-4-4-4-12 hex digits (either case), version digit 4, variant 8, 9, a or b. Braces, `urn:uuid:`, missing hyphens, whitespace and other versions are refused with 400 invalid_uuid_format.
+         */
+        UuidV4: string;
+        Health: {
+            /** @constant */
+            status: "ok";
+        };
+        Readiness: {
+            /** @enum {unknown} */
+            status: "ready" | "unavailable";
+            /** @enum {unknown} */
+            database: "ok" | "unavailable";
+            /** @enum {unknown} */
+            storage: "ok" | "unavailable";
+            failing?: ("database" | "storage")[];
+        };
+        /** @description Any JSON value whose strings (object keys included) hold no NUL character: a NUL cannot be stored (400 invalid_text). */
+        StorableJson: unknown;
     };
     responses: never;
     parameters: never;
@@ -253,7 +276,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
             };
         };
     };
@@ -271,14 +296,19 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
             };
             /** @description A dependency is down; `failing` names it */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
             };
         };
     };
@@ -326,7 +356,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": Record<string, never>;
                 };
             };
         };
@@ -354,7 +384,7 @@ export interface operations {
                     "application/json": components["schemas"]["Session"];
                 };
             };
-            /** @description Bad body (codes: malformed_json, missing_field, invalid_text) */
+            /** @description Bad body: not JSON, not an object, `user_info` not an object, or text the database cannot store (codes: malformed_json, missing_field, invalid_text) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -363,8 +393,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Unknown route (codes: not_found) */
-            404: {
+            /** @description The request was not complete within server.request_timeout (codes: request_timeout) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -372,7 +402,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body or user_info too large (codes: payload_too_large) */
+            /** @description Body over server.max_json_body, or user_info over 2048 bytes serialized (codes: payload_too_large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -381,7 +411,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not JSON (codes: unsupported_media_type) */
+            /** @description A body that is not JSON (codes: unsupported_media_type) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -412,9 +442,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Dependency unavailable (codes: database_unavailable, storage_unavailable) */
+            /** @description Dependency unavailable or the daemon is shutting down (codes: database_unavailable) */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -463,6 +494,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request was not complete within server.request_timeout (codes: request_timeout) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Session no longer live (codes: session_revoked, session_expired) */
             410: {
                 headers: {
@@ -472,7 +512,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body too large (codes: payload_too_large) */
+            /** @description Body over server.max_json_body (codes: payload_too_large) */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -512,9 +552,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Dependency unavailable (codes: database_unavailable, storage_unavailable) */
+            /** @description Dependency unavailable or the daemon is shutting down (codes: database_unavailable) */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -529,7 +570,7 @@ export interface operations {
             header?: never;
             path: {
                 /** @description Canonical UUID v4 session id */
-                uuid: string;
+                uuid: components["schemas"]["UuidV4"];
             };
             cookie?: never;
         };
@@ -555,6 +596,15 @@ export interface operations {
             };
             /** @description Unknown session (codes: session_not_found) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request was not complete within server.request_timeout (codes: request_timeout) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -593,9 +643,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Dependency unavailable (codes: database_unavailable, storage_unavailable) */
+            /** @description Dependency unavailable or the daemon is shutting down (codes: database_unavailable) */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -610,7 +661,7 @@ export interface operations {
             header?: never;
             path: {
                 /** @description Canonical UUID v4 session id */
-                uuid: string;
+                uuid: components["schemas"]["UuidV4"];
             };
             cookie?: never;
         };
@@ -641,6 +692,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request was not complete within server.request_timeout (codes: request_timeout) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Rate limited (codes: rate_limited) */
             429: {
                 headers: {
@@ -663,9 +723,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Dependency unavailable (codes: database_unavailable, storage_unavailable) */
+            /** @description Dependency unavailable or the daemon is shutting down (codes: database_unavailable, storage_unavailable) */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -680,7 +741,7 @@ export interface operations {
             header?: never;
             path: {
                 /** @description Canonical UUID v4 session id */
-                uuid: string;
+                uuid: components["schemas"]["UuidV4"];
             };
             cookie?: never;
         };
@@ -715,6 +776,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The request was not complete within server.request_timeout (codes: request_timeout) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Session no longer live (codes: session_revoked, session_expired) */
             410: {
                 headers: {
@@ -727,6 +797,10 @@ export interface operations {
             /** @description Rate limited (codes: rate_limited) */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -742,9 +816,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Dependency unavailable (codes: database_unavailable, storage_unavailable) */
+            /** @description Dependency unavailable or the daemon is shutting down (codes: database_unavailable) */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -759,7 +834,7 @@ export interface operations {
             header?: never;
             path: {
                 /** @description Canonical UUID v4 session id */
-                uuid: string;
+                uuid: components["schemas"]["UuidV4"];
             };
             cookie?: never;
         };
@@ -851,6 +926,10 @@ export interface operations {
             /** @description Rate limited (codes: rate_limited) */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -866,9 +945,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Dependency unavailable (codes: database_unavailable, storage_unavailable) */
+            /** @description Dependency unavailable or the daemon is shutting down (codes: database_unavailable, storage_unavailable) */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -883,9 +963,9 @@ export interface operations {
             header?: never;
             path: {
                 /** @description Canonical UUID v4 session id */
-                uuid: string;
-                /** @description Upload id */
-                id: string;
+                uuid: components["schemas"]["UuidV4"];
+                /** @description Upload id (canonical UUID v4); checked after the session id and before the session is looked up */
+                id: components["schemas"]["UuidV4"];
             };
             cookie?: never;
         };
@@ -900,7 +980,7 @@ export interface operations {
                     "application/pdf": string;
                 };
             };
-            /** @description Bad session id (codes: invalid_uuid_format) */
+            /** @description Bad session id or upload id (codes: invalid_uuid_format) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -911,6 +991,15 @@ export interface operations {
             };
             /** @description Unknown session or upload (codes: session_not_found, upload_not_found) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request was not complete within server.request_timeout (codes: request_timeout) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -930,6 +1019,10 @@ export interface operations {
             /** @description Rate limited (codes: rate_limited) */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -945,9 +1038,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Dependency unavailable (codes: database_unavailable, storage_unavailable) */
+            /** @description Dependency unavailable or the daemon is shutting down (codes: database_unavailable, storage_unavailable) */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -962,9 +1056,9 @@ export interface operations {
             header?: never;
             path: {
                 /** @description Canonical UUID v4 session id */
-                uuid: string;
-                /** @description Upload id */
-                id: string;
+                uuid: components["schemas"]["UuidV4"];
+                /** @description Upload id (canonical UUID v4); checked after the session id and before the session is looked up */
+                id: components["schemas"]["UuidV4"];
             };
             cookie?: never;
         };
@@ -977,7 +1071,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad session id (codes: invalid_uuid_format) */
+            /** @description Bad session id or upload id (codes: invalid_uuid_format) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -988,6 +1082,15 @@ export interface operations {
             };
             /** @description Unknown session or upload (codes: session_not_found, upload_not_found) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request was not complete within server.request_timeout (codes: request_timeout) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1007,6 +1110,10 @@ export interface operations {
             /** @description Rate limited (codes: rate_limited) */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1022,9 +1129,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Dependency unavailable (codes: database_unavailable, storage_unavailable) */
+            /** @description Dependency unavailable or the daemon is shutting down (codes: database_unavailable, storage_unavailable) */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
