@@ -12,6 +12,13 @@ use sessiond_tests::console::seed_sessions;
 use sessiond_tests::{DbKind, TestDb, on_both_backends};
 use uuid::Uuid;
 
+/// The daemon's object store root for `db` (as a daemon on it would have created it).
+fn objects_root(db: &TestDb) -> std::path::PathBuf {
+    let root = db.settings().storage.fs.root;
+    std::fs::create_dir_all(&root).expect("objects root");
+    root
+}
+
 fn sessionctl(db: &TestDb, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sessionctl"))
         .arg("--database-url")
@@ -19,6 +26,7 @@ fn sessionctl(db: &TestDb, args: &[&str]) -> Output {
         .args(args)
         .current_dir(db.dir.path())
         .env_remove("SESSIOND_CONFIG")
+        .env("SESSIOND_STORAGE__FS__ROOT", objects_root(db))
         .stdin(Stdio::null())
         .output()
         .expect("run sessionctl")
@@ -245,7 +253,8 @@ async fn alerts_and_jobs_subcommands(kind: DbKind) {
             "alert_detection",
             "alert_digest",
             "notification_sender",
-            "upload_gc"
+            "upload_gc",
+            "object_deletion"
         ]
     );
     assert!(jobs.iter().all(|j| j["next_run"].as_i64().is_some()));

@@ -5,6 +5,7 @@
 pub mod alerts;
 mod batch;
 pub mod console;
+pub mod deletions;
 pub mod jobs;
 mod postgres;
 pub mod retention;
@@ -189,6 +190,7 @@ pub trait Store:
     + jobs::JobStore
     + alerts::AlertStore
     + retention::RetentionStore
+    + deletions::DeletionStore
     + UploadStore
     + Send
     + Sync
