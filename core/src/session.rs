@@ -344,7 +344,9 @@ impl SessionService {
                     tracing::warn!(error = %e, session = %id, "objects deleted; the object_deletion job drops their record");
                 }
             }
-            Err(e) => tracing::warn!(error = %e, session = %id, "objects not deleted now; the object_deletion job retries"),
+            Err(e) => {
+                tracing::warn!(error = %e, session = %id, "objects not deleted now; the object_deletion job retries")
+            }
         }
     }
 

@@ -97,7 +97,10 @@ impl FaultProxy {
         let (scheme, rest) = url.split_once("://").expect("url with a scheme");
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
-        let userinfo = authority.rsplit_once('@').map(|(u, _)| format!("{u}@")).unwrap_or_default();
+        let userinfo = authority
+            .rsplit_once('@')
+            .map(|(u, _)| format!("{u}@"))
+            .unwrap_or_default();
         format!("{scheme}://{userinfo}{}{tail}", self.addr)
     }
 
@@ -265,7 +268,10 @@ mod tests {
         proxy.set(Fault::Stall);
         a.write_all(b"held").await.expect("write");
         let mut buf = [0u8; 4];
-        assert!(tokio::time::timeout(WAIT, a.read_exact(&mut buf)).await.is_err(), "stalled");
+        assert!(
+            tokio::time::timeout(WAIT, a.read_exact(&mut buf)).await.is_err(),
+            "stalled"
+        );
         proxy.set(Fault::Pass);
         tokio::time::timeout(Duration::from_secs(5), a.read_exact(&mut buf))
             .await
@@ -310,6 +316,9 @@ mod tests {
             url_addr("postgres://u:p@127.0.0.1:5432/db"),
             "127.0.0.1:5432".parse().expect("addr")
         );
-        assert_eq!(url_addr("http://127.0.0.1:9000"), "127.0.0.1:9000".parse().expect("addr"));
+        assert_eq!(
+            url_addr("http://127.0.0.1:9000"),
+            "127.0.0.1:9000".parse().expect("addr")
+        );
     }
 }

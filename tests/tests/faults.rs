@@ -158,7 +158,9 @@ impl S3Env {
     /// What the daemon's `object_deletion` job would do now (same settings, through the proxy).
     async fn run_deletion_job(&self) -> RunOutcome {
         let ctx = job_ctx(&self.db, self.settings.clone()).await;
-        run_job(&ctx, find("object_deletion").expect("job")).await.expect("run job")
+        run_job(&ctx, find("object_deletion").expect("job"))
+            .await
+            .expect("run job")
     }
 }
 
@@ -168,7 +170,11 @@ async fn job_ctx(db: &TestDb, settings: Settings) -> JobContext {
         .expect("job context")
 }
 
-async fn timed(what: &str, limit: Duration, fut: impl std::future::Future<Output = reqwest::Response>) -> reqwest::Response {
+async fn timed(
+    what: &str,
+    limit: Duration,
+    fut: impl std::future::Future<Output = reqwest::Response>,
+) -> reqwest::Response {
     let t = Instant::now();
     let res = fut.await;
     assert!(t.elapsed() <= limit, "{what} took {:?} (limit {limit:?})", t.elapsed());
@@ -195,7 +201,10 @@ async fn stalled_s3_is_503_in_time_and_nothing_lands_later(kind: DbKind) {
     let res = timed("a stalled upload", limit, e.upload(&s, "during.pdf", 300_000)).await;
     assert_problem(res, 503, "storage_unavailable").await;
     let download = client().get(e.d.url(&format!("/api/session/{s}/uploads/{before}")));
-    let res = timed("a stalled download", limit, async { download.send().await.expect("download") }).await;
+    let res = timed("a stalled download", limit, async {
+        download.send().await.expect("download")
+    })
+    .await;
     assert_problem(res, 503, "storage_unavailable").await;
     let res = timed("a stalled /readyz", limit, async {
         client().get(e.d.url("/readyz")).send().await.expect("readyz")
@@ -205,17 +214,32 @@ async fn stalled_s3_is_503_in_time_and_nothing_lands_later(kind: DbKind) {
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["failing"], serde_json::json!(["storage"]), "{body}");
     let delete = client().delete(e.d.url(&format!("/api/session/{s}/uploads/{before}")));
-    let res = timed("a stalled delete", limit, async { delete.send().await.expect("delete") }).await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT, "the row is gone and its object queued");
+    let res = timed("a stalled delete", limit, async {
+        delete.send().await.expect("delete")
+    })
+    .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::NO_CONTENT,
+        "the row is gone and its object queued"
+    );
     assert_eq!(e.rows(&s).await, Vec::<String>::new(), "no row after the delete");
     let queued: Vec<String> = e.pending().await.into_iter().map(|p| p.target).collect();
-    assert_eq!(queued.len(), 2, "the deleted upload's object and the failed upload's: {queued:?}");
+    assert_eq!(
+        queued.len(),
+        2,
+        "the deleted upload's object and the failed upload's: {queued:?}"
+    );
 
     // S3 answers again; the bytes the proxy held reach moto now. Whatever lands, no row does.
     e.proxy.set(Fault::Pass);
     let ready = || async { client().get(e.d.url("/readyz")).send().await.expect("readyz").status() == StatusCode::OK };
     poll("readiness after S3 returns", Duration::from_secs(15), ready).await;
-    assert_eq!(e.rows(&s).await, Vec::<String>::new(), "the failed upload never committed");
+    assert_eq!(
+        e.rows(&s).await,
+        Vec::<String>::new(),
+        "the failed upload never committed"
+    );
     match e.run_deletion_job().await {
         RunOutcome::Succeeded { counts, .. } => assert_eq!(counts["records_done"], 2, "{counts:?}"),
         other => panic!("object_deletion: {other:?}"),
@@ -238,7 +262,11 @@ async fn stalled_s3_is_503_in_time_and_nothing_lands_later(kind: DbKind) {
         })
         .await
         .expect("audit");
-    assert_eq!(accepted.len(), 2, "before.pdf and the retry, nothing for the failed attempt");
+    assert_eq!(
+        accepted.len(),
+        2,
+        "before.pdf and the retry, nothing for the failed attempt"
+    );
 }
 
 /// S3 resets every connection: deleting an upload and resetting a session both succeed (the
@@ -257,15 +285,29 @@ async fn cut_s3_deletes_and_resets_are_queued_and_finished_later(kind: DbKind) {
     e.proxy.set(Fault::Cut);
     let limit = OP_TIMEOUT + SLACK;
     let delete = client().delete(e.d.url(&format!("/api/session/{s}/uploads/{a}")));
-    let res = timed("a delete with S3 cut", limit, async { delete.send().await.expect("delete") }).await;
+    let res = timed("a delete with S3 cut", limit, async {
+        delete.send().await.expect("delete")
+    })
+    .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let reset = client().delete(e.d.url(&format!("/api/session/{r}")));
-    let res = timed("a reset with S3 cut", limit, async { reset.send().await.expect("reset") }).await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT, "the session is revoked and its objects queued");
+    let res = timed("a reset with S3 cut", limit, async {
+        reset.send().await.expect("reset")
+    })
+    .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::NO_CONTENT,
+        "the session is revoked and its objects queued"
+    );
     assert_eq!(e.d.validate(&r).await.status(), StatusCode::GONE, "revoked");
     assert_eq!(e.rows(&s).await, ["b.pdf"], "the deleted upload is not listed");
     assert_eq!(e.stored(&s).await.len(), 2, "its object is still in S3");
-    assert_eq!(e.stored(&r).await.len(), 2, "the reset session's objects are still in S3");
+    assert_eq!(
+        e.stored(&r).await.len(),
+        2,
+        "the reset session's objects are still in S3"
+    );
     let mut queued: Vec<(String, String)> = e.pending().await.into_iter().map(|p| (p.reason, p.target)).collect();
     queued.sort();
     assert_eq!(
@@ -292,7 +334,8 @@ async fn cut_s3_deletes_and_resets_are_queued_and_finished_later(kind: DbKind) {
         RunOutcome::Succeeded { counts, .. } => assert_eq!(counts["records_done"], 1, "{counts:?}"),
         other => panic!("object_deletion: {other:?}"),
     }
-    e.db.exec("UPDATE pending_object_deletions SET next_attempt_at = 0").await;
+    e.db.exec("UPDATE pending_object_deletions SET next_attempt_at = 0")
+        .await;
     match e.run_deletion_job().await {
         RunOutcome::Succeeded { counts, .. } => assert_eq!(counts["records_done"], 1, "{counts:?}"),
         other => panic!("object_deletion: {other:?}"),
@@ -369,11 +412,15 @@ async fn stalled_smtp_times_out_and_mail_goes_out_when_it_returns(kind: DbKind) 
 
     proxy.set(Fault::Pass);
     let later = sessiond_core::domain::now_millis() + chrono::Duration::hours(1);
-    let counts = sessiond_core::mailer::deliver_pending(&jobs, 0, later).await.expect("send");
+    let counts = sessiond_core::mailer::deliver_pending(&jobs, 0, later)
+        .await
+        .expect("send");
     assert_eq!(counts["sent"], 1);
     let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(mails.len(), 1);
-    let counts = sessiond_core::mailer::deliver_pending(&jobs, 0, later).await.expect("send");
+    let counts = sessiond_core::mailer::deliver_pending(&jobs, 0, later)
+        .await
+        .expect("send");
     assert_eq!(counts["sent"], 0, "sent once");
 }
 
@@ -400,7 +447,12 @@ async fn postgres_cut_and_stall_are_503_and_recover_without_restart() {
 
     for fault in [Fault::Cut, Fault::Stall] {
         proxy.set(fault);
-        let res = timed(&format!("generate, database {fault:?}"), Duration::from_secs(12), generate()).await;
+        let res = timed(
+            &format!("generate, database {fault:?}"),
+            Duration::from_secs(12),
+            generate(),
+        )
+        .await;
         assert_problem(res, 503, "database_unavailable").await;
         let res = timed(&format!("/readyz, database {fault:?}"), OP_TIMEOUT + SLACK, readyz()).await;
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -455,8 +507,7 @@ async fn redis_cut_and_stall_follow_redis_failure() {
             proxy.set(Fault::Pass);
             poll("limiting to resume", Duration::from_secs(20), || async {
                 let res = generate().await;
-                res.status() == StatusCode::CREATED
-                    && (res.headers().contains_key("ratelimit-limit"))
+                res.status() == StatusCode::CREATED && (res.headers().contains_key("ratelimit-limit"))
             })
             .await;
         }

@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::json;
 use sessiond_core::Settings;
 use sessiond_core::audit::{Actor, EventType, NewEvent, Origin, Severity};
-use sessiond_core::domain::{SessionStatus, Timeouts, now_millis};
 use sessiond_core::config::StorageBackend;
+use sessiond_core::domain::{SessionStatus, Timeouts, now_millis};
 use sessiond_core::session::{SessionError, SessionService};
 use sessiond_core::store::console::{JobLease, JobRun};
 use sessiond_core::store::{self, Store};
@@ -121,9 +121,9 @@ impl Console {
                  (the same --config file and SESSIOND_STORAGE__* environment); it is never created here",
                 storage.fs.root.display()
             )),
-            StorageBackend::S3 if storage.s3.bucket.as_deref().unwrap_or("").is_empty() => Err(
-                "storage.s3.bucket is not set: run sessionctl with the daemon's storage settings".into(),
-            ),
+            StorageBackend::S3 if storage.s3.bucket.as_deref().unwrap_or("").is_empty() => {
+                Err("storage.s3.bucket is not set: run sessionctl with the daemon's storage settings".into())
+            }
             _ => Ok(()),
         }
     }

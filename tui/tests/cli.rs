@@ -337,7 +337,12 @@ async fn reset_uses_the_daemons_storage_or_refuses(kind: DbKind) {
     assert_eq!(d.validate(&s).await.status().as_u16(), 200, "not reset");
     // A bogus backend is refused too (configuration error, exit 2).
     let bogus = run(&[("SESSIOND_STORAGE__BACKEND", "s3".into())]);
-    assert_eq!(bogus.status.code(), Some(2), "{}", String::from_utf8_lossy(&bogus.stderr));
+    assert_eq!(
+        bogus.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&bogus.stderr)
+    );
     assert_eq!(d.validate(&s).await.status().as_u16(), 200, "not reset");
 
     // With the daemon's S3 settings: reset, and the objects are queued, not claimed deleted.
@@ -360,7 +365,10 @@ async fn reset_uses_the_daemons_storage_or_refuses(kind: DbKind) {
     let store = db.store().await;
     let queued = store.list_object_deletions(10).await.expect("queue");
     assert_eq!(queued.len(), 1);
-    assert_eq!((queued[0].reason.as_str(), queued[0].target.clone()), ("session_reset", session_prefix(sid)));
+    assert_eq!(
+        (queued[0].reason.as_str(), queued[0].target.clone()),
+        ("session_reset", session_prefix(sid))
+    );
     assert_eq!(stored().await, 2, "sessionctl deletes nothing itself");
 
     // The daemon's job deletes them with the daemon's settings.

@@ -35,7 +35,11 @@ async fn delete(objects: &dyn ObjectStore, record: &PendingDeletion) -> Result<u
     if record.target.ends_with('/') {
         objects.delete_prefix(&record.target).await.map_err(|e| e.to_string())
     } else {
-        objects.delete(&record.target).await.map(|()| 1).map_err(|e| e.to_string())
+        objects
+            .delete(&record.target)
+            .await
+            .map(|()| 1)
+            .map_err(|e| e.to_string())
     }
 }
 

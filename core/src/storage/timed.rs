@@ -35,7 +35,11 @@ impl Timed {
         Self { inner, limit }
     }
 
-    async fn bounded<T>(&self, what: &str, f: impl Future<Output = Result<T, StorageError>>) -> Result<T, StorageError> {
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        f: impl Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
         match tokio::time::timeout(self.limit, f).await {
             Ok(r) => r,
             Err(_) => Err(StorageError::Unavailable(format!(

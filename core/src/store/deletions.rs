@@ -148,7 +148,10 @@ macro_rules! deletion_impl {
 
             async fn finish_object_deletion(&self, id: i64) -> Result<(), StoreError> {
                 let _gate = self.write_gate().await;
-                sqlx::query($sql::FINISH).bind(id).execute(&self.write_pool).await?;
+                sqlx::query($sql::FINISH)
+                    .bind(id)
+                    .execute(&self.write_pool)
+                    .await?;
                 Ok(())
             }
 
@@ -209,12 +212,13 @@ pub(crate) fn queue_session_rusqlite(
     reason: &str,
     at: i64,
 ) -> Result<(), StoreError> {
-    tx.prepare_cached(sqlite_sql::QUEUE_SESSION)?.execute(rusqlite::params![
-        session_target(session),
-        reason,
-        at,
-        session.as_bytes().as_slice()
-    ])?;
+    tx.prepare_cached(sqlite_sql::QUEUE_SESSION)?
+        .execute(rusqlite::params![
+            session_target(session),
+            reason,
+            at,
+            session.as_bytes().as_slice()
+        ])?;
     Ok(())
 }
 
