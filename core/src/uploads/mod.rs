@@ -677,3 +677,39 @@ impl Drop for IncomingUpload {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_nobody_waits_for_never_starts_or_is_taken_back() {
+        // Answered in time: the row stands.
+        let f = Fate::default();
+        assert!(f.begin_commit());
+        assert!(f.finish_commit());
+        f.abandon();
+        assert_eq!(f.0.load(std::sync::atomic::Ordering::Acquire), DONE);
+
+        // The request ended while the object was being stored: no row is submitted.
+        let f = Fate::default();
+        f.abandon();
+        assert!(!f.begin_commit());
+
+        // The request ended while the row committed: the row is taken back.
+        let f = Fate::default();
+        assert!(f.begin_commit());
+        f.abandon();
+        assert!(!f.finish_commit());
+    }
+
+    #[test]
+    fn a_dropped_guard_abandons_and_a_disarmed_one_does_not() {
+        let f = Arc::new(Fate::default());
+        drop(FateGuard(Some(f.clone())));
+        assert!(!f.begin_commit());
+        let f = Arc::new(Fate::default());
+        FateGuard(Some(f.clone())).disarm();
+        assert!(f.begin_commit());
+    }
+}
