@@ -373,15 +373,30 @@ pub enum StorageBackend {
 }
 
 /// `storage.*`
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSettings {
     /// `fs` or `s3`.
     pub backend: StorageBackend,
+    /// Longest one object-store call (put, get, delete, list, ping) may take before it is
+    /// abandoned and the request answered `503 storage_unavailable`. Below
+    /// `server.request_timeout`, so a stalled store is a 503, never a 408.
+    pub operation_timeout: HumanDuration,
     /// `storage.fs.*`
     pub fs: FsStorageSettings,
     /// `storage.s3.*`
     pub s3: S3StorageSettings,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            backend: StorageBackend::default(),
+            operation_timeout: HumanDuration::secs(10),
+            fs: FsStorageSettings::default(),
+            s3: S3StorageSettings::default(),
+        }
+    }
 }
 
 /// `storage.fs.*`
@@ -736,6 +751,9 @@ pub struct JobSettings {
     pub notification_sender: JobSchedule,
     /// Deletes orphaned objects.
     pub upload_gc: JobSchedule,
+    /// Deletes the objects queued in `pending_object_deletions` (resets, expiries, purges,
+    /// deleted uploads), retrying with backoff until they are gone.
+    pub object_deletion: JobSchedule,
 }
 
 impl Default for JobSettings {
@@ -748,6 +766,7 @@ impl Default for JobSettings {
             alert_digest: schedule("0 0 * * * *"),
             notification_sender: schedule("*/30 * * * * *"),
             upload_gc: schedule("0 30 * * * *"),
+            object_deletion: schedule("*/30 * * * * *"),
         }
     }
 }
@@ -898,6 +917,13 @@ impl Settings {
                 format!("{} exists and is not a directory", self.storage.fs.root.display()),
             ));
         }
+        let op_timeout = self.storage.operation_timeout.get();
+        if op_timeout < Duration::from_millis(100) || op_timeout >= self.server.request_timeout.get() {
+            return Err(ConfigError::new(
+                "storage.operation_timeout",
+                "must be at least 100ms and less than server.request_timeout",
+            ));
+        }
         if self.storage.backend == StorageBackend::S3 && self.storage.s3.bucket.as_deref().unwrap_or("").is_empty() {
             return Err(ConfigError::new(
                 "storage.s3.bucket",
@@ -979,6 +1005,7 @@ impl Settings {
             ("jobs.alert_digest.schedule", &jobs.alert_digest.schedule),
             ("jobs.notification_sender.schedule", &jobs.notification_sender.schedule),
             ("jobs.upload_gc.schedule", &jobs.upload_gc.schedule),
+            ("jobs.object_deletion.schedule", &jobs.object_deletion.schedule),
         ] {
             check_cron(expr).map_err(|m| ConfigError::new(key, m))?;
         }

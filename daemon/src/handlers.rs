@@ -78,7 +78,11 @@ pub async fn dispatch(
     }
 }
 
+/// `/readyz` answers within `storage.operation_timeout` whatever its dependencies do: a check
+/// that has not answered by then counts as failing (a stalled database or object store is
+/// "unavailable", not a hung probe).
 async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
+    let limit = state.settings.storage.operation_timeout.get();
     let storage = async {
         match &state.uploads {
             Some(u) => u.objects().ping().await.map_err(|e| e.to_string()),
@@ -93,7 +97,10 @@ async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
             None => Ok(()),
         }
     };
-    let (database, storage) = tokio::join!(database, storage);
+    let (database, storage) = tokio::join!(
+        bounded(limit, "database", database),
+        bounded(limit, "object storage", storage)
+    );
     let mut failing = Vec::new();
     if let Err(e) = &database {
         tracing::warn!(error = %e, "readiness: database check failed");
@@ -117,6 +124,17 @@ async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
     res.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     Ok(res)
+}
+
+async fn bounded(
+    limit: std::time::Duration,
+    what: &str,
+    check: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(limit, check).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("{what} did not answer within {limit:?}")),
+    }
 }
 
 async fn generate(

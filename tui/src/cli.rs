@@ -77,7 +77,7 @@ pub enum SessionsCmd {
         /// Session UUID.
         id: Uuid,
     },
-    /// Revoke a session and delete its objects (audited as admin:<os user>).
+    /// Revoke a session and queue its objects for deletion (audited as admin:<os user>).
     Reset {
         /// Session UUID.
         id: Uuid,
@@ -357,9 +357,10 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 return print_json(&o);
             }
             println!(
-                "session {id} reset (was {}); {} upload(s) deleted",
+                "session {id} reset (was {}); {} upload(s) queued for deletion (the daemon's \
+                 object_deletion job removes them; `sessiond run-job object_deletion` does it now)",
                 o.previous_status.as_str(),
-                o.uploads_deleted
+                o.uploads_queued_for_deletion
             );
             Ok(())
         }
@@ -376,8 +377,9 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 return print_json(&o);
             }
             println!(
-                "session purged: {} upload(s) and {} object(s) deleted, {} audit event(s) now under pseudonym {}",
-                o.uploads_deleted, o.objects_deleted, o.events_pseudonymized, o.pseudonym
+                "session purged: {} upload row(s) deleted and their objects queued for deletion (the daemon's \
+                 object_deletion job removes them), {} audit event(s) now under pseudonym {}",
+                o.uploads_deleted, o.events_pseudonymized, o.pseudonym
             );
             Ok(())
         }

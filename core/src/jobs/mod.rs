@@ -3,6 +3,7 @@
 //! `job.completed` / `job.failed` audit event. The daemon's scheduler and `sessiond run-job`
 //! both go through [`run_job`].
 
+mod deletion;
 mod expiry;
 mod retention;
 
@@ -21,6 +22,7 @@ use crate::mailer::Mailer;
 use crate::objects::SessionObjects;
 use crate::store::Store;
 
+pub use deletion::{delete_pending_objects, delete_pending_with, retry_at};
 pub use expiry::expire_sessions;
 pub use retention::{anonymize_ip, run_retention};
 
@@ -96,6 +98,11 @@ pub fn registry() -> Vec<JobDef> {
             name: "upload_gc",
             schedule: |j| &j.upload_gc.schedule,
             run: |ctx, _| Box::pin(upload_gc(ctx)),
+        },
+        JobDef {
+            name: "object_deletion",
+            schedule: |j| &j.object_deletion.schedule,
+            run: |ctx, _| Box::pin(async move { delete_pending_objects(&ctx).await }),
         },
     ]
 }

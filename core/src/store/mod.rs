@@ -5,6 +5,7 @@
 pub mod alerts;
 mod batch;
 pub mod console;
+pub mod deletions;
 pub mod jobs;
 mod postgres;
 pub mod retention;
@@ -198,6 +199,7 @@ pub trait Store:
     + jobs::JobStore
     + alerts::AlertStore
     + retention::RetentionStore
+    + deletions::DeletionStore
     + UploadStore
     + Send
     + Sync
