@@ -38,6 +38,8 @@ pub struct AppState {
     metrics_allow: Vec<IpNet>,
     request_timeout: Duration,
     rate_limiter: Option<Arc<RateLimiter>>,
+    /// Set on SIGTERM for `server.drain_delay`: `/readyz` answers 503 (see `server.rs`).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
             metrics_allow: settings.metrics.allow.clone(),
             request_timeout: settings.server.request_timeout.get(),
             rate_limiter: None,
+            draining: Arc::default(),
             settings,
             sessions,
             metrics,

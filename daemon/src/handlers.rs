@@ -75,6 +75,13 @@ pub async fn dispatch(
 }
 
 async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        // Shutting down (server.drain_delay): still serving, but take us out of rotation.
+        let mut res = json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": "draining" }));
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return Ok(res);
+    }
     let storage = async {
         match &state.uploads {
             Some(u) => u.objects().ping().await.map_err(|e| e.to_string()),
