@@ -34,9 +34,11 @@ const WORKERS: usize = 8;
 const READ_QUOTA: usize = 6;
 
 fn bin(var: &str, name: &str) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug").join(name))
+    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/debug")
+            .join(name)
+    })
 }
 
 fn free_port() -> u16 {
@@ -171,7 +173,10 @@ async fn worker(w: usize, front: String, phase: Arc<AtomicUsize>, stop: Arc<Atom
                 note_served(&load, &format!("{rid}-gen"), &r);
                 let body: Value = r.json().await.unwrap_or_default();
                 let uuid = body["uuid"].as_str().unwrap_or_default().to_owned();
-                load.generated.lock().expect("lock").push((uuid.clone(), format!("{rid}-gen")));
+                load.generated
+                    .lock()
+                    .expect("lock")
+                    .push((uuid.clone(), format!("{rid}-gen")));
                 record(&load, &phase, p, true, String::new());
                 uuid
             }
@@ -220,7 +225,10 @@ async fn worker(w: usize, front: String, phase: Arc<AtomicUsize>, stop: Arc<Atom
 
 fn note_served(load: &Load, rid: &str, res: &reqwest::Response) {
     if let Some(by) = res.headers().get("x-served-by").and_then(|v| v.to_str().ok()) {
-        load.served_by.lock().expect("lock").insert(rid.to_owned(), by.to_owned());
+        load.served_by
+            .lock()
+            .expect("lock")
+            .insert(rid.to_owned(), by.to_owned());
     }
 }
 
@@ -261,10 +269,7 @@ async fn wait_ready(port: u16, within: Duration) -> bool {
 }
 
 /// A request through the balancer repeated until a daemon not in `avoid` answers it.
-async fn via_other(
-    avoid: &[String],
-    mut send: impl AsyncFnMut() -> reqwest::Response,
-) -> (reqwest::Response, String) {
+async fn via_other(avoid: &[String], mut send: impl AsyncFnMut() -> reqwest::Response) -> (reqwest::Response, String) {
     let mut last = None;
     for _ in 0..12 {
         let r = send().await;
@@ -317,10 +322,7 @@ async fn main() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    assert_eq!(
-        READ_QUOTA, 6,
-        "READ_QUOTA matches SESSIOND_RATE_LIMIT__ROUTES__READ"
-    );
+    assert_eq!(READ_QUOTA, 6, "READ_QUOTA matches SESSIOND_RATE_LIMIT__ROUTES__READ");
 
     let mut daemons: Vec<Daemon> = (1..=3)
         .map(|i| Daemon {
@@ -361,11 +363,23 @@ async fn main() {
             d.name
         );
     }
-    println!("three daemons behind haproxy on {front} ({:.1}s)", started.elapsed().as_secs_f64());
+    println!(
+        "three daemons behind haproxy on {front} ({:.1}s)",
+        started.elapsed().as_secs_f64()
+    );
 
     // The console, live, on the shared database.
     let mut console = Command::new(bin("SESSIONCTL_BIN", "sessionctl"))
-        .args(["--database-url", &db.url, "--json", "audit", "tail", "--follow", "--limit", "1"])
+        .args([
+            "--database-url",
+            &db.url,
+            "--json",
+            "audit",
+            "tail",
+            "--follow",
+            "--limit",
+            "1",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -409,7 +423,10 @@ async fn main() {
                 .expect("validate")
         })
         .await;
-        report.check(r.status() == 200 && !seen.contains(&by), format!("cross-daemon: validated on {by}"));
+        report.check(
+            r.status() == 200 && !seen.contains(&by),
+            format!("cross-daemon: validated on {by}"),
+        );
         seen.push(by);
         let (r, by) = via_other(&seen, async || {
             let (ct, body) = multipart_pdf(1);
@@ -421,9 +438,15 @@ async fn main() {
                 .expect("upload")
         })
         .await;
-        report.check(r.status() == 201 && !seen.contains(&by), format!("cross-daemon: uploaded on {by}"));
+        report.check(
+            r.status() == 201 && !seen.contains(&by),
+            format!("cross-daemon: uploaded on {by}"),
+        );
         let (r, by) = via_other(&[by], async || {
-            http.delete(format!("{front}/api/session/{uuid}")).send().await.expect("reset")
+            http.delete(format!("{front}/api/session/{uuid}"))
+                .send()
+                .await
+                .expect("reset")
         })
         .await;
         report.check(r.status() == 204, format!("cross-daemon: reset on {by}"));
@@ -435,7 +458,10 @@ async fn main() {
                 .expect("validate")
         })
         .await;
-        report.check(r.status() == 410, format!("cross-daemon: {by2} sees the reset ({})", r.status()));
+        report.check(
+            r.status() == 410,
+            format!("cross-daemon: {by2} sees the reset ({})", r.status()),
+        );
     }
 
     // One rate budget per client IP across the daemons.
@@ -470,7 +496,10 @@ async fn main() {
         }
         report.check(
             allowed == READ_QUOTA && refused == 6 && by.len() == 3,
-            format!("rate limit: {allowed} allowed, {refused} refused across {} daemons (quota {READ_QUOTA}/minute)", by.len()),
+            format!(
+                "rate limit: {allowed} allowed, {refused} refused across {} daemons (quota {READ_QUOTA}/minute)",
+                by.len()
+            ),
         );
     }
 
@@ -489,11 +518,25 @@ async fn main() {
         let t = Instant::now();
         d.signal("-TERM");
         let exited = d.wait_exit(Duration::from_secs(30)).await;
-        report.check(exited, format!("rolling restart: {} stopped on SIGTERM ({:.1}s)", d.name, t.elapsed().as_secs_f64()));
+        report.check(
+            exited,
+            format!(
+                "rolling restart: {} stopped on SIGTERM ({:.1}s)",
+                d.name,
+                t.elapsed().as_secs_f64()
+            ),
+        );
         d.start();
         let back = wait_ready(d.port, Duration::from_secs(60)).await
             && wait_in_rotation(&front, &d.name, Duration::from_secs(30)).await;
-        report.check(back, format!("rolling restart: {} back in rotation ({:.1}s)", d.name, t.elapsed().as_secs_f64()));
+        report.check(
+            back,
+            format!(
+                "rolling restart: {} back in rotation ({:.1}s)",
+                d.name,
+                t.elapsed().as_secs_f64()
+            ),
+        );
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -532,7 +575,10 @@ async fn main() {
     }
     let failed_in = |p: usize| by_phase.get(&p).map_or(0, |e| e.1);
     let ok_in = |p: usize| by_phase.get(&p).map_or(0, |e| e.0);
-    report.check(failed_in(0) == 0 && ok_in(0) > 0, format!("warm-up: {} ok, {} failed", ok_in(0), failed_in(0)));
+    report.check(
+        failed_in(0) == 0 && ok_in(0) > 0,
+        format!("warm-up: {} ok, {} failed", ok_in(0), failed_in(0)),
+    );
     report.check(
         failed_in(1) == 0 && ok_in(1) > 0,
         format!("rolling restart: {} ok, {} failed (must be 0)", ok_in(1), failed_in(1)),
@@ -545,7 +591,10 @@ async fn main() {
             failed_in(2)
         ),
     );
-    report.check(failed_in(3) == 0, format!("after: {} ok, {} failed", ok_in(3), failed_in(3)));
+    report.check(
+        failed_in(3) == 0,
+        format!("after: {} ok, {} failed", ok_in(3), failed_in(3)),
+    );
 
     // Every acknowledged write has its rows and events.
     let store = db.store().await;
@@ -584,7 +633,10 @@ async fn main() {
     }
     report.check(
         missing == 0 && !generated.is_empty(),
-        format!("{} acknowledged sessions: {missing} without their row or session.generated event", generated.len()),
+        format!(
+            "{} acknowledged sessions: {missing} without their row or session.generated event",
+            generated.len()
+        ),
     );
     let uploaded = load.uploaded.lock().expect("lock").clone();
     let lost = uploaded
@@ -593,7 +645,10 @@ async fn main() {
         .count();
     report.check(
         lost == 0 && !uploaded.is_empty(),
-        format!("{} acknowledged uploads: {lost} without their upload.accepted event", uploaded.len()),
+        format!(
+            "{} acknowledged uploads: {lost} without their upload.accepted event",
+            uploaded.len()
+        ),
     );
 
     // The console saw events served by every daemon.
@@ -616,10 +671,17 @@ async fn main() {
     let runs = store.list_runs(Some("session_expiry"), 10_000).await.expect("runs");
     let ticks: Vec<_> = runs.iter().filter_map(|r| r.scheduled_for).collect();
     let distinct: HashSet<_> = ticks.iter().collect();
-    let holders: HashSet<_> = runs.iter().map(|r| r.holder.split(':').next().unwrap_or("").to_owned()).collect();
+    let holders: HashSet<_> = runs
+        .iter()
+        .map(|r| r.holder.split(':').next().unwrap_or("").to_owned())
+        .collect();
     report.check(
         !runs.is_empty() && distinct.len() == ticks.len() && ticks.len() == runs.len(),
-        format!("jobs: {} session_expiry runs for {} ticks, by {holders:?}", runs.len(), distinct.len()),
+        format!(
+            "jobs: {} session_expiry runs for {} ticks, by {holders:?}",
+            runs.len(),
+            distinct.len()
+        ),
     );
 
     for d in &mut daemons {

@@ -14,6 +14,8 @@ on_both_backends!(
     a_tick_is_claimed_once,
     three_daemons_run_each_tick_once,
     job_metrics_report_runs_failures_and_last_success,
+    daemons_starting_together_migrate_once,
+    an_older_daemon_refuses_a_newer_database,
 );
 
 /// A schedule that will not fire during a test (once a year).
@@ -217,23 +219,20 @@ async fn job_metrics_report_runs_failures_and_last_success(kind: DbKind) {
     poll(
         "a successful session_expiry run in the metrics",
         Duration::from_secs(30),
-        || {
-            async move {
-                let page = fetch().await;
-                sample(
+        || async move {
+            let page = fetch().await;
+            sample(
+                &page,
+                "sessiond_job_runs_total{name=\"session_expiry\",outcome=\"succeeded\"}",
+            )
+            .unwrap_or(0.0)
+                >= 1.0
+                && sample(&page, "sessiond_job_duration_seconds_count{name=\"session_expiry\"}").unwrap_or(0.0) >= 1.0
+                && sample(
                     &page,
-                    "sessiond_job_runs_total{name=\"session_expiry\",outcome=\"succeeded\"}",
+                    "sessiond_job_last_success_timestamp_seconds{name=\"session_expiry\"}",
                 )
-                .unwrap_or(0.0)
-                    >= 1.0
-                    && sample(&page, "sessiond_job_duration_seconds_count{name=\"session_expiry\"}").unwrap_or(0.0)
-                        >= 1.0
-                    && sample(
-                        &page,
-                        "sessiond_job_last_success_timestamp_seconds{name=\"session_expiry\"}",
-                    )
-                    .is_some()
-            }
+                .is_some()
         },
     )
     .await;
@@ -253,17 +252,127 @@ async fn job_metrics_report_runs_failures_and_last_success(kind: DbKind) {
     poll(
         "a failed alert_detection run in the metrics",
         Duration::from_secs(30),
-        || {
-            async move {
-                sample(
-                    &fetch().await,
-                    "sessiond_job_runs_total{name=\"alert_detection\",outcome=\"failed\"}",
-                )
-                .unwrap_or(0.0)
-                    >= 1.0
-            }
+        || async move {
+            sample(
+                &fetch().await,
+                "sessiond_job_runs_total{name=\"alert_detection\",outcome=\"failed\"}",
+            )
+            .unwrap_or(0.0)
+                >= 1.0
         },
     )
     .await;
     daemon.stop().await;
+}
+
+/// A database nobody has migrated yet: (its URL, its PostgreSQL name to drop after).
+async fn unmigrated(kind: DbKind, dir: &std::path::Path) -> (String, Option<String>) {
+    match kind {
+        DbKind::Sqlite => (format!("sqlite://{}", dir.join("fresh.db").display()), None),
+        DbKind::Postgres => {
+            let admin = sessiond_tests::postgres_admin_url();
+            let name = format!("sessiond_t_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .expect("PostgreSQL is required");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("create database");
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
+            (format!("{base}/{name}"), Some(name))
+        }
+    }
+}
+
+async fn drop_pg(name: Option<String>) {
+    let Some(name) = name else { return };
+    let admin = sessiond_tests::postgres_admin_url();
+    if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
+    }
+}
+
+/// Four daemons of a new version started at once on an empty database: every one starts,
+/// and each migration is applied once (PostgreSQL: sqlx's advisory lock; SQLite: the loser of
+/// a race retries and finds the winner's work).
+async fn daemons_starting_together_migrate_once(kind: DbKind) {
+    let dir = tempfile::tempdir().expect("dir");
+    let (url, pg) = unmigrated(kind, dir.path()).await;
+    let mut settings = Settings::default();
+    settings.database.url = sessiond_core::config::SecretUrl::new(url.clone());
+    settings.database.max_connections = 4;
+    let mut starts = Vec::new();
+    for _ in 0..4 {
+        let settings = settings.clone();
+        starts.push(tokio::spawn(async move { sessiond::open_store(&settings).await }));
+    }
+    let mut stores = Vec::new();
+    for s in starts {
+        stores.push(s.await.expect("task").expect("every daemon starts"));
+    }
+    let files = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(match kind {
+        DbKind::Sqlite => "../migrations/sqlite",
+        DbKind::Postgres => "../migrations/postgres",
+    }))
+    .expect("migrations")
+    .count();
+    let applied: Vec<(i64, bool)> = match kind {
+        DbKind::Sqlite => {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&mut c)
+                .await
+                .expect("migrations table")
+        }
+        DbKind::Postgres => {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&mut c)
+                .await
+                .expect("migrations table")
+        }
+    };
+    assert_eq!(applied.len(), files, "each migration once: {applied:?}");
+    assert!(applied.iter().all(|(_, ok)| *ok));
+    for s in stores {
+        s.close().await;
+    }
+    drop_pg(pg).await;
+}
+
+/// A database migrated by a newer sessiond (a migration this binary does not have): the old
+/// binary refuses to start and says why.
+async fn an_older_daemon_refuses_a_newer_database(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    match kind {
+        DbKind::Sqlite => {
+            db.exec(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                 VALUES (9999, 'from the future', 1, X'00', 0)",
+            )
+            .await
+        }
+        DbKind::Postgres => {
+            db.exec(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                 VALUES (9999, 'from the future', true, '\\x00'::bytea, 0)",
+            )
+            .await
+        }
+    }
+    let err = match sessiond::open_store(&db.settings()).await {
+        Ok(_) => panic!("an older binary started on a newer database"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("migration 9999"), "{err}");
+    assert!(err.contains("newer sessiond"), "{err}");
 }
