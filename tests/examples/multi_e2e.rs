@@ -201,7 +201,7 @@ async fn worker(w: usize, front: String, phase: Arc<AtomicUsize>, stop: Arc<Atom
             Ok(r) => record(&load, &phase, p, false, format!("validate {rid}: {}", r.status())),
             Err(e) => record(&load, &phase, p, false, format!("validate {rid}: {e:?}")),
         }
-        if n % 4 == 0 {
+        if n.is_multiple_of(4) {
             let p = phase.load(Ordering::Acquire);
             let (ct, body) = multipart_pdf(n);
             let res = http

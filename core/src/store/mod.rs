@@ -3,6 +3,7 @@
 //! scheme, by [`connect`]. The Rust is shared (see `shared_impl!`); the SQL is per backend.
 
 pub mod alerts;
+pub mod backup;
 mod batch;
 pub mod console;
 pub mod jobs;
