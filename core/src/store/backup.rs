@@ -38,15 +38,32 @@ pub fn sqlite_backup(url: &SecretUrl, dest: &Path) -> Result<BackupReport, Store
             dest.display()
         )));
     }
-    let io = |what: &str, e: &dyn std::fmt::Display| StoreError::Internal(format!("{what}: {e}"));
     let partial = dest.with_extension("partial");
     let _ = std::fs::remove_file(&partial);
-    let src = rusqlite::Connection::open_with_flags(&source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    let copied = copy_checked(&source, &partial);
+    if copied.is_err() {
+        // Nothing half-written is left behind.
+        let _ = std::fs::remove_file(&partial);
+    }
+    let pages = copied?;
+    std::fs::rename(&partial, dest).map_err(|e| StoreError::Internal(format!("move the backup into place: {e}")))?;
+    let bytes = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
+    Ok(BackupReport {
+        path: dest.to_path_buf(),
+        bytes,
+        pages,
+    })
+}
+
+/// Copy `source` into the new file `partial` and check the copy; the page count.
+fn copy_checked(source: &Path, partial: &Path) -> Result<i64, StoreError> {
+    let io = |what: &str, e: &dyn std::fmt::Display| StoreError::Internal(format!("{what}: {e}"));
+    let src = rusqlite::Connection::open_with_flags(source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| io("open the database", &e))?;
     src.busy_timeout(Duration::from_secs(10))
         .map_err(|e| io("busy timeout", &e))?;
     let pages = {
-        let mut dst = rusqlite::Connection::open(&partial).map_err(|e| io("create the backup file", &e))?;
+        let mut dst = rusqlite::Connection::open(partial).map_err(|e| io("create the backup file", &e))?;
         let backup = rusqlite::backup::Backup::new(&src, &mut dst).map_err(|e| io("start the backup", &e))?;
         // All pages in one step: one read transaction, one consistent instant. A busy or
         // locked source is retried for a while.
@@ -77,11 +94,5 @@ pub fn sqlite_backup(url: &SecretUrl, dest: &Path) -> Result<BackupReport, Store
         }
         pages
     };
-    std::fs::rename(&partial, dest).map_err(|e| io("move the backup into place", &e))?;
-    let bytes = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
-    Ok(BackupReport {
-        path: dest.to_path_buf(),
-        bytes,
-        pages,
-    })
+    Ok(pages)
 }
