@@ -303,6 +303,9 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: HumanDuration,
+    /// On SIGTERM, how long `/readyz` answers 503 while the daemon still serves, so a load
+    /// balancer takes it out of rotation before it stops accepting; `0s` turns this off.
+    pub drain_delay: HumanDuration,
 }
 
 impl Default for ServerSettings {
@@ -315,6 +318,7 @@ impl Default for ServerSettings {
             header_read_timeout: HumanDuration::secs(10),
             max_connections: 10_000,
             shutdown_grace: HumanDuration::secs(10),
+            drain_delay: HumanDuration::secs(5),
         }
     }
 }
@@ -881,6 +885,12 @@ impl Settings {
         }
         if self.server.request_timeout.get().is_zero() {
             return Err(ConfigError::new("server.request_timeout", "must be more than 0s"));
+        }
+        if self.server.drain_delay.get() > Duration::from_secs(600) {
+            return Err(ConfigError::new(
+                "server.drain_delay",
+                "must be at most 10m (it delays every SIGTERM)",
+            ));
         }
         if self.server.header_read_timeout.get().is_zero() {
             return Err(ConfigError::new("server.header_read_timeout", "must be more than 0s"));

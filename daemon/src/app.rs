@@ -45,6 +45,8 @@ pub struct AppState {
     request_timeout: Duration,
     rate_limiter: Option<Arc<RateLimiter>>,
     refusals: Arc<RefusalLog>,
+    /// Set on SIGTERM for `server.drain_delay`: `/readyz` answers 503 (see `server.rs`).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             request_timeout: settings.server.request_timeout.get(),
             rate_limiter: None,
             refusals,
+            draining: Arc::default(),
             settings,
             sessions,
             metrics,

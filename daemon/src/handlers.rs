@@ -82,6 +82,13 @@ pub async fn dispatch(
 /// that has not answered by then counts as failing (a stalled database or object store is
 /// "unavailable", not a hung probe).
 async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        // Shutting down (server.drain_delay): still serving, but take us out of rotation.
+        let mut res = json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": "draining" }));
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return Ok(res);
+    }
     let limit = state.settings.storage.operation_timeout.get();
     let storage = async {
         match &state.uploads {

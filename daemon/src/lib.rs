@@ -18,4 +18,4 @@ pub mod routes;
 pub mod server;
 pub mod uploads;
 
-pub use server::{Hooks, StartError, open_store, serve, serve_with, shutdown_signal};
+pub use server::{Hooks, StartError, Stop, open_store, serve, serve_with, shutdown_signal};

@@ -126,7 +126,7 @@ async fn run_job(name: &str, settings: Settings) -> ExitCode {
             );
             ExitCode::FAILURE
         }
-        Ok(sessiond_core::jobs::RunOutcome::Skipped) => {
+        Ok(sessiond_core::jobs::RunOutcome::Skipped | sessiond_core::jobs::RunOutcome::TickTaken) => {
             eprintln!("sessiond: `{name}` is running on another instance (its lease is held); nothing done");
             ExitCode::from(3)
         }

@@ -65,6 +65,12 @@ pub enum Command {
     /// Scheduled jobs.
     #[command(subcommand)]
     Jobs(JobsCmd),
+    /// Copy the SQLite database to FILE while daemons keep running (online backup API, one
+    /// consistent instant, integrity-checked). PostgreSQL: use `pg_dump` (docs/deployment.md).
+    Backup {
+        /// The new backup file (never overwritten).
+        file: std::path::PathBuf,
+    },
 }
 
 /// `sessions …`
@@ -483,6 +489,29 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 );
             }
             println!("alert #{id} acknowledged");
+            Ok(())
+        }
+        Command::Backup { file } => {
+            if store.backend() != sessiond_core::store::Backend::Sqlite {
+                return Err(usage(
+                    "backup copies a SQLite database; back PostgreSQL up with `pg_dump --format=custom` \
+                     (docs/deployment.md, \"Backups\")",
+                ));
+            }
+            let url = console.settings.database.url.clone();
+            let report = tokio::task::spawn_blocking(move || sessiond_core::store::backup::sqlite_backup(&url, &file))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if json_out {
+                return print_json(&report);
+            }
+            println!(
+                "backup written to {} ({} bytes, {} pages, integrity ok)",
+                report.path.display(),
+                report.bytes,
+                report.pages
+            );
             Ok(())
         }
         Command::Jobs(JobsCmd::List) => {
