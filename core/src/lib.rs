@@ -5,6 +5,8 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod audit_chain;
+pub mod audit_verify;
 pub mod config;
 pub mod domain;
 pub mod id;

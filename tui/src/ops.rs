@@ -79,6 +79,8 @@ impl Console {
         let store = store::connect(&settings.database)
             .await
             .map_err(|e| format!("cannot open {}: {e}", settings.database.url.redacted()))?;
+        // The console's own writes (resets, acknowledgements, purges) join the audit chain.
+        store.set_chain_keys(sessiond_core::audit_chain::ChainKeys::from_settings(&settings.audit));
         if !read_only {
             store
                 .migrate()
