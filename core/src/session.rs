@@ -42,6 +42,10 @@ pub enum SessionError {
     /// A bug (or an id generator that only collides).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database refused a value of this request (text it cannot store); the request's
+    /// own data, so the client's fault, and nobody else's request failed with it.
+    #[error("the database refused a value of this request: {0}")]
+    Rejected(String),
 }
 
 impl From<StoreError> for SessionError {
@@ -49,6 +53,7 @@ impl From<StoreError> for SessionError {
         match e {
             StoreError::Unavailable(m) => SessionError::Unavailable(m),
             StoreError::Internal(m) => SessionError::Internal(m),
+            StoreError::Rejected(m) => SessionError::Rejected(m),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! `last_seen_at` refreshes, new sessions); one loop commits whatever has queued up as one transaction and
 //! wakes each request when its writes are durable. Under load a single fsync covers many
 //! requests; when idle a write commits at once. A failed batch fails every request in it:
-//! nothing is acknowledged that is not stored.
+//! nothing is acknowledged that is not stored — except that a value the database refuses
+//! fails only the request that sent it (the batch is retried in halves without it).
 
 use std::sync::Arc;
 
@@ -20,6 +21,54 @@ pub enum WriteError {
     /// The writer has shut down (the daemon is stopping).
     #[error("the audit writer is shut down")]
     Closed,
+}
+
+/// Whether the writer's commits work: what `/readyz` and the metrics report. A refused value
+/// ([`StoreError::Rejected`]) is one request's fault and says nothing about the database.
+#[derive(Debug, Default)]
+pub struct WriteHealth {
+    failing: std::sync::Mutex<Option<WriteFailure>>,
+    failures: std::sync::atomic::AtomicU64,
+}
+
+/// Commits have failed since `since`, the last one with `error`.
+#[derive(Debug, Clone)]
+pub struct WriteFailure {
+    /// When the first failure of this run of failures happened.
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// The last failure's cause (for the log and metrics labels, never for clients).
+    pub error: String,
+}
+
+impl WriteHealth {
+    /// `Some` while the last commit failed.
+    pub fn failing(&self) -> Option<WriteFailure> {
+        self.failing.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Failed commits since start.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A commit worked.
+    pub fn record_ok(&self) {
+        *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// A commit failed with `e`.
+    pub fn record_failure(&self, e: &StoreError) {
+        if matches!(e, StoreError::Rejected(_)) {
+            return;
+        }
+        self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let since = failing.as_ref().map_or_else(crate::domain::now_millis, |f| f.since);
+        *failing = Some(WriteFailure {
+            since,
+            error: e.to_string(),
+        });
+    }
 }
 
 /// Called with the number of ops in each committed batch (for metrics).
@@ -61,6 +110,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<Msg>,
+    health: Arc<WriteHealth>,
 }
 
 /// Owns the writer; [`WriterHandle::shutdown`] flushes what is queued and stops it.
@@ -83,9 +133,11 @@ impl AuditWriter {
             Some(committer) => Self::spawn_thread(committer, options),
             None => {
                 let (tx, rx) = mpsc::channel(options.queue.max(1));
-                let task = tokio::spawn(run_on_runtime(store, Batcher::new(options), rx));
+                let batcher = Batcher::new(options);
+                let health = batcher.health.clone();
+                let task = tokio::spawn(run_on_runtime(store, batcher, rx));
                 (
-                    AuditWriter { tx: tx.clone() },
+                    AuditWriter { tx: tx.clone(), health },
                     WriterHandle {
                         tx,
                         finished: Finished::Task(task),
@@ -99,6 +151,7 @@ impl AuditWriter {
     fn spawn_thread(committer: Arc<dyn SyncCommit>, options: WriterOptions) -> (AuditWriter, WriterHandle) {
         let (tx, rx) = mpsc::channel(options.queue.max(1));
         let batcher = Batcher::new(options);
+        let health = batcher.health.clone();
         let (done_tx, done_rx) = oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("sessiond-writer".into())
@@ -112,12 +165,17 @@ impl AuditWriter {
             tracing::error!(error = %e, "cannot start the audit writer thread");
         }
         (
-            AuditWriter { tx: tx.clone() },
+            AuditWriter { tx: tx.clone(), health },
             WriterHandle {
                 tx,
                 finished: Finished::Thread(done_rx),
             },
         )
+    }
+
+    /// Whether commits work.
+    pub fn health(&self) -> &Arc<WriteHealth> {
+        &self.health
     }
 
     /// Queue `ops` and wait until they are committed. Outcomes come back in order.
@@ -156,6 +214,11 @@ struct Batcher {
     jobs: Vec<Job>,
     lens: Vec<usize>,
     ops: Vec<WriteOp>,
+    /// Parts of the batch still to commit, the next last.
+    todo: Vec<Part>,
+    /// Parts committed (or failed) with their results.
+    done: Vec<(Part, Result<Vec<OpOutcome>, StoreError>)>,
+    health: Arc<WriteHealth>,
 }
 
 impl Batcher {
@@ -165,6 +228,9 @@ impl Batcher {
             jobs: Vec::new(),
             lens: Vec::new(),
             ops: Vec::new(),
+            todo: Vec::new(),
+            done: Vec::new(),
+            health: Arc::new(WriteHealth::default()),
         }
     }
 
@@ -190,22 +256,92 @@ impl Batcher {
             self.lens.push(job.ops.len());
             self.ops.append(&mut job.ops);
         }
-        !self.jobs.is_empty()
+        if self.jobs.is_empty() {
+            return false;
+        }
+        self.todo.push(Part::whole(&self.lens));
+        true
     }
 
-    /// Hand over the batch's submissions with the batch's result, ready for the next batch.
-    fn take(&mut self, result: Result<Vec<OpOutcome>, StoreError>) -> Answers {
-        if let Some(observe) = &self.options.observer {
-            observe(self.ops.len());
+    /// The next part of the gathered batch to commit as one transaction: at first the whole
+    /// batch. When the database refuses one item's data ([`StoreError::Rejected`]),
+    /// [`Batcher::record`] splits the part in halves to be committed each on its own, down to
+    /// the submission that holds the item: only that one fails, everyone else's writes commit
+    /// (SPEC §4: one request's data never fails another's). Any other failure fails the whole
+    /// part, as a transaction that did not commit.
+    fn next_part(&mut self) -> Option<(Part, &[WriteOp])> {
+        let part = self.todo.pop()?;
+        let ops = &self.ops[part.ops.clone()];
+        Some((part, ops))
+    }
+
+    /// What committing `part` gave.
+    fn record(&mut self, part: Part, result: Result<Vec<OpOutcome>, StoreError>) {
+        match result {
+            Err(StoreError::Rejected(_)) if part.jobs.len() > 1 => {
+                let (first, second) = part.halves(&self.lens);
+                self.todo.push(second);
+                self.todo.push(first);
+            }
+            result => self.done.push((part, result)),
         }
-        let ops = self.ops.len();
+    }
+
+    /// Hand over the submissions of each committed part with its result.
+    fn take(&mut self) -> Vec<Answers> {
+        let mut done = std::mem::take(&mut self.done);
+        done.sort_by_key(|(part, _)| part.jobs.start);
+        let mut jobs = std::mem::take(&mut self.jobs).into_iter();
+        let mut lens = std::mem::take(&mut self.lens).into_iter();
+        let answers = done
+            .into_iter()
+            .map(|(part, result)| {
+                if let Some(observe) = &self.options.observer {
+                    observe(part.ops.len());
+                }
+                Answers {
+                    jobs: jobs.by_ref().take(part.jobs.len()).collect(),
+                    lens: lens.by_ref().take(part.jobs.len()).collect(),
+                    ops: part.ops.len(),
+                    result,
+                    health: self.health.clone(),
+                }
+            })
+            .collect();
         self.ops.clear();
-        Answers {
-            jobs: std::mem::take(&mut self.jobs),
-            lens: std::mem::take(&mut self.lens),
-            ops,
-            result,
+        answers
+    }
+}
+
+/// A run of a batch's submissions committed as one transaction: their indexes and the range
+/// of their ops in the batch.
+struct Part {
+    jobs: std::ops::Range<usize>,
+    ops: std::ops::Range<usize>,
+}
+
+impl Part {
+    fn whole(lens: &[usize]) -> Part {
+        Part {
+            jobs: 0..lens.len(),
+            ops: 0..lens.iter().sum(),
         }
+    }
+
+    /// The first and second half of a part of two or more submissions.
+    fn halves(&self, lens: &[usize]) -> (Part, Part) {
+        let mid = self.jobs.start + self.jobs.len() / 2;
+        let split = self.ops.start + lens[self.jobs.start..mid].iter().sum::<usize>();
+        (
+            Part {
+                jobs: self.jobs.start..mid,
+                ops: self.ops.start..split,
+            },
+            Part {
+                jobs: mid..self.jobs.end,
+                ops: split..self.ops.end,
+            },
+        )
     }
 }
 
@@ -215,11 +351,16 @@ struct Answers {
     lens: Vec<usize>,
     ops: usize,
     result: Result<Vec<OpOutcome>, StoreError>,
+    health: Arc<WriteHealth>,
 }
 
 impl Answers {
     /// Answer every submission with its outcomes, or all with the failure.
     fn send(self) {
+        match &self.result {
+            Ok(_) => self.health.record_ok(),
+            Err(e) => self.health.record_failure(e),
+        }
         match self.result {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();
@@ -240,8 +381,13 @@ impl Answers {
 async fn run_on_runtime(store: Arc<dyn Store>, mut batcher: Batcher, mut rx: mpsc::Receiver<Msg>) {
     while let Some(msg) = rx.recv().await {
         if batcher.gather(msg, &mut rx) {
-            let result = store.commit_batch(&batcher.ops).await;
-            batcher.take(result).send();
+            while let Some((part, ops)) = batcher.next_part() {
+                let result = store.commit_batch(ops).await;
+                batcher.record(part, result);
+            }
+            for answers in batcher.take() {
+                answers.send();
+            }
         }
     }
 }
@@ -262,11 +408,16 @@ fn run_on_thread(committer: &dyn SyncCommit, mut batcher: Batcher, mut rx: mpsc:
         }
         while let Some(msg) = rx.blocking_recv() {
             if batcher.gather(msg, &mut rx) {
-                let answers = batcher.take(committer.commit(&batcher.ops));
-                if let Err(std::sync::mpsc::SendError(mut answers)) = to_flush.send(answers) {
-                    // The flush thread is gone (it panicked): nothing is known durable.
-                    answers.result = Err(StoreError::Unavailable("the audit flush thread stopped".into()));
-                    answers.send();
+                while let Some((part, ops)) = batcher.next_part() {
+                    let result = committer.commit(ops);
+                    batcher.record(part, result);
+                }
+                for answers in batcher.take() {
+                    if let Err(std::sync::mpsc::SendError(mut answers)) = to_flush.send(answers) {
+                        // The flush thread is gone (it panicked): nothing is known durable.
+                        answers.result = Err(StoreError::Unavailable("the audit flush thread stopped".into()));
+                        answers.send();
+                    }
                 }
             }
         }
@@ -426,6 +577,95 @@ mod tests {
         h.handle.shutdown().await;
         assert!(committed.try_recv().is_err(), "no other commit");
         assert!(flushing.try_recv().is_err(), "two flushes for three batches");
+    }
+
+    fn event_from(request_id: &str) -> WriteOp {
+        WriteOp::Event(NewEvent::new(
+            &Origin::system(request_id),
+            chrono::Utc::now(),
+            EventType::SessionGenerated,
+            Severity::Info,
+            None,
+            serde_json::json!({}),
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_refused_value_fails_only_its_own_submission() {
+        // Eight submissions in one batch; the sixth holds a value the database refuses.
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut answers = Vec::new();
+        for i in 0..8 {
+            let (done, wait) = oneshot::channel();
+            let id = if i == 5 { "poison".to_owned() } else { format!("r{i}") };
+            let ops = vec![event_from(&id), event_from(&id)];
+            tx.send(Msg::Job(Job { ops, done })).await.expect("queue");
+            answers.push(wait);
+        }
+        let mut batcher = Batcher::new(WriterOptions::default());
+        let first = rx.recv().await.expect("first");
+        assert!(batcher.gather(first, &mut rx));
+        let mut commits = Vec::new();
+        while let Some((part, ops)) = batcher.next_part() {
+            let poisoned = ops
+                .iter()
+                .any(|op| matches!(op, WriteOp::Event(e) if e.request_id.as_deref() == Some("poison")));
+            commits.push(ops.len());
+            let result = if poisoned {
+                Err(StoreError::Rejected("invalid byte sequence".into()))
+            } else {
+                Ok(vec![OpOutcome::Done; ops.len()])
+            };
+            batcher.record(part, result);
+        }
+        for a in batcher.take() {
+            a.send();
+        }
+        // The whole batch, then halves down to the one submission (the poisoned half of each
+        // split first), then the other half of that split: 16, 8 ok, 8, 4, 2 ok, 2 alone, 4 ok.
+        assert_eq!(commits, vec![16, 8, 8, 4, 2, 2, 4]);
+        for (i, wait) in answers.into_iter().enumerate() {
+            let got = wait.await.expect("answered");
+            if i == 5 {
+                assert!(
+                    matches!(got, Err(WriteError::Store(StoreError::Rejected(_)))),
+                    "{got:?}"
+                );
+            } else {
+                assert_eq!(got.expect("committed"), vec![OpOutcome::Done; 2], "submission {i}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_database_fails_the_batch_without_retrying() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let mut answers = Vec::new();
+        for i in 0..3 {
+            let (done, wait) = oneshot::channel();
+            tx.send(Msg::Job(Job {
+                ops: vec![event_from(&format!("r{i}"))],
+                done,
+            }))
+            .await
+            .expect("queue");
+            answers.push(wait);
+        }
+        let mut batcher = Batcher::new(WriterOptions::default());
+        let first = rx.recv().await.expect("first");
+        assert!(batcher.gather(first, &mut rx));
+        let mut commits = 0;
+        while let Some((part, _)) = batcher.next_part() {
+            commits += 1;
+            batcher.record(part, Err(StoreError::Unavailable("down".into())));
+        }
+        for a in batcher.take() {
+            a.send();
+        }
+        assert_eq!(commits, 1);
+        for wait in answers {
+            assert!(wait.await.expect("answered").is_err());
+        }
     }
 
     #[tokio::test]

@@ -19,8 +19,9 @@ use sessiond_core::store::{Store, WriteOp};
 use crate::body::{Body, empty};
 use crate::metrics::{HttpLabels, Metrics, method_label};
 use crate::problem::ApiError;
-use crate::ratelimit::{Gate, RateLimiter};
-use crate::routes::{Miss, Route, is_api};
+use crate::ratelimit::refusals::{Kind, Refusal, RefusalLog};
+use crate::ratelimit::{Gate, RateLimiter, key};
+use crate::routes::{Miss, Route, RouteClass, is_api};
 use crate::{client_ip, handlers};
 
 /// Everything a request needs, shared by all connections.
@@ -33,16 +34,25 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The upload service (`None` only for a daemon assembled without object storage).
     pub uploads: Option<sessiond_core::uploads::UploadService>,
+    /// Whether database writes work (readiness, metrics); `None` in a state assembled
+    /// without it.
+    pub db_health: Option<Arc<crate::health::DatabaseHealth>>,
     cors: Cors,
     trusted_proxies: Vec<IpNet>,
     metrics_allow: Vec<IpNet>,
     request_timeout: Duration,
     rate_limiter: Option<Arc<RateLimiter>>,
+    refusals: Arc<RefusalLog>,
 }
 
 impl AppState {
-    /// Assemble the state.
-    pub fn new(settings: Arc<Settings>, sessions: SessionService, metrics: Arc<Metrics>) -> Self {
+    /// Assemble the state; free refusals are audited through `refusals`.
+    pub fn new(
+        settings: Arc<Settings>,
+        sessions: SessionService,
+        metrics: Arc<Metrics>,
+        refusals: Arc<RefusalLog>,
+    ) -> Self {
         Self {
             cors: Cors {
                 allowed: settings.cors.allowed_origins.clone(),
@@ -52,11 +62,19 @@ impl AppState {
             metrics_allow: settings.metrics.allow.clone(),
             request_timeout: settings.server.request_timeout.get(),
             rate_limiter: None,
+            refusals,
             settings,
             sessions,
             metrics,
             uploads: None,
+            db_health: None,
         }
+    }
+
+    /// Report write health through `health`.
+    pub fn with_db_health(mut self, health: Arc<crate::health::DatabaseHealth>) -> Self {
+        self.db_health = Some(health);
+        self
     }
 
     /// Limit every rate-limited route with `limiter`.
@@ -207,8 +225,20 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAd
                 };
                 (label, result)
             }
-            Err(Miss::NotFound) => ("unmatched", Err(ApiError::NotFound)),
-            Err(Miss::MethodNotAllowed(allow)) => ("unmatched", Err(ApiError::MethodNotAllowed(allow))),
+            Err(miss) => {
+                let err = match miss {
+                    Miss::NotFound => ApiError::NotFound,
+                    Miss::MethodNotAllowed(allow) => ApiError::MethodNotAllowed(allow),
+                };
+                // A miss under the API costs the client as a read would, so probing for
+                // routes is no cheaper than using them.
+                let gate = match &state.rate_limiter {
+                    Some(limiter) if api => limiter.check(RouteClass::Read, &ctx).await,
+                    _ => Gate::default(),
+                };
+                limit_headers = gate.headers;
+                ("unmatched", Err(gate.refusal.unwrap_or(err)))
+            }
         }
     };
 
@@ -302,13 +332,15 @@ fn preflight(cors: &OriginCheck, headers: &HeaderMap, path: &str) -> Result<Resp
     }
 }
 
-/// Record a refusal that the session service did not already record. A refusal we cannot
-/// record becomes 503, like any unrecorded operation.
+/// Record a refusal that the session service did not already record. Those a client can repeat
+/// for free (`request.rejected`) go through the refusal log: one event per code, route and
+/// client key in a window (the default quota's period), the rest summarized. A refusal we
+/// cannot record becomes 503, like any unrecorded operation.
 async fn audit_refusal(
     state: &AppState,
     ctx: &RequestContext,
     method: &Method,
-    route: &str,
+    route: &'static str,
     err: ApiError,
 ) -> ApiError {
     let (event_type, severity) = match &err {
@@ -327,7 +359,7 @@ async fn audit_refusal(
         | ApiError::UploadQuotaExceeded(_) => return err,
         ApiError::Internal => (EventType::RequestError, Severity::Critical),
         ApiError::StorageUnavailable => (EventType::RequestError, Severity::Warning),
-        _ => (EventType::RequestRejected, Severity::Warning),
+        _ => return audit_rejection(state, ctx, method, route, err).await,
     };
     let event = NewEvent::new(
         &ctx.origin,
@@ -344,6 +376,44 @@ async fn audit_refusal(
     );
     match state.sessions.writer().submit(vec![WriteOp::Event(event)]).await {
         Ok(_) => err,
+        Err(e) => {
+            tracing::warn!(error = %e, request_id = %ctx.request_id, "could not audit a refusal");
+            ApiError::DatabaseUnavailable
+        }
+    }
+}
+
+/// Record a free refusal (`request.rejected`) through the refusal log.
+async fn audit_rejection(
+    state: &AppState,
+    ctx: &RequestContext,
+    method: &Method,
+    route: &'static str,
+    err: ApiError,
+) -> ApiError {
+    let prefix = state.settings.rate_limit.ipv6_prefix;
+    let key = key::key_for(ctx.client_ip, prefix);
+    let method = method_label(method);
+    let mut fields = serde_json::Map::new();
+    fields.insert("code".into(), err.code().into());
+    fields.insert("status".into(), err.status().as_u16().into());
+    fields.insert("method".into(), method.into());
+    fields.insert("route".into(), route.into());
+    fields.insert("key".into(), key::describe(key, prefix).into());
+    let refusal = Refusal {
+        kind: Kind::Rejected {
+            code: err.code(),
+            route,
+            method,
+        },
+        key,
+        origin: &ctx.origin,
+        window: state.settings.rate_limit.default.period.duration(),
+        event_type: EventType::RequestRejected,
+        fields,
+    };
+    match state.refusals.record(refusal).await {
+        Ok(()) => err,
         Err(e) => {
             tracing::warn!(error = %e, request_id = %ctx.request_id, "could not audit a refusal");
             ApiError::DatabaseUnavailable

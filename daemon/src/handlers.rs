@@ -36,6 +36,9 @@ pub async fn dispatch(
             if !state.metrics_allowed(ctx.client_ip) {
                 return Err(ApiError::Forbidden);
             }
+            if let Some(h) = &state.db_health {
+                h.refresh();
+            }
             let text = state.metrics.render(state.store().pool_stats());
             let mut res = Response::new(full(text));
             res.headers_mut().insert(
@@ -81,7 +84,15 @@ async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
             None => Err("no object store configured".to_owned()),
         }
     };
-    let (database, storage) = tokio::join!(state.store().ping(), storage);
+    let database = async {
+        state.store().ping().await.map_err(|e| e.to_string())?;
+        // A full disk still answers a query: readiness also means writes work.
+        match &state.db_health {
+            Some(h) => h.check_writes(state.store().as_ref()).await,
+            None => Ok(()),
+        }
+    };
+    let (database, storage) = tokio::join!(database, storage);
     let mut failing = Vec::new();
     if let Err(e) = &database {
         tracing::warn!(error = %e, "readiness: database check failed");
@@ -118,6 +129,11 @@ async fn generate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>
                     "user_info is {size} bytes serialized; the limit is {MAX_USER_INFO}"
                 )));
             }
+            if has_nul(v) {
+                return Err(ApiError::InvalidText(
+                    "user_info holds a NUL character (\\u0000) in a key or value; it cannot be stored".into(),
+                ));
+            }
             Some(v.clone())
         }
         Some(_) => return Err(ApiError::MissingField("user_info", "a JSON object")),
@@ -128,6 +144,17 @@ async fn generate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>
         res.headers_mut().insert(header::LOCATION, loc);
     }
     Ok(res)
+}
+
+/// Does any key or string of `v` hold a NUL? PostgreSQL stores no NUL in `text` or `jsonb`,
+/// so such `user_info` is refused on every backend alike rather than kept by one.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 async fn validate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {

@@ -5,6 +5,7 @@ pub mod app;
 pub mod body;
 pub mod client_ip;
 pub mod handlers;
+pub mod health;
 pub mod jobs;
 pub mod logging;
 pub mod metrics;

@@ -16,6 +16,8 @@ pub enum ApiError {
     MissingField(&'static str, &'static str),
     /// 400: not a canonical UUID v4.
     InvalidUuidFormat,
+    /// 400: client text the database cannot store (a NUL character); names where.
+    InvalidText(String),
     /// 403: preflight from an origin not in `cors.allowed_origins`.
     OriginNotAllowed,
     /// 403: `/metrics` from outside `metrics.allow`.
@@ -78,9 +80,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            MalformedJson(_) | MissingField(..) | InvalidUuidFormat | InvalidMultipart(_) | EmptyFile => {
-                StatusCode::BAD_REQUEST
-            }
+            MalformedJson(_) | MissingField(..) | InvalidUuidFormat | InvalidText(_) | InvalidMultipart(_)
+            | EmptyFile => StatusCode::BAD_REQUEST,
             OriginNotAllowed | Forbidden => StatusCode::FORBIDDEN,
             NotFound | SessionNotFound | UploadNotFound => StatusCode::NOT_FOUND,
             UploadQuotaExceeded(_) => StatusCode::CONFLICT,
@@ -102,6 +103,7 @@ impl ApiError {
             MalformedJson(_) => "malformed_json",
             MissingField(..) => "missing_field",
             InvalidUuidFormat => "invalid_uuid_format",
+            InvalidText(_) => "invalid_text",
             OriginNotAllowed => "origin_not_allowed",
             Forbidden => "forbidden",
             NotFound => "not_found",
@@ -132,6 +134,7 @@ impl ApiError {
             MalformedJson(_) => "Malformed JSON",
             MissingField(..) => "Missing or invalid field",
             InvalidUuidFormat => "Invalid UUID format",
+            InvalidText(_) => "Text cannot be stored",
             OriginNotAllowed => "Origin not allowed",
             Forbidden => "Forbidden",
             NotFound => "Not found",
@@ -159,7 +162,7 @@ impl ApiError {
     fn detail(&self) -> String {
         use ApiError::*;
         match self {
-            MalformedJson(d) | PayloadTooLarge(d) => d.clone(),
+            MalformedJson(d) | PayloadTooLarge(d) | InvalidText(d) => d.clone(),
             MissingField(field, expected) => format!("field `{field}` is required and must be {expected}"),
             InvalidUuidFormat => "a session id is a canonical UUID version 4 (8-4-4-4-12 hex digits)".into(),
             OriginNotAllowed => "this origin is not in the allowed origins".into(),
@@ -239,6 +242,10 @@ impl From<SessionError> for ApiError {
             SessionError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 ApiError::Internal
+            }
+            SessionError::Rejected(cause) => {
+                tracing::info!(%cause, "the database refused a value of this request");
+                ApiError::InvalidText("the request holds text the database cannot store".into())
             }
         }
     }

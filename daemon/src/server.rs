@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 
 use crate::app::{AppState, handle};
 use crate::metrics::Metrics;
+use crate::ratelimit::refusals::RefusalLog;
 use crate::ratelimit::{self, RateLimiter};
 
 /// Why the daemon could not start.
@@ -94,15 +95,24 @@ pub async fn serve_with(
             ..WriterOptions::default()
         },
     );
+    let tuning = hooks.rate_limit.clone().unwrap_or_default();
+    // Refusals are summarized whether or not rate limiting is on (SPEC §3).
+    let refusals = RefusalLog::start(writer.clone(), tuning.flush_every);
     let limiter = if settings.rate_limit.enabled {
-        let tuning = hooks.rate_limit.clone().unwrap_or_default();
         Some(
-            RateLimiter::start(&settings.rate_limit, writer.clone(), metrics.registry_mut(), tuning)
-                .map_err(StartError::RateLimit)?,
+            RateLimiter::start(
+                &settings.rate_limit,
+                writer.clone(),
+                refusals.clone(),
+                metrics.registry_mut(),
+                tuning,
+            )
+            .map_err(StartError::RateLimit)?,
         )
     } else {
         None
     };
+    let db_health = crate::health::DatabaseHealth::register(&settings, writer.health().clone(), metrics.registry_mut());
     let metrics = Arc::new(metrics);
     let scheduler = if settings.jobs.enabled {
         let ctx = crate::jobs::job_context(settings.clone(), store.clone()).await?;
@@ -123,7 +133,9 @@ pub async fn serve_with(
         .with_objects(objects.clone())
         .with_touch_interval(settings.session.touch_interval.get());
     let uploads = UploadService::new(sessions.clone(), objects.clone(), &settings.uploads);
-    let mut state = AppState::new(settings.clone(), sessions, metrics).with_uploads(uploads);
+    let mut state = AppState::new(settings.clone(), sessions, metrics, refusals.clone())
+        .with_uploads(uploads)
+        .with_db_health(db_health);
     if let Some(limiter) = &limiter {
         state = state.with_rate_limiter(limiter.clone());
     }
@@ -142,9 +154,10 @@ pub async fn serve_with(
         scheduler.shutdown(settings.server.shutdown_grace.get()).await;
     }
     if let Some(limiter) = limiter {
-        // Summaries of open refusal windows go through the writer: before it stops.
-        limiter.shutdown().await;
+        limiter.shutdown();
     }
+    // Summaries of open refusal windows go through the writer: before it stops.
+    refusals.shutdown().await;
     writer_handle.shutdown().await;
     store.close().await;
     tracing::info!("sessiond stopped");

@@ -2,10 +2,16 @@
 //! out. The checks, storage and audit live in `sessiond_core::uploads`; this file only speaks
 //! HTTP.
 
-use futures_util::TryStreamExt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, BodyStream, StreamBody};
-use hyper::body::{Frame, Incoming};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Body as _, Frame, Incoming};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use sessiond_core::domain::rfc3339;
@@ -23,6 +29,12 @@ pub const MULTIPART_SLACK: u64 = 64 * 1024;
 
 /// The name of the one file part.
 const FILE_PART: &str = "file";
+
+/// Bytes a body may hold before the file's data (preamble, boundary, the part's headers), and
+/// again after it (the closing boundary, an epilogue). Multipart parsers buffer these until
+/// they find the delimiter they wait for, so without a bound an endless preamble or part header
+/// in a chunked body grows memory for as long as the client sends.
+pub const FRAMING_ALLOWANCE: u64 = 16 * 1024;
 
 impl From<UploadError> for ApiError {
     fn from(e: UploadError) -> Self {
@@ -85,8 +97,8 @@ pub async fn upload(
 
     // Only the `file` part is allowed; anything else ends the request as malformed.
     let constraints = multer::Constraints::new().allowed_fields(vec![FILE_PART]);
-    let body = BodyStream::new(req.into_body()).try_filter_map(|frame| async move { Ok(frame.into_data().ok()) });
-    let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
+    let body = BudgetedBody::new(req.into_body(), FRAMING_ALLOWANCE);
+    let mut multipart = multer::Multipart::with_constraints(body.clone(), boundary, constraints);
     let mut filename: Option<Option<String>> = None;
     loop {
         let mut field = match multipart.next_field().await {
@@ -99,6 +111,8 @@ pub async fn upload(
             return Err(ApiError::InvalidMultipart("send exactly one part named `file`".into()));
         }
         filename = Some(field.file_name().map(str::to_owned));
+        // The file's data is bounded by the upload limit (checked as it is written).
+        body.allow_more(uploads.max_bytes() + MULTIPART_SLACK);
         loop {
             match field.chunk().await {
                 Ok(Some(chunk)) => incoming.write(&chunk).await?,
@@ -106,11 +120,18 @@ pub async fn upload(
                 Err(e) => return Err(broken(incoming, e).await),
             }
         }
+        body.allow_more(FRAMING_ALLOWANCE);
     }
+    drop(multipart);
     let Some(filename) = filename else {
         incoming.abandon();
         return Err(ApiError::InvalidMultipart("no part named `file`".into()));
     };
+    // The closing boundary is not the end of the request: a body that stops short of its
+    // length (or its last chunk) is incomplete, and an incomplete request never commits.
+    if let Err(e) = body.read_to_end().await {
+        return Err(broken_off(incoming, e).await);
+    }
     let record = incoming.finish(filename.as_deref()).await?;
     let mut res = json_response(StatusCode::CREATED, &upload_json(&record));
     if let Ok(loc) = HeaderValue::from_str(&format!("/api/session/{}/uploads/{}", record.session_id, record.id)) {
@@ -126,14 +147,87 @@ async fn broken(incoming: IncomingUpload, e: multer::Error) -> ApiError {
             incoming.abandon();
             ApiError::InvalidMultipart("send exactly one part named `file`".into())
         }
-        multer::Error::StreamReadFailed(cause) => {
-            tracing::debug!(%cause, "upload body broke off");
-            incoming.abort("disconnected").await;
-            ApiError::InvalidMultipart("the request body could not be read to its end".into())
-        }
+        multer::Error::StreamReadFailed(cause) => broken_off(incoming, cause).await,
         other => {
             incoming.abort("malformed").await;
             ApiError::InvalidMultipart(format!("the multipart body is malformed: {other}"))
+        }
+    }
+}
+
+/// Reading the body failed: the client went away, or the body overran its framing allowance.
+async fn broken_off(incoming: IncomingUpload, cause: BoxError) -> ApiError {
+    if cause.downcast_ref::<Overrun>().is_some() {
+        incoming.abort("malformed").await;
+        return ApiError::InvalidMultipart(format!(
+            "the multipart framing around the file (preamble, part headers, epilogue) is over {FRAMING_ALLOWANCE} bytes"
+        ));
+    }
+    tracing::debug!(%cause, "upload body broke off");
+    incoming.abort("disconnected").await;
+    ApiError::InvalidMultipart("the request body could not be read to its end".into())
+}
+
+/// The body read past what its current phase allows.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is over its allowance")]
+struct Overrun;
+
+/// The request body on a budget, as the multipart parser reads it: reading past the budget
+/// fails the stream with [`Overrun`]. The handler raises the budget per phase (framing, then
+/// the file's data, then framing again), so the parser never holds more than one allowance of
+/// bytes it has not handed on. A clone reads on where the other stopped: the handler keeps one
+/// to read the body to its end after the parser is done.
+#[derive(Clone)]
+struct BudgetedBody {
+    body: Arc<Mutex<Incoming>>,
+    read: Arc<AtomicU64>,
+    limit: Arc<AtomicU64>,
+}
+
+impl BudgetedBody {
+    fn new(body: Incoming, allowance: u64) -> Self {
+        Self {
+            body: Arc::new(Mutex::new(body)),
+            read: Arc::new(AtomicU64::new(0)),
+            limit: Arc::new(AtomicU64::new(allowance)),
+        }
+    }
+
+    /// Allow `more` bytes past what has been read so far.
+    fn allow_more(&self, more: u64) {
+        let read = self.read.load(Ordering::Relaxed);
+        self.limit.store(read.saturating_add(more), Ordering::Relaxed);
+    }
+
+    /// Read (and drop) the rest of the body, within the budget.
+    async fn read_to_end(mut self) -> Result<(), BoxError> {
+        while let Some(chunk) = self.next().await {
+            chunk?;
+        }
+        Ok(())
+    }
+}
+
+impl Stream for BudgetedBody {
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut body = self.body.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let frame = match Pin::new(&mut *body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => frame,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(Box::new(e)))),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            };
+            // Trailers carry no body bytes.
+            let Ok(data) = frame.into_data() else { continue };
+            let read = self.read.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
+            if read > self.limit.load(Ordering::Relaxed) {
+                return Poll::Ready(Some(Err(Box::new(Overrun))));
+            }
+            return Poll::Ready(Some(Ok(data)));
         }
     }
 }

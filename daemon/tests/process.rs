@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sessiond_core::audit::AuditQuery;
+use sessiond_tests::process::DaemonProcess;
 use sessiond_tests::{DbKind, TestDb, client, on_both_backends};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use uuid::Uuid;
 
 on_both_backends!(
@@ -18,56 +19,11 @@ on_both_backends!(
     sigterm_drains_in_flight_requests
 );
 
-struct Running {
-    child: Child,
-    addr: String,
-    logs: Arc<Mutex<Vec<Value>>>,
-}
+type Running = DaemonProcess;
 
-/// Start the binary on `db` with JSON logs on 127.0.0.1:0 and learn its port from the
-/// "sessiond ready" log line.
+/// Start the binary on `db` (see [`DaemonProcess::start`]).
 async fn start(db: &TestDb, extra: &[(&str, &str)]) -> Running {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sessiond"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SESSIOND_DATABASE__URL", &db.url)
-        .env("SESSIOND_SERVER__LISTEN", "127.0.0.1:0")
-        .env("SESSIOND_RATE_LIMIT__ENABLED", "false")
-        .env("SESSIOND_JOBS__ENABLED", "false")
-        .env("SESSIOND_STORAGE__FS__ROOT", db.dir.path().join("objects"))
-        .env("SESSIOND_LOG__FORMAT", "json")
-        .current_dir(db.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn sessiond");
-    let stderr = child.stderr.take().expect("stderr");
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let sink = logs.clone();
-    tokio::spawn(async move {
-        let mut ready = Some(ready_tx);
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                panic!("a log line that is not JSON: {line}");
-            };
-            if v["message"] == "sessiond ready"
-                && let Some(tx) = ready.take()
-            {
-                let _ = tx.send(v["listen"].as_str().unwrap_or_default().to_owned());
-            }
-            sink.lock().expect("lock").push(v);
-        }
-    });
-    let addr = tokio::time::timeout(Duration::from_secs(30), ready_rx)
-        .await
-        .expect("sessiond became ready in time")
-        .expect("ready line");
-    Running { child, addr, logs }
+    DaemonProcess::start(env!("CARGO_BIN_EXE_sessiond"), db, extra).await
 }
 
 async fn sigkill_under_load_loses_nothing_acknowledged(kind: DbKind) {

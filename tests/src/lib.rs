@@ -6,6 +6,7 @@
 //! afterwards. A PostgreSQL test never skips: when the server is missing it fails and says so.
 
 pub mod console;
+pub mod process;
 pub mod ratelimit;
 pub mod s3;
 pub mod seed;

@@ -38,11 +38,20 @@ pub enum StoreError {
     /// A bug: bad SQL, a row that does not decode, a failed migration.
     #[error("database error: {0}")]
     Internal(String),
+    /// The database refused the data of one item (PostgreSQL's data exceptions, SQLSTATE class
+    /// 22: a NUL in text, an unrepresentable character, a value out of range). Unlike
+    /// `Unavailable` it says nothing about the database's health, so the writer retries the
+    /// rest of the batch without the item (`writer.rs`) and only its request fails.
+    #[error("the database refused a value: {0}")]
+    Rejected(String),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
+            sqlx::Error::Database(ref db) if db.code().is_some_and(|c| c.starts_with("22")) => {
+                StoreError::Rejected(e.to_string())
+            }
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::PoolTimedOut
@@ -204,6 +213,8 @@ pub trait Store:
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Cheap liveness check (`SELECT 1`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Commit one small write (a single row of its own), to learn whether writes work.
+    async fn probe_write(&self) -> Result<(), StoreError>;
     /// Load one session.
     async fn get_session(&self, id: Uuid) -> Result<Option<Session>, StoreError>;
     /// Number and total bytes of a session's uploads.
@@ -413,6 +424,15 @@ macro_rules! shared_impl {
 
             async fn ping(&self) -> Result<(), crate::store::StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn probe_write(&self) -> Result<(), crate::store::StoreError> {
+                let _gate = self.write_gate().await;
+                sqlx::query(q::PROBE_WRITE)
+                    .bind(crate::domain::now_millis().timestamp_millis())
+                    .execute(&self.write_pool)
+                    .await?;
                 Ok(())
             }
 

@@ -249,6 +249,8 @@ crate::store::shared_impl!(PgStore, sqlx::Postgres, sql);
 crate::store::chain::chain_impl!(PgStore, sqlx::Postgres, crate::store::chain::pg_sql);
 
 mod sql {
+    pub const PROBE_WRITE: &str =
+        "INSERT INTO write_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at";
     // Batch statements: one JSON array parameter of rows (see store/batch.rs). Macros, so
     // the combined form below is spelled with `concat!` from the same text.
     macro_rules! touch_sessions {

@@ -134,6 +134,8 @@ crate::store::shared_impl!(SqliteStore, sqlx::Sqlite, sql);
 crate::store::chain::chain_impl!(SqliteStore, sqlx::Sqlite, crate::store::chain::sqlite_sql);
 
 pub(crate) mod sql {
+    pub const PROBE_WRITE: &str =
+        "INSERT INTO write_probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at";
     pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
         (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";

@@ -32,6 +32,11 @@ use crate::store::{OpOutcome, StoreError, SyncCommit, WriteOp, batch};
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match e {
+            // One value the database will not hold (a string or blob over SQLite's length
+            // limit): the item's fault, not the database's.
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::TooBig => {
+                StoreError::Rejected(e.to_string())
+            }
             // The database refused the work: busy, locked, full, I/O, read-only, ...
             rusqlite::Error::SqliteFailure(..) => StoreError::Unavailable(e.to_string()),
             other => StoreError::Internal(other.to_string()),

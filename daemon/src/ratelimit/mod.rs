@@ -172,7 +172,7 @@ pub struct RateLimiter {
     ipv6_prefix: u8,
     dry_run: bool,
     quotas: ClassQuotas,
-    refusals: refusals::RefusalLog,
+    refusals: Arc<refusals::RefusalLog>,
     keys: Gauge,
     refused: Counter,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -180,10 +180,11 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// Build the limiter of `settings` (enabled or not, the caller decides), register its
-    /// metrics, and start its timers.
+    /// metrics, and start its timers. Refusals are audited through `refusals`.
     pub fn start(
         settings: &RateLimitSettings,
         writer: AuditWriter,
+        refusals: Arc<refusals::RefusalLog>,
         registry: &mut Registry,
         tuning: Tuning,
     ) -> Result<Arc<Self>, String> {
@@ -214,7 +215,7 @@ impl RateLimiter {
             ipv6_prefix: settings.ipv6_prefix,
             dry_run: settings.dry_run,
             quotas,
-            refusals: refusals::RefusalLog::new(writer),
+            refusals,
             keys,
             refused,
             tasks: Mutex::new(Vec::new()),
@@ -226,14 +227,7 @@ impl RateLimiter {
                 tracing::error!(error = %e, "rate-limit eviction failed");
             }
         });
-        let flusher = spawn_every(&limiter, tuning.flush_every, |l| async move {
-            l.refusals.flush(false).await;
-        });
-        limiter
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend([evictor, flusher]);
+        limiter.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(evictor);
         Ok(limiter)
     }
 
@@ -264,15 +258,19 @@ impl RateLimiter {
             return Gate { headers, refusal: None };
         }
         self.refused.inc();
+        let mut fields = serde_json::Map::new();
+        fields.insert("route_class".into(), class_name(class).into());
+        fields.insert("key".into(), key::describe(key, self.ipv6_prefix).into());
+        fields.insert("dry_run".into(), self.dry_run.into());
         let audited = self
             .refusals
             .record(refusals::Refusal {
-                class,
+                kind: refusals::Kind::RateLimited(class),
                 key,
-                key_text: key::describe(key, self.ipv6_prefix),
                 origin: &ctx.origin,
                 window: self.quotas.get(class).period.duration(),
-                dry_run: self.dry_run,
+                event_type: sessiond_core::audit::EventType::RateLimitExceeded,
+                fields,
             })
             .await;
         if let Err(e) = audited {
@@ -296,17 +294,13 @@ impl RateLimiter {
         left
     }
 
-    /// Stop the timers and write the summaries of every open refusal window. Call before the
-    /// audit writer shuts down.
-    pub async fn shutdown(&self) {
-        // A timer flush in progress finishes first, so aborting the timers loses nothing.
-        let flushing = self.refusals.lock_flush().await;
+    /// Stop the timers. (The refusal log, which outlives the limiter, writes the open
+    /// windows' summaries at its own shutdown.)
+    pub fn shutdown(&self) {
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for t in tasks {
             t.abort();
         }
-        self.refusals.flush_locked(true).await;
-        drop(flushing);
     }
 }
 

@@ -1,8 +1,12 @@
 //! Refusal auditing without amplification (SPEC §3): the first refusal of a key in a window is
-//! written at once (the 429 waits for it, like every audited answer); later refusals of that key
-//! in the window only bump a counter, written as ONE summary `rate_limit.exceeded` event when the
-//! window closes (a timer flushes closed windows; shutdown flushes all). The sum of `count` over
-//! a key's events is the number of refusals.
+//! written at once (the answer waits for it, like every audited answer); later refusals of that
+//! key in the window only bump a counter, written as ONE summary event when the window closes
+//! (a timer flushes closed windows; shutdown flushes all). The sum of `count` over a key's
+//! events is the number of refusals. Two kinds share it: rate-limit refusals
+//! (`rate_limit.exceeded`, per route class) and the refusals a client can repeat for free under
+//! `/api/session/...` (`request.rejected`: unknown routes, wrong methods, malformed bodies, per
+//! code and route), so no client grows the audit trail faster than one event per kind and
+//! window, whether or not rate limiting is on.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,57 +14,95 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use sessiond_core::audit::{Actor, EventType, NewEvent, Origin, Severity};
 use sessiond_core::domain::{now_millis, rfc3339};
 use sessiond_core::store::WriteOp;
 use sessiond_core::writer::{AuditWriter, WriteError};
+use tokio::task::JoinHandle;
 
 use crate::routes::RouteClass;
+
+/// What was refused: the part of a window's identity besides the client's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Over the rate limit of a route class (`rate_limit.exceeded`).
+    RateLimited(RouteClass),
+    /// A refusal a client can repeat for free (`request.rejected`).
+    Rejected {
+        /// The problem code.
+        code: &'static str,
+        /// The route label (`unmatched` for no route).
+        route: &'static str,
+        /// The method label.
+        method: &'static str,
+    },
+}
 
 struct Window {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     /// Refusals after the first.
     later: u64,
-    key: String,
+    event_type: EventType,
+    /// What the first event and the summary both say.
+    fields: Map<String, Value>,
     ip: Option<String>,
-    user_agent: Option<String>,
-    dry_run: bool,
 }
 
-/// Open refusal windows, by route class and key.
+/// Open refusal windows, by kind and key.
 pub struct RefusalLog {
-    windows: Mutex<HashMap<(RouteClass, IpAddr), Window>>,
+    windows: Mutex<HashMap<(Kind, IpAddr), Window>>,
     writer: AuditWriter,
     /// Held while summaries taken out of `windows` are being written, so shutdown can wait for
     /// a timer flush in progress instead of cancelling it half-way (losing its summaries).
     flushing: tokio::sync::Mutex<()>,
+    timer: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// What one refusal of a key is to the audit trail.
+/// What one refusal is to the audit trail.
 pub struct Refusal<'a> {
-    /// Route class refused.
-    pub class: RouteClass,
+    /// What was refused.
+    pub kind: Kind,
     /// Bucket key.
     pub key: IpAddr,
-    /// Bucket key as text (`2001:db8::/64`).
-    pub key_text: String,
     /// The request.
     pub origin: &'a Origin,
-    /// Window length: the quota's period.
+    /// Window length.
     pub window: Duration,
-    /// Counted but let through.
-    pub dry_run: bool,
+    /// The first event's and the summary's type.
+    pub event_type: EventType,
+    /// Metadata both carry (the summary adds `count`, `window_start`, `window_end`).
+    pub fields: Map<String, Value>,
 }
 
 impl RefusalLog {
-    /// An empty log writing through `writer`.
+    /// An empty log writing through `writer`, whose closed windows a timer writes every
+    /// `flush_every`.
+    pub fn start(writer: AuditWriter, flush_every: Duration) -> std::sync::Arc<Self> {
+        let log = std::sync::Arc::new(Self::new(writer));
+        let weak = std::sync::Arc::downgrade(&log);
+        let timer = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(flush_every.max(Duration::from_millis(1)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(log) = weak.upgrade() else { return };
+                log.flush(false).await;
+            }
+        });
+        *log.timer.lock().unwrap_or_else(|p| p.into_inner()) = Some(timer);
+        log
+    }
+
+    /// An empty log writing through `writer` (no timer).
     pub fn new(writer: AuditWriter) -> Self {
         Self {
             windows: Mutex::new(HashMap::new()),
             writer,
             flushing: tokio::sync::Mutex::new(()),
+            timer: Mutex::new(None),
         }
     }
 
@@ -69,38 +111,34 @@ impl RefusalLog {
         let now = now_millis();
         let (closed, first) = {
             let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-            let slot = (r.class, r.key);
+            let slot = (r.kind, r.key);
             if let Some(w) = map.get_mut(&slot)
                 && now < w.end
             {
                 w.later += 1;
                 return Ok(());
             }
+            let mut meta = r.fields.clone();
+            meta.insert("count".into(), json!(1));
+            meta.insert("window_start".into(), json!(rfc3339(now)));
+            meta.insert("summary".into(), json!(false));
+            let first = NewEvent::new(
+                r.origin,
+                now,
+                r.event_type,
+                Severity::Warning,
+                None,
+                Value::Object(meta),
+            );
             let w = Window {
                 start: now,
                 end: now + chrono::Duration::from_std(r.window).unwrap_or(chrono::Duration::MAX),
                 later: 0,
-                key: r.key_text.clone(),
+                event_type: r.event_type,
+                fields: r.fields,
                 ip: r.origin.ip.clone(),
-                user_agent: r.origin.user_agent.clone(),
-                dry_run: r.dry_run,
             };
-            let first = NewEvent::new(
-                r.origin,
-                now,
-                EventType::RateLimitExceeded,
-                Severity::Warning,
-                None,
-                json!({
-                    "count": 1,
-                    "window_start": rfc3339(now),
-                    "route_class": super::class_name(r.class),
-                    "key": r.key_text,
-                    "dry_run": r.dry_run,
-                    "summary": false,
-                }),
-            );
-            (map.insert(slot, w).and_then(|old| summary(r.class, old)), first)
+            (map.insert(slot, w).and_then(summary), first)
         };
         if let Some(event) = closed {
             self.spawn_write(vec![event]);
@@ -112,7 +150,7 @@ impl RefusalLog {
     pub fn take_closed(&self, all: bool) -> Vec<NewEvent> {
         let now = now_millis();
         let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let closed: Vec<(RouteClass, IpAddr)> = map
+        let closed: Vec<(Kind, IpAddr)> = map
             .iter()
             .filter(|(_, w)| all || w.end <= now)
             .map(|(slot, _)| *slot)
@@ -120,7 +158,7 @@ impl RefusalLog {
         let mut events = Vec::new();
         for slot in closed {
             if let Some(w) = map.remove(&slot)
-                && let Some(e) = summary(slot.0, w)
+                && let Some(e) = summary(w)
             {
                 events.push(e);
             }
@@ -137,13 +175,18 @@ impl RefusalLog {
         self.flush_locked(all).await;
     }
 
-    /// Wait for a flush in progress and keep others out while the guard lives.
-    pub async fn lock_flush(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.flushing.lock().await
+    /// Stop the timer and write the summaries of every open window. Call before the audit
+    /// writer shuts down.
+    pub async fn shutdown(&self) {
+        // A timer flush in progress finishes first, so aborting the timer loses nothing.
+        let _flushing = self.flushing.lock().await;
+        if let Some(timer) = self.timer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            timer.abort();
+        }
+        self.flush_locked(true).await;
     }
 
-    /// [`RefusalLog::flush`] for the holder of [`RefusalLog::lock_flush`].
-    pub async fn flush_locked(&self, all: bool) {
+    async fn flush_locked(&self, all: bool) {
         let events = self.take_closed(all);
         if events.is_empty() {
             return;
@@ -151,7 +194,7 @@ impl RefusalLog {
         let n = events.len();
         let ops = events.into_iter().map(WriteOp::Event).collect();
         if let Err(e) = self.writer.submit(ops).await {
-            tracing::warn!(error = %e, summaries = n, "could not write rate-limit summaries");
+            tracing::warn!(error = %e, summaries = n, "could not write refusal summaries");
         }
     }
 
@@ -160,38 +203,35 @@ impl RefusalLog {
         tokio::spawn(async move {
             let ops = events.into_iter().map(WriteOp::Event).collect();
             if let Err(e) = writer.submit(ops).await {
-                tracing::warn!(error = %e, "could not write a rate-limit summary");
+                tracing::warn!(error = %e, "could not write a refusal summary");
             }
         });
     }
 }
 
 /// The summary of a window with refusals after the first; none when there were none.
-fn summary(class: RouteClass, w: Window) -> Option<NewEvent> {
+fn summary(w: Window) -> Option<NewEvent> {
     if w.later == 0 {
         return None;
     }
     let origin = Origin {
-        request_id: format!("ratelimit-summary-{}", uuid::Uuid::new_v4().simple()),
+        request_id: format!("refusal-summary-{}", uuid::Uuid::new_v4().simple()),
         ip: w.ip,
-        user_agent: w.user_agent,
+        user_agent: None,
         actor: Actor::Client,
     };
+    let mut meta = w.fields;
+    meta.insert("count".into(), json!(w.later));
+    meta.insert("window_start".into(), json!(rfc3339(w.start)));
+    meta.insert("window_end".into(), json!(rfc3339(w.end)));
+    meta.insert("summary".into(), json!(true));
     Some(NewEvent::new(
         &origin,
         now_millis(),
-        EventType::RateLimitExceeded,
+        w.event_type,
         Severity::Warning,
         None,
-        json!({
-            "count": w.later,
-            "window_start": rfc3339(w.start),
-            "window_end": rfc3339(w.end),
-            "route_class": super::class_name(class),
-            "key": w.key,
-            "dry_run": w.dry_run,
-            "summary": true,
-        }),
+        Value::Object(meta),
     ))
 }
 
@@ -232,12 +272,12 @@ mod tests {
         let key: IpAddr = [203, 0, 113, 7].into();
         for _ in 0..6 {
             let r = Refusal {
-                class: RouteClass::Generate,
+                kind: Kind::RateLimited(RouteClass::Generate),
                 key,
-                key_text: "203.0.113.7".into(),
                 origin: &o,
                 window: Duration::from_secs(3600),
-                dry_run: false,
+                event_type: EventType::RateLimitExceeded,
+                fields: Map::new(),
             };
             log.record(r).await.expect("record");
         }
