@@ -17,6 +17,7 @@ pub mod session;
 pub mod storage;
 pub mod store;
 pub mod uploads;
+pub mod webhooks;
 pub mod writer;
 
 pub use config::Settings;

@@ -47,3 +47,26 @@ CREATE TABLE audit_redactions (
     mac         BYTEA   NOT NULL,
     PRIMARY KEY (event_id, field)
 );
+
+-- Webhook outbox (SPEC §5, docs/audit.md): one row per (endpoint, event), delivered by the
+-- notification_sender job with backoff; `dead` after `max_attempts` failures.
+CREATE TABLE webhook_deliveries (
+    id               BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    endpoint         TEXT    NOT NULL,
+    event_id         BIGINT  NOT NULL,
+    payload          TEXT    NOT NULL,
+    status           TEXT    NOT NULL CHECK (status IN ('pending', 'sent', 'dead')),
+    attempts         BIGINT  NOT NULL DEFAULT 0,
+    next_attempt_at  BIGINT  NOT NULL,
+    last_error       TEXT,
+    created_at       BIGINT  NOT NULL,
+    sent_at          BIGINT,
+    UNIQUE (endpoint, event_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+
+-- How far each endpoint has been fed from the audit trail.
+CREATE TABLE webhook_cursors (
+    endpoint       TEXT    PRIMARY KEY,
+    last_event_id  BIGINT  NOT NULL
+);

@@ -47,3 +47,26 @@ CREATE TABLE audit_redactions (
     mac         BLOB    NOT NULL,
     PRIMARY KEY (event_id, field)
 ) WITHOUT ROWID;
+
+-- Webhook outbox (SPEC §5, docs/audit.md): one row per (endpoint, event), delivered by the
+-- notification_sender job with backoff; `dead` after `max_attempts` failures.
+CREATE TABLE webhook_deliveries (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint         TEXT    NOT NULL,
+    event_id         INTEGER NOT NULL,
+    payload          TEXT    NOT NULL,
+    status           TEXT    NOT NULL CHECK (status IN ('pending', 'sent', 'dead')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,
+    last_error       TEXT,
+    created_at       INTEGER NOT NULL,
+    sent_at          INTEGER,
+    UNIQUE (endpoint, event_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+
+-- How far each endpoint has been fed from the audit trail.
+CREATE TABLE webhook_cursors (
+    endpoint       TEXT    PRIMARY KEY,
+    last_event_id  INTEGER NOT NULL
+);

@@ -14,6 +14,7 @@ mod sqlite_audit_index;
 mod sqlite_batch;
 mod sqlite_checkpoint;
 pub mod uploads;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -200,6 +201,7 @@ pub trait Store:
     + alerts::AlertStore
     + retention::RetentionStore
     + chain::ChainStore
+    + webhooks::WebhookStore
     + UploadStore
     + Send
     + Sync
