@@ -92,6 +92,16 @@ async fn tamper(db: &TestDb, sql: String) {
     }
 }
 
+/// The chain state the console's Jobs tab shows.
+async fn console_chain(db: &TestDb) -> String {
+    let mut settings = db.settings();
+    settings.audit.hmac_key = Some(Secret::new(KEY));
+    let console = sessionctl::ops::Console::open(settings, true).await.expect("console");
+    let health = console.audit_health().await.expect("health");
+    console.close().await;
+    health.chain
+}
+
 async fn verify_exit_codes_and_json(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let ids = seed(&db).await;
@@ -102,6 +112,7 @@ async fn verify_exit_codes_and_json(kind: DbKind) {
 
     let out = sessionctl(&db, None, &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(2), "no key: cannot check");
+    assert_eq!(console_chain(&db).await, "audit chain intact");
 
     tamper(
         &db,
@@ -115,6 +126,11 @@ async fn verify_exit_codes_and_json(kind: DbKind) {
     assert_eq!(report["problem"]["kind"], "edited_field");
     assert_eq!(report["problem"]["event_id"], json!(ids[4]));
     assert_eq!(report["problem"]["fields"], json!(["severity"]));
+
+    assert_eq!(
+        console_chain(&db).await,
+        format!("audit chain broken at event {}", ids[4])
+    );
 
     let out = sessionctl(&db, Some("a different key entirely, long"), &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
