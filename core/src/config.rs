@@ -283,6 +283,72 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// `log.*`
     pub log: LogSettings,
+    /// `[[webhooks]]`: endpoints that receive matching audit events (docs/audit.md).
+    pub webhooks: Vec<WebhookSettings>,
+}
+
+/// One `[[webhooks]]` endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Unique name (the outbox key: renaming an endpoint starts it afresh).
+    pub name: String,
+    /// Where to POST (http or https).
+    pub url: String,
+    /// Standard Webhooks secret, `whsec_<base64>`.
+    pub secret: Secret,
+    /// Event types to send (`[]` = all, unless `alert_rules` or `severities` narrow it).
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    /// Only `alert.raised` / `alert.acknowledged` events of these rules (`[]` = no rule filter).
+    #[serde(default)]
+    pub alert_rules: Vec<String>,
+    /// Only events of these severities (`[]` = all).
+    #[serde(default)]
+    pub severities: Vec<String>,
+    /// Failed attempts after which a delivery is dead-lettered.
+    #[serde(default = "WebhookSettings::default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+impl WebhookSettings {
+    fn default_max_attempts() -> u32 {
+        8
+    }
+
+    fn validate(&self, i: usize) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("webhooks[{i}].{k}");
+        if self.name.is_empty() || self.name.len() > 64 {
+            return Err(ConfigError::new(key("name"), "must be 1-64 characters"));
+        }
+        let url = reqwest::Url::parse(&self.url).map_err(|e| ConfigError::new(key("url"), e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ConfigError::new(key("url"), "must be an http:// or https:// URL"));
+        }
+        if crate::webhooks::secret_bytes(self.secret.expose()).is_none() {
+            return Err(ConfigError::new(
+                key("secret"),
+                "must be `whsec_` followed by base64 (Standard Webhooks)",
+            ));
+        }
+        for t in &self.event_types {
+            if crate::audit::EventType::parse(t).is_none() {
+                return Err(ConfigError::new(
+                    key("event_types"),
+                    format!("unknown event type `{t}`"),
+                ));
+            }
+        }
+        for sev in &self.severities {
+            if crate::audit::Severity::parse(sev).is_none() {
+                return Err(ConfigError::new(key("severities"), format!("unknown severity `{sev}`")));
+            }
+        }
+        if self.max_attempts == 0 {
+            return Err(ConfigError::new(key("max_attempts"), "must be at least 1"));
+        }
+        Ok(())
+    }
 }
 
 /// `server.*`: the HTTP listener.
@@ -595,11 +661,59 @@ impl Default for CorsSettings {
 pub struct AuditSettings {
     /// Audit events older than this are deleted.
     pub retention_days: u32,
+    /// Key of the tamper-evident chain (`SESSIOND_AUDIT__HMAC_KEY`); no key, no chain.
+    pub hmac_key: Option<Secret>,
+    /// Id stored with each link signed by `hmac_key`, so the key can be rotated.
+    pub hmac_key_id: String,
+    /// Earlier keys by id, kept so that `sessionctl audit verify` can check old links.
+    pub previous_hmac_keys: std::collections::BTreeMap<String, Secret>,
 }
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        Self { retention_days: 90 }
+        Self {
+            retention_days: 90,
+            hmac_key: None,
+            hmac_key_id: "k1".into(),
+            previous_hmac_keys: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl AuditSettings {
+    /// Shortest accepted `audit.hmac_key`, in bytes.
+    pub const MIN_KEY_BYTES: usize = 16;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let id_ok = |id: &str| {
+            !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        if !id_ok(&self.hmac_key_id) {
+            return Err(ConfigError::new(
+                "audit.hmac_key_id",
+                "must be 1-64 characters of letters, digits, `-`, `_` or `.`",
+            ));
+        }
+        if let Some(key) = &self.hmac_key
+            && key.expose().len() < Self::MIN_KEY_BYTES
+        {
+            return Err(ConfigError::new(
+                "audit.hmac_key",
+                format!(
+                    "must be at least {} bytes (use e.g. 32 random bytes, base64)",
+                    Self::MIN_KEY_BYTES
+                ),
+            ));
+        }
+        for (id, key) in &self.previous_hmac_keys {
+            if !id_ok(id) || key.expose().len() < Self::MIN_KEY_BYTES {
+                return Err(ConfigError::new(
+                    format!("audit.previous_hmac_keys.{id}"),
+                    "needs a valid key id and a key of at least 16 bytes",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -902,6 +1016,13 @@ impl Settings {
                     "database.url",
                     format!("unsupported scheme `{other}`; use sqlite:// or postgres://"),
                 ));
+            }
+        }
+        self.audit.validate()?;
+        for (i, w) in self.webhooks.iter().enumerate() {
+            w.validate(i)?;
+            if self.webhooks[..i].iter().any(|o| o.name == w.name) {
+                return Err(ConfigError::new(format!("webhooks[{i}].name"), "must be unique"));
             }
         }
         if self.database.max_connections == 0 {

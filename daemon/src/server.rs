@@ -66,6 +66,15 @@ impl From<()> for Stop {
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> {
     let store = store::connect(&settings.database).await?;
     store.migrate().await?;
+    let keys = sessiond_core::audit_chain::ChainKeys::from_settings(&settings.audit);
+    match &keys {
+        Some(k) => tracing::info!(
+            key_id = k.current_id(),
+            "audit chain on: every audit event is covered by a keyed hash chain"
+        ),
+        None => tracing::warn!("audit.hmac_key is not set: audit events are not chained (no tamper evidence)"),
+    }
+    store.set_chain_keys(keys);
     Ok(store)
 }
 

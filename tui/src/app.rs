@@ -87,6 +87,8 @@ pub enum Msg {
     AlertDetail(Result<(Alert, Vec<AuditEvent>), String>),
     /// Jobs.
     Jobs(Result<Vec<JobOverview>, String>),
+    /// Webhook deliveries and the audit chain's state (Jobs tab).
+    AuditHealth(Result<crate::ops::AuditHealth, String>),
     /// An action finished: toast text, and what to reload.
     Done(Result<String, String>, Reload),
 }
@@ -319,6 +321,8 @@ impl App {
         if self.tab == 3 || !self.jobs.loaded {
             let c = self.console.clone();
             self.spawn(async move { Msg::Jobs(c.jobs(Utc::now(), 10).await) });
+            let c = self.console.clone();
+            self.spawn(async move { Msg::AuditHealth(c.audit_health().await) });
         }
         if !self.alerts.loaded {
             self.perform(Action::ReloadAlerts);
@@ -576,6 +580,10 @@ impl App {
             Msg::Jobs(r) => match r {
                 Ok(rows) => self.jobs.set_rows(rows),
                 Err(e) => self.toast(format!("loading jobs failed: {e}"), true),
+            },
+            Msg::AuditHealth(r) => match r {
+                Ok(health) => self.jobs.health = Some(health),
+                Err(e) => self.toast(format!("loading webhook state failed: {e}"), true),
             },
             Msg::Done(result, reload) => {
                 match result {

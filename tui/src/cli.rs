@@ -146,6 +146,33 @@ pub enum AuditCmd {
         #[arg(long)]
         ip: Option<String>,
     },
+    /// Check the tamper-evident chain (needs `audit.hmac_key`); exit 0 intact, 1 broken (the
+    /// first broken event and what is wrong), 2 cannot check.
+    Verify,
+    /// Write events to stdout, oldest first, streaming (constant memory).
+    Export {
+        /// Only events at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only these event types (repeatable).
+        #[arg(long = "type")]
+        event_types: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+    },
+}
+
+/// `audit export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// RFC 4180 CSV with a header line; metadata as a JSON string.
+    Csv,
 }
 
 /// `alerts …`
@@ -389,6 +416,30 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             );
             Ok(())
         }
+        Command::Audit(AuditCmd::Verify) => {
+            let keys = sessiond_core::audit_chain::ChainKeys::from_settings(&console.settings.audit);
+            let report = sessiond_core::audit_verify::verify(store.as_ref(), keys.as_deref()).await;
+            if json_out {
+                print_json(&report)?;
+            } else {
+                println!("{}", report.summary());
+            }
+            match report.exit_code() {
+                0 => Ok(()),
+                code => Err(Failure {
+                    message: String::new(),
+                    code: u8::try_from(code).unwrap_or(1),
+                }),
+            }
+        }
+        Command::Audit(AuditCmd::Export {
+            since,
+            until,
+            event_types,
+            format,
+        }) => crate::export::run(store.as_ref(), since.as_deref(), until.as_deref(), &event_types, format)
+            .await
+            .map_err(usage),
         Command::Audit(AuditCmd::Tail {
             follow,
             limit,

@@ -37,6 +37,21 @@ pub struct Console {
     /// `--read-only`.
     pub read_only: bool,
     writer: Mutex<Option<WriterHandle>>,
+    /// The audit chain's state, checked once per console session (a walk of the whole chain).
+    chain_state: tokio::sync::OnceCell<(String, bool)>,
+}
+
+/// The audit trail's health line of the Jobs tab: webhook deliveries and the chain's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditHealth {
+    /// `webhooks 2 pending, 1 dead` (empty without webhooks).
+    pub webhooks: String,
+    /// Some deliveries are dead-lettered.
+    pub webhooks_failing: bool,
+    /// `audit chain intact` / `audit chain broken at event N` / `audit chain not checked`.
+    pub chain: String,
+    /// The chain is broken.
+    pub chain_broken: bool,
 }
 
 /// Result of a reset.
@@ -77,6 +92,8 @@ impl Console {
         let store = store::connect(&settings.database)
             .await
             .map_err(|e| format!("cannot open {}: {e}", settings.database.url.redacted()))?;
+        // The console's own writes (resets, acknowledgements, purges) join the audit chain.
+        store.set_chain_keys(sessiond_core::audit_chain::ChainKeys::from_settings(&settings.audit));
         if !read_only {
             store
                 .migrate()
@@ -97,6 +114,7 @@ impl Console {
             admin: os_user(),
             read_only,
             writer: Mutex::new(Some(handle)),
+            chain_state: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -203,6 +221,45 @@ impl Console {
             .acknowledge_alert(alert_id, &origin.actor.to_stored(), now.timestamp_millis(), &event)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// Webhook deliveries and the audit chain's state (verified once per session, when a key
+    /// is configured: `sessionctl audit verify` is the full report).
+    pub async fn audit_health(&self) -> Result<AuditHealth, String> {
+        let counts = self.store.webhook_counts().await.map_err(|e| e.to_string())?;
+        let webhooks = if counts.pending + counts.sent + counts.dead == 0 && self.settings.webhooks.is_empty() {
+            String::new()
+        } else {
+            format!("webhooks {} pending, {} dead", counts.pending, counts.dead)
+        };
+        let (chain, chain_broken) = self
+            .chain_state
+            .get_or_init(|| async {
+                let keys = sessiond_core::audit_chain::ChainKeys::from_settings(&self.settings.audit);
+                if keys.is_none() {
+                    return ("audit chain not checked (no audit.hmac_key)".to_owned(), false);
+                }
+                let report = sessiond_core::audit_verify::verify(self.store.as_ref(), keys.as_deref()).await;
+                match report.status {
+                    sessiond_core::audit_verify::Status::Intact => ("audit chain intact".to_owned(), false),
+                    sessiond_core::audit_verify::Status::Broken => (
+                        match report.problem.and_then(|p| p.event_id) {
+                            Some(id) => format!("audit chain broken at event {id}"),
+                            None => "audit chain broken".to_owned(),
+                        },
+                        true,
+                    ),
+                    sessiond_core::audit_verify::Status::CannotCheck => ("audit chain not checked".to_owned(), false),
+                }
+            })
+            .await
+            .clone();
+        Ok(AuditHealth {
+            webhooks,
+            webhooks_failing: counts.dead > 0,
+            chain,
+            chain_broken,
+        })
     }
 
     /// Every job with its schedule, next run, lease and last `runs` runs.

@@ -93,7 +93,15 @@ pub fn registry() -> Vec<JobDef> {
         JobDef {
             name: "notification_sender",
             schedule: |j| &j.notification_sender.schedule,
-            run: |ctx, id| Box::pin(async move { crate::mailer::deliver_pending(&ctx, id, now_millis()).await }),
+            run: |ctx, id| {
+                Box::pin(async move {
+                    let now = now_millis();
+                    let mut counts = crate::mailer::deliver_pending(&ctx, id, now).await?;
+                    // Webhooks share the outbox job (`crate::webhooks`).
+                    counts.extend(crate::webhooks::run(&ctx, now).await?);
+                    Ok(counts)
+                })
+            },
         },
         JobDef {
             name: "upload_gc",

@@ -827,7 +827,7 @@ macro_rules! console_impl {
                 meta.insert("alert_id".into(), id.into());
                 meta.insert("rule".into(), rule.into());
                 meta.insert("subject".into(), subject.into());
-                Self::insert_event(&mut *tx, event, &serde_json::Value::Object(meta)).await?;
+                Self::insert_event(&mut tx, event, &serde_json::Value::Object(meta)).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -876,6 +876,8 @@ macro_rules! console_impl {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                // Erasure is a legitimate change: the chain keeps the originals' digests.
+                Self::chain_redact_session(&mut tx, id, pseudonym).await?;
                 let events = sqlx::query($sql::PSEUDONYMIZE_EVENTS)
                     .bind(pseudonym)
                     .bind(id)
@@ -889,7 +891,7 @@ macro_rules! console_impl {
                         .execute(&mut *tx)
                         .await?;
                 }
-                Self::insert_event(&mut *tx, event, &event.metadata).await?;
+                Self::insert_event(&mut tx, event, &event.metadata).await?;
                 tx.commit().await?;
                 Ok(Some(PurgeCounts { uploads, events }))
             }

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod backup;
 mod batch;
+pub mod chain;
 pub mod console;
 pub mod deletions;
 pub mod jobs;
@@ -15,6 +16,7 @@ mod sqlite_audit_index;
 mod sqlite_batch;
 mod sqlite_checkpoint;
 pub mod uploads;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -211,6 +213,8 @@ pub trait Store:
     + alerts::AlertStore
     + retention::RetentionStore
     + deletions::DeletionStore
+    + chain::ChainStore
+    + webhooks::WebhookStore
     + UploadStore
     + Send
     + Sync
@@ -252,19 +256,27 @@ pub trait Store:
 /// retrying against SQLite's busy timeout. Dropped without `commit`, it rolls back. Never
 /// submit to the writer while holding one: the writer would wait for the gate, and the holder
 /// for the writer (store code never does; the writer is outside the store).
+/// With the audit chain on, `commit` (per backend, `store/chain.rs`) first writes the link of
+/// the events inserted through [`WriteTx`].
 pub(crate) struct WriteTx<DB: sqlx::Database> {
     // Declared first so it drops (rolls back) before the gate opens.
     tx: sqlx::Transaction<'static, DB>,
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The link of this transaction's events, when the chain is on.
+    chain: Option<chain::ChainTx>,
 }
 
 impl<DB: sqlx::Database> WriteTx<DB> {
-    pub(crate) fn new(tx: sqlx::Transaction<'static, DB>, gate: Option<tokio::sync::OwnedMutexGuard<()>>) -> Self {
-        Self { tx, _gate: gate }
-    }
-
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+    pub(crate) fn new(
+        tx: sqlx::Transaction<'static, DB>,
+        gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+        chain: &chain::ChainSlot,
+    ) -> Self {
+        Self {
+            tx,
+            _gate: gate,
+            chain: chain.begin(),
+        }
     }
 }
 
@@ -385,26 +397,16 @@ macro_rules! shared_impl {
         use $sql as q;
 
         impl $store {
+            /// Insert an audit event with `metadata` (instead of the event's own), adding it to
+            /// the transaction's chain link.
             pub(crate) async fn insert_event(
-                tx: &mut <$db as sqlx::Database>::Connection,
+                tx: &mut crate::store::WriteTx<$db>,
                 e: &crate::audit::NewEvent,
                 metadata: &serde_json::Value,
             ) -> Result<(), crate::store::StoreError> {
-                sqlx::query(q::INSERT_EVENT)
-                    .bind(e.occurred_at.timestamp_millis())
-                    .bind(e.event_type.as_str())
-                    .bind(e.severity.as_str())
-                    .bind(e.session_id)
-                    .bind(e.ip.as_deref())
-                    .bind(e.user_agent.as_deref())
-                    .bind(e.request_id.as_deref())
-                    .bind(e.actor.as_str())
-                    .bind(sqlx::types::Json(metadata))
-                    .execute(&mut *tx)
-                    .await?;
-                Ok(())
+                let crate::store::WriteTx { tx: conn, chain, .. } = tx;
+                Self::insert_event_on(&mut *conn, chain.as_mut(), e, metadata).await
             }
-
         }
 
         #[async_trait::async_trait]

@@ -162,7 +162,7 @@ macro_rules! retention_impl {
                             .execute(&mut *tx)
                             .await?;
                         let e = event(*id);
-                        Self::insert_event(&mut *tx, &e, &e.metadata).await?;
+                        Self::insert_event(&mut tx, &e, &e.metadata).await?;
                         done.push(*id);
                     }
                 }
@@ -221,6 +221,12 @@ macro_rules! retention_impl {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                // Anonymizing is a legitimate change: the chain keeps the original's digest.
+                if let Some(keys) = crate::store::chain::ChainStore::chain_keys(self) {
+                    for c in changes {
+                        Self::chain_redact_ip(&mut tx, keys.current(), c.id, &c.old, c.new.as_deref()).await?;
+                    }
+                }
                 tx.commit().await?;
                 Ok(n)
             }
