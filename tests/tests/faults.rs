@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 on_both_backends!(
     stalled_s3_is_503_in_time_and_nothing_lands_later,
+    an_upload_answered_408_never_commits_later,
     cut_s3_deletes_and_resets_are_queued_and_finished_later,
     stalled_smtp_times_out_and_mail_goes_out_when_it_returns,
 );
@@ -58,6 +59,10 @@ struct S3Env {
 }
 
 async fn s3_env(kind: DbKind) -> S3Env {
+    s3_env_with(kind, |_| {}).await
+}
+
+async fn s3_env_with(kind: DbKind, adjust: impl FnOnce(&mut Settings)) -> S3Env {
     let db = TestDb::new(kind).await;
     let moto = Moto::start().await;
     moto.create_bucket("faults").await;
@@ -67,6 +72,7 @@ async fn s3_env(kind: DbKind) -> S3Env {
     let mut settings = direct_settings.clone();
     settings.storage.s3.endpoint = Some(proxy.rewrite_url(&moto.endpoint));
     settings.storage.operation_timeout = HumanDuration(OP_TIMEOUT);
+    adjust(&mut settings);
     let d = TestDaemon::start(settings.clone()).await;
     let direct = sessiond_core::storage::from_settings(&direct_settings.storage)
         .await
@@ -177,6 +183,7 @@ async fn timed(
 ) -> reqwest::Response {
     let t = Instant::now();
     let res = fut.await;
+    eprintln!("{what}: answered {} in {:?}", res.status(), t.elapsed());
     assert!(t.elapsed() <= limit, "{what} took {:?} (limit {limit:?})", t.elapsed());
     res
 }
@@ -267,6 +274,49 @@ async fn stalled_s3_is_503_in_time_and_nothing_lands_later(kind: DbKind) {
         2,
         "before.pdf and the retry, nothing for the failed attempt"
     );
+}
+
+/// The issue's own scenario: the request deadline (here 1 s, under a 10 s store timeout, which
+/// validation would refuse but a test may set) answers `408` while the store holds the PUT.
+/// When the store answers later, the PUT completes, but no row is committed: the object is
+/// deleted again and `upload.aborted` (`request_ended`) recorded.
+async fn an_upload_answered_408_never_commits_later(kind: DbKind) {
+    let e = s3_env_with(kind, |s| {
+        s.server.request_timeout = HumanDuration(Duration::from_secs(1));
+        s.storage.operation_timeout = HumanDuration(Duration::from_secs(10));
+    })
+    .await;
+    let s = e.generate().await;
+    e.proxy.set(Fault::Stall);
+    let res = timed(
+        "an upload past the request deadline",
+        SLACK,
+        e.upload(&s, "late.pdf", 300_000),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+    e.proxy.set(Fault::Pass);
+    let id: Uuid = s.parse().expect("uuid");
+    poll(
+        "the abandoned upload to be settled",
+        Duration::from_secs(20),
+        || async {
+            !e.store
+                .list_audit(&sessiond_core::audit::AuditQuery {
+                    session_id: Some(id),
+                    event_type: Some("upload.aborted".into()),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .expect("audit")
+                .is_empty()
+        },
+    )
+    .await;
+    assert_eq!(e.rows(&s).await, Vec::<String>::new(), "no row after the 408");
+    assert_eq!(e.stored(&s).await, Vec::<String>::new(), "the late object was deleted");
+    assert!(e.pending().await.is_empty(), "deleted at once, nothing left queued");
 }
 
 /// S3 resets every connection: deleting an upload and resetting a session both succeed (the

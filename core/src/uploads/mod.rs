@@ -329,6 +329,21 @@ impl UploadService {
         }
     }
 
+    /// As [`UploadService::discard_object`], but only the queueing is awaited; the delete
+    /// attempt runs in a task of its own.
+    async fn discard_object_in_background(&self, key: &str) {
+        let store = self.sessions.store();
+        let reason = crate::store::deletions::reason::UPLOAD_ABANDONED;
+        match store.queue_object_deletion(key, reason, now_millis()).await {
+            Ok(()) => {
+                let service = self.clone();
+                let key = key.to_owned();
+                tokio::spawn(async move { service.delete_now_or_leave_queued(&key).await });
+            }
+            Err(e) => tracing::warn!(error = %e, %key, "could not queue an abandoned object; upload_gc will find it"),
+        }
+    }
+
     /// An object that must not stay (its row was never committed, or was taken back): delete
     /// it now, or queue it for the `object_deletion` job (and, should even that fail,
     /// `upload_gc` finds it: it has no row).
@@ -360,14 +375,24 @@ impl UploadService {
         let size = u64::try_from(upload.size).unwrap_or(0);
         if let Err(e) = self.objects.put_file(&upload.object_key, &spool, size).await {
             // A put given up on (timed out) may still land: queue the key so it cannot stay.
+            // The client is answered without waiting for the (likely also failing) delete.
             drop(spool);
-            self.discard_object(&upload.object_key).await;
+            self.discard_object_in_background(&upload.object_key).await;
             return Err(e.into());
         }
         drop(spool);
         if !fate.begin_commit() {
             // The request was answered (or dropped) while the object was being stored: no row.
             self.discard_object(&upload.object_key).await;
+            let meta = json!({ "upload_id": upload.id.to_string(), "size": upload.size, "reason": "request_ended" });
+            self.audit(
+                &origin,
+                EventType::UploadAborted,
+                Severity::Info,
+                upload.session_id,
+                meta,
+            )
+            .await;
             return Err(UploadError::StorageUnavailable(
                 "the request ended before its upload was stored".into(),
             ));
