@@ -147,6 +147,10 @@ pub async fn serve_with(
         "sessiond ready"
     );
 
+    let audit_log = settings
+        .log
+        .audit_events
+        .then(|| crate::audit_log::spawn(store.clone()));
     accept_loop(state.clone(), listener, shutdown).await;
 
     drop(state);
@@ -159,6 +163,9 @@ pub async fn serve_with(
     // Summaries of open refusal windows go through the writer: before it stops.
     refusals.shutdown().await;
     writer_handle.shutdown().await;
+    if let Some(task) = audit_log {
+        task.abort();
+    }
     store.close().await;
     tracing::info!("sessiond stopped");
     Ok(())
