@@ -369,6 +369,9 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: HumanDuration,
+    /// On SIGTERM, how long `/readyz` answers 503 while the daemon still serves, so a load
+    /// balancer takes it out of rotation before it stops accepting; `0s` turns this off.
+    pub drain_delay: HumanDuration,
 }
 
 impl Default for ServerSettings {
@@ -381,6 +384,7 @@ impl Default for ServerSettings {
             header_read_timeout: HumanDuration::secs(10),
             max_connections: 10_000,
             shutdown_grace: HumanDuration::secs(10),
+            drain_delay: HumanDuration::secs(5),
         }
     }
 }
@@ -439,15 +443,30 @@ pub enum StorageBackend {
 }
 
 /// `storage.*`
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSettings {
     /// `fs` or `s3`.
     pub backend: StorageBackend,
+    /// Longest one object-store call (put, get, delete, list, ping) may take before it is
+    /// abandoned and the request answered `503 storage_unavailable`. Below
+    /// `server.request_timeout`, so a stalled store is a 503, never a 408.
+    pub operation_timeout: HumanDuration,
     /// `storage.fs.*`
     pub fs: FsStorageSettings,
     /// `storage.s3.*`
     pub s3: S3StorageSettings,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            backend: StorageBackend::default(),
+            operation_timeout: HumanDuration::secs(10),
+            fs: FsStorageSettings::default(),
+            s3: S3StorageSettings::default(),
+        }
+    }
 }
 
 /// `storage.fs.*`
@@ -492,6 +511,11 @@ pub struct UploadSettings {
     pub max_bytes: u64,
     /// Uploads kept per session.
     pub max_per_session: u32,
+    /// An upload whose body sends no byte for this long is answered 408 (a stalled client).
+    /// Uploads are not bound by `server.request_timeout`, so slow links can finish.
+    pub idle_timeout: HumanDuration,
+    /// The most one upload request may take in all, however steadily its bytes arrive.
+    pub total_timeout: HumanDuration,
 }
 
 impl Default for UploadSettings {
@@ -499,6 +523,8 @@ impl Default for UploadSettings {
         Self {
             max_bytes: 5 * 1024 * 1024,
             max_per_session: 50,
+            idle_timeout: HumanDuration::secs(30),
+            total_timeout: HumanDuration::secs(15 * 60),
         }
     }
 }
@@ -843,6 +869,9 @@ pub struct JobSettings {
     pub notification_sender: JobSchedule,
     /// Deletes orphaned objects.
     pub upload_gc: JobSchedule,
+    /// Deletes the objects queued in `pending_object_deletions` (resets, expiries, purges,
+    /// deleted uploads), retrying with backoff until they are gone.
+    pub object_deletion: JobSchedule,
 }
 
 impl Default for JobSettings {
@@ -855,6 +884,7 @@ impl Default for JobSettings {
             alert_digest: schedule("0 0 * * * *"),
             notification_sender: schedule("*/30 * * * * *"),
             upload_gc: schedule("0 30 * * * *"),
+            object_deletion: schedule("*/30 * * * * *"),
         }
     }
 }
@@ -973,6 +1003,12 @@ impl Settings {
         if self.server.request_timeout.get().is_zero() {
             return Err(ConfigError::new("server.request_timeout", "must be more than 0s"));
         }
+        if self.server.drain_delay.get() > Duration::from_secs(600) {
+            return Err(ConfigError::new(
+                "server.drain_delay",
+                "must be at most 10m (it delays every SIGTERM)",
+            ));
+        }
         if self.server.header_read_timeout.get().is_zero() {
             return Err(ConfigError::new("server.header_read_timeout", "must be more than 0s"));
         }
@@ -1015,6 +1051,13 @@ impl Settings {
                 format!("{} exists and is not a directory", self.storage.fs.root.display()),
             ));
         }
+        let op_timeout = self.storage.operation_timeout.get();
+        if op_timeout < Duration::from_millis(100) || op_timeout >= self.server.request_timeout.get() {
+            return Err(ConfigError::new(
+                "storage.operation_timeout",
+                "must be at least 100ms and less than server.request_timeout",
+            ));
+        }
         if self.storage.backend == StorageBackend::S3 && self.storage.s3.bucket.as_deref().unwrap_or("").is_empty() {
             return Err(ConfigError::new(
                 "storage.s3.bucket",
@@ -1023,6 +1066,15 @@ impl Settings {
         }
         if self.uploads.max_bytes == 0 {
             return Err(ConfigError::new("uploads.max_bytes", "must be at least 1"));
+        }
+        if self.uploads.idle_timeout.get().is_zero() {
+            return Err(ConfigError::new("uploads.idle_timeout", "must be more than 0s"));
+        }
+        if self.uploads.total_timeout.get() < self.uploads.idle_timeout.get() {
+            return Err(ConfigError::new(
+                "uploads.total_timeout",
+                "must be at least uploads.idle_timeout",
+            ));
         }
         if self.session.idle_timeout.get().is_zero() {
             return Err(ConfigError::new("session.idle_timeout", "must be more than 0s"));
@@ -1087,6 +1139,7 @@ impl Settings {
             ("jobs.alert_digest.schedule", &jobs.alert_digest.schedule),
             ("jobs.notification_sender.schedule", &jobs.notification_sender.schedule),
             ("jobs.upload_gc.schedule", &jobs.upload_gc.schedule),
+            ("jobs.object_deletion.schedule", &jobs.object_deletion.schedule),
         ] {
             check_cron(expr).map_err(|m| ConfigError::new(key, m))?;
         }
@@ -1321,6 +1374,19 @@ mod tests {
                 "rate_limit.redis_url",
             ),
             (None, &[("SESSIOND_STORAGE__BACKEND", "s3")], "storage.s3.bucket"),
+            (
+                None,
+                &[("SESSIOND_UPLOADS__IDLE_TIMEOUT", "0s")],
+                "uploads.idle_timeout",
+            ),
+            (
+                None,
+                &[
+                    ("SESSIOND_UPLOADS__IDLE_TIMEOUT", "2m"),
+                    ("SESSIOND_UPLOADS__TOTAL_TIMEOUT", "1m"),
+                ],
+                "uploads.total_timeout",
+            ),
             (None, &[("SESSIOND_EMAIL__ENABLED", "true")], "email.to"),
             (
                 None,

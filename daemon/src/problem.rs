@@ -16,6 +16,9 @@ pub enum ApiError {
     MissingField(&'static str, &'static str),
     /// 400: not a canonical UUID v4.
     InvalidUuidFormat,
+    /// 400: an upload id in the path that is not a canonical UUID v4 (checked after the session
+    /// id's format and before the session is looked up).
+    InvalidUploadId,
     /// 400: client text the database cannot store (a NUL character); names where.
     InvalidText(String),
     /// 403: preflight from an origin not in `cors.allowed_origins`.
@@ -80,8 +83,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            MalformedJson(_) | MissingField(..) | InvalidUuidFormat | InvalidText(_) | InvalidMultipart(_)
-            | EmptyFile => StatusCode::BAD_REQUEST,
+            MalformedJson(_) | MissingField(..) | InvalidUuidFormat | InvalidUploadId | InvalidText(_)
+            | InvalidMultipart(_) | EmptyFile => StatusCode::BAD_REQUEST,
             OriginNotAllowed | Forbidden => StatusCode::FORBIDDEN,
             NotFound | SessionNotFound | UploadNotFound => StatusCode::NOT_FOUND,
             UploadQuotaExceeded(_) => StatusCode::CONFLICT,
@@ -102,7 +105,7 @@ impl ApiError {
         match self {
             MalformedJson(_) => "malformed_json",
             MissingField(..) => "missing_field",
-            InvalidUuidFormat => "invalid_uuid_format",
+            InvalidUuidFormat | InvalidUploadId => "invalid_uuid_format",
             InvalidText(_) => "invalid_text",
             OriginNotAllowed => "origin_not_allowed",
             Forbidden => "forbidden",
@@ -133,7 +136,7 @@ impl ApiError {
         match self {
             MalformedJson(_) => "Malformed JSON",
             MissingField(..) => "Missing or invalid field",
-            InvalidUuidFormat => "Invalid UUID format",
+            InvalidUuidFormat | InvalidUploadId => "Invalid UUID format",
             InvalidText(_) => "Text cannot be stored",
             OriginNotAllowed => "Origin not allowed",
             Forbidden => "Forbidden",
@@ -165,6 +168,7 @@ impl ApiError {
             MalformedJson(d) | PayloadTooLarge(d) | InvalidText(d) => d.clone(),
             MissingField(field, expected) => format!("field `{field}` is required and must be {expected}"),
             InvalidUuidFormat => "a session id is a canonical UUID version 4 (8-4-4-4-12 hex digits)".into(),
+            InvalidUploadId => "an upload id is a canonical UUID version 4 (8-4-4-4-12 hex digits)".into(),
             OriginNotAllowed => "this origin is not in the allowed origins".into(),
             Forbidden => "this client may not read this resource".into(),
             NotFound => "no such route".into(),

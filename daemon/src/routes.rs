@@ -70,20 +70,25 @@ pub const TABLE: &[(&str, &[&str])] = &[
 ];
 
 impl Route {
-    /// Match a request line. `HEAD` is not served (a JSON API has no use for it).
+    /// Match a request line. `HEAD` is answered wherever `GET` is, as `GET` without the body
+    /// (RFC 9110 §9.3.2; hyper drops the body of an answer to `HEAD`), and `Allow` lists it.
     pub fn resolve(method: &Method, path: &str) -> Result<Route, Miss> {
         let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-        let m = method.clone();
+        let m = if method == Method::HEAD {
+            Method::GET
+        } else {
+            method.clone()
+        };
         let route = match segments.as_slice() {
-            ["healthz"] => pick(m, "GET", [(Method::GET, Route::Healthz)])?,
-            ["readyz"] => pick(m, "GET", [(Method::GET, Route::Readyz)])?,
-            ["metrics"] => pick(m, "GET", [(Method::GET, Route::Metrics)])?,
-            ["api", "openapi.json"] => pick(m, "GET", [(Method::GET, Route::OpenApi)])?,
+            ["healthz"] => pick(m, "GET, HEAD", [(Method::GET, Route::Healthz)])?,
+            ["readyz"] => pick(m, "GET, HEAD", [(Method::GET, Route::Readyz)])?,
+            ["metrics"] => pick(m, "GET, HEAD", [(Method::GET, Route::Metrics)])?,
+            ["api", "openapi.json"] => pick(m, "GET, HEAD", [(Method::GET, Route::OpenApi)])?,
             ["api", "session", "generate-uuid"] => pick(m, "POST", [(Method::POST, Route::Generate)])?,
             ["api", "session", "validate-uuid"] => pick(m, "POST", [(Method::POST, Route::Validate)])?,
             ["api", "session", id] if !id.is_empty() => pick(
                 m,
-                "GET, DELETE",
+                "GET, HEAD, DELETE",
                 [
                     (Method::GET, Route::GetSession(id.to_string())),
                     (Method::DELETE, Route::DeleteSession(id.to_string())),
@@ -91,7 +96,7 @@ impl Route {
             )?,
             ["api", "session", id, "uploads"] if !id.is_empty() => pick(
                 m,
-                "GET, POST",
+                "GET, HEAD, POST",
                 [
                     (Method::GET, Route::ListUploads(id.to_string())),
                     (Method::POST, Route::Upload(id.to_string())),
@@ -99,7 +104,7 @@ impl Route {
             )?,
             ["api", "session", id, "uploads", up] if !id.is_empty() && !up.is_empty() => pick(
                 m,
-                "GET, DELETE",
+                "GET, HEAD, DELETE",
                 [
                     (Method::GET, Route::GetUpload(id.to_string(), up.to_string())),
                     (Method::DELETE, Route::DeleteUpload(id.to_string(), up.to_string())),
@@ -173,12 +178,29 @@ mod tests {
         assert_eq!(Route::resolve(&Method::GET, "/api/session/"), Err(Miss::NotFound));
         assert_eq!(
             Route::resolve(&Method::PUT, "/api/session/x"),
-            Err(Miss::MethodNotAllowed("GET, DELETE"))
+            Err(Miss::MethodNotAllowed("GET, HEAD, DELETE"))
         );
         assert_eq!(
             Route::resolve(&Method::POST, "/healthz"),
-            Err(Miss::MethodNotAllowed("GET"))
+            Err(Miss::MethodNotAllowed("GET, HEAD"))
         );
+        assert_eq!(
+            Route::resolve(&Method::HEAD, "/api/session/generate-uuid"),
+            Err(Miss::MethodNotAllowed("POST"))
+        );
+    }
+
+    #[test]
+    fn head_is_get_wherever_get_is() {
+        for (path, methods) in TABLE {
+            let concrete = path.replace("{uuid}", "u").replace("{id}", "i");
+            let head = Route::resolve(&Method::HEAD, &concrete);
+            if methods.contains(&"GET") {
+                assert_eq!(head, Route::resolve(&Method::GET, &concrete), "{path}");
+            } else {
+                assert!(matches!(head, Err(Miss::MethodNotAllowed(_))), "{path}");
+            }
+        }
     }
 
     #[test]

@@ -11,10 +11,11 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
-use hyper::body::{Body as _, Frame, Incoming};
+use hyper::body::{Body as _, Frame};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use sessiond_core::domain::rfc3339;
+use sessiond_core::id::parse_session_id;
 use sessiond_core::store::UploadRecord;
 use sessiond_core::uploads::{IncomingUpload, UploadError, UploadService};
 
@@ -22,6 +23,7 @@ use crate::app::{AppState, RequestContext};
 use crate::body::{Body, BoxError, empty};
 use crate::handlers::json_response;
 use crate::problem::ApiError;
+use crate::request_body::RequestBody;
 
 /// Room for multipart framing (boundaries, part headers) over `uploads.max_bytes` in an
 /// announced `Content-Length` (SPEC §2.3).
@@ -75,7 +77,7 @@ pub async fn upload(
     state: &AppState,
     ctx: &RequestContext,
     raw: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let uploads = service(state)?;
     let boundary = req
@@ -98,7 +100,9 @@ pub async fn upload(
     // Only the `file` part is allowed; anything else ends the request as malformed.
     let constraints = multer::Constraints::new().allowed_fields(vec![FILE_PART]);
     let body = BudgetedBody::new(req.into_body(), FRAMING_ALLOWANCE);
-    let mut multipart = multer::Multipart::with_constraints(body.clone(), boundary, constraints);
+    // Part headers reach the parser without control characters (see `part_headers`).
+    let parsed = crate::part_headers::scrub(body.clone(), &boundary);
+    let mut multipart = multer::Multipart::with_constraints(parsed, boundary, constraints);
     let mut filename: Option<Option<String>> = None;
     loop {
         let mut field = match multipart.next_field().await {
@@ -173,24 +177,30 @@ async fn broken_off(incoming: IncomingUpload, cause: BoxError) -> ApiError {
 #[error("the request body is over its allowance")]
 struct Overrun;
 
-/// The request body on a budget, as the multipart parser reads it: reading past the budget
-/// fails the stream with [`Overrun`]. The handler raises the budget per phase (framing, then
-/// the file's data, then framing again), so the parser never holds more than one allowance of
-/// bytes it has not handed on. A clone reads on where the other stopped: the handler keeps one
-/// to read the body to its end after the parser is done.
+/// The request body on a budget, as the multipart parser reads it. The parser (multer) pulls
+/// every piece that is ready before it looks for the delimiter it waits for, so on a fast link it
+/// would buffer as much as the client can send; this stream hands it one piece per poll (then
+/// yields), so the parser looks after each piece, and fails with [`Overrun`] once the pieces
+/// read before the current one pass the budget — the parser has held that much without finding
+/// its delimiter. The handler raises the budget per phase (framing, then the file's data, then
+/// framing again). A clone reads on where the other stopped: the handler keeps one to read the
+/// body to its end after the parser is done.
 #[derive(Clone)]
 struct BudgetedBody {
-    body: Arc<Mutex<Incoming>>,
+    body: Arc<Mutex<RequestBody>>,
     read: Arc<AtomicU64>,
     limit: Arc<AtomicU64>,
+    /// This clone handed out a piece at its last poll: yield before the next.
+    just_read: bool,
 }
 
 impl BudgetedBody {
-    fn new(body: Incoming, allowance: u64) -> Self {
+    fn new(body: RequestBody, allowance: u64) -> Self {
         Self {
             body: Arc::new(Mutex::new(body)),
             read: Arc::new(AtomicU64::new(0)),
             limit: Arc::new(AtomicU64::new(allowance)),
+            just_read: false,
         }
     }
 
@@ -213,7 +223,16 @@ impl Stream for BudgetedBody {
     type Item = Result<Bytes, BoxError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut body = self.body.lock().unwrap_or_else(|p| p.into_inner());
+        let this = self.get_mut();
+        if std::mem::take(&mut this.just_read) {
+            // Let the reader look at what it has before it takes more.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if this.read.load(Ordering::Relaxed) > this.limit.load(Ordering::Relaxed) {
+            return Poll::Ready(Some(Err(Box::new(Overrun))));
+        }
+        let mut body = this.body.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let frame = match Pin::new(&mut *body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => frame,
@@ -223,10 +242,8 @@ impl Stream for BudgetedBody {
             };
             // Trailers carry no body bytes.
             let Ok(data) = frame.into_data() else { continue };
-            let read = self.read.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
-            if read > self.limit.load(Ordering::Relaxed) {
-                return Poll::Ready(Some(Err(Box::new(Overrun))));
-            }
+            this.read.fetch_add(data.len() as u64, Ordering::Relaxed);
+            this.just_read = true;
             return Poll::Ready(Some(Ok(data)));
         }
     }
@@ -239,6 +256,16 @@ pub async fn list(state: &AppState, ctx: &RequestContext, raw: &str) -> Result<R
     Ok(json_response(StatusCode::OK, &json!({ "uploads": items })))
 }
 
+/// The order of checks on `/api/session/{uuid}/uploads/{id}`: the session id's format (the
+/// session service refuses and audits a bad one), then the upload id's format, then the session
+/// (404/410) and the upload (404). So a malformed upload id is 400 whatever the session's state.
+fn check_upload_id(raw: &str, raw_id: &str) -> Result<(), ApiError> {
+    if parse_session_id(raw).is_some() && parse_session_id(raw_id).is_none() {
+        return Err(ApiError::InvalidUploadId);
+    }
+    Ok(())
+}
+
 /// `GET /api/session/{uuid}/uploads/{id}`: the PDF, streamed from the store.
 pub async fn download(
     state: &AppState,
@@ -246,6 +273,7 @@ pub async fn download(
     raw: &str,
     raw_id: &str,
 ) -> Result<Response<Body>, ApiError> {
+    check_upload_id(raw, raw_id)?;
     let (record, object) = service(state)?.open(&ctx.origin, raw, raw_id).await?;
     let frames = tokio_util::io::ReaderStream::new(object.reader)
         .map_ok(Frame::data)
@@ -268,6 +296,7 @@ pub async fn delete(
     raw: &str,
     raw_id: &str,
 ) -> Result<Response<Body>, ApiError> {
+    check_upload_id(raw, raw_id)?;
     service(state)?.delete(&ctx.origin, raw, raw_id).await?;
     let mut res = Response::new(empty());
     *res.status_mut() = StatusCode::NO_CONTENT;

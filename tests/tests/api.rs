@@ -239,7 +239,7 @@ async fn every_refusal_has_its_code(kind: DbKind) {
         .expect("send");
     assert_eq!(
         res.headers().get("allow").and_then(|v| v.to_str().ok()),
-        Some("GET, DELETE")
+        Some("GET, HEAD, DELETE")
     );
     assert_problem(res, 405, "method_not_allowed").await;
     // 413 payload_too_large: announced, chunked, and an over-long user_info.

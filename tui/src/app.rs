@@ -309,6 +309,7 @@ impl App {
                 Msg::Header(HeaderView {
                     counts,
                     open_alerts: c.store.count_open_alerts().await.ok(),
+                    pending_deletions: c.store.object_deletion_backlog().await.ok(),
                     per_minute,
                     ..base
                 })
@@ -514,11 +515,11 @@ impl App {
             Pending::Reset(id) => self.spawn(async move {
                 let result = c.reset(id).await.map(|o| {
                     format!(
-                        "session {} reset (was {}); {} upload{} deleted",
+                        "session {} reset (was {}); {} upload{} queued for deletion",
                         &id.to_string()[..8],
                         o.previous_status.as_str(),
-                        o.uploads_deleted,
-                        if o.uploads_deleted == 1 { "" } else { "s" }
+                        o.uploads_queued_for_deletion,
+                        if o.uploads_queued_for_deletion == 1 { "" } else { "s" }
                     )
                 });
                 Msg::Done(result, Reload::Sessions)

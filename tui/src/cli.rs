@@ -65,6 +65,12 @@ pub enum Command {
     /// Scheduled jobs.
     #[command(subcommand)]
     Jobs(JobsCmd),
+    /// Copy the SQLite database to FILE while daemons keep running (online backup API, one
+    /// consistent instant, integrity-checked). PostgreSQL: use `pg_dump` (docs/deployment.md).
+    Backup {
+        /// The new backup file (never overwritten).
+        file: std::path::PathBuf,
+    },
 }
 
 /// `sessions …`
@@ -77,7 +83,7 @@ pub enum SessionsCmd {
         /// Session UUID.
         id: Uuid,
     },
-    /// Revoke a session and delete its objects (audited as admin:<os user>).
+    /// Revoke a session and queue its objects for deletion (audited as admin:<os user>).
     Reset {
         /// Session UUID.
         id: Uuid,
@@ -384,9 +390,10 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 return print_json(&o);
             }
             println!(
-                "session {id} reset (was {}); {} upload(s) deleted",
+                "session {id} reset (was {}); {} upload(s) queued for deletion (the daemon's \
+                 object_deletion job removes them; `sessiond run-job object_deletion` does it now)",
                 o.previous_status.as_str(),
-                o.uploads_deleted
+                o.uploads_queued_for_deletion
             );
             Ok(())
         }
@@ -403,8 +410,9 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 return print_json(&o);
             }
             println!(
-                "session purged: {} upload(s) and {} object(s) deleted, {} audit event(s) now under pseudonym {}",
-                o.uploads_deleted, o.objects_deleted, o.events_pseudonymized, o.pseudonym
+                "session purged: {} upload row(s) deleted and their objects queued for deletion (the daemon's \
+                 object_deletion job removes them), {} audit event(s) now under pseudonym {}",
+                o.uploads_deleted, o.events_pseudonymized, o.pseudonym
             );
             Ok(())
         }
@@ -532,6 +540,29 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 );
             }
             println!("alert #{id} acknowledged");
+            Ok(())
+        }
+        Command::Backup { file } => {
+            if store.backend() != sessiond_core::store::Backend::Sqlite {
+                return Err(usage(
+                    "backup copies a SQLite database; back PostgreSQL up with `pg_dump --format=custom` \
+                     (docs/deployment.md, \"Backups\")",
+                ));
+            }
+            let url = console.settings.database.url.clone();
+            let report = tokio::task::spawn_blocking(move || sessiond_core::store::backup::sqlite_backup(&url, &file))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if json_out {
+                return print_json(&report);
+            }
+            println!(
+                "backup written to {} ({} bytes, {} pages, integrity ok)",
+                report.path.display(),
+                report.bytes,
+                report.pages
+            );
             Ok(())
         }
         Command::Jobs(JobsCmd::List) => {

@@ -3,9 +3,11 @@
 //! scheme, by [`connect`]. The Rust is shared (see `shared_impl!`); the SQL is per backend.
 
 pub mod alerts;
+pub mod backup;
 mod batch;
 pub mod chain;
 pub mod console;
+pub mod deletions;
 pub mod jobs;
 mod postgres;
 pub mod retention;
@@ -66,7 +68,17 @@ impl From<sqlx::Error> for StoreError {
 
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
-        StoreError::Internal(format!("migration failed: {e}"))
+        match e {
+            // An older binary beside a database a newer sessiond has migrated: its queries may
+            // not fit the schema, so it refuses to start (docs/deployment.md, "Upgrading").
+            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::Internal(format!(
+                "the database has migration {v}, which this sessiond ({}) does not know: a newer \
+                 sessiond has upgraded it; run that version (or restore the backup taken before \
+                 the upgrade)",
+                env!("CARGO_PKG_VERSION")
+            )),
+            other => StoreError::Internal(format!("migration failed: {other}")),
+        }
     }
 }
 
@@ -200,6 +212,7 @@ pub trait Store:
     + jobs::JobStore
     + alerts::AlertStore
     + retention::RetentionStore
+    + deletions::DeletionStore
     + chain::ChainStore
     + webhooks::WebhookStore
     + UploadStore
@@ -414,7 +427,11 @@ macro_rules! shared_impl {
                 loop {
                     match Self::MIGRATOR.run(&self.write_pool).await {
                         Ok(()) => return Ok(()),
-                        Err(e) if attempt < 5 && Self::BACKEND == crate::store::Backend::Sqlite => {
+                        Err(e)
+                            if attempt < 5
+                                && Self::BACKEND == crate::store::Backend::Sqlite
+                                && !matches!(e, sqlx::migrate::MigrateError::VersionMissing(_)) =>
+                        {
                             attempt += 1;
                             tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
                             tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;

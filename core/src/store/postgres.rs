@@ -182,6 +182,9 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Its objects are queued for deletion in the same transaction (issue 16 point 5).
+        let reason = crate::store::deletions::reason::SESSION_RESET;
+        crate::store::deletions::queue_session_pg(tx, id, reason, at.timestamp_millis()).await?;
         Ok(Some(previous))
     }
 

@@ -414,6 +414,8 @@ fn revoke(tx: &Transaction<'_>, id: Uuid, at: i64, by: &str) -> Result<Option<Se
     if previous != SessionStatus::Revoked {
         tx.prepare_cached(sql::REVOKE_SESSION)?.execute(params![at, by, key])?;
     }
+    // Its objects are queued for deletion in the same transaction (issue 16 point 5).
+    super::deletions::queue_session_rusqlite(tx, id, super::deletions::reason::SESSION_RESET, at)?;
     Ok(Some(previous))
 }
 
@@ -439,6 +441,9 @@ fn apply_upload(tx: &Transaction<'_>, op: &UploadOp, chain: &mut Option<ChainTx>
             (n, event)
         }
         UploadOp::Delete { session, id, event } => {
+            // The object is queued for deletion with the row's removal (issue 16 point 4).
+            let at = event.occurred_at.timestamp_millis();
+            super::deletions::queue_upload_rusqlite(tx, *session, *id, super::deletions::reason::UPLOAD_DELETED, at)?;
             let n = tx
                 .prepare_cached(sqlite_sql::DELETE_UPLOAD)?
                 .execute(params![id.as_bytes().as_slice(), session.as_bytes().as_slice()])?;

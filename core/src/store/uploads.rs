@@ -162,6 +162,10 @@ impl PgStore {
                 Ok(OpOutcome::Done)
             }
             UploadOp::Delete { session, id, event } => {
+                // The object is queued for deletion with the row's removal.
+                let reason = crate::store::deletions::reason::UPLOAD_DELETED;
+                let at = event.occurred_at.timestamp_millis();
+                crate::store::deletions::queue_upload_pg(tx, *session, *id, reason, at).await?;
                 let deleted = sqlx::query(pg_sql::DELETE_UPLOAD)
                     .bind(*id)
                     .bind(*session)
