@@ -927,6 +927,8 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter directive.
     pub level: String,
+    /// Also log every committed audit event (target `sessiond::audit`), for log shippers.
+    pub audit_events: bool,
 }
 
 impl Default for LogSettings {
@@ -934,6 +936,7 @@ impl Default for LogSettings {
         Self {
             format: LogFormat::Text,
             level: "info".into(),
+            audit_events: false,
         }
     }
 }

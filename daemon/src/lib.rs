@@ -2,6 +2,7 @@
 //! real server on `127.0.0.1:0` and stop it through a future.
 
 pub mod app;
+pub mod audit_log;
 pub mod body;
 pub mod client_ip;
 pub mod handlers;

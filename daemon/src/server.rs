@@ -166,6 +166,10 @@ pub async fn serve_with(
         "sessiond ready"
     );
 
+    let audit_log = settings
+        .log
+        .audit_events
+        .then(|| crate::audit_log::spawn(store.clone()));
     let drain_delay = settings.server.drain_delay.get();
     let draining = state.draining.clone();
     let shutdown = async move {
@@ -191,6 +195,9 @@ pub async fn serve_with(
     // Summaries of open refusal windows go through the writer: before it stops.
     refusals.shutdown().await;
     writer_handle.shutdown().await;
+    if let Some(task) = audit_log {
+        task.abort();
+    }
     store.close().await;
     tracing::info!("sessiond stopped");
     Ok(())
