@@ -59,6 +59,49 @@ fn gcra_check(c: &mut Criterion) {
 }
 
 fn audit_writer(c: &mut Criterion) {
+    audit_writer_with(c, false);
+    audit_writer_with(c, true);
+}
+
+/// The per-event CPU cost of the tamper-evident chain (docs/audit.md): one link over 512
+/// validation events like the API writes (IP, user agent, session, request id).
+fn audit_chain_link(c: &mut Criterion) {
+    use sessiond_core::audit_chain::{ChainKeys, EventView, GENESIS, LinkBuilder};
+    let keys = ChainKeys::new("k1", b"bench-key-0123456789abcdef0123456789");
+    let origin = Origin {
+        request_id: "0f5c3a9e-8d1b-4c7e-9a2f-6b3d1e8c4a70".into(),
+        ip: Some("198.51.100.23".into()),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36".into()),
+        actor: sessiond_core::audit::Actor::Client,
+    };
+    let events: Vec<NewEvent> = (0..512)
+        .map(|_| {
+            NewEvent::new(
+                &origin,
+                now_millis(),
+                EventType::SessionValidated,
+                Severity::Info,
+                Some(uuid::Uuid::new_v4()),
+                serde_json::json!({}),
+            )
+        })
+        .collect();
+    let mut g = c.benchmark_group("audit_chain");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.bench_function("link_of_512_validation_events", |b| {
+        b.iter(|| {
+            let key = keys.current();
+            let mut link = LinkBuilder::new(key);
+            for (i, e) in events.iter().enumerate() {
+                link.push_new(key, &EventView::of_new(i as i64 + 1, e, &e.metadata));
+            }
+            std::hint::black_box(link.finish(key, 0, &GENESIS))
+        })
+    });
+    g.finish();
+}
+
+fn audit_writer_with(c: &mut Criterion, chained: bool) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -73,13 +116,23 @@ fn audit_writer(c: &mut Criterion) {
     let store = rt.block_on(async {
         let s = sessiond_core::store::connect(&settings).await.expect("connect");
         s.migrate().await.expect("migrate");
+        if chained {
+            s.set_chain_keys(Some(Arc::new(sessiond_core::audit_chain::ChainKeys::new(
+                "k1",
+                b"bench-key-0123456789abcdef0123456789",
+            ))));
+        }
         s
     });
     let (writer, _handle) = rt.block_on(async { AuditWriter::spawn(store.clone(), WriterOptions::default()) });
     let writer = Arc::new(writer);
     let origin = Origin::system("bench");
     const CONCURRENT: u64 = 256;
-    let mut g = c.benchmark_group("audit_writer_sqlite");
+    let mut g = c.benchmark_group(if chained {
+        "audit_writer_sqlite_chained"
+    } else {
+        "audit_writer_sqlite"
+    });
     g.throughput(Throughput::Elements(CONCURRENT));
     g.sample_size(20);
     g.bench_function("256_concurrent_events_committed", |b| {
@@ -117,5 +170,12 @@ fn audit_writer(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, uuid_parsing, problem_rendering, gcra_check, audit_writer);
+criterion_group!(
+    benches,
+    uuid_parsing,
+    problem_rendering,
+    gcra_check,
+    audit_writer,
+    audit_chain_link
+);
 criterion_main!(benches);

@@ -283,6 +283,72 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// `log.*`
     pub log: LogSettings,
+    /// `[[webhooks]]`: endpoints that receive matching audit events (docs/audit.md).
+    pub webhooks: Vec<WebhookSettings>,
+}
+
+/// One `[[webhooks]]` endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Unique name (the outbox key: renaming an endpoint starts it afresh).
+    pub name: String,
+    /// Where to POST (http or https).
+    pub url: String,
+    /// Standard Webhooks secret, `whsec_<base64>`.
+    pub secret: Secret,
+    /// Event types to send (`[]` = all, unless `alert_rules` or `severities` narrow it).
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    /// Only `alert.raised` / `alert.acknowledged` events of these rules (`[]` = no rule filter).
+    #[serde(default)]
+    pub alert_rules: Vec<String>,
+    /// Only events of these severities (`[]` = all).
+    #[serde(default)]
+    pub severities: Vec<String>,
+    /// Failed attempts after which a delivery is dead-lettered.
+    #[serde(default = "WebhookSettings::default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+impl WebhookSettings {
+    fn default_max_attempts() -> u32 {
+        8
+    }
+
+    fn validate(&self, i: usize) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("webhooks[{i}].{k}");
+        if self.name.is_empty() || self.name.len() > 64 {
+            return Err(ConfigError::new(key("name"), "must be 1-64 characters"));
+        }
+        let url = reqwest::Url::parse(&self.url).map_err(|e| ConfigError::new(key("url"), e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ConfigError::new(key("url"), "must be an http:// or https:// URL"));
+        }
+        if crate::webhooks::secret_bytes(self.secret.expose()).is_none() {
+            return Err(ConfigError::new(
+                key("secret"),
+                "must be `whsec_` followed by base64 (Standard Webhooks)",
+            ));
+        }
+        for t in &self.event_types {
+            if crate::audit::EventType::parse(t).is_none() {
+                return Err(ConfigError::new(
+                    key("event_types"),
+                    format!("unknown event type `{t}`"),
+                ));
+            }
+        }
+        for sev in &self.severities {
+            if crate::audit::Severity::parse(sev).is_none() {
+                return Err(ConfigError::new(key("severities"), format!("unknown severity `{sev}`")));
+            }
+        }
+        if self.max_attempts == 0 {
+            return Err(ConfigError::new(key("max_attempts"), "must be at least 1"));
+        }
+        Ok(())
+    }
 }
 
 /// `server.*`: the HTTP listener.
@@ -303,6 +369,9 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: HumanDuration,
+    /// On SIGTERM, how long `/readyz` answers 503 while the daemon still serves, so a load
+    /// balancer takes it out of rotation before it stops accepting; `0s` turns this off.
+    pub drain_delay: HumanDuration,
 }
 
 impl Default for ServerSettings {
@@ -315,6 +384,7 @@ impl Default for ServerSettings {
             header_read_timeout: HumanDuration::secs(10),
             max_connections: 10_000,
             shutdown_grace: HumanDuration::secs(10),
+            drain_delay: HumanDuration::secs(5),
         }
     }
 }
@@ -373,15 +443,30 @@ pub enum StorageBackend {
 }
 
 /// `storage.*`
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSettings {
     /// `fs` or `s3`.
     pub backend: StorageBackend,
+    /// Longest one object-store call (put, get, delete, list, ping) may take before it is
+    /// abandoned and the request answered `503 storage_unavailable`. Below
+    /// `server.request_timeout`, so a stalled store is a 503, never a 408.
+    pub operation_timeout: HumanDuration,
     /// `storage.fs.*`
     pub fs: FsStorageSettings,
     /// `storage.s3.*`
     pub s3: S3StorageSettings,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            backend: StorageBackend::default(),
+            operation_timeout: HumanDuration::secs(10),
+            fs: FsStorageSettings::default(),
+            s3: S3StorageSettings::default(),
+        }
+    }
 }
 
 /// `storage.fs.*`
@@ -426,6 +511,11 @@ pub struct UploadSettings {
     pub max_bytes: u64,
     /// Uploads kept per session.
     pub max_per_session: u32,
+    /// An upload whose body sends no byte for this long is answered 408 (a stalled client).
+    /// Uploads are not bound by `server.request_timeout`, so slow links can finish.
+    pub idle_timeout: HumanDuration,
+    /// The most one upload request may take in all, however steadily its bytes arrive.
+    pub total_timeout: HumanDuration,
 }
 
 impl Default for UploadSettings {
@@ -433,6 +523,8 @@ impl Default for UploadSettings {
         Self {
             max_bytes: 5 * 1024 * 1024,
             max_per_session: 50,
+            idle_timeout: HumanDuration::secs(30),
+            total_timeout: HumanDuration::secs(15 * 60),
         }
     }
 }
@@ -569,11 +661,59 @@ impl Default for CorsSettings {
 pub struct AuditSettings {
     /// Audit events older than this are deleted.
     pub retention_days: u32,
+    /// Key of the tamper-evident chain (`SESSIOND_AUDIT__HMAC_KEY`); no key, no chain.
+    pub hmac_key: Option<Secret>,
+    /// Id stored with each link signed by `hmac_key`, so the key can be rotated.
+    pub hmac_key_id: String,
+    /// Earlier keys by id, kept so that `sessionctl audit verify` can check old links.
+    pub previous_hmac_keys: std::collections::BTreeMap<String, Secret>,
 }
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        Self { retention_days: 90 }
+        Self {
+            retention_days: 90,
+            hmac_key: None,
+            hmac_key_id: "k1".into(),
+            previous_hmac_keys: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl AuditSettings {
+    /// Shortest accepted `audit.hmac_key`, in bytes.
+    pub const MIN_KEY_BYTES: usize = 16;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let id_ok = |id: &str| {
+            !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        if !id_ok(&self.hmac_key_id) {
+            return Err(ConfigError::new(
+                "audit.hmac_key_id",
+                "must be 1-64 characters of letters, digits, `-`, `_` or `.`",
+            ));
+        }
+        if let Some(key) = &self.hmac_key
+            && key.expose().len() < Self::MIN_KEY_BYTES
+        {
+            return Err(ConfigError::new(
+                "audit.hmac_key",
+                format!(
+                    "must be at least {} bytes (use e.g. 32 random bytes, base64)",
+                    Self::MIN_KEY_BYTES
+                ),
+            ));
+        }
+        for (id, key) in &self.previous_hmac_keys {
+            if !id_ok(id) || key.expose().len() < Self::MIN_KEY_BYTES {
+                return Err(ConfigError::new(
+                    format!("audit.previous_hmac_keys.{id}"),
+                    "needs a valid key id and a key of at least 16 bytes",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -729,6 +869,9 @@ pub struct JobSettings {
     pub notification_sender: JobSchedule,
     /// Deletes orphaned objects.
     pub upload_gc: JobSchedule,
+    /// Deletes the objects queued in `pending_object_deletions` (resets, expiries, purges,
+    /// deleted uploads), retrying with backoff until they are gone.
+    pub object_deletion: JobSchedule,
 }
 
 impl Default for JobSettings {
@@ -741,6 +884,7 @@ impl Default for JobSettings {
             alert_digest: schedule("0 0 * * * *"),
             notification_sender: schedule("*/30 * * * * *"),
             upload_gc: schedule("0 30 * * * *"),
+            object_deletion: schedule("*/30 * * * * *"),
         }
     }
 }
@@ -856,6 +1000,12 @@ impl Settings {
         if self.server.request_timeout.get().is_zero() {
             return Err(ConfigError::new("server.request_timeout", "must be more than 0s"));
         }
+        if self.server.drain_delay.get() > Duration::from_secs(600) {
+            return Err(ConfigError::new(
+                "server.drain_delay",
+                "must be at most 10m (it delays every SIGTERM)",
+            ));
+        }
         if self.server.header_read_timeout.get().is_zero() {
             return Err(ConfigError::new("server.header_read_timeout", "must be more than 0s"));
         }
@@ -866,6 +1016,13 @@ impl Settings {
                     "database.url",
                     format!("unsupported scheme `{other}`; use sqlite:// or postgres://"),
                 ));
+            }
+        }
+        self.audit.validate()?;
+        for (i, w) in self.webhooks.iter().enumerate() {
+            w.validate(i)?;
+            if self.webhooks[..i].iter().any(|o| o.name == w.name) {
+                return Err(ConfigError::new(format!("webhooks[{i}].name"), "must be unique"));
             }
         }
         if self.database.max_connections == 0 {
@@ -891,6 +1048,13 @@ impl Settings {
                 format!("{} exists and is not a directory", self.storage.fs.root.display()),
             ));
         }
+        let op_timeout = self.storage.operation_timeout.get();
+        if op_timeout < Duration::from_millis(100) || op_timeout >= self.server.request_timeout.get() {
+            return Err(ConfigError::new(
+                "storage.operation_timeout",
+                "must be at least 100ms and less than server.request_timeout",
+            ));
+        }
         if self.storage.backend == StorageBackend::S3 && self.storage.s3.bucket.as_deref().unwrap_or("").is_empty() {
             return Err(ConfigError::new(
                 "storage.s3.bucket",
@@ -899,6 +1063,15 @@ impl Settings {
         }
         if self.uploads.max_bytes == 0 {
             return Err(ConfigError::new("uploads.max_bytes", "must be at least 1"));
+        }
+        if self.uploads.idle_timeout.get().is_zero() {
+            return Err(ConfigError::new("uploads.idle_timeout", "must be more than 0s"));
+        }
+        if self.uploads.total_timeout.get() < self.uploads.idle_timeout.get() {
+            return Err(ConfigError::new(
+                "uploads.total_timeout",
+                "must be at least uploads.idle_timeout",
+            ));
         }
         if self.session.idle_timeout.get().is_zero() {
             return Err(ConfigError::new("session.idle_timeout", "must be more than 0s"));
@@ -963,6 +1136,7 @@ impl Settings {
             ("jobs.alert_digest.schedule", &jobs.alert_digest.schedule),
             ("jobs.notification_sender.schedule", &jobs.notification_sender.schedule),
             ("jobs.upload_gc.schedule", &jobs.upload_gc.schedule),
+            ("jobs.object_deletion.schedule", &jobs.object_deletion.schedule),
         ] {
             check_cron(expr).map_err(|m| ConfigError::new(key, m))?;
         }
@@ -1202,6 +1376,19 @@ mod tests {
                 "rate_limit.redis_url",
             ),
             (None, &[("SESSIOND_STORAGE__BACKEND", "s3")], "storage.s3.bucket"),
+            (
+                None,
+                &[("SESSIOND_UPLOADS__IDLE_TIMEOUT", "0s")],
+                "uploads.idle_timeout",
+            ),
+            (
+                None,
+                &[
+                    ("SESSIOND_UPLOADS__IDLE_TIMEOUT", "2m"),
+                    ("SESSIOND_UPLOADS__TOTAL_TIMEOUT", "1m"),
+                ],
+                "uploads.total_timeout",
+            ),
             (None, &[("SESSIOND_EMAIL__ENABLED", "true")], "email.to"),
             (
                 None,

@@ -5,6 +5,8 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod audit_chain;
+pub mod audit_verify;
 pub mod config;
 pub mod domain;
 pub mod id;
@@ -15,6 +17,7 @@ pub mod session;
 pub mod storage;
 pub mod store;
 pub mod uploads;
+pub mod webhooks;
 pub mod writer;
 
 pub use config::Settings;

@@ -38,12 +38,15 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
+/// Longest one mail's SMTP exchange (connect, greeting, commands, data) may take.
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
+
 impl Mailer {
     /// Build the client (no connection is made until the first mail).
     pub fn from_settings(email: &EmailSettings) -> Result<Self, String> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(email.smtp_url.expose())
             .map_err(|e| format!("email.smtp_url ({}): {e}", email.smtp_url.redacted()))?
-            .timeout(Some(Duration::from_secs(15)))
+            .timeout(Some(SMTP_TIMEOUT))
             .build();
         let from = email
             .from
@@ -69,10 +72,19 @@ impl Mailer {
                 message: format!("cannot build the message: {e}"),
                 permanent: true,
             })?;
-        self.transport.send(message).await.map(|_| ()).map_err(|e| SendError {
-            message: e.to_string(),
-            permanent: e.is_permanent(),
-        })
+        // lettre's own timeout bounds only the connect: a server that accepts and never
+        // answers would hold the sender (and its job lease) forever. The whole exchange is
+        // bounded here; a timeout is a transient failure, retried with backoff.
+        match tokio::time::timeout(SMTP_TIMEOUT, self.transport.send(message)).await {
+            Ok(sent) => sent.map(|_| ()).map_err(|e| SendError {
+                message: e.to_string(),
+                permanent: e.is_permanent(),
+            }),
+            Err(_) => Err(SendError {
+                message: format!("the SMTP server did not complete the exchange within {SMTP_TIMEOUT:?}"),
+                permanent: false,
+            }),
+        }
     }
 }
 

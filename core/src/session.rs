@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::audit::{EventType, NewEvent, Origin, Severity};
 use crate::domain::{Session, SessionStatus, Timeouts, now_millis};
 use crate::id::{IdGenerator, RandomIds, parse_session_id};
-use crate::objects::{NoObjects, SessionObjects};
+use crate::objects::SessionObjects;
 use crate::store::{OpOutcome, Refusal, Store, StoreError, WriteOp};
 use crate::writer::{AuditWriter, WriteError};
 
@@ -135,7 +135,7 @@ pub struct SessionService {
     writer: AuditWriter,
     timeouts: Timeouts,
     ids: Arc<dyn IdGenerator>,
-    objects: Arc<dyn SessionObjects>,
+    objects: Option<Arc<dyn SessionObjects>>,
     touch_interval: chrono::Duration,
 }
 
@@ -152,7 +152,7 @@ impl SessionService {
             writer,
             timeouts,
             ids,
-            objects: Arc::new(NoObjects),
+            objects: None,
             touch_interval: chrono::Duration::zero(),
         }
     }
@@ -165,9 +165,11 @@ impl SessionService {
         self
     }
 
-    /// Delete a session's objects through `objects` when it is reset.
+    /// Delete a session's objects through `objects` right after a reset. Without it (the
+    /// default) a reset only queues them in `pending_object_deletions` (which it always does,
+    /// in the revoking transaction) for the `object_deletion` job.
     pub fn with_objects(mut self, objects: Arc<dyn SessionObjects>) -> Self {
-        self.objects = objects;
+        self.objects = Some(objects);
         self
     }
 
@@ -321,18 +323,35 @@ impl SessionService {
         };
         match self.writer.submit(vec![op]).await?.first() {
             Some(OpOutcome::Revoked { previous }) => {
-                // The session is revoked (durably) first, so no new upload can land while its
-                // objects go; a storage failure is reported, and a retry of the reset finishes it.
-                self.objects
-                    .delete_session_objects(id)
-                    .await
-                    .map_err(|e| SessionError::StorageUnavailable(e.0))?;
+                // The session is revoked and its objects queued for deletion in one transaction,
+                // so no new upload can land while they go and nothing is forgotten: the reset
+                // has succeeded whatever the object store does now. Deleting them at once is a
+                // courtesy; when the store is down the `object_deletion` job retries.
+                if let Some(objects) = &self.objects {
+                    self.delete_objects_now(objects.as_ref(), id).await;
+                }
                 Ok(*previous)
             }
             Some(OpOutcome::NotFound) => Err(self
                 .refuse(origin, Some(id), Operation::Reset, SessionError::NotFound, now)
                 .await),
             other => Err(SessionError::Internal(format!("unexpected revoke outcome {other:?}"))),
+        }
+    }
+
+    /// Delete a revoked session's objects (already queued) and drop their queue record; on
+    /// failure leave the record for the `object_deletion` job.
+    async fn delete_objects_now(&self, objects: &dyn SessionObjects, id: Uuid) {
+        let target = crate::store::deletions::session_target(id);
+        match objects.delete_session_objects(id).await {
+            Ok(_) => {
+                if let Err(e) = self.store.forget_object_deletions(&target).await {
+                    tracing::warn!(error = %e, session = %id, "objects deleted; the object_deletion job drops their record");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, session = %id, "objects not deleted now; the object_deletion job retries")
+            }
         }
     }
 

@@ -15,12 +15,14 @@ use sessiond_core::audit::{Actor, EventType, NewEvent, Origin, Severity};
 use sessiond_core::domain::now_millis;
 use sessiond_core::session::SessionService;
 use sessiond_core::store::{Store, WriteOp};
+use tokio::sync::Notify;
 
 use crate::body::{Body, empty};
 use crate::metrics::{HttpLabels, Metrics, method_label};
 use crate::problem::ApiError;
 use crate::ratelimit::refusals::{Kind, Refusal, RefusalLog};
 use crate::ratelimit::{Gate, RateLimiter, key};
+use crate::request_body::RequestBody;
 use crate::routes::{Miss, Route, RouteClass, is_api};
 use crate::{client_ip, handlers};
 
@@ -43,6 +45,8 @@ pub struct AppState {
     request_timeout: Duration,
     rate_limiter: Option<Arc<RateLimiter>>,
     refusals: Arc<RefusalLog>,
+    /// Set on SIGTERM for `server.drain_delay`: `/readyz` answers 503 (see `server.rs`).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -63,6 +67,7 @@ impl AppState {
             request_timeout: settings.server.request_timeout.get(),
             rate_limiter: None,
             refusals,
+            draining: Arc::default(),
             settings,
             sessions,
             metrics,
@@ -215,8 +220,22 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAd
                 limit_headers = gate.headers;
                 let result = match gate.refusal {
                     Some(refusal) => Err(refusal),
-                    None => {
+                    None if matches!(route, Route::Upload(_)) => {
+                        // Uploads: a stall limit on the body and a generous total instead of
+                        // the request deadline, so slow links finish (see `request_body`).
+                        let stalled = Arc::new(Notify::new());
+                        let idle = state.settings.uploads.idle_timeout.get();
+                        let req = req.map(|b| RequestBody::watched(b, idle, stalled.clone()));
                         let work = handlers::dispatch(&state, &ctx, route, req);
+                        tokio::select! {
+                            r = tokio::time::timeout(state.settings.uploads.total_timeout.get(), work) => {
+                                r.unwrap_or(Err(ApiError::RequestTimeout))
+                            }
+                            () = stalled.notified() => Err(ApiError::RequestTimeout),
+                        }
+                    }
+                    None => {
+                        let work = handlers::dispatch(&state, &ctx, route, req.map(RequestBody::plain));
                         match tokio::time::timeout(state.request_timeout, work).await {
                             Ok(r) => r,
                             Err(_) => Err(ApiError::RequestTimeout),

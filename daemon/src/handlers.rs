@@ -4,7 +4,6 @@
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sessiond_core::domain::rfc3339;
@@ -14,6 +13,7 @@ use crate::app::{AppState, RequestContext};
 use crate::body::{Body, empty, full};
 use crate::json_body::{self, JsonBodyError};
 use crate::problem::ApiError;
+use crate::request_body::RequestBody;
 use crate::routes::Route;
 use crate::uploads;
 
@@ -28,7 +28,7 @@ pub async fn dispatch(
     state: &AppState,
     ctx: &RequestContext,
     route: Route,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     match route {
         Route::Healthz => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
@@ -78,7 +78,18 @@ pub async fn dispatch(
     }
 }
 
+/// `/readyz` answers within `storage.operation_timeout` whatever its dependencies do: a check
+/// that has not answered by then counts as failing (a stalled database or object store is
+/// "unavailable", not a hung probe).
 async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        // Shutting down (server.drain_delay): still serving, but take us out of rotation.
+        let mut res = json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": "draining" }));
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return Ok(res);
+    }
+    let limit = state.settings.storage.operation_timeout.get();
     let storage = async {
         match &state.uploads {
             Some(u) => u.objects().ping().await.map_err(|e| e.to_string()),
@@ -93,7 +104,10 @@ async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
             None => Ok(()),
         }
     };
-    let (database, storage) = tokio::join!(database, storage);
+    let (database, storage) = tokio::join!(
+        bounded(limit, "database", database),
+        bounded(limit, "object storage", storage)
+    );
     let mut failing = Vec::new();
     if let Err(e) = &database {
         tracing::warn!(error = %e, "readiness: database check failed");
@@ -119,7 +133,22 @@ async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
     Ok(res)
 }
 
-async fn generate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn bounded(
+    limit: std::time::Duration,
+    what: &str,
+    check: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(limit, check).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("{what} did not answer within {limit:?}")),
+    }
+}
+
+async fn generate(
+    state: &AppState,
+    ctx: &RequestContext,
+    req: Request<RequestBody>,
+) -> Result<Response<Body>, ApiError> {
     let body = read_json(state, req, false).await?;
     let user_info = match body.as_ref().and_then(|b| b.get("user_info")) {
         None | Some(Value::Null) => None,
@@ -158,7 +187,11 @@ fn has_nul(v: &Value) -> bool {
     }
 }
 
-async fn validate(state: &AppState, ctx: &RequestContext, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn validate(
+    state: &AppState,
+    ctx: &RequestContext,
+    req: Request<RequestBody>,
+) -> Result<Response<Body>, ApiError> {
     let body = read_json(state, req, true).await?.unwrap_or_default();
     let Some(Value::String(raw)) = body.get("uuid") else {
         return Err(ApiError::MissingField("uuid", "a string"));
@@ -225,7 +258,7 @@ fn is_json(content_type: &HeaderValue) -> bool {
 /// body when `required` is false.
 async fn read_json(
     state: &AppState,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     required: bool,
 ) -> Result<Option<Map<String, Value>>, ApiError> {
     let max = state.settings.server.max_json_body;

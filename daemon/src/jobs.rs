@@ -1,18 +1,24 @@
 //! The job scheduler: every job of the registry (`sessiond_core::jobs::registry`) on its
 //! `jobs.<job>.schedule` (6-field cron, UTC) with tokio-cron-scheduler. A tick whose previous
-//! run is still going in this process is skipped; across processes the lease decides
-//! (`run_job`). Shutdown stops the ticks and waits (bounded) for runs in flight.
+//! run is still going in this process is skipped; across processes each tick is claimed in
+//! the database (`run_tick`), so it runs once in total, and the lease keeps runs apart.
+//! Shutdown stops the ticks and waits (bounded) for runs in flight.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sessiond_core::Settings;
-use sessiond_core::jobs::{JobContext, JobDef, RunOutcome, registry, run_job};
+use sessiond_core::jobs::{JobContext, JobDef, RunOutcome, registry, run_tick, scheduled_tick};
 use sessiond_core::mailer::Mailer;
 use sessiond_core::store::Store;
 use tokio::sync::RwLock;
 use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::metrics::JobMetrics;
+
+/// How often the job metrics' last-success times are read back from `job_runs`.
+const LAST_SUCCESS_REFRESH: Duration = Duration::from_secs(15);
 
 /// Why the scheduler could not start.
 #[derive(Debug, thiserror::Error)]
@@ -59,10 +65,11 @@ pub struct Scheduler {
     inner: JobScheduler,
     /// Each run holds a read guard; shutdown takes the write side to wait for them.
     in_flight: Arc<RwLock<()>>,
+    refresher: tokio::task::JoinHandle<()>,
 }
 
-/// Start the scheduler with every registered job.
-pub async fn start(ctx: JobContext) -> Result<Scheduler, JobsError> {
+/// Start the scheduler with every registered job, reporting to `metrics`.
+pub async fn start(ctx: JobContext, metrics: JobMetrics) -> Result<Scheduler, JobsError> {
     let sched_err = |e: tokio_cron_scheduler::JobSchedulerError| JobsError::Schedule {
         key: "jobs".into(),
         message: e.to_string(),
@@ -77,9 +84,12 @@ pub async fn start(ctx: JobContext) -> Result<Scheduler, JobsError> {
             key: key.clone(),
             message,
         })?;
-        let job = scheduled(def, ctx.clone(), in_flight.clone(), &expr).map_err(|e| JobsError::Schedule {
-            key: key.clone(),
-            message: e.to_string(),
+        metrics.declare(def.name);
+        let job = scheduled(def, ctx.clone(), in_flight.clone(), metrics.clone(), &expr).map_err(|e| {
+            JobsError::Schedule {
+                key: key.clone(),
+                message: e.to_string(),
+            }
         })?;
         inner.add(job).await.map_err(|e| JobsError::Schedule {
             key,
@@ -87,35 +97,87 @@ pub async fn start(ctx: JobContext) -> Result<Scheduler, JobsError> {
         })?;
     }
     inner.start().await.map_err(sched_err)?;
+    let refresher = tokio::spawn(refresh_last_successes(ctx.clone(), metrics));
     tracing::info!(holder = %ctx.holder, "job scheduler started");
-    Ok(Scheduler { inner, in_flight })
+    Ok(Scheduler {
+        inner,
+        in_flight,
+        refresher,
+    })
+}
+
+/// Keep `sessiond_job_last_success_timestamp_seconds` current from the shared `job_runs`.
+async fn refresh_last_successes(ctx: JobContext, metrics: JobMetrics) {
+    let jobs = registry();
+    let names: Vec<&'static str> = jobs.iter().map(|j| j.name).collect();
+    let mut every = tokio::time::interval(LAST_SUCCESS_REFRESH);
+    loop {
+        every.tick().await;
+        match ctx.store.last_successes(&names).await {
+            Ok(found) => {
+                for (job, at) in found {
+                    if let Some(name) = names.iter().find(|n| **n == job) {
+                        metrics.set_last_success(name, at);
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "job metrics: cannot read the last successes"),
+        }
+    }
 }
 
 fn scheduled(
     def: JobDef,
     ctx: JobContext,
     in_flight: Arc<RwLock<()>>,
+    metrics: JobMetrics,
     expr: &str,
 ) -> Result<Job, tokio_cron_scheduler::JobSchedulerError> {
     let running = Arc::new(AtomicBool::new(false));
+    let expr_owned = expr.to_owned();
     Job::new_async(expr, move |_, _| {
+        // The tick this wake-up is for, fixed before anything that could delay it.
+        let tick = scheduled_tick(&expr_owned, chrono::Utc::now());
         let ctx = ctx.clone();
         let running = running.clone();
         let in_flight = in_flight.clone();
+        let metrics = metrics.clone();
         Box::pin(async move {
+            let Some(tick) = tick else {
+                tracing::warn!(job = def.name, "no scheduled tick at or before now; skipped");
+                return;
+            };
             // A slow run is not stacked on by the next tick.
             if running.swap(true, Ordering::AcqRel) {
                 tracing::debug!(job = def.name, "previous run still going; tick skipped");
+                metrics.observe_skip(def.name, "still_running");
                 return;
             }
             let Ok(_guard) = in_flight.try_read() else {
                 running.store(false, Ordering::Release);
                 return; // shutting down
             };
-            match run_job(&ctx, def).await {
-                Ok(RunOutcome::Skipped) => tracing::debug!(job = def.name, "lease held elsewhere; skipped"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(job = def.name, error = %e, "job could not be run"),
+            let started = std::time::Instant::now();
+            match run_tick(&ctx, def, tick).await {
+                Ok(RunOutcome::TickTaken) => {
+                    tracing::debug!(job = def.name, %tick, "tick claimed by another instance; skipped");
+                    metrics.observe_skip(def.name, "tick_taken");
+                }
+                Ok(RunOutcome::Skipped) => {
+                    tracing::debug!(job = def.name, "lease held elsewhere; skipped");
+                    metrics.observe_skip(def.name, "lease_held");
+                }
+                Ok(RunOutcome::Succeeded { .. }) => {
+                    metrics.observe_run(def.name, true, started.elapsed().as_secs_f64());
+                    metrics.set_last_success(def.name, chrono::Utc::now());
+                }
+                Ok(RunOutcome::Failed { .. }) => {
+                    metrics.observe_run(def.name, false, started.elapsed().as_secs_f64());
+                }
+                Err(e) => {
+                    tracing::warn!(job = def.name, error = %e, "job could not be run");
+                    metrics.observe_run(def.name, false, started.elapsed().as_secs_f64());
+                }
             }
             running.store(false, Ordering::Release);
         })
@@ -125,6 +187,7 @@ fn scheduled(
 impl Scheduler {
     /// Stop ticking and wait up to `grace` for runs in flight.
     pub async fn shutdown(mut self, grace: Duration) {
+        self.refresher.abort();
         if let Err(e) = self.inner.shutdown().await {
             tracing::warn!(error = %e, "job scheduler shutdown");
         }

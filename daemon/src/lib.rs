@@ -13,8 +13,9 @@ pub mod metrics;
 pub mod part_headers;
 pub mod problem;
 pub mod ratelimit;
+pub mod request_body;
 pub mod routes;
 pub mod server;
 pub mod uploads;
 
-pub use server::{Hooks, StartError, open_store, serve, serve_with, shutdown_signal};
+pub use server::{Hooks, StartError, Stop, open_store, serve, serve_with, shutdown_signal};

@@ -25,7 +25,8 @@ enum Command {
     /// Load and validate the configuration, print it (secrets redacted) and exit.
     CheckConfig,
     /// Run one scheduled job now (taking its lease like the scheduler does) and exit:
-    /// session_expiry, retention, alert_detection, alert_digest, notification_sender, upload_gc.
+    /// session_expiry, retention, alert_detection, alert_digest, notification_sender, upload_gc,
+    /// object_deletion.
     RunJob {
         /// Job name.
         name: String,
@@ -125,7 +126,7 @@ async fn run_job(name: &str, settings: Settings) -> ExitCode {
             );
             ExitCode::FAILURE
         }
-        Ok(sessiond_core::jobs::RunOutcome::Skipped) => {
+        Ok(sessiond_core::jobs::RunOutcome::Skipped | sessiond_core::jobs::RunOutcome::TickTaken) => {
             eprintln!("sessiond: `{name}` is running on another instance (its lease is held); nothing done");
             ExitCode::from(3)
         }

@@ -1,8 +1,9 @@
 //! Prometheus metrics: request counts and latency by route and status, audit batch sizes,
-//! database pool occupancy and open connections. Served at `/metrics` to `metrics.allow`.
+//! database pool occupancy, open connections and scheduled jobs. Served at `/metrics` to
+//! `metrics.allow`. docs/deployment.md says what each one means.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -37,6 +38,98 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
 }
 
+/// Labels of the per-job metrics. `name`, not `job`: Prometheus puts its own `job` label
+/// (the scrape job) on every series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// Job name (`session_expiry`, `retention`, ...).
+    pub name: &'static str,
+}
+
+/// Labels of the job run and skip counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobOutcomeLabels {
+    /// Job name.
+    pub name: &'static str,
+    /// `succeeded` / `failed` for runs; `tick_taken` / `lease_held` / `still_running` for
+    /// skipped ticks.
+    pub outcome: &'static str,
+}
+
+/// The scheduled jobs' metrics. Runs, failures and durations count what this daemon ran; the
+/// last success comes from the shared `job_runs` table, so every daemon reports the
+/// cluster's value and it survives restarts.
+#[derive(Clone)]
+pub struct JobMetrics {
+    runs: Family<JobOutcomeLabels, Counter>,
+    skipped: Family<JobOutcomeLabels, Counter>,
+    duration: Family<JobLabels, Histogram, fn() -> Histogram>,
+    last_success: Family<JobLabels, Gauge<f64, AtomicU64>>,
+}
+
+fn job_duration_histogram() -> Histogram {
+    // 1 ms … ~70 min
+    Histogram::new(exponential_buckets(0.001, 4.0, 12))
+}
+
+impl JobMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = JobMetrics {
+            runs: Family::default(),
+            skipped: Family::default(),
+            duration: Family::new_with_constructor(job_duration_histogram as fn() -> Histogram),
+            last_success: Family::default(),
+        };
+        registry.register(
+            "job_runs",
+            "Scheduled job runs by this daemon, by outcome (succeeded, failed)",
+            m.runs.clone(),
+        );
+        registry.register(
+            "job_ticks_skipped",
+            "Scheduled ticks this daemon did not run: tick_taken (another daemon runs it), lease_held, still_running",
+            m.skipped.clone(),
+        );
+        registry.register(
+            "job_duration_seconds",
+            "Duration of the job runs of this daemon",
+            m.duration.clone(),
+        );
+        registry.register(
+            "job_last_success_timestamp_seconds",
+            "When the job last succeeded on any daemon (Unix seconds, from job_runs)",
+            m.last_success.clone(),
+        );
+        m
+    }
+
+    /// Make the run counters of `name` exist at 0, so `increase()` and alerts see them before
+    /// the first run.
+    pub fn declare(&self, name: &'static str) {
+        for outcome in ["succeeded", "failed"] {
+            let _ = self.runs.get_or_create(&JobOutcomeLabels { name, outcome });
+        }
+    }
+
+    /// One run of `name` by this daemon ended.
+    pub fn observe_run(&self, name: &'static str, succeeded: bool, seconds: f64) {
+        let outcome = if succeeded { "succeeded" } else { "failed" };
+        self.runs.get_or_create(&JobOutcomeLabels { name, outcome }).inc();
+        self.duration.get_or_create(&JobLabels { name }).observe(seconds);
+    }
+
+    /// A tick of `name` this daemon did not run, and why.
+    pub fn observe_skip(&self, name: &'static str, outcome: &'static str) {
+        self.skipped.get_or_create(&JobOutcomeLabels { name, outcome }).inc();
+    }
+
+    /// The last success of `name` (on any daemon).
+    pub fn set_last_success(&self, name: &'static str, at: chrono::DateTime<chrono::Utc>) {
+        let seconds = at.timestamp_millis() as f64 / 1000.0;
+        self.last_success.get_or_create(&JobLabels { name }).set(seconds);
+    }
+}
+
 /// All of the daemon's metrics and their registry.
 pub struct Metrics {
     registry: Registry,
@@ -48,6 +141,8 @@ pub struct Metrics {
     pool_max: Gauge,
     /// Open client connections.
     pub connections: Gauge<i64, AtomicI64>,
+    /// Scheduled jobs.
+    pub jobs: JobMetrics,
 }
 
 impl Default for Metrics {
@@ -88,6 +183,7 @@ impl Metrics {
         );
         registry.register("db_pool_max_connections", "Configured pool maximum", pool_max.clone());
         registry.register("open_connections", "Open client connections", connections.clone());
+        let jobs = JobMetrics::register(&mut registry);
         Self {
             registry,
             requests,
@@ -97,6 +193,7 @@ impl Metrics {
             pool_idle,
             pool_max,
             connections,
+            jobs,
         }
     }
 

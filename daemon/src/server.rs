@@ -1,10 +1,13 @@
 //! The accept loop and the daemon's life cycle: connect and migrate the database, start the
-//! audit writer, serve until `shutdown` resolves, drain in-flight requests with a deadline,
-//! then flush the audit writer. An accept error is logged and retried, never fatal.
+//! audit writer, serve until `shutdown` resolves, turn `/readyz` to 503 for
+//! `server.drain_delay` while still serving (so a load balancer stops sending traffic), drain
+//! in-flight requests with a deadline, then flush the audit writer. An accept error is logged
+//! and retried, never fatal.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -43,10 +46,35 @@ pub enum StartError {
     Storage(#[from] sessiond_core::storage::StorageError),
 }
 
+/// How the daemon was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM (and a test's `()`): `/readyz` answers 503 for `server.drain_delay` while the
+    /// daemon still serves, then the graceful shutdown.
+    Drain,
+    /// Ctrl-C, an operator at a terminal: the graceful shutdown at once.
+    Now,
+}
+
+impl From<()> for Stop {
+    fn from((): ()) -> Self {
+        Stop::Drain
+    }
+}
+
 /// Open the configured database and apply migrations.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> {
     let store = store::connect(&settings.database).await?;
     store.migrate().await?;
+    let keys = sessiond_core::audit_chain::ChainKeys::from_settings(&settings.audit);
+    match &keys {
+        Some(k) => tracing::info!(
+            key_id = k.current_id(),
+            "audit chain on: every audit event is covered by a keyed hash chain"
+        ),
+        None => tracing::warn!("audit.hmac_key is not set: audit events are not chained (no tamper evidence)"),
+    }
+    store.set_chain_keys(keys);
     Ok(store)
 }
 
@@ -64,7 +92,7 @@ pub struct Hooks {
 pub async fn serve(
     settings: Settings,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = impl Into<Stop>>,
 ) -> Result<(), StartError> {
     serve_with(settings, listener, shutdown, Hooks::default()).await
 }
@@ -73,7 +101,7 @@ pub async fn serve(
 pub async fn serve_with(
     settings: Settings,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = impl Into<Stop>>,
     hooks: Hooks,
 ) -> Result<(), StartError> {
     let settings = Arc::new(settings);
@@ -107,7 +135,7 @@ pub async fn serve_with(
     let metrics = Arc::new(metrics);
     let scheduler = if settings.jobs.enabled {
         let ctx = crate::jobs::job_context(settings.clone(), store.clone()).await?;
-        Some(crate::jobs::start(ctx).await?)
+        Some(crate::jobs::start(ctx, metrics.jobs.clone()).await?)
     } else {
         None
     };
@@ -138,6 +166,19 @@ pub async fn serve_with(
         "sessiond ready"
     );
 
+    let drain_delay = settings.server.drain_delay.get();
+    let draining = state.draining.clone();
+    let shutdown = async move {
+        let how: Stop = shutdown.await.into();
+        if how == Stop::Drain && !drain_delay.is_zero() {
+            draining.store(true, Ordering::Release);
+            tracing::info!(
+                ?drain_delay,
+                "draining: /readyz answers 503 while requests are still served"
+            );
+            tokio::time::sleep(drain_delay).await;
+        }
+    };
     accept_loop(state.clone(), listener, shutdown).await;
 
     drop(state);
@@ -199,7 +240,15 @@ async fn accept_loop(state: Arc<AppState>, listener: TcpListener, shutdown: impl
         let st = state.clone();
         let service = service_fn(move |req| {
             let st = st.clone();
-            async move { Ok::<_, Infallible>(handle(st, req, peer).await) }
+            async move {
+                let mut res = handle(st.clone(), req, peer).await;
+                if st.draining.load(Ordering::Acquire) {
+                    // Clients and balancers open their next request elsewhere.
+                    res.headers_mut()
+                        .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(res)
+            }
         });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         let gauge = state.metrics.connections.clone();
@@ -221,8 +270,8 @@ async fn accept_loop(state: Arc<AppState>, listener: TcpListener, shutdown: impl
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
+/// Resolves on SIGTERM ([`Stop::Drain`]) or Ctrl-C ([`Stop::Now`]).
+pub async fn shutdown_signal() -> Stop {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
@@ -244,7 +293,13 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received"),
-        () = term => tracing::info!("SIGTERM received"),
+        () = ctrl_c => {
+            tracing::info!("Ctrl-C received");
+            Stop::Now
+        }
+        () = term => {
+            tracing::info!("SIGTERM received");
+            Stop::Drain
+        }
     }
 }

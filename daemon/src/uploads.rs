@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
-use hyper::body::{Body as _, Frame, Incoming};
+use hyper::body::{Body as _, Frame};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use sessiond_core::domain::rfc3339;
@@ -23,6 +23,7 @@ use crate::app::{AppState, RequestContext};
 use crate::body::{Body, BoxError, empty};
 use crate::handlers::json_response;
 use crate::problem::ApiError;
+use crate::request_body::RequestBody;
 
 /// Room for multipart framing (boundaries, part headers) over `uploads.max_bytes` in an
 /// announced `Content-Length` (SPEC §2.3).
@@ -76,7 +77,7 @@ pub async fn upload(
     state: &AppState,
     ctx: &RequestContext,
     raw: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
     let uploads = service(state)?;
     let boundary = req
@@ -176,24 +177,30 @@ async fn broken_off(incoming: IncomingUpload, cause: BoxError) -> ApiError {
 #[error("the request body is over its allowance")]
 struct Overrun;
 
-/// The request body on a budget, as the multipart parser reads it: reading past the budget
-/// fails the stream with [`Overrun`]. The handler raises the budget per phase (framing, then
-/// the file's data, then framing again), so the parser never holds more than one allowance of
-/// bytes it has not handed on. A clone reads on where the other stopped: the handler keeps one
-/// to read the body to its end after the parser is done.
+/// The request body on a budget, as the multipart parser reads it. The parser (multer) pulls
+/// every piece that is ready before it looks for the delimiter it waits for, so on a fast link it
+/// would buffer as much as the client can send; this stream hands it one piece per poll (then
+/// yields), so the parser looks after each piece, and fails with [`Overrun`] once the pieces
+/// read before the current one pass the budget — the parser has held that much without finding
+/// its delimiter. The handler raises the budget per phase (framing, then the file's data, then
+/// framing again). A clone reads on where the other stopped: the handler keeps one to read the
+/// body to its end after the parser is done.
 #[derive(Clone)]
 struct BudgetedBody {
-    body: Arc<Mutex<Incoming>>,
+    body: Arc<Mutex<RequestBody>>,
     read: Arc<AtomicU64>,
     limit: Arc<AtomicU64>,
+    /// This clone handed out a piece at its last poll: yield before the next.
+    just_read: bool,
 }
 
 impl BudgetedBody {
-    fn new(body: Incoming, allowance: u64) -> Self {
+    fn new(body: RequestBody, allowance: u64) -> Self {
         Self {
             body: Arc::new(Mutex::new(body)),
             read: Arc::new(AtomicU64::new(0)),
             limit: Arc::new(AtomicU64::new(allowance)),
+            just_read: false,
         }
     }
 
@@ -216,7 +223,16 @@ impl Stream for BudgetedBody {
     type Item = Result<Bytes, BoxError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut body = self.body.lock().unwrap_or_else(|p| p.into_inner());
+        let this = self.get_mut();
+        if std::mem::take(&mut this.just_read) {
+            // Let the reader look at what it has before it takes more.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if this.read.load(Ordering::Relaxed) > this.limit.load(Ordering::Relaxed) {
+            return Poll::Ready(Some(Err(Box::new(Overrun))));
+        }
+        let mut body = this.body.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let frame = match Pin::new(&mut *body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => frame,
@@ -226,10 +242,8 @@ impl Stream for BudgetedBody {
             };
             // Trailers carry no body bytes.
             let Ok(data) = frame.into_data() else { continue };
-            let read = self.read.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
-            if read > self.limit.load(Ordering::Relaxed) {
-                return Poll::Ready(Some(Err(Box::new(Overrun))));
-            }
+            this.read.fetch_add(data.len() as u64, Ordering::Relaxed);
+            this.just_read = true;
             return Poll::Ready(Some(Ok(data)));
         }
     }

@@ -16,7 +16,8 @@ use uuid::Uuid;
 
 on_both_backends!(
     sigkill_under_load_loses_nothing_acknowledged,
-    sigterm_drains_in_flight_requests
+    sigterm_drains_in_flight_requests,
+    sigterm_turns_readyz_503_while_still_serving
 );
 
 type Running = DaemonProcess;
@@ -210,6 +211,60 @@ async fn sigterm_drains_in_flight_requests(kind: DbKind) {
     assert_eq!(line["status"], 200);
     assert!(line["latency_ms"].as_f64().is_some());
     assert!(logs.iter().any(|l| l["message"] == "sessiond stopped"));
+}
+
+/// `server.drain_delay`: on SIGTERM `/readyz` answers 503 at once, while the API still
+/// answers (with `Connection: close`) until the delay has passed; then the daemon exits.
+async fn sigterm_turns_readyz_503_while_still_serving(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let mut daemon = start(&db, &[("SESSIOND_SERVER__DRAIN_DELAY", "3s")]).await;
+    let c = client();
+    let ready = format!("http://{}/readyz", daemon.addr);
+    let generate = format!("http://{}/api/session/generate-uuid", daemon.addr);
+    assert_eq!(c.get(&ready).send().await.expect("readyz").status(), 200);
+
+    let pid = daemon.child.id().expect("pid");
+    let signalled = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    // Readiness turns 503 (polled: the signal is handled asynchronously) ...
+    let deadline = signalled + Duration::from_secs(2);
+    loop {
+        let res = c.get(&ready).send().await.expect("readyz while draining");
+        if res.status() == 503 {
+            assert_eq!(res.headers()["connection"], "close");
+            assert_eq!(res.json::<Value>().await.expect("json")["status"], "draining");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "readyz never turned 503");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ... while new connections are still accepted and served.
+    let mut served = 0;
+    while signalled.elapsed() < Duration::from_millis(2_000) {
+        let res = c.post(&generate).send().await.expect("served while draining");
+        assert_eq!(res.status(), 201);
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served >= 5, "{served} requests served during the drain");
+    let exit = tokio::time::timeout(Duration::from_secs(20), daemon.child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(exit.success(), "clean exit: {exit:?}");
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(3),
+        "stopped only after the drain delay"
+    );
+    let logs = daemon.logs.lock().expect("lock").clone();
+    assert!(
+        logs.iter()
+            .any(|l| l["message"] == "draining: /readyz answers 503 while requests are still served")
+    );
 }
 
 async fn wait_for_metric(addr: &str, name: &str, at_least: f64) {

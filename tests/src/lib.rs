@@ -6,6 +6,7 @@
 //! afterwards. A PostgreSQL test never skips: when the server is missing it fails and says so.
 
 pub mod console;
+pub mod faultproxy;
 pub mod process;
 pub mod ratelimit;
 pub mod s3;
@@ -90,13 +91,14 @@ impl TestDb {
     }
 
     /// Settings for a daemon or console on this database: rate limiting and jobs off, objects
-    /// under the scratch directory.
+    /// under the scratch directory, no drain delay on stop.
     pub fn settings(&self) -> Settings {
         let mut s = Settings::default();
         s.database.url = SecretUrl::new(self.url.clone());
         s.database.max_connections = 8;
         s.rate_limit.enabled = false;
         s.jobs.enabled = false;
+        s.server.drain_delay = sessiond_core::config::HumanDuration::secs(0);
         s.storage.fs.root = self.dir.path().join("objects");
         s
     }

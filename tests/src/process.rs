@@ -23,7 +23,8 @@ pub struct DaemonProcess {
 }
 
 impl DaemonProcess {
-    /// Start `bin` on `db` with JSON logs on 127.0.0.1:0, rate limiting and jobs off, objects
+    /// Start `bin` on `db` with JSON logs on 127.0.0.1:0, rate limiting, jobs and the shutdown
+    /// drain off, objects
     /// under the database's scratch directory, and `extra` environment on top; learn its port
     /// from the "sessiond ready" log line.
     pub async fn start(bin: &str, db: &TestDb, extra: &[(&str, &str)]) -> DaemonProcess {
@@ -36,6 +37,8 @@ impl DaemonProcess {
             .env("SESSIOND_JOBS__ENABLED", "false")
             .env("SESSIOND_STORAGE__FS__ROOT", db.dir.path().join("objects"))
             .env("SESSIOND_LOG__FORMAT", "json")
+            // Tests stop daemons at once; the drain before shutdown is tested on its own.
+            .env("SESSIOND_SERVER__DRAIN_DELAY", "0s")
             .current_dir(db.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

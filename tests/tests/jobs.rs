@@ -34,7 +34,8 @@ fn fast_jobs(mut s: Settings) -> Settings {
     s.jobs.alert_detection.schedule = every.clone();
     s.jobs.alert_digest.schedule = every.clone();
     s.jobs.notification_sender.schedule = every.clone();
-    s.jobs.upload_gc.schedule = every;
+    s.jobs.upload_gc.schedule = every.clone();
+    s.jobs.object_deletion.schedule = every;
     s
 }
 

@@ -87,6 +87,8 @@ pub enum Msg {
     AlertDetail(Result<(Alert, Vec<AuditEvent>), String>),
     /// Jobs.
     Jobs(Result<Vec<JobOverview>, String>),
+    /// Webhook deliveries and the audit chain's state (Jobs tab).
+    AuditHealth(Result<crate::ops::AuditHealth, String>),
     /// An action finished: toast text, and what to reload.
     Done(Result<String, String>, Reload),
 }
@@ -307,6 +309,7 @@ impl App {
                 Msg::Header(HeaderView {
                     counts,
                     open_alerts: c.store.count_open_alerts().await.ok(),
+                    pending_deletions: c.store.object_deletion_backlog().await.ok(),
                     per_minute,
                     ..base
                 })
@@ -318,6 +321,8 @@ impl App {
         if self.tab == 3 || !self.jobs.loaded {
             let c = self.console.clone();
             self.spawn(async move { Msg::Jobs(c.jobs(Utc::now(), 10).await) });
+            let c = self.console.clone();
+            self.spawn(async move { Msg::AuditHealth(c.audit_health().await) });
         }
         if !self.alerts.loaded {
             self.perform(Action::ReloadAlerts);
@@ -510,11 +515,11 @@ impl App {
             Pending::Reset(id) => self.spawn(async move {
                 let result = c.reset(id).await.map(|o| {
                     format!(
-                        "session {} reset (was {}); {} upload{} deleted",
+                        "session {} reset (was {}); {} upload{} queued for deletion",
                         &id.to_string()[..8],
                         o.previous_status.as_str(),
-                        o.uploads_deleted,
-                        if o.uploads_deleted == 1 { "" } else { "s" }
+                        o.uploads_queued_for_deletion,
+                        if o.uploads_queued_for_deletion == 1 { "" } else { "s" }
                     )
                 });
                 Msg::Done(result, Reload::Sessions)
@@ -575,6 +580,10 @@ impl App {
             Msg::Jobs(r) => match r {
                 Ok(rows) => self.jobs.set_rows(rows),
                 Err(e) => self.toast(format!("loading jobs failed: {e}"), true),
+            },
+            Msg::AuditHealth(r) => match r {
+                Ok(health) => self.jobs.health = Some(health),
+                Err(e) => self.toast(format!("loading webhook state failed: {e}"), true),
             },
             Msg::Done(result, reload) => {
                 match result {

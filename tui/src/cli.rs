@@ -65,6 +65,12 @@ pub enum Command {
     /// Scheduled jobs.
     #[command(subcommand)]
     Jobs(JobsCmd),
+    /// Copy the SQLite database to FILE while daemons keep running (online backup API, one
+    /// consistent instant, integrity-checked). PostgreSQL: use `pg_dump` (docs/deployment.md).
+    Backup {
+        /// The new backup file (never overwritten).
+        file: std::path::PathBuf,
+    },
 }
 
 /// `sessions …`
@@ -77,7 +83,7 @@ pub enum SessionsCmd {
         /// Session UUID.
         id: Uuid,
     },
-    /// Revoke a session and delete its objects (audited as admin:<os user>).
+    /// Revoke a session and queue its objects for deletion (audited as admin:<os user>).
     Reset {
         /// Session UUID.
         id: Uuid,
@@ -140,6 +146,33 @@ pub enum AuditCmd {
         #[arg(long)]
         ip: Option<String>,
     },
+    /// Check the tamper-evident chain (needs `audit.hmac_key`); exit 0 intact, 1 broken (the
+    /// first broken event and what is wrong), 2 cannot check.
+    Verify,
+    /// Write events to stdout, oldest first, streaming (constant memory).
+    Export {
+        /// Only events at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only these event types (repeatable).
+        #[arg(long = "type")]
+        event_types: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+    },
+}
+
+/// `audit export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// RFC 4180 CSV with a header line; metadata as a JSON string.
+    Csv,
 }
 
 /// `alerts …`
@@ -357,9 +390,10 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 return print_json(&o);
             }
             println!(
-                "session {id} reset (was {}); {} upload(s) deleted",
+                "session {id} reset (was {}); {} upload(s) queued for deletion (the daemon's \
+                 object_deletion job removes them; `sessiond run-job object_deletion` does it now)",
                 o.previous_status.as_str(),
-                o.uploads_deleted
+                o.uploads_queued_for_deletion
             );
             Ok(())
         }
@@ -376,11 +410,36 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 return print_json(&o);
             }
             println!(
-                "session purged: {} upload(s) and {} object(s) deleted, {} audit event(s) now under pseudonym {}",
-                o.uploads_deleted, o.objects_deleted, o.events_pseudonymized, o.pseudonym
+                "session purged: {} upload row(s) deleted and their objects queued for deletion (the daemon's \
+                 object_deletion job removes them), {} audit event(s) now under pseudonym {}",
+                o.uploads_deleted, o.events_pseudonymized, o.pseudonym
             );
             Ok(())
         }
+        Command::Audit(AuditCmd::Verify) => {
+            let keys = sessiond_core::audit_chain::ChainKeys::from_settings(&console.settings.audit);
+            let report = sessiond_core::audit_verify::verify(store.as_ref(), keys.as_deref()).await;
+            if json_out {
+                print_json(&report)?;
+            } else {
+                println!("{}", report.summary());
+            }
+            match report.exit_code() {
+                0 => Ok(()),
+                code => Err(Failure {
+                    message: String::new(),
+                    code: u8::try_from(code).unwrap_or(1),
+                }),
+            }
+        }
+        Command::Audit(AuditCmd::Export {
+            since,
+            until,
+            event_types,
+            format,
+        }) => crate::export::run(store.as_ref(), since.as_deref(), until.as_deref(), &event_types, format)
+            .await
+            .map_err(usage),
         Command::Audit(AuditCmd::Tail {
             follow,
             limit,
@@ -481,6 +540,29 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 );
             }
             println!("alert #{id} acknowledged");
+            Ok(())
+        }
+        Command::Backup { file } => {
+            if store.backend() != sessiond_core::store::Backend::Sqlite {
+                return Err(usage(
+                    "backup copies a SQLite database; back PostgreSQL up with `pg_dump --format=custom` \
+                     (docs/deployment.md, \"Backups\")",
+                ));
+            }
+            let url = console.settings.database.url.clone();
+            let report = tokio::task::spawn_blocking(move || sessiond_core::store::backup::sqlite_backup(&url, &file))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if json_out {
+                return print_json(&report);
+            }
+            println!(
+                "backup written to {} ({} bytes, {} pages, integrity ok)",
+                report.path.display(),
+                report.bytes,
+                report.pages
+            );
             Ok(())
         }
         Command::Jobs(JobsCmd::List) => {

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod export;
 pub mod fmt;
 pub mod keymap;
 pub mod ops;

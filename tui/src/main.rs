@@ -47,7 +47,11 @@ fn main() -> ExitCode {
             Ok(c) => Arc::new(c),
             Err(e) => {
                 eprintln!("sessionctl: {e}");
-                return ExitCode::FAILURE;
+                // `audit verify`: 2 is "cannot check".
+                return match cli.command {
+                    Some(cli::Command::Audit(cli::AuditCmd::Verify)) => ExitCode::from(2),
+                    _ => ExitCode::FAILURE,
+                };
             }
         };
         let code = match cli.command {

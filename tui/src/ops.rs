@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::json;
 use sessiond_core::Settings;
 use sessiond_core::audit::{Actor, EventType, NewEvent, Origin, Severity};
+use sessiond_core::config::StorageBackend;
 use sessiond_core::domain::{SessionStatus, Timeouts, now_millis};
-use sessiond_core::objects::SessionObjects;
 use sessiond_core::session::{SessionError, SessionService};
 use sessiond_core::store::console::{JobLease, JobRun};
 use sessiond_core::store::{self, Store};
@@ -28,15 +28,30 @@ pub struct Console {
     pub settings: Settings,
     /// The store.
     pub store: Arc<dyn Store>,
-    /// The session service (resets).
+    /// The session service (resets). It has no object store: the console never deletes
+    /// objects itself, it queues them (`pending_object_deletions`) for the daemon's
+    /// `object_deletion` job, which uses the daemon's storage settings.
     pub service: SessionService,
-    /// Object storage (purges).
-    pub objects: Arc<dyn SessionObjects>,
     /// The operator's OS user name.
     pub admin: String,
     /// `--read-only`.
     pub read_only: bool,
     writer: Mutex<Option<WriterHandle>>,
+    /// The audit chain's state, checked once per console session (a walk of the whole chain).
+    chain_state: tokio::sync::OnceCell<(String, bool)>,
+}
+
+/// The audit trail's health line of the Jobs tab: webhook deliveries and the chain's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditHealth {
+    /// `webhooks 2 pending, 1 dead` (empty without webhooks).
+    pub webhooks: String,
+    /// Some deliveries are dead-lettered.
+    pub webhooks_failing: bool,
+    /// `audit chain intact` / `audit chain broken at event N` / `audit chain not checked`.
+    pub chain: String,
+    /// The chain is broken.
+    pub chain_broken: bool,
 }
 
 /// Result of a reset.
@@ -46,8 +61,8 @@ pub struct ResetOutcome {
     pub id: Uuid,
     /// Status before the reset.
     pub previous_status: SessionStatus,
-    /// Uploads the session had (their objects are deleted).
-    pub uploads_deleted: i64,
+    /// Uploads the session has; their objects are queued for deletion (not deleted yet).
+    pub uploads_queued_for_deletion: i64,
 }
 
 /// Result of a purge.
@@ -55,10 +70,8 @@ pub struct ResetOutcome {
 pub struct PurgeOutcome {
     /// The pseudonym now standing in for the session on its audit events.
     pub pseudonym: Uuid,
-    /// Upload rows deleted.
+    /// Upload rows deleted; their objects are queued for deletion (not deleted yet).
     pub uploads_deleted: u64,
-    /// Objects deleted from storage.
-    pub objects_deleted: u64,
     /// Audit events pseudonymized.
     pub events_pseudonymized: u64,
 }
@@ -79,29 +92,29 @@ impl Console {
         let store = store::connect(&settings.database)
             .await
             .map_err(|e| format!("cannot open {}: {e}", settings.database.url.redacted()))?;
+        // The console's own writes (resets, acknowledgements, purges) join the audit chain.
+        store.set_chain_keys(sessiond_core::audit_chain::ChainKeys::from_settings(&settings.audit));
         if !read_only {
             store
                 .migrate()
                 .await
                 .map_err(|e| format!("cannot migrate {}: {e}", store.describe()))?;
         }
-        let objects = sessiond_core::objects::from_settings(&settings)
-            .await
-            .map_err(|e| format!("object storage: {e}"))?;
+        // No object store is opened (nor a directory created): see `Console::service`.
         let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
         let timeouts = Timeouts::new(
             settings.session.idle_timeout.get(),
             settings.session.absolute_timeout.get(),
         );
-        let service = SessionService::new(store.clone(), writer, timeouts).with_objects(objects.clone());
+        let service = SessionService::new(store.clone(), writer, timeouts);
         Ok(Self {
             settings,
             store,
             service,
-            objects,
             admin: os_user(),
             read_only,
             writer: Mutex::new(Some(handle)),
+            chain_state: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -115,18 +128,38 @@ impl Console {
         }
     }
 
-    /// Revoke a session through the session service (its objects are deleted, a
-    /// `session.reset` event with actor `admin:<user>` is written).
+    /// The storage settings must be the daemon's, or the console refuses to touch anything
+    /// that has objects: a filesystem root that does not exist (the default `./data/objects`
+    /// seen from the wrong directory, a missing `--config`) is refused, never created.
+    pub fn check_storage(&self) -> Result<(), String> {
+        let storage = &self.settings.storage;
+        match storage.backend {
+            StorageBackend::Fs if !storage.fs.root.is_dir() => Err(format!(
+                "storage.fs.root {} is not a directory: run sessionctl with the daemon's storage settings \
+                 (the same --config file and SESSIOND_STORAGE__* environment); it is never created here",
+                storage.fs.root.display()
+            )),
+            StorageBackend::S3 if storage.s3.bucket.as_deref().unwrap_or("").is_empty() => {
+                Err("storage.s3.bucket is not set: run sessionctl with the daemon's storage settings".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Revoke a session through the session service (a `session.reset` event with actor
+    /// `admin:<user>` is written, and its objects are queued for deletion in the same
+    /// transaction; the daemon's `object_deletion` job deletes them).
     pub async fn reset(&self, id: Uuid) -> Result<ResetOutcome, String> {
         if self.read_only {
             return Err(READ_ONLY.into());
         }
+        self.check_storage()?;
         let (uploads, _) = self.store.upload_totals(id).await.map_err(|e| e.to_string())?;
         match self.service.reset(&self.origin(), &id.to_string()).await {
             Ok(previous_status) => Ok(ResetOutcome {
                 id,
                 previous_status,
-                uploads_deleted: uploads,
+                uploads_queued_for_deletion: uploads,
             }),
             Err(SessionError::NotFound) => Err(format!("no session {id}")),
             Err(e) => Err(e.to_string()),
@@ -134,13 +167,14 @@ impl Console {
     }
 
     /// Right to erasure: the session row and its upload rows are deleted and its objects
-    /// removed; its audit events keep their type and time but their session id is replaced by
+    /// queued for deletion (in the same transaction); its audit events keep their type and time but their session id is replaced by
     /// a fresh random pseudonym (the mapping is not kept anywhere) and their IP and user agent
     /// are cleared. A `session.purged` event under the pseudonym records the purge.
     pub async fn purge(&self, id: Uuid) -> Result<Option<PurgeOutcome>, String> {
         if self.read_only {
             return Err(READ_ONLY.into());
         }
+        self.check_storage()?;
         let (uploads, _) = self.store.upload_totals(id).await.map_err(|e| e.to_string())?;
         let pseudonym = Uuid::new_v4();
         let event = NewEvent::new(
@@ -159,17 +193,9 @@ impl Console {
         else {
             return Ok(None);
         };
-        // Rows first, objects second: objects left by a failure here have no upload row, so
-        // the upload_gc job removes them; the reverse order could leave rows without objects.
-        let objects_deleted = self
-            .objects
-            .delete_session_objects(id)
-            .await
-            .map_err(|e| format!("session purged, but deleting its objects failed (upload_gc will retry): {e}"))?;
         Ok(Some(PurgeOutcome {
             pseudonym,
             uploads_deleted: counts.uploads,
-            objects_deleted,
             events_pseudonymized: counts.events,
         }))
     }
@@ -195,6 +221,45 @@ impl Console {
             .acknowledge_alert(alert_id, &origin.actor.to_stored(), now.timestamp_millis(), &event)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// Webhook deliveries and the audit chain's state (verified once per session, when a key
+    /// is configured: `sessionctl audit verify` is the full report).
+    pub async fn audit_health(&self) -> Result<AuditHealth, String> {
+        let counts = self.store.webhook_counts().await.map_err(|e| e.to_string())?;
+        let webhooks = if counts.pending + counts.sent + counts.dead == 0 && self.settings.webhooks.is_empty() {
+            String::new()
+        } else {
+            format!("webhooks {} pending, {} dead", counts.pending, counts.dead)
+        };
+        let (chain, chain_broken) = self
+            .chain_state
+            .get_or_init(|| async {
+                let keys = sessiond_core::audit_chain::ChainKeys::from_settings(&self.settings.audit);
+                if keys.is_none() {
+                    return ("audit chain not checked (no audit.hmac_key)".to_owned(), false);
+                }
+                let report = sessiond_core::audit_verify::verify(self.store.as_ref(), keys.as_deref()).await;
+                match report.status {
+                    sessiond_core::audit_verify::Status::Intact => ("audit chain intact".to_owned(), false),
+                    sessiond_core::audit_verify::Status::Broken => (
+                        match report.problem.and_then(|p| p.event_id) {
+                            Some(id) => format!("audit chain broken at event {id}"),
+                            None => "audit chain broken".to_owned(),
+                        },
+                        true,
+                    ),
+                    sessiond_core::audit_verify::Status::CannotCheck => ("audit chain not checked".to_owned(), false),
+                }
+            })
+            .await
+            .clone();
+        Ok(AuditHealth {
+            webhooks,
+            webhooks_failing: counts.dead > 0,
+            chain,
+            chain_broken,
+        })
     }
 
     /// Every job with its schedule, next run, lease and last `runs` runs.
@@ -251,6 +316,7 @@ pub fn job_schedules(settings: &Settings) -> Vec<(&'static str, String)> {
         ("alert_digest", j.alert_digest.schedule.clone()),
         ("notification_sender", j.notification_sender.schedule.clone()),
         ("upload_gc", j.upload_gc.schedule.clone()),
+        ("object_deletion", j.object_deletion.schedule.clone()),
     ]
 }
 

@@ -170,7 +170,7 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
             scr.contains("reset (was active)")
         })
         .await;
-    assert!(done.contains("2 uploads deleted"), "{done}");
+    assert!(done.contains("2 uploads queued for deletion"), "{done}");
     s.wait(Duration::from_secs(10), "the row shown revoked", |scr| {
         scr.contains("revoked")
     })

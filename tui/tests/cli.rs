@@ -12,6 +12,13 @@ use sessiond_tests::console::seed_sessions;
 use sessiond_tests::{DbKind, TestDb, on_both_backends};
 use uuid::Uuid;
 
+/// The daemon's object store root for `db` (as a daemon on it would have created it).
+fn objects_root(db: &TestDb) -> std::path::PathBuf {
+    let root = db.settings().storage.fs.root;
+    std::fs::create_dir_all(&root).expect("objects root");
+    root
+}
+
 fn sessionctl(db: &TestDb, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sessionctl"))
         .arg("--database-url")
@@ -19,6 +26,7 @@ fn sessionctl(db: &TestDb, args: &[&str]) -> Output {
         .args(args)
         .current_dir(db.dir.path())
         .env_remove("SESSIOND_CONFIG")
+        .env("SESSIOND_STORAGE__FS__ROOT", objects_root(db))
         .stdin(Stdio::null())
         .output()
         .expect("run sessionctl")
@@ -245,7 +253,8 @@ async fn alerts_and_jobs_subcommands(kind: DbKind) {
             "alert_detection",
             "alert_digest",
             "notification_sender",
-            "upload_gc"
+            "upload_gc",
+            "object_deletion"
         ]
     );
     assert!(jobs.iter().all(|j| j["next_run"].as_i64().is_some()));
@@ -253,4 +262,134 @@ async fn alerts_and_jobs_subcommands(kind: DbKind) {
     assert!(String::from_utf8_lossy(&text.stdout).contains("never"));
 }
 
-on_both_backends!(sessions_subcommands, alerts_and_jobs_subcommands);
+/// Issue 16 point 6: `sessionctl` uses the daemon's storage settings or refuses, never creates
+/// `./data/objects`, and hands a reset's objects to the durable queue (reporting them queued,
+/// not deleted); the daemon's `object_deletion` job deletes them.
+async fn reset_uses_the_daemons_storage_or_refuses(kind: DbKind) {
+    use sessiond_core::jobs::{JobContext, RunOutcome, find, run_job};
+    use sessiond_core::storage::session_prefix;
+    use std::sync::Arc;
+
+    let db = TestDb::new(kind).await;
+    let moto = sessiond_tests::s3::Moto::start().await;
+    moto.create_bucket("console").await;
+    let mut settings = db.settings();
+    moto.configure(&mut settings, "console");
+    let d = sessiond_tests::TestDaemon::start(settings.clone()).await;
+    let http = sessiond_tests::client();
+    let res = http
+        .post(d.url("/api/session/generate-uuid"))
+        .send()
+        .await
+        .expect("generate");
+    let s = res.json::<Value>().await.expect("json")["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    for name in ["a.pdf", "b.pdf"] {
+        let boundary = "clitestboundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: application/pdf\r\n\r\n%PDF-1.7 test\r\n--{boundary}--\r\n"
+        );
+        let res = http
+            .post(d.url(&format!("/api/session/{s}/uploads")))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(res.status().as_u16(), 201);
+    }
+    let sid: Uuid = s.parse().expect("uuid");
+    let objects = sessiond_core::storage::from_settings(&settings.storage)
+        .await
+        .expect("objects");
+    let stored = || async { objects.list(&session_prefix(sid)).await.expect("list").len() };
+    assert_eq!(stored().await, 2);
+
+    let run = |envs: &[(&str, String)]| {
+        let cwd = tempfile::tempdir().expect("cwd");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sessionctl"));
+        cmd.arg("--database-url")
+            .arg(&db.url)
+            .args(["--json", "sessions", "reset", &s, "--yes"])
+            .current_dir(cwd.path())
+            .env_remove("SESSIOND_CONFIG")
+            .stdin(Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run sessionctl");
+        assert!(
+            !cwd.path().join("data").exists(),
+            "sessionctl created ./data in its working directory"
+        );
+        out
+    };
+
+    // Without the daemon's storage settings (the default ./data/objects, absent here): refused,
+    // and the session is untouched.
+    let refused = run(&[]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("storage.fs.root"), "{err}");
+    assert_eq!(d.validate(&s).await.status().as_u16(), 200, "not reset");
+    // A bogus backend is refused too (configuration error, exit 2).
+    let bogus = run(&[("SESSIOND_STORAGE__BACKEND", "s3".into())]);
+    assert_eq!(
+        bogus.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&bogus.stderr)
+    );
+    assert_eq!(d.validate(&s).await.status().as_u16(), 200, "not reset");
+
+    // With the daemon's S3 settings: reset, and the objects are queued, not claimed deleted.
+    let s3 = &settings.storage.s3;
+    let envs = [
+        ("SESSIOND_STORAGE__BACKEND", "s3".to_owned()),
+        ("SESSIOND_STORAGE__S3__BUCKET", s3.bucket.clone().expect("bucket")),
+        ("SESSIOND_STORAGE__S3__ENDPOINT", s3.endpoint.clone().expect("endpoint")),
+        ("SESSIOND_STORAGE__S3__REGION", "us-east-1".to_owned()),
+        ("SESSIOND_STORAGE__S3__FORCE_PATH_STYLE", "true".to_owned()),
+        ("SESSIOND_STORAGE__S3__ACCESS_KEY_ID", "testing".to_owned()),
+        ("SESSIOND_STORAGE__S3__SECRET_ACCESS_KEY", "testing".to_owned()),
+    ];
+    let out = run(&envs);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reset: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(reset["uploads_queued_for_deletion"], 2, "{reset}");
+    assert!(reset.get("uploads_deleted").is_none(), "{reset}");
+    assert_eq!(d.validate(&s).await.status().as_u16(), 410, "reset");
+    let store = db.store().await;
+    let queued = store.list_object_deletions(10).await.expect("queue");
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        (queued[0].reason.as_str(), queued[0].target.clone()),
+        ("session_reset", session_prefix(sid))
+    );
+    assert_eq!(stored().await, 2, "sessionctl deletes nothing itself");
+
+    // The daemon's job deletes them with the daemon's settings.
+    let ctx = JobContext {
+        store: store.clone(),
+        settings: Arc::new(settings.clone()),
+        objects: sessiond_core::objects::from_settings(&settings).await.expect("objects"),
+        mailer: None,
+        holder: "test".into(),
+    };
+    match run_job(&ctx, find("object_deletion").expect("job")).await.expect("run") {
+        RunOutcome::Succeeded { counts, .. } => assert_eq!(counts["objects_deleted"], 2, "{counts:?}"),
+        other => panic!("object_deletion: {other:?}"),
+    }
+    assert_eq!(stored().await, 0);
+    assert!(store.list_object_deletions(10).await.expect("queue").is_empty());
+    d.stop().await;
+}
+
+on_both_backends!(
+    sessions_subcommands,
+    alerts_and_jobs_subcommands,
+    reset_uses_the_daemons_storage_or_refuses
+);

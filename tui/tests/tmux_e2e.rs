@@ -156,8 +156,12 @@ async fn console_on_a_million_sessions_in_tmux() {
     let tmux = Tmux {
         socket: format!("sessionctl-e2e-{}", std::process::id()),
     };
+    // The daemon's object store root (the console refuses resets without it).
+    let objects = db.settings().storage.fs.root;
+    std::fs::create_dir_all(&objects).expect("objects root");
     let command = format!(
-        "SESSIONCTL_TRACE={} {} --database-url {} --no-mouse",
+        "SESSIOND_STORAGE__FS__ROOT={} SESSIONCTL_TRACE={} {} --database-url {} --no-mouse",
+        objects.display(),
         trace.display(),
         env!("CARGO_BIN_EXE_sessionctl"),
         db.url

@@ -246,6 +246,23 @@ fn jobs_table_and_runs() {
         ..Default::default()
     };
     insta::assert_snapshot!(render(&view, 80, 8));
+
+    // The title line carries the webhook outbox and the audit chain's state.
+    let view = JobsView {
+        health: Some(sessionctl::ops::AuditHealth {
+            webhooks: "webhooks 1 pending, 2 dead".into(),
+            webhooks_failing: true,
+            chain: "audit chain broken at event 7".into(),
+            chain_broken: true,
+        }),
+        ..view
+    };
+    let text = render(&view, 120, 8);
+    let title = text.lines().next().unwrap_or_default();
+    assert!(
+        title.contains("webhooks 1 pending, 2 dead · audit chain broken at event 7"),
+        "{title}"
+    );
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! Scheduled jobs (SPEC §6): the registry (a job is a name, its schedule key and an async fn)
 //! and [`run_job`], which wraps one run in the lease, the `job_runs` record and the
-//! `job.completed` / `job.failed` audit event. The daemon's scheduler and `sessiond run-job`
-//! both go through [`run_job`].
+//! `job.completed` / `job.failed` audit event. `sessiond run-job` calls [`run_job`]; the
+//! daemon's scheduler calls [`run_tick`], which first claims the scheduled tick in the
+//! database so that each tick runs once in total however many daemons share the database.
 
+mod deletion;
 mod expiry;
 mod retention;
 
@@ -11,7 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::audit::{EventType, NewEvent, Origin, Severity};
@@ -21,6 +23,7 @@ use crate::mailer::Mailer;
 use crate::objects::SessionObjects;
 use crate::store::Store;
 
+pub use deletion::{delete_pending_objects, delete_pending_with, retry_at};
 pub use expiry::expire_sessions;
 pub use retention::{anonymize_ip, run_retention};
 
@@ -90,12 +93,25 @@ pub fn registry() -> Vec<JobDef> {
         JobDef {
             name: "notification_sender",
             schedule: |j| &j.notification_sender.schedule,
-            run: |ctx, id| Box::pin(async move { crate::mailer::deliver_pending(&ctx, id, now_millis()).await }),
+            run: |ctx, id| {
+                Box::pin(async move {
+                    let now = now_millis();
+                    let mut counts = crate::mailer::deliver_pending(&ctx, id, now).await?;
+                    // Webhooks share the outbox job (`crate::webhooks`).
+                    counts.extend(crate::webhooks::run(&ctx, now).await?);
+                    Ok(counts)
+                })
+            },
         },
         JobDef {
             name: "upload_gc",
             schedule: |j| &j.upload_gc.schedule,
             run: |ctx, _| Box::pin(upload_gc(ctx)),
+        },
+        JobDef {
+            name: "object_deletion",
+            schedule: |j| &j.object_deletion.schedule,
+            run: |ctx, _| Box::pin(async move { delete_pending_objects(&ctx).await }),
         },
     ]
 }
@@ -130,6 +146,8 @@ pub const LEASE_TTL: Duration = Duration::from_secs(60);
 pub enum RunOutcome {
     /// Another instance holds the lease; nothing ran.
     Skipped,
+    /// Another instance already claimed this scheduled tick (it runs it); nothing ran here.
+    TickTaken,
     /// Ran and finished.
     Succeeded {
         /// `job_runs.id`.
@@ -156,9 +174,47 @@ pub fn instance_id() -> String {
     )
 }
 
-/// Run `job` once if this instance can take its lease: record the run, renew the lease while
-/// it runs, audit the outcome, release the lease.
+/// The scheduled tick a scheduler wake-up at `now` belongs to: the latest time at or before
+/// `now` (whole seconds) that `schedule` matches. The scheduler fires at or shortly after a
+/// tick, so every daemon woken for one tick computes the same instant, whatever its delay
+/// below the schedule's period; `None` for an expression that does not parse.
+pub fn scheduled_tick(schedule: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let cron = crate::config::parse_cron(schedule).ok()?;
+    let now = now.trunc_subsecs(0);
+    cron.find_previous_occurrence(&now, true).ok()
+}
+
+/// Run the scheduled tick `tick` of `job` if no daemon has claimed it yet: claim it (one
+/// statement, so exactly one daemon wins), then [`run_job`] under the lease. A daemon that
+/// was down at a tick never replays it: it only claims the tick it was woken for.
+pub async fn run_tick(
+    ctx: &JobContext,
+    job: JobDef,
+    tick: DateTime<Utc>,
+) -> Result<RunOutcome, crate::store::StoreError> {
+    let schedule = (job.schedule)(&ctx.settings.jobs);
+    if !ctx
+        .store
+        .claim_tick(job.name, tick, &ctx.holder, Utc::now(), schedule)
+        .await?
+    {
+        return Ok(RunOutcome::TickTaken);
+    }
+    run(ctx, job, Some(tick)).await
+}
+
+/// Run `job` once now if this instance can take its lease (`sessiond run-job`: no tick is
+/// claimed, so it runs even right after a scheduled run): record the run, renew the lease
+/// while it runs, audit the outcome, release the lease.
 pub async fn run_job(ctx: &JobContext, job: JobDef) -> Result<RunOutcome, crate::store::StoreError> {
+    run(ctx, job, None).await
+}
+
+async fn run(
+    ctx: &JobContext,
+    job: JobDef,
+    tick: Option<DateTime<Utc>>,
+) -> Result<RunOutcome, crate::store::StoreError> {
     let store = &ctx.store;
     let now = Utc::now();
     let ttl = chrono::Duration::from_std(LEASE_TTL).unwrap_or(chrono::Duration::seconds(60));
@@ -166,7 +222,7 @@ pub async fn run_job(ctx: &JobContext, job: JobDef) -> Result<RunOutcome, crate:
         return Ok(RunOutcome::Skipped);
     }
     let started = now_millis();
-    let run_id = match store.start_run(job.name, &ctx.holder, started).await {
+    let run_id = match store.start_run(job.name, &ctx.holder, started, tick).await {
         Ok(id) => id,
         Err(e) => {
             let _ = store.release_lease(job.name, &ctx.holder).await;
@@ -208,7 +264,7 @@ pub async fn run_job(ctx: &JobContext, job: JobDef) -> Result<RunOutcome, crate:
         if succeeded { Severity::Info } else { Severity::Warning },
         None,
         json!({ "job": job.name, "run_id": run_id, "holder": ctx.holder, "duration_ms": elapsed_ms,
-                "counts": counts, "error": error }),
+                "counts": counts, "error": error, "scheduled_for": tick.map(|t| t.to_rfc3339()) }),
     );
     let audited = store.commit_batch(&[crate::store::WriteOp::Event(event)]).await;
     let _ = store.release_lease(job.name, &ctx.holder).await;

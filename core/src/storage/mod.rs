@@ -4,6 +4,7 @@
 
 mod fs;
 mod s3;
+mod timed;
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -18,6 +19,7 @@ use crate::objects::SessionObjects;
 
 pub use fs::FsStore;
 pub use s3::S3Store;
+pub use timed::Timed;
 
 /// Object storage failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -130,9 +132,12 @@ pub fn upload_key(session: Uuid, upload: Uuid) -> String {
 
 /// Open the configured object store (the filesystem root and the spool directory are created
 /// when missing; S3 is not contacted until first use, so a daemon starts while S3 is away).
+/// Every call is bounded by `storage.operation_timeout` (see [`Timed`]).
 pub async fn from_settings(settings: &StorageSettings) -> Result<Arc<dyn ObjectStore>, StorageError> {
-    Ok(match settings.backend {
+    let limit = settings.operation_timeout.get();
+    let store: Arc<dyn ObjectStore> = match settings.backend {
         StorageBackend::Fs => Arc::new(FsStore::open(&settings.fs.root)?),
-        StorageBackend::S3 => Arc::new(S3Store::connect(&settings.s3, &settings.fs.root).await?),
-    })
+        StorageBackend::S3 => Arc::new(S3Store::connect(&settings.s3, &settings.fs.root, limit).await?),
+    };
+    Ok(Arc::new(Timed::new(store, limit)))
 }

@@ -29,9 +29,13 @@ fn unavailable(what: &str, e: impl std::error::Error) -> StorageError {
 }
 
 impl S3Store {
-    /// A client for `settings.bucket`, spooling under `<fs_root>/.tmp`. Does not contact the
-    /// store.
-    pub async fn connect(settings: &S3StorageSettings, fs_root: &Path) -> Result<Self, StorageError> {
+    /// A client for `settings.bucket`, spooling under `<fs_root>/.tmp`, giving up on any one
+    /// call after `operation_timeout` (all attempts included). Does not contact the store.
+    pub async fn connect(
+        settings: &S3StorageSettings,
+        fs_root: &Path,
+        operation_timeout: Duration,
+    ) -> Result<Self, StorageError> {
         let spool = super::create_spool(fs_root)?;
         let bucket = settings
             .bucket
@@ -41,11 +45,15 @@ impl S3Store {
         let region = settings.region.clone().unwrap_or_else(|| "us-east-1".into());
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(Region::new(region))
-            // A store that is down must answer 503 quickly rather than hold uploads for minutes.
+            // A store that is down or stalled must answer 503 within `storage.operation_timeout`
+            // rather than hold requests (the `Timed` wrapper bounds the call again, and the
+            // streamed body of a download).
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .connect_timeout(Duration::from_secs(3).min(operation_timeout))
+                    .operation_attempt_timeout(operation_timeout)
+                    .operation_timeout(operation_timeout)
+                    .read_timeout(operation_timeout)
                     .build(),
             )
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));

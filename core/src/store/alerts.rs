@@ -290,7 +290,7 @@ macro_rules! alert_store_impl {
                 if let serde_json::Value::Object(m) = &mut meta {
                     m.insert("alert_id".into(), id.into());
                 }
-                Self::insert_event(&mut *tx, event, &meta).await?;
+                Self::insert_event(&mut tx, event, &meta).await?;
                 if let Some(n) = email {
                     insert_notification!(q, tx, n, Some(id));
                 }
@@ -403,7 +403,7 @@ macro_rules! alert_store_impl {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                Self::insert_event(&mut *tx, event, &event.metadata).await?;
+                Self::insert_event(&mut tx, event, &event.metadata).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -425,7 +425,7 @@ macro_rules! alert_store_impl {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                Self::insert_event(&mut *tx, event, &event.metadata).await?;
+                Self::insert_event(&mut tx, event, &event.metadata).await?;
                 tx.commit().await?;
                 Ok(())
             }

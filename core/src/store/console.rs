@@ -540,6 +540,7 @@ mod sqlite_sql {
         FROM job_runs WHERE job = ? ORDER BY started_at DESC, id DESC LIMIT ?";
     pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
     pub const SESSION_EXISTS: &str = "SELECT 1 FROM user_sessions WHERE id = ?";
+    pub const QUEUE_SESSION_DELETION: &str = crate::store::deletions::sqlite_sql::QUEUE_SESSION;
     pub const DELETE_UPLOADS: &str = "DELETE FROM uploads WHERE session_id = ?";
     pub const DELETE_SESSION: &str = "DELETE FROM user_sessions WHERE id = ?";
     pub const PSEUDONYMIZE_EVENTS: &str = concat!(
@@ -600,6 +601,7 @@ mod pg_sql {
         FROM job_runs WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT $2";
     pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
     pub const SESSION_EXISTS: &str = "SELECT 1 FROM user_sessions WHERE id = $1 FOR UPDATE";
+    pub const QUEUE_SESSION_DELETION: &str = crate::store::deletions::pg_sql::QUEUE_SESSION;
     pub const DELETE_UPLOADS: &str = "DELETE FROM uploads WHERE session_id = $1";
     pub const DELETE_SESSION: &str = "DELETE FROM user_sessions WHERE id = $1";
     pub const PSEUDONYMIZE_EVENTS: &str = "UPDATE audit_events SET session_id = $1, ip = NULL, user_agent = NULL \
@@ -825,7 +827,7 @@ macro_rules! console_impl {
                 meta.insert("alert_id".into(), id.into());
                 meta.insert("rule".into(), rule.into());
                 meta.insert("subject".into(), subject.into());
-                Self::insert_event(&mut *tx, event, &serde_json::Value::Object(meta)).await?;
+                Self::insert_event(&mut tx, event, &serde_json::Value::Object(meta)).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -856,6 +858,15 @@ macro_rules! console_impl {
                 if exists.is_none() {
                     return Ok(None);
                 }
+                // Its objects are queued for deletion in the same transaction, before the rows
+                // that say there are any go.
+                sqlx::query($sql::QUEUE_SESSION_DELETION)
+                    .bind(crate::store::deletions::session_target(id))
+                    .bind(crate::store::deletions::reason::SESSION_PURGED)
+                    .bind(event.occurred_at.timestamp_millis())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 let uploads = sqlx::query($sql::DELETE_UPLOADS)
                     .bind(id)
                     .execute(&mut *tx)
@@ -865,6 +876,8 @@ macro_rules! console_impl {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                // Erasure is a legitimate change: the chain keeps the originals' digests.
+                Self::chain_redact_session(&mut tx, id, pseudonym).await?;
                 let events = sqlx::query($sql::PSEUDONYMIZE_EVENTS)
                     .bind(pseudonym)
                     .bind(id)
@@ -878,7 +891,7 @@ macro_rules! console_impl {
                         .execute(&mut *tx)
                         .await?;
                 }
-                Self::insert_event(&mut *tx, event, &event.metadata).await?;
+                Self::insert_event(&mut tx, event, &event.metadata).await?;
                 tx.commit().await?;
                 Ok(Some(PurgeCounts { uploads, events }))
             }

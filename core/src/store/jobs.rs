@@ -1,6 +1,8 @@
-//! Job leases and the record of job runs (SPEC §6). A lease is one row per job; taking it is a
-//! single statement (insert, or take over a row whose lease has expired), so among several
-//! daemons on one database exactly one holds a job at a time.
+//! Job leases, tick claims and the record of job runs (SPEC §6). A lease is one row per job;
+//! taking it is a single statement (insert, or take over a row whose lease has expired), so
+//! among several daemons on one database exactly one holds a job at a time. A tick claim is
+//! one row per job holding the last scheduled tick claimed; claiming only moves it forward,
+//! so each scheduled tick is claimed (and run) once in total, however many daemons tick.
 
 use chrono::{DateTime, Utc};
 
@@ -26,6 +28,8 @@ pub struct JobRun {
     pub counts: serde_json::Value,
     /// Why it failed.
     pub error: Option<String>,
+    /// The scheduled tick this run was for (none for `sessiond run-job`).
+    pub scheduled_for: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -38,6 +42,7 @@ struct JobRunRow {
     status: String,
     counts: sqlx::types::Json<serde_json::Value>,
     error: Option<String>,
+    scheduled_for: Option<i64>,
 }
 
 impl From<JobRunRow> for JobRun {
@@ -51,6 +56,7 @@ impl From<JobRunRow> for JobRun {
             status: r.status,
             counts: r.counts.0,
             error: r.error,
+            scheduled_for: r.scheduled_for.map(from_millis),
         }
     }
 }
@@ -71,8 +77,30 @@ pub trait JobStore: Send + Sync {
     async fn renew_lease(&self, job: &str, holder: &str, until: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Give the lease up (only if `holder` still holds it).
     async fn release_lease(&self, job: &str, holder: &str) -> Result<(), StoreError>;
-    /// Record the start of a run; returns its id.
-    async fn start_run(&self, job: &str, holder: &str, at: DateTime<Utc>) -> Result<i64, StoreError>;
+    /// Claim the scheduled tick `tick` of `job` for `holder`: true when no daemon has claimed
+    /// this tick (or a later one) yet. One statement; `schedule` is recorded for the console.
+    async fn claim_tick(
+        &self,
+        job: &str,
+        tick: DateTime<Utc>,
+        holder: &str,
+        now: DateTime<Utc>,
+        schedule: &str,
+    ) -> Result<bool, StoreError>;
+    /// The last claimed tick of every job that has one: (job, tick, schedule).
+    async fn claimed_ticks(&self) -> Result<Vec<(String, DateTime<Utc>, String)>, StoreError>;
+    /// When each of `jobs` last finished successfully (on any daemon): (job, finished_at),
+    /// for the jobs that ever did.
+    async fn last_successes(&self, jobs: &[&str]) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+    /// Record the start of a run (for the scheduled tick `scheduled_for`, if any); returns
+    /// its id.
+    async fn start_run(
+        &self,
+        job: &str,
+        holder: &str,
+        at: DateTime<Utc>,
+        scheduled_for: Option<DateTime<Utc>>,
+    ) -> Result<i64, StoreError>;
     /// Record the end of a run.
     async fn finish_run(
         &self,
@@ -139,11 +167,65 @@ macro_rules! job_store_impl {
                 Ok(())
             }
 
+            async fn claim_tick(
+                &self,
+                job: &str,
+                tick: chrono::DateTime<chrono::Utc>,
+                holder: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                schedule: &str,
+            ) -> Result<bool, crate::store::StoreError> {
+                use $sql as q;
+                let _gate = self.write_gate().await;
+                let n = sqlx::query(q::CLAIM_TICK)
+                    .bind(job)
+                    .bind(tick.timestamp_millis())
+                    .bind(holder)
+                    .bind(now.timestamp_millis())
+                    .bind(schedule)
+                    .execute(&self.write_pool)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn claimed_ticks(
+                &self,
+            ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>, String)>, crate::store::StoreError> {
+                use $sql as q;
+                let rows: Vec<(String, i64, String)> = sqlx::query_as(q::CLAIMED_TICKS).fetch_all(&self.pool).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(job, tick, schedule)| (job, crate::domain::from_millis(tick), schedule))
+                    .collect())
+            }
+
+            async fn last_successes(
+                &self,
+                jobs: &[&str],
+            ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, crate::store::StoreError> {
+                use $sql as q;
+                let mut out = Vec::new();
+                // One index look-up per job name (job_runs_job_started), not a scan of the runs.
+                for job in jobs {
+                    let at: Option<i64> = sqlx::query_scalar(q::LAST_SUCCESS)
+                        .bind(*job)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .flatten();
+                    if let Some(at) = at {
+                        out.push(((*job).to_owned(), crate::domain::from_millis(at)));
+                    }
+                }
+                Ok(out)
+            }
+
             async fn start_run(
                 &self,
                 job: &str,
                 holder: &str,
                 at: chrono::DateTime<chrono::Utc>,
+                scheduled_for: Option<chrono::DateTime<chrono::Utc>>,
             ) -> Result<i64, crate::store::StoreError> {
                 use $sql as q;
                 let _gate = self.write_gate().await;
@@ -151,6 +233,7 @@ macro_rules! job_store_impl {
                     .bind(job)
                     .bind(holder)
                     .bind(at.timestamp_millis())
+                    .bind(scheduled_for.map(|t| t.timestamp_millis()))
                     .fetch_one(&self.write_pool)
                     .await?;
                 Ok(id)
@@ -203,11 +286,19 @@ mod sqlite_sql {
         WHERE job_leases.expires_at <= ?4";
     pub const RENEW_LEASE: &str = "UPDATE job_leases SET expires_at = ?1 WHERE job = ?2 AND holder = ?3";
     pub const RELEASE_LEASE: &str = "DELETE FROM job_leases WHERE job = ?1 AND holder = ?2";
-    pub const START_RUN: &str = "INSERT INTO job_runs (job, holder, started_at, status) \
-        VALUES (?1, ?2, ?3, 'running') RETURNING id";
+    pub const CLAIM_TICK: &str = "INSERT INTO job_ticks (job, tick, holder, claimed_at, schedule) \
+        VALUES (?1, ?2, ?3, ?4, ?5) \
+        ON CONFLICT (job) DO UPDATE SET tick = excluded.tick, holder = excluded.holder, \
+        claimed_at = excluded.claimed_at, schedule = excluded.schedule \
+        WHERE job_ticks.tick < excluded.tick";
+    pub const CLAIMED_TICKS: &str = "SELECT job, tick, schedule FROM job_ticks ORDER BY job";
+    pub const LAST_SUCCESS: &str = "SELECT finished_at FROM job_runs \
+        WHERE job = ?1 AND status = 'succeeded' ORDER BY started_at DESC LIMIT 1";
+    pub const START_RUN: &str = "INSERT INTO job_runs (job, holder, started_at, status, scheduled_for) \
+        VALUES (?1, ?2, ?3, 'running', ?4) RETURNING id";
     pub const FINISH_RUN: &str = "UPDATE job_runs SET finished_at = ?1, status = ?2, counts = ?3, error = ?4 \
         WHERE id = ?5";
-    pub const LIST_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
+    pub const LIST_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error, scheduled_for \
         FROM job_runs WHERE (?1 IS NULL OR job = ?1) ORDER BY id DESC LIMIT ?2";
 }
 
@@ -217,10 +308,18 @@ mod pg_sql {
         WHERE job_leases.expires_at <= $4";
     pub const RENEW_LEASE: &str = "UPDATE job_leases SET expires_at = $1 WHERE job = $2 AND holder = $3";
     pub const RELEASE_LEASE: &str = "DELETE FROM job_leases WHERE job = $1 AND holder = $2";
-    pub const START_RUN: &str = "INSERT INTO job_runs (job, holder, started_at, status) \
-        VALUES ($1, $2, $3, 'running') RETURNING id";
+    pub const CLAIM_TICK: &str = "INSERT INTO job_ticks (job, tick, holder, claimed_at, schedule) \
+        VALUES ($1, $2, $3, $4, $5) \
+        ON CONFLICT (job) DO UPDATE SET tick = excluded.tick, holder = excluded.holder, \
+        claimed_at = excluded.claimed_at, schedule = excluded.schedule \
+        WHERE job_ticks.tick < excluded.tick";
+    pub const CLAIMED_TICKS: &str = "SELECT job, tick, schedule FROM job_ticks ORDER BY job";
+    pub const LAST_SUCCESS: &str = "SELECT finished_at FROM job_runs \
+        WHERE job = $1 AND status = 'succeeded' ORDER BY started_at DESC LIMIT 1";
+    pub const START_RUN: &str = "INSERT INTO job_runs (job, holder, started_at, status, scheduled_for) \
+        VALUES ($1, $2, $3, 'running', $4) RETURNING id";
     pub const FINISH_RUN: &str = "UPDATE job_runs SET finished_at = $1, status = $2, counts = $3, error = $4 \
         WHERE id = $5";
-    pub const LIST_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
+    pub const LIST_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error, scheduled_for \
         FROM job_runs WHERE ($1::text IS NULL OR job = $1) ORDER BY id DESC LIMIT $2";
 }

@@ -3,8 +3,11 @@
 //! scheme, by [`connect`]. The Rust is shared (see `shared_impl!`); the SQL is per backend.
 
 pub mod alerts;
+pub mod backup;
 mod batch;
+pub mod chain;
 pub mod console;
+pub mod deletions;
 pub mod jobs;
 mod postgres;
 pub mod retention;
@@ -13,6 +16,7 @@ mod sqlite_audit_index;
 mod sqlite_batch;
 mod sqlite_checkpoint;
 pub mod uploads;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -64,7 +68,17 @@ impl From<sqlx::Error> for StoreError {
 
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
-        StoreError::Internal(format!("migration failed: {e}"))
+        match e {
+            // An older binary beside a database a newer sessiond has migrated: its queries may
+            // not fit the schema, so it refuses to start (docs/deployment.md, "Upgrading").
+            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::Internal(format!(
+                "the database has migration {v}, which this sessiond ({}) does not know: a newer \
+                 sessiond has upgraded it; run that version (or restore the backup taken before \
+                 the upgrade)",
+                env!("CARGO_PKG_VERSION")
+            )),
+            other => StoreError::Internal(format!("migration failed: {other}")),
+        }
     }
 }
 
@@ -198,6 +212,9 @@ pub trait Store:
     + jobs::JobStore
     + alerts::AlertStore
     + retention::RetentionStore
+    + deletions::DeletionStore
+    + chain::ChainStore
+    + webhooks::WebhookStore
     + UploadStore
     + Send
     + Sync
@@ -239,19 +256,27 @@ pub trait Store:
 /// retrying against SQLite's busy timeout. Dropped without `commit`, it rolls back. Never
 /// submit to the writer while holding one: the writer would wait for the gate, and the holder
 /// for the writer (store code never does; the writer is outside the store).
+/// With the audit chain on, `commit` (per backend, `store/chain.rs`) first writes the link of
+/// the events inserted through [`WriteTx`].
 pub(crate) struct WriteTx<DB: sqlx::Database> {
     // Declared first so it drops (rolls back) before the gate opens.
     tx: sqlx::Transaction<'static, DB>,
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The link of this transaction's events, when the chain is on.
+    chain: Option<chain::ChainTx>,
 }
 
 impl<DB: sqlx::Database> WriteTx<DB> {
-    pub(crate) fn new(tx: sqlx::Transaction<'static, DB>, gate: Option<tokio::sync::OwnedMutexGuard<()>>) -> Self {
-        Self { tx, _gate: gate }
-    }
-
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+    pub(crate) fn new(
+        tx: sqlx::Transaction<'static, DB>,
+        gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+        chain: &chain::ChainSlot,
+    ) -> Self {
+        Self {
+            tx,
+            _gate: gate,
+            chain: chain.begin(),
+        }
     }
 }
 
@@ -372,26 +397,16 @@ macro_rules! shared_impl {
         use $sql as q;
 
         impl $store {
+            /// Insert an audit event with `metadata` (instead of the event's own), adding it to
+            /// the transaction's chain link.
             pub(crate) async fn insert_event(
-                tx: &mut <$db as sqlx::Database>::Connection,
+                tx: &mut crate::store::WriteTx<$db>,
                 e: &crate::audit::NewEvent,
                 metadata: &serde_json::Value,
             ) -> Result<(), crate::store::StoreError> {
-                sqlx::query(q::INSERT_EVENT)
-                    .bind(e.occurred_at.timestamp_millis())
-                    .bind(e.event_type.as_str())
-                    .bind(e.severity.as_str())
-                    .bind(e.session_id)
-                    .bind(e.ip.as_deref())
-                    .bind(e.user_agent.as_deref())
-                    .bind(e.request_id.as_deref())
-                    .bind(e.actor.as_str())
-                    .bind(sqlx::types::Json(metadata))
-                    .execute(&mut *tx)
-                    .await?;
-                Ok(())
+                let crate::store::WriteTx { tx: conn, chain, .. } = tx;
+                Self::insert_event_on(&mut *conn, chain.as_mut(), e, metadata).await
             }
-
         }
 
         #[async_trait::async_trait]
@@ -412,7 +427,11 @@ macro_rules! shared_impl {
                 loop {
                     match Self::MIGRATOR.run(&self.write_pool).await {
                         Ok(()) => return Ok(()),
-                        Err(e) if attempt < 5 && Self::BACKEND == crate::store::Backend::Sqlite => {
+                        Err(e)
+                            if attempt < 5
+                                && Self::BACKEND == crate::store::Backend::Sqlite
+                                && !matches!(e, sqlx::migrate::MigrateError::VersionMissing(_)) =>
+                        {
                             attempt += 1;
                             tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
                             tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;

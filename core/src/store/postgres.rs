@@ -21,6 +21,7 @@ pub struct PgStore {
     pub(crate) url: SecretUrl,
     pub(crate) pool: PgPool,
     pub(crate) write_pool: PgPool,
+    pub(crate) chain: crate::store::chain::ChainSlot,
 }
 
 impl PgStore {
@@ -41,11 +42,12 @@ impl PgStore {
             url: settings.url.clone(),
             write_pool: pool.clone(),
             pool,
+            chain: crate::store::chain::ChainSlot::default(),
         })
     }
 
     pub(crate) async fn begin_write(&self) -> Result<WriteTx<sqlx::Postgres>, StoreError> {
-        Ok(WriteTx::new(self.write_pool.begin().await?, None))
+        Ok(WriteTx::new(self.write_pool.begin().await?, None, &self.chain))
     }
 
     /// PostgreSQL needs no write gate: it has row locks and many connections.
@@ -73,7 +75,10 @@ impl PgStore {
             batch::judge(ops, &found, &mut outcomes);
         }
         let (firsts, repeats) = batch::new_sessions(ops);
-        let in_tx = !firsts.is_empty()
+        // With the audit chain on, the events and their link commit together.
+        let mut chain = self.chain.begin();
+        let in_tx = chain.is_some()
+            || !firsts.is_empty()
             || ops
                 .iter()
                 .any(|op| matches!(op, WriteOp::Revoke { .. } | WriteOp::Upload(_)));
@@ -96,24 +101,61 @@ impl PgStore {
                     };
                 }
                 // Each upload checks its session and quota inside the transaction.
-                WriteOp::Upload(upload) => outcomes[i] = Self::apply_upload(conn.get(), upload).await?,
+                WriteOp::Upload(upload) => outcomes[i] = Self::apply_upload(conn.get(), chain.as_mut(), upload).await?,
                 _ => {}
             }
         }
         let touches = batch::touches(ops, &outcomes);
         let events = batch::events(ops, &outcomes);
-        if !touches.is_empty() || !events.is_empty() {
+        if let Some(chain) = chain.as_mut() {
+            Self::insert_chained(conn.get(), chain, &touches, &events).await?;
+        } else if !touches.is_empty() || !events.is_empty() {
             sqlx::query(sql::TOUCH_AND_INSERT_EVENTS)
                 .bind(Json(batch::touches_json(&touches)))
                 .bind(Json(batch::events_json(&events)))
                 .execute(conn.get())
                 .await?;
         }
+        if let Some(chain) = chain {
+            Self::chain_seal(conn.get(), chain).await?;
+        }
         if in_tx {
             sqlx::query("COMMIT").execute(conn.get()).await?;
         }
         conn.finished();
         Ok(outcomes)
+    }
+
+    /// The refreshes and events of a batch with the audit chain on: refreshes first (their row
+    /// locks before the chain's head, as in every other transaction), then the head, then the
+    /// events, whose ids the link needs.
+    async fn insert_chained(
+        conn: &mut sqlx::PgConnection,
+        chain: &mut crate::store::chain::ChainTx,
+        touches: &[batch::Touch<'_>],
+        events: &[std::borrow::Cow<'_, crate::audit::NewEvent>],
+    ) -> Result<(), StoreError> {
+        if !touches.is_empty() {
+            sqlx::query(sql::TOUCH_SESSIONS)
+                .bind(Json(batch::touches_json(touches)))
+                .execute(&mut *conn)
+                .await?;
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        Self::chain_lock(&mut *conn, chain).await?;
+        let mut ids: Vec<i64> = sqlx::query_scalar(crate::store::chain::pg_sql::INSERT_EVENTS_RETURNING)
+            .bind(Json(batch::events_json(events)))
+            .fetch_all(&mut *conn)
+            .await?;
+        // Ids are drawn in the statement's ORDER BY (the events' order); RETURNING's order is
+        // not promised, so sort.
+        ids.sort_unstable();
+        for (id, e) in ids.into_iter().zip(events) {
+            chain.absorb(id, e, &e.metadata);
+        }
+        Ok(())
     }
 
     /// Revoke one session inside the batch's transaction; `None` when it does not exist.
@@ -140,6 +182,9 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Its objects are queued for deletion in the same transaction (issue 16 point 5).
+        let reason = crate::store::deletions::reason::SESSION_RESET;
+        crate::store::deletions::queue_session_pg(tx, id, reason, at.timestamp_millis()).await?;
         Ok(Some(previous))
     }
 
@@ -204,13 +249,11 @@ impl<DB: sqlx::Database> Drop for BatchConn<DB> {
 }
 
 crate::store::shared_impl!(PgStore, sqlx::Postgres, sql);
+crate::store::chain::chain_impl!(PgStore, sqlx::Postgres, crate::store::chain::pg_sql);
 
 mod sql {
     pub const PROBE_WRITE: &str =
         "INSERT INTO write_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at";
-    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
-        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     // Batch statements: one JSON array parameter of rows (see store/batch.rs). Macros, so
     // the combined form below is spelled with `concat!` from the same text.
     macro_rules! touch_sessions {

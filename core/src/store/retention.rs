@@ -153,8 +153,16 @@ macro_rules! retention_impl {
                         .await?
                         .rows_affected();
                     if n == 1 {
+                        // Its objects are queued for deletion in the same transaction.
+                        sqlx::query(q::QUEUE_SESSION_DELETION)
+                            .bind(crate::store::deletions::session_target(*id))
+                            .bind(crate::store::deletions::reason::SESSION_EXPIRED)
+                            .bind(at.timestamp_millis())
+                            .bind(*id)
+                            .execute(&mut *tx)
+                            .await?;
                         let e = event(*id);
-                        Self::insert_event(&mut *tx, &e, &e.metadata).await?;
+                        Self::insert_event(&mut tx, &e, &e.metadata).await?;
                         done.push(*id);
                     }
                 }
@@ -213,6 +221,12 @@ macro_rules! retention_impl {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                // Anonymizing is a legitimate change: the chain keeps the original's digest.
+                if let Some(keys) = crate::store::chain::ChainStore::chain_keys(self) {
+                    for c in changes {
+                        Self::chain_redact_ip(&mut tx, keys.current(), c.id, &c.old, c.new.as_deref()).await?;
+                    }
+                }
                 tx.commit().await?;
                 Ok(n)
             }
@@ -273,6 +287,7 @@ mod sqlite_sql {
         ORDER BY last_seen_at LIMIT ?2";
     pub const OLD_SESSIONS: &str = "SELECT id FROM user_sessions WHERE status = 'active' AND created_at < ?1 \
         ORDER BY created_at LIMIT ?2";
+    pub const QUEUE_SESSION_DELETION: &str = crate::store::deletions::sqlite_sql::QUEUE_SESSION;
     pub const EXPIRE_SESSION: &str = "UPDATE user_sessions SET status = 'expired', ended_at = ?1, ended_by = 'system' \
         WHERE id = ?2 AND status = 'active' AND (last_seen_at < ?3 OR created_at < ?4)";
     pub const DELETE_AUDIT_BEFORE: &str = "DELETE FROM audit_events WHERE id IN \
@@ -300,6 +315,7 @@ mod pg_sql {
         ORDER BY last_seen_at LIMIT $2";
     pub const OLD_SESSIONS: &str = "SELECT id FROM user_sessions WHERE status = 'active' AND created_at < $1 \
         ORDER BY created_at LIMIT $2";
+    pub const QUEUE_SESSION_DELETION: &str = crate::store::deletions::pg_sql::QUEUE_SESSION;
     pub const EXPIRE_SESSION: &str = "UPDATE user_sessions SET status = 'expired', ended_at = $1, ended_by = 'system' \
         WHERE id = $2 AND status = 'active' AND (last_seen_at < $3 OR created_at < $4)";
     pub const DELETE_AUDIT_BEFORE: &str = "DELETE FROM audit_events WHERE id IN \

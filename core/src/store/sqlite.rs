@@ -10,6 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use std::sync::Arc;
 
 use crate::config::{DatabaseSettings, SecretUrl, SqliteSync};
+use crate::store::chain::ChainSlot;
 use crate::store::sqlite_batch::BatchDb;
 use crate::store::{Backend, OpOutcome, StoreError, SyncCommit, WriteOp, WriteTx};
 
@@ -21,6 +22,7 @@ pub struct SqliteStore {
     pub(crate) write_pool: SqlitePool,
     batch: Arc<BatchDb>,
     gate: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) chain: ChainSlot,
 }
 
 impl SqliteStore {
@@ -60,13 +62,15 @@ impl SqliteStore {
             .connect_with(options.clone().read_only(false))
             .await?;
         let gate = Arc::new(tokio::sync::Mutex::new(()));
-        let batch = Arc::new(BatchDb::open(&options, settings, gate.clone())?);
+        let chain = ChainSlot::default();
+        let batch = Arc::new(BatchDb::open(&options, settings, gate.clone(), chain.clone())?);
         Ok(Self {
             url: settings.url.clone(),
             pool,
             write_pool,
             batch,
             gate,
+            chain,
         })
     }
 
@@ -74,7 +78,11 @@ impl SqliteStore {
     /// cannot fail to upgrade.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx<sqlx::Sqlite>, StoreError> {
         let gate = self.write_gate().await;
-        Ok(WriteTx::new(self.write_pool.begin_with("BEGIN IMMEDIATE").await?, gate))
+        Ok(WriteTx::new(
+            self.write_pool.begin_with("BEGIN IMMEDIATE").await?,
+            gate,
+            &self.chain,
+        ))
     }
 
     /// The write gate, for single statements on the write pool (see [`WriteTx`]).
@@ -123,6 +131,7 @@ impl SqliteStore {
 }
 
 crate::store::shared_impl!(SqliteStore, sqlx::Sqlite, sql);
+crate::store::chain::chain_impl!(SqliteStore, sqlx::Sqlite, crate::store::chain::sqlite_sql);
 
 pub(crate) mod sql {
     pub const PROBE_WRITE: &str =

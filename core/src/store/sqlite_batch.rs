@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::audit::NewEvent;
 use crate::config::{DatabaseSettings, SqliteSync};
 use crate::domain::{Session, SessionStatus, from_millis};
+use crate::store::chain::{ChainSlot, ChainTx, seal_rusqlite};
 use crate::store::sqlite::sql;
 use crate::store::sqlite_audit_index::SessionIndexer;
 use crate::store::sqlite_checkpoint::Checkpointer;
@@ -62,6 +63,8 @@ pub(crate) struct BatchDb {
     /// Sessions as this connection last read or wrote them (see [`SessionCache`]). Locked
     /// inside `conn`'s lock.
     sessions: Mutex<SessionCache>,
+    /// The audit chain's keys (`store/chain.rs`): each batch also writes its link.
+    chain: ChainSlot,
 }
 
 impl std::fmt::Debug for BatchDb {
@@ -80,6 +83,7 @@ impl BatchDb {
         options: &SqliteConnectOptions,
         settings: &DatabaseSettings,
         gate: Arc<tokio::sync::Mutex<()>>,
+        chain: ChainSlot,
     ) -> Result<Self, StoreError> {
         let sync = settings.sqlite_synchronous;
         let path = options.get_filename();
@@ -108,6 +112,7 @@ impl BatchDb {
             gate,
             indexer: Mutex::new(SessionIndexer::default()),
             sessions: Mutex::new(SessionCache::default()),
+            chain,
         })
     }
 }
@@ -133,7 +138,11 @@ impl SyncCommit for BatchDb {
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         // Until this batch commits, the cache may hold its uncommitted changes.
         let version = sessions.take(&tx)?;
-        let outcomes = apply(&tx, ops, &mut sessions.map)?;
+        let mut chain = self.chain.begin();
+        let outcomes = apply(&tx, ops, &mut sessions.map, &mut chain)?;
+        if let Some(chain) = chain {
+            seal_rusqlite(&tx, chain)?;
+        }
         let mut indexer = self.indexer.lock().unwrap_or_else(PoisonError::into_inner);
         index_step(&mut tx, &mut indexer)?;
         if let Err(e) = tx.commit() {
@@ -254,7 +263,12 @@ impl CachedSessions {
 
 /// Everything a batch writes, inside `tx`, keeping `cache` as the database will be once `tx`
 /// commits. Any error leaves `tx` to roll back on drop.
-fn apply(tx: &Transaction<'_>, ops: &[WriteOp], cache: &mut CachedSessions) -> Result<Vec<OpOutcome>, StoreError> {
+fn apply(
+    tx: &Transaction<'_>,
+    ops: &[WriteOp],
+    cache: &mut CachedSessions,
+    chain: &mut Option<ChainTx>,
+) -> Result<Vec<OpOutcome>, StoreError> {
     let mut outcomes = vec![OpOutcome::Done; ops.len()];
 
     // Validations see the sessions as they were before this batch's resets, as on PostgreSQL
@@ -306,7 +320,7 @@ fn apply(tx: &Transaction<'_>, ops: &[WriteOp], cache: &mut CachedSessions) -> R
                     None => OpOutcome::NotFound,
                 };
             }
-            WriteOp::Upload(upload) => outcomes[i] = apply_upload(tx, upload)?,
+            WriteOp::Upload(upload) => outcomes[i] = apply_upload(tx, upload, chain)?,
             _ => {}
         }
     }
@@ -320,12 +334,12 @@ fn apply(tx: &Transaction<'_>, ops: &[WriteOp], cache: &mut CachedSessions) -> R
         }
     }
     for event in batch::events(ops, &outcomes) {
-        insert_event(tx, &event)?;
+        insert_event(tx, &event, chain)?;
     }
     Ok(outcomes)
 }
 
-fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<(), StoreError> {
+fn insert_event(tx: &Transaction<'_>, e: &NewEvent, chain: &mut Option<ChainTx>) -> Result<(), StoreError> {
     tx.prepare_cached(sql::INSERT_EVENT)?.execute(params![
         e.occurred_at.timestamp_millis(),
         e.event_type.as_str(),
@@ -337,6 +351,9 @@ fn insert_event(tx: &Transaction<'_>, e: &NewEvent) -> Result<(), StoreError> {
         e.actor,
         e.metadata.to_string(),
     ])?;
+    if let Some(chain) = chain {
+        chain.absorb(tx.last_insert_rowid(), e, &e.metadata);
+    }
     Ok(())
 }
 
@@ -397,11 +414,13 @@ fn revoke(tx: &Transaction<'_>, id: Uuid, at: i64, by: &str) -> Result<Option<Se
     if previous != SessionStatus::Revoked {
         tx.prepare_cached(sql::REVOKE_SESSION)?.execute(params![at, by, key])?;
     }
+    // Its objects are queued for deletion in the same transaction (issue 16 point 5).
+    super::deletions::queue_session_rusqlite(tx, id, super::deletions::reason::SESSION_RESET, at)?;
     Ok(Some(previous))
 }
 
 /// Apply one upload op: the row and its event, or `NotFound` and nothing written.
-fn apply_upload(tx: &Transaction<'_>, op: &UploadOp) -> Result<OpOutcome, StoreError> {
+fn apply_upload(tx: &Transaction<'_>, op: &UploadOp, chain: &mut Option<ChainTx>) -> Result<OpOutcome, StoreError> {
     let (written, event) = match op {
         UploadOp::Insert {
             upload: u,
@@ -422,6 +441,9 @@ fn apply_upload(tx: &Transaction<'_>, op: &UploadOp) -> Result<OpOutcome, StoreE
             (n, event)
         }
         UploadOp::Delete { session, id, event } => {
+            // The object is queued for deletion with the row's removal (issue 16 point 4).
+            let at = event.occurred_at.timestamp_millis();
+            super::deletions::queue_upload_rusqlite(tx, *session, *id, super::deletions::reason::UPLOAD_DELETED, at)?;
             let n = tx
                 .prepare_cached(sqlite_sql::DELETE_UPLOAD)?
                 .execute(params![id.as_bytes().as_slice(), session.as_bytes().as_slice()])?;
@@ -431,7 +453,7 @@ fn apply_upload(tx: &Transaction<'_>, op: &UploadOp) -> Result<OpOutcome, StoreE
     if written == 0 {
         return Ok(OpOutcome::NotFound);
     }
-    insert_event(tx, event)?;
+    insert_event(tx, event, chain)?;
     Ok(OpOutcome::Done)
 }
 

@@ -132,6 +132,7 @@ impl PgStore {
     /// Apply one [`UploadOp`] inside the writer's transaction.
     pub(crate) async fn apply_upload(
         tx: &mut sqlx::PgConnection,
+        chain: Option<&mut crate::store::chain::ChainTx>,
         op: &UploadOp,
     ) -> Result<crate::store::OpOutcome, StoreError> {
         use crate::store::OpOutcome;
@@ -157,10 +158,14 @@ impl PgStore {
                 if inserted == 0 {
                     return Ok(OpOutcome::NotFound);
                 }
-                Self::insert_event(tx, event, &event.metadata).await?;
+                Self::insert_event_on(tx, chain, event, &event.metadata).await?;
                 Ok(OpOutcome::Done)
             }
             UploadOp::Delete { session, id, event } => {
+                // The object is queued for deletion with the row's removal.
+                let reason = crate::store::deletions::reason::UPLOAD_DELETED;
+                let at = event.occurred_at.timestamp_millis();
+                crate::store::deletions::queue_upload_pg(tx, *session, *id, reason, at).await?;
                 let deleted = sqlx::query(pg_sql::DELETE_UPLOAD)
                     .bind(*id)
                     .bind(*session)
@@ -170,7 +175,7 @@ impl PgStore {
                 if deleted == 0 {
                     return Ok(OpOutcome::NotFound);
                 }
-                Self::insert_event(tx, event, &event.metadata).await?;
+                Self::insert_event_on(tx, chain, event, &event.metadata).await?;
                 Ok(OpOutcome::Done)
             }
         }

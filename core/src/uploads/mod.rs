@@ -277,8 +277,11 @@ impl UploadService {
         Ok(())
     }
 
-    /// Delete one upload: the object first (so a 204 means it is gone from storage), then the
-    /// row with its `upload.deleted` event.
+    /// Delete one upload: the row first, with its `upload.deleted` event and its object queued
+    /// in `pending_object_deletions`, all in one transaction; then the object, at once if the
+    /// store answers within `storage.operation_timeout`, else by the `object_deletion` job. A
+    /// failure at any point never leaves a row whose object is gone, and `Ok` means the
+    /// upload is no longer served and its object is deleted or queued for deletion.
     pub async fn delete(&self, origin: &Origin, raw: &str, raw_id: &str) -> Result<(), UploadError> {
         let session = self.sessions.load_active(origin, raw, Operation::Uploads).await?;
         let id = parse_session_id(raw_id).ok_or(UploadError::NotFound)?;
@@ -288,7 +291,6 @@ impl UploadService {
             .get_upload(session.id, id)
             .await?
             .ok_or(UploadError::NotFound)?;
-        self.objects.delete(&record.object_key).await?;
         let event = NewEvent::new(
             origin,
             now_millis(),
@@ -303,23 +305,98 @@ impl UploadService {
             event,
         });
         match self.sessions.writer().submit(vec![op]).await?.first() {
-            Some(OpOutcome::Done) => Ok(()),
+            Some(OpOutcome::Done) => {}
             // Deleted concurrently by another request.
-            _ => Err(UploadError::NotFound),
+            _ => return Err(UploadError::NotFound),
+        }
+        // The answer no longer depends on the store: the row is gone and the object queued.
+        // Deleting it now is a courtesy the client does not wait on for longer than the
+        // store's own bound.
+        self.delete_now_or_leave_queued(&record.object_key).await;
+        Ok(())
+    }
+
+    /// Delete `key` (already queued in `pending_object_deletions`) and drop its record; on
+    /// failure leave the record for the `object_deletion` job.
+    async fn delete_now_or_leave_queued(&self, key: &str) {
+        match self.objects.delete(key).await {
+            Ok(()) => {
+                if let Err(e) = self.sessions.store().forget_object_deletions(key).await {
+                    tracing::warn!(error = %e, %key, "object deleted; its queue record stays until the object_deletion job drops it");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, %key, "object not deleted now; the object_deletion job retries"),
         }
     }
 
-    /// Store the spooled file and commit its row. Runs as a task of its own so that a client
-    /// going away after its last byte cannot cut it between the object and the row.
+    /// As [`UploadService::discard_object`], but only the queueing is awaited; the delete
+    /// attempt runs in a task of its own.
+    async fn discard_object_in_background(&self, key: &str) {
+        let store = self.sessions.store();
+        let reason = crate::store::deletions::reason::UPLOAD_ABANDONED;
+        match store.queue_object_deletion(key, reason, now_millis()).await {
+            Ok(()) => {
+                let service = self.clone();
+                let key = key.to_owned();
+                tokio::spawn(async move { service.delete_now_or_leave_queued(&key).await });
+            }
+            Err(e) => tracing::warn!(error = %e, %key, "could not queue an abandoned object; upload_gc will find it"),
+        }
+    }
+
+    /// An object that must not stay (its row was never committed, or was taken back): delete
+    /// it now, or queue it for the `object_deletion` job (and, should even that fail,
+    /// `upload_gc` finds it: it has no row).
+    async fn discard_object(&self, key: &str) {
+        let store = self.sessions.store();
+        if let Err(e) = store
+            .queue_object_deletion(key, crate::store::deletions::reason::UPLOAD_ABANDONED, now_millis())
+            .await
+        {
+            tracing::warn!(error = %e, %key, "could not queue an abandoned object; upload_gc will find it");
+            if let Err(e) = self.objects.delete(key).await {
+                tracing::warn!(error = %e, %key, "could not delete an abandoned object; upload_gc will");
+            }
+            return;
+        }
+        self.delete_now_or_leave_queued(key).await;
+    }
+
+    /// Store the spooled file and commit its row. Runs as a task of its own so that the
+    /// request being dropped (answered 408, client gone) cannot cut it between the object and
+    /// the row; `fate` tells it whether anyone still waits for the outcome (see [`Fate`]).
     async fn commit(
         &self,
         origin: Origin,
         upload: UploadRecord,
         spool: tempfile::TempPath,
+        fate: Arc<Fate>,
     ) -> Result<UploadRecord, UploadError> {
         let size = u64::try_from(upload.size).unwrap_or(0);
-        self.objects.put_file(&upload.object_key, &spool, size).await?;
+        if let Err(e) = self.objects.put_file(&upload.object_key, &spool, size).await {
+            // A put given up on (timed out) may still land: queue the key so it cannot stay.
+            // The client is answered without waiting for the (likely also failing) delete.
+            drop(spool);
+            self.discard_object_in_background(&upload.object_key).await;
+            return Err(e.into());
+        }
         drop(spool);
+        if !fate.begin_commit() {
+            // The request was answered (or dropped) while the object was being stored: no row.
+            self.discard_object(&upload.object_key).await;
+            let meta = json!({ "upload_id": upload.id.to_string(), "size": upload.size, "reason": "request_ended" });
+            self.audit(
+                &origin,
+                EventType::UploadAborted,
+                Severity::Info,
+                upload.session_id,
+                meta,
+            )
+            .await;
+            return Err(UploadError::StorageUnavailable(
+                "the request ended before its upload was stored".into(),
+            ));
+        }
         let event = NewEvent::new(
             &origin,
             now_millis(),
@@ -339,15 +416,45 @@ impl UploadService {
             event,
         });
         let outcome = self.sessions.writer().submit(vec![op]).await;
-        if !matches!(outcome.as_ref().map(|o| o.first()), Ok(Some(OpOutcome::Done))) {
-            // No row: the object must not stay. If this delete fails too, upload_gc finds it.
-            if let Err(e) = self.objects.delete(&upload.object_key).await {
-                tracing::warn!(error = %e, key = %upload.object_key, "could not delete an uncommitted object; upload_gc will");
-            }
+        let committed = matches!(outcome.as_ref().map(|o| o.first()), Ok(Some(OpOutcome::Done)));
+        if !committed {
+            // No row: the object must not stay.
+            self.discard_object(&upload.object_key).await;
+        } else if !fate.finish_commit() {
+            // The client was answered with an error while the row was committing: take it back,
+            // so the outcome it was told stays true.
+            self.take_back(&origin, &upload).await;
+            return Err(UploadError::StorageUnavailable(
+                "the request ended before its upload was committed".into(),
+            ));
         }
         match outcome?.first() {
             Some(OpOutcome::Done) => Ok(upload),
             _ => Err(self.refused_at_commit(&origin, &upload).await),
+        }
+    }
+
+    /// Delete a row committed after its client was answered with an error (an
+    /// `upload.deleted` event with `reason: request_ended`), and its object.
+    async fn take_back(&self, origin: &Origin, upload: &UploadRecord) {
+        let event = NewEvent::new(
+            origin,
+            now_millis(),
+            EventType::UploadDeleted,
+            Severity::Warning,
+            Some(upload.session_id),
+            json!({ "upload_id": upload.id.to_string(), "size": upload.size, "sha256": upload.sha256,
+                    "reason": "request_ended" }),
+        );
+        let op = WriteOp::Upload(UploadOp::Delete {
+            session: upload.session_id,
+            id: upload.id,
+            event,
+        });
+        match self.sessions.writer().submit(vec![op]).await {
+            Ok(_) => self.delete_now_or_leave_queued(&upload.object_key).await,
+            Err(e) => tracing::error!(error = %e, upload = %upload.id,
+                "an upload committed after its request ended could not be taken back"),
         }
     }
 
@@ -505,9 +612,72 @@ impl IncomingUpload {
         };
         let service = self.service.clone();
         let origin = self.origin.clone();
-        tokio::spawn(async move { service.commit(origin, record, path).await })
+        let fate = Arc::new(Fate::default());
+        // Dropped unfinished (the request was answered 408 or the client left), the guard
+        // tells the commit task nobody waits for it any more.
+        let guard = FateGuard(Some(fate.clone()));
+        let result = tokio::spawn(async move { service.commit(origin, record, path, fate).await })
             .await
-            .map_err(|e| UploadError::Session(SessionError::Internal(format!("upload commit task failed: {e}"))))?
+            .map_err(|e| UploadError::Session(SessionError::Internal(format!("upload commit task failed: {e}"))));
+        guard.disarm();
+        result?
+    }
+}
+
+/// Whether anyone still waits for an upload's commit: the request's handler and the commit
+/// task race on it, so that an upload is committed only if its client can be told so. The
+/// task moves it `WAITING → COMMITTING → DONE`; a handler dropped before the outcome (the
+/// request answered `408`, the connection gone) moves it to `ABANDONED`. Abandoned before
+/// the row is submitted, no row is written; abandoned while it commits, the row is taken back.
+#[derive(Debug, Default)]
+pub struct Fate(std::sync::atomic::AtomicU8);
+
+const WAITING: u8 = 0;
+const COMMITTING: u8 = 1;
+const DONE: u8 = 2;
+const ABANDONED: u8 = 3;
+
+impl Fate {
+    fn advance(&self, from: u8, to: u8) -> bool {
+        use std::sync::atomic::Ordering;
+        self.0
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The task is about to submit the row; false when the request already ended.
+    fn begin_commit(&self) -> bool {
+        self.advance(WAITING, COMMITTING)
+    }
+
+    /// The row committed; false when the request ended meanwhile.
+    fn finish_commit(&self) -> bool {
+        self.advance(COMMITTING, DONE)
+    }
+
+    /// The request ended without waiting for the outcome.
+    fn abandon(&self) {
+        use std::sync::atomic::Ordering;
+        let _ = self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+            (s == WAITING || s == COMMITTING).then_some(ABANDONED)
+        });
+    }
+}
+
+/// Abandons its [`Fate`] when dropped, unless disarmed once the outcome is in hand.
+struct FateGuard(Option<Arc<Fate>>);
+
+impl FateGuard {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for FateGuard {
+    fn drop(&mut self) {
+        if let Some(fate) = &self.0 {
+            fate.abandon();
+        }
     }
 }
 
@@ -530,5 +700,41 @@ impl Drop for IncomingUpload {
                     .await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_nobody_waits_for_never_starts_or_is_taken_back() {
+        // Answered in time: the row stands.
+        let f = Fate::default();
+        assert!(f.begin_commit());
+        assert!(f.finish_commit());
+        f.abandon();
+        assert_eq!(f.0.load(std::sync::atomic::Ordering::Acquire), DONE);
+
+        // The request ended while the object was being stored: no row is submitted.
+        let f = Fate::default();
+        f.abandon();
+        assert!(!f.begin_commit());
+
+        // The request ended while the row committed: the row is taken back.
+        let f = Fate::default();
+        assert!(f.begin_commit());
+        f.abandon();
+        assert!(!f.finish_commit());
+    }
+
+    #[test]
+    fn a_dropped_guard_abandons_and_a_disarmed_one_does_not() {
+        let f = Arc::new(Fate::default());
+        drop(FateGuard(Some(f.clone())));
+        assert!(!f.begin_commit());
+        let f = Arc::new(Fate::default());
+        FateGuard(Some(f.clone())).disarm();
+        assert!(f.begin_commit());
     }
 }

@@ -1,4 +1,5 @@
-//! The header (database, session counts, events per minute, open alerts), the tab bar and the
+//! The header (database, session counts, events per minute, open alerts, objects queued for
+//! deletion), the tab bar and the
 //! footer (main keys, the filter prompt, or a toast).
 
 use ratatui::buffer::Buffer;
@@ -6,6 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Sparkline, Widget};
 use sessiond_core::store::StatusCounts;
+use sessiond_core::store::deletions::DeletionBacklog;
 
 use crate::fmt;
 use crate::keymap::{Scope, footer_entries};
@@ -26,6 +28,8 @@ pub struct HeaderView {
     pub per_minute: Vec<u64>,
     /// Open alerts (None until loaded).
     pub open_alerts: Option<i64>,
+    /// Objects queued for deletion (`pending_object_deletions`); shown while any wait.
+    pub pending_deletions: Option<DeletionBacklog>,
 }
 
 impl Widget for &HeaderView {
@@ -54,11 +58,17 @@ impl Widget for &HeaderView {
             None => (" │ alerts …".into(), t.dim),
         };
         let current = self.per_minute.last().copied().unwrap_or(0);
-        let left = Line::from(vec![
-            Span::styled(counts, t.text),
-            Span::styled(alerts.0, alerts.1),
-            Span::styled(format!(" │ ev/min {current:>4} "), t.text),
-        ]);
+        let mut spans = vec![Span::styled(counts, t.text), Span::styled(alerts.0, alerts.1)];
+        if let Some(d) = self.pending_deletions.filter(|d| d.pending > 0) {
+            let text = if d.failing > 0 {
+                format!(" │ deletions {} pending, {} failing", d.pending, d.failing)
+            } else {
+                format!(" │ deletions {} pending", d.pending)
+            };
+            spans.push(Span::styled(text, if d.failing > 0 { t.warning } else { t.text }));
+        }
+        spans.push(Span::styled(format!(" │ ev/min {current:>4} "), t.text));
+        let left = Line::from(spans);
         let lw = left.width() as u16;
         let [l, r] = Layout::horizontal([Constraint::Length(lw), Constraint::Fill(1)]).areas(bottom);
         left.render(l, buf);

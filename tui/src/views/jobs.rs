@@ -25,6 +25,8 @@ pub struct JobsView {
     pub selected: usize,
     /// `/` filter on the job name.
     pub filter_text: String,
+    /// Webhook deliveries and the audit chain's state, once loaded.
+    pub health: Option<crate::ops::AuditHealth>,
 }
 
 fn duration(ms: i64) -> String {
@@ -88,6 +90,14 @@ impl Widget for &JobsView {
                 },
                 t.text,
             ));
+        }
+        if let Some(h) = &self.health {
+            if !h.webhooks.is_empty() {
+                let style = if h.webhooks_failing { t.warning } else { t.text };
+                spans.push(Span::styled(format!(" · {}", h.webhooks), style));
+            }
+            let style = if h.chain_broken { t.warning } else { t.text };
+            spans.push(Span::styled(format!(" · {}", h.chain), style));
         }
         if !self.filter_text.is_empty() {
             spans.push(Span::styled(format!(" · filter {}", self.filter_text), t.warning));
