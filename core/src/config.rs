@@ -1167,6 +1167,11 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
             "`{expr}` has {fields} fields; write 6 (sec min hour day month weekday), e.g. `0 */5 * * * *`"
         ));
     }
+    // croner takes a stray comma (`0 0 , 31 * *`) as a field that matches nothing, and the
+    // search for its next run then spins for seconds (found by the `cron` fuzz target).
+    if expr.split_whitespace().any(|field| field.split(',').any(str::is_empty)) {
+        return Err(format!("`{expr}` has an empty item in a list (a stray comma)"));
+    }
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Required)
         .dom_and_dow(true)
@@ -1399,6 +1404,20 @@ mod tests {
             let err = load(*toml, vars).expect_err(&format!("{key} must be refused"));
             assert_eq!(&err.key, key, "{err}");
             assert!(err.to_string().contains(key), "{err}");
+        }
+    }
+
+    /// Found by the `cron` fuzz target: `0 0 , 31 * *` was accepted, and finding its next run
+    /// took 11 s (a field of nothing). A stray comma is refused, with the key named.
+    #[test]
+    fn cron_lists_have_no_empty_items() {
+        for bad in ["0 0 , 31 * *", "0 0 1,,2 * * *", "0 0 ,1 * * *", "0 0 1, * * *"] {
+            assert!(parse_cron(bad).is_err(), "{bad}");
+            let err = load(None, &[("SESSIOND_JOBS__RETENTION__SCHEDULE", bad)]).expect_err(bad);
+            assert!(err.to_string().contains("jobs.retention.schedule"), "{err}");
+        }
+        for good in ["0 */5 * * * *", "0 15 3 * * *", "0 0 1,2 * * *", "0 0 0 31 2 *"] {
+            assert!(parse_cron(good).is_ok(), "{good}");
         }
     }
 

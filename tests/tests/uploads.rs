@@ -337,7 +337,8 @@ async fn max_size_pdf_round_trip(kind: DbKind, objects: Objects) {
         .send()
         .await
         .expect("download");
-    assert_problem(res, 404, "upload_not_found").await;
+    // A malformed upload id is refused as such, before any look-up (issue 16).
+    assert_problem(res, 400, "invalid_uuid_format").await;
     // Another session cannot reach it.
     let other = e.generate().await;
     let res = client()
