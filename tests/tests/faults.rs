@@ -281,8 +281,10 @@ async fn stalled_s3_is_503_in_time_and_nothing_lands_later(kind: DbKind) {
 /// When the store answers later, the PUT completes, but no row is committed: the object is
 /// deleted again and `upload.aborted` (`request_ended`) recorded.
 async fn an_upload_answered_408_never_commits_later(kind: DbKind) {
+    // An upload's deadline is `uploads.total_timeout` (not `server.request_timeout`).
     let e = s3_env_with(kind, |s| {
-        s.server.request_timeout = HumanDuration(Duration::from_secs(1));
+        s.uploads.idle_timeout = HumanDuration(Duration::from_secs(1));
+        s.uploads.total_timeout = HumanDuration(Duration::from_secs(1));
         s.storage.operation_timeout = HumanDuration(Duration::from_secs(10));
     })
     .await;
