@@ -14,6 +14,41 @@ pub mod check;
 #[path = "../../core/src/config.rs"]
 pub mod config;
 
+/// What `config.rs` asks of `sessiond_core::webhooks`: the same rule for a webhook secret.
+pub mod webhooks {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    /// `whsec_` then non-empty base64.
+    pub fn secret_bytes(secret: &str) -> Option<Vec<u8>> {
+        let b64 = secret.strip_prefix("whsec_")?;
+        STANDARD.decode(b64).ok().filter(|k| !k.is_empty())
+    }
+}
+
+/// Stand-ins for `sessiond_core::audit`'s name parsers, which `config.rs` checks webhook filters
+/// with (the real ones need the whole audit module): a dotted lower-case name, a severity.
+pub mod audit {
+    /// An event type name.
+    pub struct EventType;
+    impl EventType {
+        /// `word.word`
+        pub fn parse(s: &str) -> Option<Self> {
+            let (a, b) = s.split_once('.')?;
+            let word = |w: &str| !w.is_empty() && w.bytes().all(|c| c.is_ascii_lowercase() || c == b'_');
+            (word(a) && word(b)).then_some(EventType)
+        }
+    }
+    /// A severity name.
+    pub struct Severity;
+    impl Severity {
+        /// `info`, `warning` or `critical`.
+        pub fn parse(s: &str) -> Option<Self> {
+            matches!(s, "info" | "warning" | "critical").then_some(Severity)
+        }
+    }
+}
+
 /// `sessiond::client_ip`: the client address behind trusted proxies.
 #[path = "../../daemon/src/client_ip.rs"]
 pub mod client_ip;
