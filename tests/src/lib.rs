@@ -298,3 +298,17 @@ pub async fn seed_session(
         .expect("seed session");
     id
 }
+
+/// Wait until `check` holds, looking every 50 ms; fail the test naming `what` after `within`.
+/// (Tests wait for a state, never for a fixed time.)
+pub async fn poll<F, Fut>(what: &str, within: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -3,12 +3,12 @@
 //! drain on shutdown (`/readyz` 503 while still serving).
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{SubsecRound, TimeZone, Utc};
 use sessiond_core::Settings;
 use sessiond_core::jobs::{RunOutcome, find, run_job, run_tick, scheduled_tick};
-use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends};
+use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends, poll};
 
 on_both_backends!(
     a_tick_is_claimed_once,
@@ -31,18 +31,6 @@ fn only_expiry(mut s: Settings, every: &str) -> Settings {
     s.jobs.notification_sender.schedule = NEVER.to_owned();
     s.jobs.upload_gc.schedule = NEVER.to_owned();
     s
-}
-
-async fn poll<F, Fut>(what: &str, within: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[test]

@@ -18,7 +18,7 @@ use sessiond_core::store::deletions::PendingDeletion;
 use sessiond_tests::faultproxy::{Fault, FaultProxy, url_addr};
 use sessiond_tests::s3::Moto;
 use sessiond_tests::smtp::SmtpServer;
-use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends};
+use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends, poll};
 use uuid::Uuid;
 
 on_both_backends!(
@@ -32,18 +32,6 @@ on_both_backends!(
 const OP_TIMEOUT: Duration = Duration::from_secs(1);
 /// Room over a timeout for the rest of a request (audit write, scheduling on a busy machine).
 const SLACK: Duration = Duration::from_secs(4);
-
-async fn poll<F, Fut>(what: &str, within: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// A daemon whose object store is moto behind a fault proxy.
 struct S3Env {

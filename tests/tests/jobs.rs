@@ -14,7 +14,7 @@ use sessiond_core::jobs::{anonymize_ip, registry};
 use sessiond_core::store::WriteOp;
 use sessiond_tests::seed::seed_audit;
 use sessiond_tests::smtp::SmtpServer;
-use sessiond_tests::{DbKind, TestDaemon, TestDb, on_both_backends, seed_session};
+use sessiond_tests::{DbKind, TestDaemon, TestDb, on_both_backends, poll, seed_session};
 
 on_both_backends!(
     lease_is_held_by_exactly_one,
@@ -37,18 +37,6 @@ fn fast_jobs(mut s: Settings) -> Settings {
     s.jobs.upload_gc.schedule = every.clone();
     s.jobs.object_deletion.schedule = every;
     s
-}
-
-async fn poll<F, Fut>(what: &str, within: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn lease_is_held_by_exactly_one(kind: DbKind) {

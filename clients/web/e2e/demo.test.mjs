@@ -48,7 +48,7 @@ before(async () => {
   const cors = { SESSIOND_CORS__ALLOWED_ORIGINS: JSON.stringify([web.origin]) };
   [daemon, limited] = await Promise.all([
     startDaemon({
-      env: { ...cors, SESSIOND_SERVER__REQUEST_TIMEOUT: '5s', SESSIOND_UPLOADS__IDLE_TIMEOUT: '5s' },
+      env: { ...cors, SESSIOND_SERVER__REQUEST_TIMEOUT: '5s', SESSIOND_STORAGE__OPERATION_TIMEOUT: '4s', SESSIOND_UPLOADS__IDLE_TIMEOUT: '5s' },
     }),
     startDaemon({
       env: {
