@@ -46,7 +46,9 @@ before(async () => {
   assert.ok(existsSync(join(dist, 'index.html')), `${dist} is missing: run npm run build first`);
   web = await serveDemo();
   const cors = { SESSIOND_CORS__ALLOWED_ORIGINS: JSON.stringify([web.origin]) };
-  [daemon, limited] = await Promise.all([
+  // Started side by side; when one fails to start, the other is still kept so `after` stops it
+  // (a daemon left running would keep this process alive until the suite's timeout).
+  const starting = await Promise.allSettled([
     startDaemon({
       env: { ...cors, SESSIOND_SERVER__REQUEST_TIMEOUT: '5s', SESSIOND_STORAGE__OPERATION_TIMEOUT: '4s', SESSIOND_UPLOADS__IDLE_TIMEOUT: '5s' },
     }),
@@ -59,6 +61,8 @@ before(async () => {
       },
     }),
   ]);
+  [daemon, limited] = starting.map((s) => (s.status === 'fulfilled' ? s.value : undefined));
+  for (const s of starting) if (s.status === 'rejected') throw s.reason;
   // Playwright gives every launch a fresh temporary --user-data-dir (a profile of its own).
   browser = await chromium.launch({
     executablePath: CHROMIUM,
