@@ -4,6 +4,7 @@
 # node_modules, which is gitignored). Also the sqlite3 command-line tool, which the client's unit
 # tests use to take a table away from a running daemon (a real 503). Idempotent.
 set -euo pipefail
+. "$(dirname "$0")/lib/debian.sh"
 cd "$(dirname "$0")/../../clients/web"
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -11,15 +12,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   exit 1
 fi
 
-if ! command -v sqlite3 >/dev/null 2>&1; then
-  echo "installing sqlite3"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq sqlite3 >/dev/null 2>&1 || {
-    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
-    $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq sqlite3 >/dev/null
-  }
-fi
+debian_install sqlite3 sqlite3
 
 hash=$(sha256sum package-lock.json | cut -d' ' -f1)
 stamp=node_modules/.sessiond-lock-hash
