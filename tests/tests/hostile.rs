@@ -11,7 +11,7 @@ use sessiond_core::audit::{AuditEvent, AuditQuery, EventType, NewEvent, Origin, 
 use sessiond_core::domain::now_millis;
 use sessiond_core::store::{Backend, Store, StoreError, WriteOp};
 use sessiond_core::writer::{AuditWriter, WriteError, WriterOptions};
-use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends, raw_request};
+use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends, poll, raw_request};
 use tokio::io::AsyncWriteExt;
 
 on_both_backends!(
@@ -168,23 +168,24 @@ async fn send_and_vanish(d: &TestDaemon, head: &str, body: &[u8]) {
     stream.write_all(body).await.expect("body");
 }
 
-/// The events of `event_type` once there are `n` of them (polled, up to 10 s).
+/// The events of `event_type` once there are `n` of them (fails after 10 s).
 async fn wait_for_events(store: &Arc<dyn Store>, event_type: &str, n: usize) -> Vec<AuditEvent> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let events = store
+    let list = || async {
+        store
             .list_audit(&AuditQuery {
                 limit: 100,
                 event_type: Some(event_type.into()),
                 ..Default::default()
             })
             .await
-            .expect("events");
-        if events.len() >= n || tokio::time::Instant::now() > deadline {
-            return events;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+            .expect("events")
+    };
+    let what = format!("{n} {event_type} event(s)");
+    poll(&what, std::time::Duration::from_secs(10), || async {
+        list().await.len() >= n
+    })
+    .await;
+    list().await
 }
 
 /// A body complete up to its closing boundary but 2 bytes short of its `Content-Length`, then a
