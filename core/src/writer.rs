@@ -295,21 +295,24 @@ impl Batcher {
         let mut lens = std::mem::take(&mut self.lens).into_iter();
         let answers = done
             .into_iter()
-            .map(|(part, result)| {
-                if let Some(observe) = &self.options.observer {
-                    observe(part.ops.len());
-                }
-                Answers {
-                    jobs: jobs.by_ref().take(part.jobs.len()).collect(),
-                    lens: lens.by_ref().take(part.jobs.len()).collect(),
-                    ops: part.ops.len(),
-                    result,
-                    health: self.health.clone(),
-                }
+            .map(|(part, result)| Answers {
+                jobs: jobs.by_ref().take(part.jobs.len()).collect(),
+                lens: lens.by_ref().take(part.jobs.len()).collect(),
+                ops: part.ops.len(),
+                result,
+                health: self.health.clone(),
             })
             .collect();
         self.ops.clear();
         answers
+    }
+
+    /// Report a part handed on to be answered (the metrics hook). Called after the hand-off so
+    /// that whoever watches the hook knows the flush thread has the part.
+    fn observe(&self, ops: usize) {
+        if let Some(observe) = &self.options.observer {
+            observe(ops);
+        }
     }
 }
 
@@ -386,7 +389,9 @@ async fn run_on_runtime(store: Arc<dyn Store>, mut batcher: Batcher, mut rx: mps
                 batcher.record(part, result);
             }
             for answers in batcher.take() {
+                let ops = answers.ops;
                 answers.send();
+                batcher.observe(ops);
             }
         }
     }
@@ -413,11 +418,13 @@ fn run_on_thread(committer: &dyn SyncCommit, mut batcher: Batcher, mut rx: mpsc:
                     batcher.record(part, result);
                 }
                 for answers in batcher.take() {
+                    let ops = answers.ops;
                     if let Err(std::sync::mpsc::SendError(mut answers)) = to_flush.send(answers) {
                         // The flush thread is gone (it panicked): nothing is known durable.
                         answers.result = Err(StoreError::Unavailable("the audit flush thread stopped".into()));
                         answers.send();
                     }
+                    batcher.observe(ops);
                 }
             }
         }
@@ -485,9 +492,19 @@ mod tests {
         committed: Receiver<usize>,
         flushing: Receiver<()>,
         release: Sender<Result<(), StoreError>>,
+        /// Ops of each batch once the flush thread has it.
+        handed: Receiver<usize>,
     }
 
     fn harness() -> Harness {
+        let (handed_tx, handed) = channel();
+        let handed_tx = Mutex::new(handed_tx);
+        let options = WriterOptions {
+            observer: Some(Arc::new(move |ops| {
+                let _ = handed_tx.lock().expect("lock").send(ops);
+            })),
+            ..WriterOptions::default()
+        };
         let (committed_tx, committed) = channel();
         let (flushing_tx, flushing) = channel();
         let (release, release_rx) = channel();
@@ -496,13 +513,14 @@ mod tests {
             flushing: Mutex::new(flushing_tx),
             release: Mutex::new(release_rx),
         });
-        let (writer, handle) = AuditWriter::spawn_thread(committer, WriterOptions::default());
+        let (writer, handle) = AuditWriter::spawn_thread(committer, options);
         Harness {
             writer,
             handle,
             committed,
             flushing,
             release,
+            handed,
         }
     }
 
@@ -529,6 +547,13 @@ mod tests {
         .expect("join")
     }
 
+    /// `task`'s result, failing the test (rather than hanging it) if none comes in 10 s.
+    async fn answered<T>(what: &str, task: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: nothing within 10 s"))
+    }
+
     #[tokio::test]
     async fn answers_wait_for_the_flush_after_their_commit() {
         let h = harness();
@@ -545,9 +570,9 @@ mod tests {
             "answered before the flush"
         );
         h.release.send(Ok(())).expect("release");
-        let outcomes = answer.await.expect("join").expect("committed");
+        let outcomes = answered("answer", answer).await.expect("join").expect("committed");
         assert_eq!(outcomes, vec![OpOutcome::Done]);
-        h.handle.shutdown().await;
+        answered("shutdown", h.handle.shutdown()).await;
     }
 
     #[tokio::test]
@@ -559,22 +584,27 @@ mod tests {
         });
         let (_, committed) = next(h.committed).await;
         let ((), flushing) = next(h.flushing).await;
-        // While the first batch flushes, two more are committed, one after the other.
+        let (_, mut handed) = next(h.handed).await;
+        // While the first batch flushes, two more are committed, one after the other, and
+        // handed to the flush thread (the hook fires after the hand-off: waiting on the commit
+        // alone let the release race the second hand-off, and a third flush then waited for
+        // a release that never came).
         let mut later = Vec::new();
         let mut committed = committed;
         for _ in 0..2 {
             let writer = h.writer.clone();
             later.push(tokio::spawn(async move { writer.submit(event()).await }));
             committed = next(committed).await.1;
+            handed = next(handed).await.1;
         }
         h.release.send(Ok(())).expect("release");
-        first.await.expect("join").expect("first batch");
+        answered("first", first).await.expect("join").expect("first batch");
         let ((), flushing) = next(flushing).await;
         h.release.send(Ok(())).expect("release");
         for answer in later {
-            answer.await.expect("join").expect("later batch");
+            answered("later", answer).await.expect("join").expect("later batch");
         }
-        h.handle.shutdown().await;
+        answered("shutdown", h.handle.shutdown()).await;
         assert!(committed.try_recv().is_err(), "no other commit");
         assert!(flushing.try_recv().is_err(), "two flushes for three batches");
     }
@@ -677,8 +707,11 @@ mod tests {
         h.release
             .send(Err(StoreError::Unavailable("disk gone".into())))
             .expect("release");
-        let err = answer.await.expect("join").expect_err("must not be acknowledged");
+        let err = answered("answer", answer)
+            .await
+            .expect("join")
+            .expect_err("must not be acknowledged");
         assert!(err.to_string().contains("disk gone"), "{err}");
-        h.handle.shutdown().await;
+        answered("shutdown", h.handle.shutdown()).await;
     }
 }
