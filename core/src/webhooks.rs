@@ -202,13 +202,31 @@ async fn send(
         .body(body.to_owned())
         .send()
         .await
-        .map_err(|e| (format!("request failed: {e}"), false))?;
+        .map_err(|e| (format!("request failed: {}", describe(e)), false))?;
     let status = response.status();
     if status.is_success() {
         Ok(())
     } else {
         Err((format!("HTTP {status}"), false))
     }
+}
+
+/// A failed request in words an operator can act on: the error and its causes (a TLS failure
+/// is only in the causes: "invalid peer certificate: UnknownIssuer"), without the URL, whose
+/// query may carry a token and which the endpoint's name already identifies.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !out.contains(&cause_text) {
+            out.push_str(": ");
+            out.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    out
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod ratelimit;
 pub mod s3;
 pub mod seed;
 pub mod smtp;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

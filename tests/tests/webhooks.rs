@@ -3,104 +3,23 @@
 //! delivery waits in the outbox and arrives once when it comes back; an endpoint that keeps
 //! failing is dead-lettered.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
-use hmac::{Hmac, KeyInit, Mac};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use sessiond_core::audit::{EventType, NewEvent, Origin, Severity};
 use sessiond_core::config::{Secret, WebhookSettings};
 use sessiond_core::domain::now_millis;
 use sessiond_core::store::WriteOp;
 use sessiond_core::store::webhooks::WebhookCounts;
+use sessiond_tests::webhooks::{Received, receiver};
 use sessiond_tests::{DbKind, TestDb, on_both_backends};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 on_both_backends!(webhooks_are_signed_survive_an_outage_and_dead_letter);
 
 const SECRET_KEY: &[u8] = b"webhook test secret bytes 012345";
-
-/// What the receiver accepted: (webhook-id, body).
-type Received = Arc<Mutex<Vec<(String, Value)>>>;
-
-/// Verify a request as a Standard Webhooks receiver would.
-fn verified(key: &[u8], id: &str, timestamp: &str, signatures: &str, body: &[u8]) -> bool {
-    let Ok(ts) = timestamp.parse::<i64>() else { return false };
-    if (chrono::Utc::now().timestamp() - ts).abs() > 300 {
-        return false;
-    }
-    let Ok(mut mac) = Hmac::<sha2_11::Sha256>::new_from_slice(key) else {
-        return false;
-    };
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    let expected = STANDARD.encode(mac.finalize().into_bytes());
-    signatures
-        .split(' ')
-        .any(|s| s.strip_prefix("v1,").is_some_and(|sig| sig == expected))
-}
-
-async fn handle(req: Request<Incoming>, got: Received) -> Result<Response<Full<Bytes>>, Infallible> {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let (id, ts, sig) = (
-        header("webhook-id"),
-        header("webhook-timestamp"),
-        header("webhook-signature"),
-    );
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let status = if verified(SECRET_KEY, &id, &ts, &sig, &body) {
-        match serde_json::from_slice(&body) {
-            Ok(v) => {
-                got.lock().expect("lock").push((id, v));
-                StatusCode::NO_CONTENT
-            }
-            Err(_) => StatusCode::BAD_REQUEST,
-        }
-    } else {
-        StatusCode::UNAUTHORIZED
-    };
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = status;
-    Ok(response)
-}
-
-/// A receiver on `addr` (port 0: any free one). Dropping the handle's task stops it.
-async fn receiver(addr: SocketAddr, got: Received) -> (SocketAddr, JoinHandle<()>) {
-    let listener = TcpListener::bind(addr).await.expect("bind receiver");
-    let addr = listener.local_addr().expect("addr");
-    let task = tokio::spawn(async move {
-        let mut connections = tokio::task::JoinSet::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            let got = got.clone();
-            connections.spawn(async move {
-                let service = hyper::service::service_fn(move |req| handle(req, got.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (addr, task)
-}
 
 fn endpoint(name: &str, url: String, types: &[&str], max_attempts: u32) -> WebhookSettings {
     WebhookSettings {
@@ -128,7 +47,7 @@ fn event(ty: EventType, n: usize) -> WriteOp {
 async fn webhooks_are_signed_survive_an_outage_and_dead_letter(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let got: Received = Arc::default();
-    let (addr, server) = receiver("127.0.0.1:0".parse().expect("addr"), got.clone()).await;
+    let (addr, server) = receiver("127.0.0.1:0".parse().expect("addr"), SECRET_KEY, got.clone(), None).await;
     // An endpoint nobody listens on: bind a port, then free it.
     let closed = {
         let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -201,7 +120,7 @@ async fn webhooks_are_signed_survive_an_outage_and_dead_letter(kind: DbKind) {
     assert_eq!(run(now).await["webhooks_sent"], json!(0));
 
     // It comes back on the same address: delivered once, later.
-    let (_, server) = receiver(addr, got.clone()).await;
+    let (_, server) = receiver(addr, SECRET_KEY, got.clone(), None).await;
     assert_eq!(run(now + chrono::Duration::hours(1)).await["webhooks_sent"], json!(1));
     assert_eq!(run(now + chrono::Duration::hours(2)).await["webhooks_sent"], json!(0));
     {
