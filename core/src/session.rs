@@ -51,7 +51,7 @@ pub enum SessionError {
 impl From<StoreError> for SessionError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => SessionError::Unavailable(m),
+            StoreError::Unavailable(m) | StoreError::Conflict(m) => SessionError::Unavailable(m),
             StoreError::Internal(m) => SessionError::Internal(m),
             StoreError::Rejected(m) => SessionError::Rejected(m),
         }

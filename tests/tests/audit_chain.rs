@@ -393,3 +393,98 @@ async fn retention_anonymization_and_purge_keep_the_chain_verifiable(kind: DbKin
     let report = check(&store).await;
     broken(&report, ProblemKind::EditedField, target);
 }
+
+/// PostgreSQL only: SQLite has one writer at a time, so its transactions cannot deadlock.
+/// A batch that revokes session X holds X's row and waits for the chain's head, which another
+/// transaction holds while it waits for X's row: PostgreSQL ends the batch's transaction (the
+/// first to wait detects the cycle). The store runs the batch again once the other has
+/// committed: its request succeeds, nothing is written twice, and the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_loses_a_deadlock_runs_again() {
+    use sqlx::Connection as _;
+    let db = TestDb::new(DbKind::Postgres).await;
+    let (store, _) = chained_store(&db).await;
+    let x =
+        sessiond_tests::seed_session(&store, chrono::Duration::minutes(5), chrono::Duration::minutes(1), None).await;
+    let deadlocks = || async {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+        let n: i64 = sqlx::query_scalar("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+            .fetch_one(&mut c)
+            .await
+            .expect("deadlocks");
+        n
+    };
+    let before = deadlocks().await;
+
+    // The other transaction takes the head first.
+    let mut other = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    sqlx::query("BEGIN").execute(&mut other).await.expect("begin");
+    sqlx::query("SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE")
+        .execute(&mut other)
+        .await
+        .expect("lock head");
+
+    // The batch locks X's row, then waits for the head.
+    let revoke = WriteOp::Revoke {
+        id: x,
+        at: now_millis(),
+        by: "admin:test".into(),
+        event: NewEvent::new(
+            &Origin::system("deadlock"),
+            now_millis(),
+            EventType::SessionReset,
+            Severity::Info,
+            Some(x),
+            json!({}),
+        ),
+    };
+    let batch = tokio::spawn({
+        let store = store.clone();
+        async move { store.commit_batch(&[revoke]).await }
+    });
+    sessiond_tests::poll(
+        "the batch waits for the chain's head",
+        std::time::Duration::from_secs(10),
+        || async {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut c)
+            .await
+            .expect("pg_stat_activity");
+            waiting == 1
+        },
+    )
+    .await;
+
+    // Now the other wants X's row: a cycle. The batch, waiting longer, detects it and ends.
+    sqlx::query("UPDATE user_sessions SET last_ip = '192.0.2.7' WHERE id = $1")
+        .bind(x)
+        .execute(&mut other)
+        .await
+        .expect("the other transaction is not the one ended");
+    sqlx::query("COMMIT").execute(&mut other).await.expect("commit");
+
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(20), batch)
+        .await
+        .expect("the batch finished")
+        .expect("join")
+        .expect("the batch ran again and committed");
+    assert!(
+        matches!(outcome.as_slice(), [sessiond_core::store::OpOutcome::Revoked { .. }]),
+        "{outcome:?}"
+    );
+    assert_eq!(deadlocks().await, before + 1, "exactly one deadlock was broken");
+    let resets = store
+        .list_audit(&AuditQuery {
+            event_type: Some(EventType::SessionReset.as_str().to_owned()),
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(resets.len(), 1, "the reset was written once");
+    let report = check(&store).await;
+    assert_eq!(report.status, Status::Intact, "{report:?}");
+}

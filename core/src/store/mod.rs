@@ -47,13 +47,26 @@ pub enum StoreError {
     /// rest of the batch without the item (`writer.rs`) and only its request fails.
     #[error("the database refused a value: {0}")]
     Rejected(String),
+    /// PostgreSQL ended this transaction to break a deadlock or a serialization conflict with
+    /// another one (SQLSTATE 40P01, 40001): nothing of it was written and running it again is
+    /// safe. Several daemons' batches, or a batch and a job, can lock the same rows in
+    /// different orders; [`Store::commit_batch`] runs a batch again when it was the one ended.
+    #[error("transaction conflict: {0}")]
+    Conflict(String),
 }
+
+/// How many times [`Store::commit_batch`] runs a batch that lost a lock conflict
+/// ([`StoreError::Conflict`]) before failing it.
+pub const CONFLICT_RETRIES: u32 = 3;
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::Database(ref db) if db.code().is_some_and(|c| c.starts_with("22")) => {
                 StoreError::Rejected(e.to_string())
+            }
+            sqlx::Error::Database(ref db) if db.code().is_some_and(|c| c == "40P01" || c == "40001") => {
+                StoreError::Conflict(e.to_string())
             }
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
@@ -478,7 +491,18 @@ macro_rules! shared_impl {
                 &self,
                 ops: &[crate::store::WriteOp],
             ) -> Result<Vec<crate::store::OpOutcome>, crate::store::StoreError> {
-                self.commit_ops(ops).await
+                let mut attempt = 0;
+                loop {
+                    match self.commit_ops(ops).await {
+                        // The deadlock's victim wrote nothing: run it again; the other
+                        // transaction has its locks by now and this one waits for them.
+                        Err(crate::store::StoreError::Conflict(e)) if attempt < crate::store::CONFLICT_RETRIES => {
+                            attempt += 1;
+                            tracing::info!(error = %e, attempt, "batch lost a lock conflict; running it again");
+                        }
+                        result => return result,
+                    }
+                }
             }
 
             fn sync_committer(&self) -> Option<std::sync::Arc<dyn crate::store::SyncCommit>> {
