@@ -170,7 +170,7 @@ impl TestDaemon {
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        settings.server.listen = addr;
+        settings.server.listen = addr.into();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(sessiond::serve_with(
             settings.clone(),
