@@ -8,6 +8,7 @@
 pub mod console;
 pub mod faultproxy;
 pub mod process;
+pub mod prometheus;
 pub mod ratelimit;
 pub mod s3;
 pub mod seed;
