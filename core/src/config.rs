@@ -177,9 +177,9 @@ impl fmt::Display for HumanDuration {
             (1, "ms"),
         ]
         .into_iter()
-        .find(|(size, _)| ms % size == 0 && (ms > 0 || *size == 1000));
+        .find(|(size, _)| ms.is_multiple_of(*size) && (ms > 0 || *size == 1000));
         match unit {
-            Some((size, name)) if self.0.subsec_nanos() % 1_000_000 == 0 => write!(f, "{}{name}", ms / size),
+            Some((size, name)) if self.0.subsec_nanos().is_multiple_of(1_000_000) => write!(f, "{}{name}", ms / size),
             _ => write!(f, "{}", humantime::format_duration(self.0)),
         }
     }
