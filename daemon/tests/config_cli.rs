@@ -115,29 +115,21 @@ async fn text_logs_are_plain_and_quiet_off_a_terminal(kind: DbKind) {
 #[tokio::test]
 async fn a_missing_config_file_says_where_its_path_came_from() {
     let dir = tempfile::tempdir().expect("dir");
-    let out = sessiond(dir.path())
+    let from_env = sessiond(dir.path())
         .env("SESSIOND_CONFIG", "/nope.toml")
         .arg("check-config")
-        .output()
-        .await
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("SESSIOND_CONFIG: /nope.toml does not exist"),
-        "{}",
-        stderr(&out)
-    );
-    let out = sessiond(dir.path())
+        .output();
+    let from_flag = sessiond(dir.path())
         .args(["--config", "/nope.toml", "check-config"])
-        .output()
-        .await
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("--config: /nope.toml does not exist"),
-        "{}",
-        stderr(&out)
-    );
+        .output();
+    for (out, said) in [
+        (from_env.await, "SESSIOND_CONFIG: /nope.toml does not exist"),
+        (from_flag.await, "--config: /nope.toml does not exist"),
+    ] {
+        let out = out.expect("run");
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains(said), "{}", stderr(&out));
+    }
 }
 
 async fn listen_takes_a_host_name(kind: DbKind) {

@@ -66,16 +66,7 @@ async fn metrics_parse_exactly_in_both_formats(kind: DbKind) {
     .await;
     // Traffic: a session, its reads, validations until one is refused, a 404.
     let c = client();
-    let created: serde_json::Value = c
-        .post(daemon.url("/api/session/generate-uuid"))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .expect("generate")
-        .json()
-        .await
-        .expect("json");
-    let uuid = created["uuid"].as_str().expect("uuid").to_owned();
+    let uuid = sessiond_tests::generate_session(&daemon.url("")).await;
     let got = c
         .get(daemon.url(&format!("/api/session/{uuid}")))
         .send()

@@ -223,6 +223,19 @@ impl Drop for TestDaemon {
     }
 }
 
+/// `POST {base}/api/session/generate-uuid` (base: `http://host:port`), which must answer 201:
+/// the new session's UUID.
+pub async fn generate_session(base: &str) -> String {
+    let res = client()
+        .post(format!("{base}/api/session/generate-uuid"))
+        .send()
+        .await
+        .expect("generate");
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    let body: serde_json::Value = res.json().await.expect("json");
+    body["uuid"].as_str().expect("uuid").to_owned()
+}
+
 /// An HTTP client for tests (no proxy, no pooling surprises).
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().expect("http client")
