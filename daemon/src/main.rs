@@ -151,13 +151,20 @@ async fn run(command: Command, settings: Settings, source: ConfigSource) -> Exit
 /// address that binds and says which when the name stood for several (`localhost` is
 /// usually both 127.0.0.1 and ::1): write an IP to choose.
 async fn bind(listen: &ListenAddr) -> Option<TcpListener> {
-    let addrs = match listen.resolve().await {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!(error = %e, listen = %listen, "cannot resolve server.listen");
-            return None;
-        }
+    let addrs: Vec<std::net::SocketAddr> = match listen.host() {
+        None => listen.ip().into_iter().collect(),
+        Some(host_port) => match tokio::net::lookup_host(host_port).await {
+            Ok(found) => found.collect(),
+            Err(e) => {
+                tracing::error!(error = %e, listen = %listen, "cannot resolve server.listen");
+                return None;
+            }
+        },
     };
+    if addrs.is_empty() {
+        tracing::error!(listen = %listen, "server.listen resolves to no address");
+        return None;
+    }
     let mut last_error = None;
     for addr in &addrs {
         match TcpListener::bind(addr).await {
