@@ -1,5 +1,6 @@
 //! `sessiond`: serve the API (default), apply migrations, or check the configuration.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -151,7 +152,7 @@ async fn run(command: Command, settings: Settings, source: ConfigSource) -> Exit
 /// address that binds and says which when the name stood for several (`localhost` is
 /// usually both 127.0.0.1 and ::1): write an IP to choose.
 async fn bind(listen: &ListenAddr) -> Option<TcpListener> {
-    let addrs: Vec<std::net::SocketAddr> = match listen.host() {
+    let addrs: Vec<SocketAddr> = match listen.host() {
         None => listen.ip().into_iter().collect(),
         Some(host_port) => match tokio::net::lookup_host(host_port).await {
             Ok(found) => found.collect(),
@@ -161,12 +162,13 @@ async fn bind(listen: &ListenAddr) -> Option<TcpListener> {
             }
         },
     };
-    if addrs.is_empty() {
-        tracing::error!(listen = %listen, "server.listen resolves to no address");
-        return None;
-    }
+    bind_first(listen, &addrs).await
+}
+
+/// Listen on the first of `addrs` that binds; say which when there were several.
+async fn bind_first(listen: &ListenAddr, addrs: &[SocketAddr]) -> Option<TcpListener> {
     let mut last_error = None;
-    for addr in &addrs {
+    for addr in addrs {
         match TcpListener::bind(addr).await {
             Ok(l) => {
                 if addrs.len() > 1 {
@@ -183,10 +185,30 @@ async fn bind(listen: &ListenAddr) -> Option<TcpListener> {
             Err(e) => last_error = Some((addr, e)),
         }
     }
-    if let Some((addr, e)) = last_error {
-        tracing::error!(error = %e, listen = %listen, addr = %addr, "cannot listen (server.listen)");
+    match last_error {
+        Some((addr, e)) => {
+            tracing::error!(error = %e, listen = %listen, addr = %addr, "cannot listen (server.listen)")
+        }
+        None => tracing::error!(listen = %listen, "server.listen resolves to no address"),
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_first_address_that_binds_is_taken() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let busy = taken.local_addr().expect("addr");
+        let free = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listen: ListenAddr = "localhost:0".parse().expect("parse");
+        let bound = bind_first(&listen, &[busy, free]).await.expect("the second binds");
+        assert_ne!(bound.local_addr().expect("addr"), busy);
+        assert!(bind_first(&listen, &[busy]).await.is_none());
+        assert!(bind_first(&listen, &[]).await.is_none());
+    }
 }
 
 /// Exit codes: 0 ran and succeeded, 1 failed, 2 unknown job, 3 another instance holds the lease.
