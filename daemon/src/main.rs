@@ -194,23 +194,6 @@ async fn bind_first(listen: &ListenAddr, addrs: &[SocketAddr]) -> Option<TcpList
     None
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_first_address_that_binds_is_taken() {
-        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let busy = taken.local_addr().expect("addr");
-        let free = SocketAddr::from(([127, 0, 0, 1], 0));
-        let listen: ListenAddr = "localhost:0".parse().expect("parse");
-        let bound = bind_first(&listen, &[busy, free]).await.expect("the second binds");
-        assert_ne!(bound.local_addr().expect("addr"), busy);
-        assert!(bind_first(&listen, &[busy]).await.is_none());
-        assert!(bind_first(&listen, &[]).await.is_none());
-    }
-}
-
 /// Exit codes: 0 ran and succeeded, 1 failed, 2 unknown job, 3 another instance holds the lease.
 async fn run_job(name: &str, settings: Settings) -> ExitCode {
     let Some(job) = sessiond_core::jobs::find(name) else {
@@ -258,4 +241,21 @@ async fn run_job(name: &str, settings: Settings) -> ExitCode {
     };
     store.close().await;
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_first_address_that_binds_is_taken() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let busy = taken.local_addr().expect("addr");
+        let free = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listen: ListenAddr = "localhost:0".parse().expect("parse");
+        let bound = bind_first(&listen, &[busy, free]).await.expect("the second binds");
+        assert_ne!(bound.local_addr().expect("addr"), busy);
+        assert!(bind_first(&listen, &[busy]).await.is_none());
+        assert!(bind_first(&listen, &[]).await.is_none());
+    }
 }
