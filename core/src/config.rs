@@ -61,6 +61,9 @@ impl fmt::Debug for Secret {
 
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if crate::effective_config::redacting() {
+            return s.serialize_str(crate::effective_config::placeholder());
+        }
         s.serialize_str(&self.0)
     }
 }
@@ -128,6 +131,9 @@ impl fmt::Display for SecretUrl {
 
 impl Serialize for SecretUrl {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if crate::effective_config::redacting() {
+            return s.serialize_str(&self.redacted());
+        }
         s.serialize_str(&self.0)
     }
 }
@@ -159,9 +165,29 @@ impl fmt::Debug for HumanDuration {
     }
 }
 
+impl fmt::Display for HumanDuration {
+    /// In the largest unit that divides it (`365d`, `90m`, `1500ms`): what a person writes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        let unit = [
+            (86_400_000, "d"),
+            (3_600_000, "h"),
+            (60_000, "m"),
+            (1000, "s"),
+            (1, "ms"),
+        ]
+        .into_iter()
+        .find(|(size, _)| ms.is_multiple_of(*size) && (ms > 0 || *size == 1000));
+        match unit {
+            Some((size, name)) if self.0.subsec_nanos().is_multiple_of(1_000_000) => write!(f, "{}{name}", ms / size),
+            _ => write!(f, "{}", humantime::format_duration(self.0)),
+        }
+    }
+}
+
 impl Serialize for HumanDuration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(self.0).to_string())
+        s.collect_str(self)
     }
 }
 
@@ -355,8 +381,8 @@ impl WebhookSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
-    /// Address to listen on.
-    pub listen: SocketAddr,
+    /// Address to listen on: `IP:port` or `host:port` (resolved when the daemon binds).
+    pub listen: crate::listen_addr::ListenAddr,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// Largest JSON body accepted, in bytes.
@@ -377,7 +403,7 @@ pub struct ServerSettings {
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)).into(),
             trusted_proxies: Vec::new(),
             max_json_body: 4096,
             request_timeout: HumanDuration::secs(30),
@@ -1146,7 +1172,7 @@ impl Settings {
         if jobs.retention.batch_size == 0 {
             return Err(ConfigError::new("jobs.retention.batch_size", "must be at least 1"));
         }
-        if let Err(e) = tracing_level_ok(&self.log.level) {
+        if let Err(e) = check_log_filter(&self.log.level) {
             return Err(ConfigError::new("log.level", e));
         }
         Ok(())
@@ -1180,16 +1206,32 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
         .map_err(|e| format!("`{expr}` is not a valid cron expression: {e}"))
 }
 
-fn tracing_level_ok(level: &str) -> Result<(), String> {
-    let level = level.trim();
-    if level.is_empty() {
-        return Err("must not be empty".into());
+/// The log levels `log.level` (and `RUST_LOG`) accept, alone or after `target=`.
+pub const LOG_LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+
+/// Check a `log.level` / `RUST_LOG` value: comma-separated directives, each a level
+/// ([`LOG_LEVELS`], any case) or `target=level`. A bare word that is not a level is refused:
+/// tracing would read `inf` as "everything of the target `inf`" and log nothing else.
+pub fn check_log_filter(filter: &str) -> Result<(), String> {
+    let forms = "write a level (error, warn, info, debug, trace, off) or comma-separated \
+                 directives like `info,sessiond=debug`";
+    if filter.trim().is_empty() {
+        return Err(format!("must not be empty; {forms}"));
     }
-    if level.chars().all(|c| c.is_ascii_alphanumeric() || "_=,:.-".contains(c)) {
-        Ok(())
-    } else {
-        Err(format!("`{level}` is not a log level or filter directive"))
+    let is_level = |l: &str| LOG_LEVELS.iter().any(|k| k.eq_ignore_ascii_case(l.trim()));
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let ok = match directive.rsplit_once('=') {
+            // `target[span{field=value}]=level`: only the last `=` separates the level.
+            Some((target, level)) => !target.trim().is_empty() && is_level(level),
+            None => is_level(directive),
+        };
+        if !ok {
+            return Err(format!(
+                "`{directive}` is not a log level or a target=level directive; {forms}"
+            ));
+        }
     }
+    Ok(())
 }
 
 fn from_figment(err: figment::Error) -> ConfigError {
@@ -1399,6 +1441,8 @@ mod tests {
                 "cors.allowed_origins[0]",
             ),
             (None, &[("SESSIOND_LOG__FORMAT", "xml")], "log.format"),
+            (None, &[("SESSIOND_LOG__LEVEL", "inf")], "log.level"),
+            (None, &[("SESSIOND_LOG__LEVEL", "info,sessiond=loud")], "log.level"),
         ];
         for (toml, vars, key) in cases {
             let err = load(*toml, vars).expect_err(&format!("{key} must be refused"));
@@ -1418,6 +1462,24 @@ mod tests {
         }
         for good in ["0 */5 * * * *", "0 15 3 * * *", "0 0 1,2 * * *", "0 0 0 31 2 *"] {
             assert!(parse_cron(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn log_filters_are_levels_or_target_directives() {
+        for good in [
+            "info",
+            "WARN",
+            "off",
+            "info,sessiond=debug",
+            "warn, sqlx=error",
+            "a::b[span]=trace",
+        ] {
+            assert_eq!(check_log_filter(good), Ok(()), "{good}");
+        }
+        for bad in ["", " ", "inf", "sessiond", "info,sessiond=", "=debug", "info;debug"] {
+            let err = check_log_filter(bad).expect_err(bad);
+            assert!(err.contains("error, warn, info, debug, trace, off"), "{bad}: {err}");
         }
     }
 

@@ -40,12 +40,12 @@ pub async fn dispatch(
             if let Some(h) = &state.db_health {
                 h.refresh();
             }
-            let text = state.metrics.render(state.store().pool_stats());
+            let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+            let format = crate::metrics::Format::negotiate(accept);
+            let text = state.metrics.render(state.store().pool_stats(), format);
             let mut res = Response::new(full(text));
-            res.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
+            res.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
             Ok(res)
         }
         Route::OpenApi => {

@@ -1,10 +1,14 @@
 //! `sessiond`: serve the API (default), apply migrations, or check the configuration.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use sessiond_core::Settings;
+use sessiond_core::listen_addr::ListenAddr;
+use tokio::net::TcpListener;
 
 #[derive(Parser)]
 #[command(name = "sessiond", version, about = "Session service for anonymous web apps")]
@@ -22,7 +26,8 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Load and validate the configuration, print it (secrets redacted) and exit.
+    /// Load and validate the configuration, print it as TOML that can be saved and used
+    /// (secrets left out or redacted), with the file and variables it came from, and exit.
     CheckConfig,
     /// Run one scheduled job now (taking its lease like the scheduler does) and exit:
     /// session_expiry, retention, alert_detection, alert_digest, notification_sender, upload_gc,
@@ -34,15 +39,24 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let config_from_env = matches.value_source("config") == Some(ValueSource::EnvVariable);
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
-        Err(e) => {
+        Err(mut e) => {
+            // The loader only knows a path was given; say where it came from.
+            if e.key == "--config" && config_from_env {
+                e.key = "SESSIOND_CONFIG".into();
+            }
             eprintln!("sessiond: {e}");
             return ExitCode::from(2);
         }
     };
-    sessiond::logging::init(&settings.log);
+    if let Err(e) = sessiond::logging::init(&settings.log) {
+        eprintln!("sessiond: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -50,15 +64,63 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings))
+    let source = ConfigSource {
+        path: cli.config.clone(),
+        from_env: config_from_env,
+    };
+    runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings, source))
 }
 
-async fn run(command: Command, settings: Settings) -> ExitCode {
+/// Where the configuration came from, for `check-config`.
+struct ConfigSource {
+    path: Option<PathBuf>,
+    from_env: bool,
+}
+
+impl ConfigSource {
+    /// The header of `check-config`'s output: the file, how it was chosen, and the names (not
+    /// the values) of the environment variables that override it.
+    fn describe(&self) -> String {
+        let default = Path::new(sessiond_core::config::DEFAULT_CONFIG_PATH);
+        let file = match &self.path {
+            Some(p) if self.from_env => format!("{} (from SESSIOND_CONFIG)", p.display()),
+            Some(p) => format!("{} (from --config)", p.display()),
+            None if default.is_file() => format!("{} (the default path)", default.display()),
+            None => "none (built-in defaults)".to_owned(),
+        };
+        let mut vars: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .filter(|name| {
+                name.strip_prefix(sessiond_core::config::ENV_PREFIX)
+                    .is_some_and(|rest| rest.contains("__"))
+            })
+            .collect();
+        vars.sort();
+        let env = if vars.is_empty() {
+            "none".to_owned()
+        } else {
+            vars.join(", ")
+        };
+        format!(
+            "# sessiond effective configuration (save it and use it with --config)\n\
+             # file: {file}\n\
+             # environment overrides: {env}\n"
+        )
+    }
+}
+
+async fn run(command: Command, settings: Settings, source: ConfigSource) -> ExitCode {
     match command {
-        Command::CheckConfig => {
-            println!("{settings:#?}");
-            ExitCode::SUCCESS
-        }
+        Command::CheckConfig => match sessiond_core::effective_config::to_toml(&settings) {
+            Ok(text) => {
+                println!("{}\n{text}", source.describe());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sessiond: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Migrate => match sessiond::open_store(&settings).await {
             Ok(store) => {
                 println!("migrations applied to {}", store.describe());
@@ -72,12 +134,8 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
         },
         Command::RunJob { name } => run_job(&name, settings).await,
         Command::Serve => {
-            let listener = match tokio::net::TcpListener::bind(settings.server.listen).await {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!(error = %e, listen = %settings.server.listen, "cannot listen (server.listen)");
-                    return ExitCode::FAILURE;
-                }
+            let Some(listener) = bind(&settings.server.listen).await else {
+                return ExitCode::FAILURE;
             };
             match sessiond::serve(settings, listener, sessiond::shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -88,6 +146,52 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             }
         }
     }
+}
+
+/// Listen on `server.listen`. A host name is resolved; the daemon listens on the first
+/// address that binds and says which when the name stood for several (`localhost` is
+/// usually both 127.0.0.1 and ::1): write an IP to choose.
+async fn bind(listen: &ListenAddr) -> Option<TcpListener> {
+    let addrs: Vec<SocketAddr> = match listen.host() {
+        None => listen.ip().into_iter().collect(),
+        Some(host_port) => match tokio::net::lookup_host(host_port).await {
+            Ok(found) => found.collect(),
+            Err(e) => {
+                tracing::error!(error = %e, listen = %listen, "cannot resolve server.listen");
+                return None;
+            }
+        },
+    };
+    bind_first(listen, &addrs).await
+}
+
+/// Listen on the first of `addrs` that binds; say which when there were several.
+async fn bind_first(listen: &ListenAddr, addrs: &[SocketAddr]) -> Option<TcpListener> {
+    let mut last_error = None;
+    for addr in addrs {
+        match TcpListener::bind(addr).await {
+            Ok(l) => {
+                if addrs.len() > 1 {
+                    let all: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                    tracing::warn!(
+                        listen = %listen,
+                        resolved = %all.join(", "),
+                        bound = %addr,
+                        "server.listen names several addresses; listening on one only (write an IP to choose)"
+                    );
+                }
+                return Some(l);
+            }
+            Err(e) => last_error = Some((addr, e)),
+        }
+    }
+    match last_error {
+        Some((addr, e)) => {
+            tracing::error!(error = %e, listen = %listen, addr = %addr, "cannot listen (server.listen)")
+        }
+        None => tracing::error!(listen = %listen, "server.listen resolves to no address"),
+    }
+    None
 }
 
 /// Exit codes: 0 ran and succeeded, 1 failed, 2 unknown job, 3 another instance holds the lease.
@@ -137,4 +241,21 @@ async fn run_job(name: &str, settings: Settings) -> ExitCode {
     };
     store.close().await;
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_first_address_that_binds_is_taken() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let busy = taken.local_addr().expect("addr");
+        let free = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listen: ListenAddr = "localhost:0".parse().expect("parse");
+        let bound = bind_first(&listen, &[busy, free]).await.expect("the second binds");
+        assert_ne!(bound.local_addr().expect("addr"), busy);
+        assert!(bind_first(&listen, &[busy]).await.is_none());
+        assert!(bind_first(&listen, &[]).await.is_none());
+    }
 }

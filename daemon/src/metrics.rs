@@ -1,6 +1,7 @@
 //! Prometheus metrics: request counts and latency by route and status, audit batch sizes,
 //! database pool occupancy, open connections and scheduled jobs. Served at `/metrics` to
-//! `metrics.allow`. docs/deployment.md says what each one means.
+//! `metrics.allow`, as OpenMetrics or the classic text format by the request's `Accept`.
+//! docs/deployment.md says what each one means.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64};
@@ -214,8 +215,8 @@ impl Metrics {
         Arc::new(move |n| h.observe(n as f64))
     }
 
-    /// Prometheus text exposition, with pool gauges refreshed.
-    pub fn render(&self, pool: PoolStats) -> String {
+    /// The exposition in `format`, with pool gauges refreshed.
+    pub fn render(&self, pool: PoolStats, format: Format) -> String {
         self.pool_size.set(i64::from(pool.size));
         self.pool_idle.set(i64::try_from(pool.idle).unwrap_or(i64::MAX));
         self.pool_max.set(i64::from(pool.max));
@@ -223,6 +224,147 @@ impl Metrics {
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             tracing::error!(error = %e, "metrics encoding failed");
         }
-        out
+        match format {
+            Format::OpenMetrics => out,
+            Format::Text => to_classic_text(&out),
+        }
+    }
+}
+
+/// The two exposition formats `/metrics` serves, chosen by the request's `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0.0, what Prometheus asks for first.
+    OpenMetrics,
+    /// The classic Prometheus text format 0.0.4: for `curl`, older scrapers and `promtool
+    /// check metrics`; the default when `Accept` does not ask for OpenMetrics.
+    Text,
+}
+
+impl Format {
+    /// OpenMetrics when `accept` names `application/openmetrics-text` (version 1.0.0 or none)
+    /// with a quality at least that of `text/plain`; otherwise the classic text format.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let (mut openmetrics, mut text) = (0.0_f32, 0.0_f32);
+        for range in accept.unwrap_or_default().split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let (mut q, mut version) = (1.0_f32, None);
+            for param in parts {
+                match param
+                    .split_once('=')
+                    .map(|(k, v)| (k.trim(), v.trim().trim_matches('"')))
+                {
+                    Some(("q", v)) => q = v.parse().unwrap_or(0.0),
+                    Some(("version", v)) => version = Some(v.to_owned()),
+                    _ => {}
+                }
+            }
+            match (media.as_str(), version.as_deref()) {
+                ("application/openmetrics-text", None | Some("1.0.0")) => openmetrics = openmetrics.max(q),
+                ("text/plain", None | Some("0.0.4")) => text = text.max(q),
+                _ => {}
+            }
+        }
+        if openmetrics > 0.0 && openmetrics >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
+    }
+
+    /// The `Content-Type` of the format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// Rewrite prometheus-client's OpenMetrics into the classic text format: a counter family is
+/// named with its `_total` suffix in `# HELP`/`# TYPE` (as its samples are), `info` becomes a
+/// `gauge` named `_info`, `unknown` is `untyped`; `# UNIT` and `# EOF` go.
+fn to_classic_text(openmetrics: &str) -> String {
+    let mut renamed: std::collections::HashMap<&str, (&'static str, &'static str)> = Default::default();
+    for line in openmetrics.lines() {
+        if let Some((name, kind)) = line.strip_prefix("# TYPE ").and_then(|rest| rest.split_once(' ')) {
+            match kind.trim() {
+                "counter" => renamed.insert(name, ("_total", "counter")),
+                "info" => renamed.insert(name, ("_info", "gauge")),
+                "unknown" => renamed.insert(name, ("", "untyped")),
+                _ => None,
+            };
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let header = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match header.and_then(|(prefix, rest)| rest.split_once(' ').map(|(name, tail)| (prefix, name, tail))) {
+            Some((prefix, name, tail)) => {
+                let (suffix, kind) = renamed.get(name).copied().unwrap_or(("", ""));
+                let tail = match prefix {
+                    // OpenMetrics escapes `"` in help text; the classic format knows only `\\` and `\n`.
+                    "# HELP " => tail.replace("\\\"", "\""),
+                    _ if kind.is_empty() => tail.to_owned(),
+                    _ => kind.to_owned(),
+                };
+                out.push_str(&format!("{prefix}{name}{suffix} {tail}\n"));
+            }
+            None => {
+                // An exemplar (` # {...}`) has no place in the classic format.
+                out.push_str(line.split(" # {").next().unwrap_or(line));
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_picks_the_format() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        for (accept, format) in [
+            (None, Format::Text),
+            (Some("*/*"), Format::Text),
+            (Some("text/plain"), Format::Text),
+            (Some(prometheus), Format::OpenMetrics),
+            (Some("application/openmetrics-text"), Format::OpenMetrics),
+            (
+                Some("text/plain;q=0.9, application/openmetrics-text; version=\"1.0.0\""),
+                Format::OpenMetrics,
+            ),
+            (
+                Some("application/openmetrics-text;q=0.2,text/plain;q=0.5"),
+                Format::Text,
+            ),
+            (Some("application/openmetrics-text;version=0.0.1"), Format::Text),
+            (Some("application/openmetrics-text;q=0"), Format::Text),
+        ] {
+            assert_eq!(Format::negotiate(accept), format, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_becomes_the_classic_text_format() {
+        let openmetrics = "# HELP x_requests Requests \\\"answered\\\".\n# TYPE x_requests counter\n\
+                           x_requests_total{route=\"/a\"} 3\n# HELP x_build Build.\n# TYPE x_build info\n\
+                           x_build_info{version=\"1\"} 1\n# HELP x_up Up.\n# TYPE x_up gauge\n# UNIT x_up seconds\n\
+                           x_up 1 # {trace=\"a\"} 1.0\n# EOF\n";
+        assert_eq!(
+            to_classic_text(openmetrics),
+            "# HELP x_requests_total Requests \"answered\".\n# TYPE x_requests_total counter\n\
+             x_requests_total{route=\"/a\"} 3\n# HELP x_build_info Build.\n# TYPE x_build_info gauge\n\
+             x_build_info{version=\"1\"} 1\n# HELP x_up Up.\n# TYPE x_up gauge\nx_up 1\n"
+        );
     }
 }

@@ -8,6 +8,7 @@
 pub mod console;
 pub mod faultproxy;
 pub mod process;
+pub mod prometheus;
 pub mod ratelimit;
 pub mod s3;
 pub mod seed;
@@ -171,7 +172,7 @@ impl TestDaemon {
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        settings.server.listen = addr;
+        settings.server.listen = addr.into();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(sessiond::serve_with(
             settings.clone(),
@@ -221,6 +222,19 @@ impl Drop for TestDaemon {
             let _ = stop.send(());
         }
     }
+}
+
+/// `POST {base}/api/session/generate-uuid` (base: `http://host:port`), which must answer 201:
+/// the new session's UUID.
+pub async fn generate_session(base: &str) -> String {
+    let res = client()
+        .post(format!("{base}/api/session/generate-uuid"))
+        .send()
+        .await
+        .expect("generate");
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    let body: serde_json::Value = res.json().await.expect("json");
+    body["uuid"].as_str().expect("uuid").to_owned()
 }
 
 /// An HTTP client for tests (no proxy, no pooling surprises).

@@ -30,15 +30,7 @@ fn settings(db: &TestDb, idle_ms: u64, total_ms: u64) -> Settings {
 }
 
 async fn generate(d: &TestDaemon) -> String {
-    let body: Value = client()
-        .post(d.url("/api/session/generate-uuid"))
-        .send()
-        .await
-        .expect("generate")
-        .json()
-        .await
-        .expect("json");
-    body["uuid"].as_str().expect("uuid").to_owned()
+    sessiond_tests::generate_session(&d.url("")).await
 }
 
 async fn upload_count(d: &TestDaemon, id: &str) -> usize {

@@ -321,13 +321,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Prometheus text format */
+            /** @description The classic Prometheus text format (version 0.0.4), or OpenMetrics 1.0.0 when Accept asks for application/openmetrics-text at least as strongly as text/plain */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "text/plain": unknown;
+                    "application/openmetrics-text": unknown;
                 };
             };
             /** @description Client not allowed (codes: forbidden) */
