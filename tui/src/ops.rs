@@ -12,6 +12,7 @@ use sessiond_core::Settings;
 use sessiond_core::audit::{Actor, EventType, NewEvent, Origin, Severity};
 use sessiond_core::config::StorageBackend;
 use sessiond_core::domain::{SessionStatus, Timeouts, now_millis};
+use sessiond_core::jobs::{JobName, next_run};
 use sessiond_core::session::{SessionError, SessionService};
 use sessiond_core::store::console::{JobLease, JobRun};
 use sessiond_core::store::{self, Store};
@@ -266,12 +267,14 @@ impl Console {
     pub async fn jobs(&self, now: DateTime<Utc>, runs: u32) -> Result<Vec<JobOverview>, String> {
         let leases = self.store.job_leases().await.map_err(|e| e.to_string())?;
         let mut out = Vec::new();
-        for (name, schedule) in job_schedules(&self.settings) {
+        for job in JobName::ALL {
+            let name = job.as_str();
+            let schedule = self.settings.jobs.schedule(job);
             let recent = self.store.job_runs(name, runs).await.map_err(|e| e.to_string())?;
             out.push(JobOverview {
                 name,
-                schedule: schedule.clone(),
-                next_run: next_run(&schedule, now).map(|t| t.timestamp_millis()),
+                schedule: schedule.to_owned(),
+                next_run: next_run(schedule, now).map(|t| t.timestamp_millis()),
                 enabled: self.settings.jobs.enabled,
                 lease: leases.iter().find(|l| l.job == name).cloned(),
                 runs: recent,
@@ -304,50 +307,4 @@ pub struct JobOverview {
     pub lease: Option<JobLease>,
     /// Most recent runs, newest first.
     pub runs: Vec<JobRun>,
-}
-
-/// Every job of SPEC §6 with its configured schedule.
-pub fn job_schedules(settings: &Settings) -> Vec<(&'static str, String)> {
-    let j = &settings.jobs;
-    vec![
-        ("session_expiry", j.session_expiry.schedule.clone()),
-        ("retention", j.retention.schedule.clone()),
-        ("alert_detection", j.alert_detection.schedule.clone()),
-        ("alert_digest", j.alert_digest.schedule.clone()),
-        ("notification_sender", j.notification_sender.schedule.clone()),
-        ("upload_gc", j.upload_gc.schedule.clone()),
-        ("object_deletion", j.object_deletion.schedule.clone()),
-    ]
-}
-
-/// The next time a 6-field cron expression (seconds first) fires after `now`.
-pub fn next_run(expr: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    use croner::parser::{CronParser, Seconds, Year};
-    let cron = CronParser::builder()
-        .seconds(Seconds::Required)
-        .year(Year::Disallowed)
-        .build()
-        .parse(expr)
-        .ok()?;
-    cron.find_next_occurrence(&now, false).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-
-    #[test]
-    fn next_run_follows_six_field_cron() {
-        let now = Utc.with_ymd_and_hms(2026, 1, 8, 10, 2, 7).single().expect("time");
-        let next = super::next_run("0 */5 * * * *", now).expect("next");
-        assert_eq!(next, Utc.with_ymd_and_hms(2026, 1, 8, 10, 5, 0).single().expect("time"));
-        let daily = super::next_run("0 15 3 * * *", now).expect("next");
-        assert_eq!(
-            daily,
-            Utc.with_ymd_and_hms(2026, 1, 9, 3, 15, 0).single().expect("time")
-        );
-        assert!(super::next_run("not cron", now).is_none());
-    }
-
-    use chrono::Utc;
 }
