@@ -628,7 +628,7 @@ async fn validations_are_judged_inside_the_batch(kind: DbKind) {
 /// A validation judges the session as stored, whoever changed it since the writer last read it:
 /// a job's update through another connection, a reset from a second store on the same database
 /// (the console). The SQLite writer keeps the sessions it has read (`SessionCache` in
-/// `store/sqlite_batch.rs`); this is what it must never get wrong.
+/// `store/sqlite/batch.rs`); this is what it must never get wrong.
 async fn validations_see_what_other_connections_commit(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let store = db.store().await;

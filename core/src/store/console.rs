@@ -483,7 +483,7 @@ macro_rules! page_table {
 }
 
 mod sqlite_sql {
-    use crate::store::sqlite_audit_index::session_event_ids;
+    use crate::store::sqlite::session_event_ids;
 
     page_table!(
         session_page,
@@ -549,7 +549,7 @@ mod sqlite_sql {
         WHERE id IN session_event_ids AND session_id = ?2"
     );
     /// After `PSEUDONYMIZE_EVENTS`: the segment index renames the session too.
-    pub const PSEUDONYMIZE_INDEX: Option<&str> = Some(crate::store::sqlite_audit_index::RENAME_SESSION);
+    pub const PSEUDONYMIZE_INDEX: Option<&str> = Some(crate::store::sqlite::RENAME_SESSION);
 }
 
 mod pg_sql {

@@ -12,9 +12,6 @@ pub mod jobs;
 mod postgres;
 pub mod retention;
 mod sqlite;
-mod sqlite_audit_index;
-mod sqlite_batch;
-mod sqlite_checkpoint;
 pub mod uploads;
 pub mod webhooks;
 

@@ -127,7 +127,7 @@ macro_rules! upload_impl {
 
 upload_impl!(SqliteStore, sqlite_sql);
 
-// The SQLite writer applies upload ops on its own connection (`store/sqlite_batch.rs`).
+// The SQLite writer applies upload ops on its own connection (`store/sqlite/batch.rs`).
 impl PgStore {
     /// Apply one [`UploadOp`] inside the writer's transaction.
     pub(crate) async fn apply_upload(
