@@ -77,7 +77,10 @@ async fn sessions_round_trip(kind: DbKind) {
     assert_eq!(out, vec![OpOutcome::Done]);
     assert_eq!(store.get_session(s.id).await.expect("get"), Some(s.clone()));
     assert_eq!(store.get_session(Uuid::new_v4()).await.expect("get"), None);
-    assert_eq!(store.upload_totals(s.id).await.expect("totals"), (0, 0));
+    assert_eq!(
+        store.upload_totals(s.id).await.expect("totals"),
+        sessiond_core::store::UploadTotals { count: 0, bytes: 0 }
+    );
     let counts = store.count_sessions().await.expect("count");
     assert_eq!((counts.active, counts.revoked, counts.expired), (1, 0, 0));
     store.ping().await.expect("ping");
@@ -1300,7 +1303,10 @@ async fn sqlite_upgrade_rebuilds_sessions_keeping_their_uploads() {
     assert_eq!(plan.len(), 1, "{plan:?}");
     assert!(plan[0].3.contains("USING PRIMARY KEY (id=?)"), "{plan:?}");
 
-    assert_eq!(store.upload_totals(a).await.expect("totals"), (3, 800));
+    assert_eq!(
+        store.upload_totals(a).await.expect("totals"),
+        sessiond_core::store::UploadTotals { count: 3, bytes: 800 }
+    );
     let revoked = store.get_session(b).await.expect("get").expect("b is kept");
     assert_eq!(revoked.status, SessionStatus::Revoked);
     assert_eq!(revoked.ended_by.as_deref(), Some("admin:ops"));

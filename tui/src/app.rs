@@ -15,7 +15,8 @@ use ratatui::text::{Line, Span};
 use ratatui::{Frame, Terminal};
 use sessiond_core::audit::AuditEvent;
 use sessiond_core::store::Backend;
-use sessiond_core::store::console::{Alert, AuditPageQuery, SessionSummary};
+use sessiond_core::store::alerts::Alert;
+use sessiond_core::store::console::{AuditPageQuery, SessionSummary};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
@@ -438,7 +439,7 @@ impl App {
                             .await
                             .map_err(err)?
                             .ok_or_else(|| format!("session {id} no longer exists"))?;
-                        let (uploads, _) = c.store.upload_totals(id).await.map_err(err)?;
+                        let uploads = c.store.upload_totals(id).await.map_err(err)?.count;
                         Ok((id, s.status.as_str().to_owned(), uploads))
                     }
                     .await;

@@ -383,7 +383,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             Ok(())
         }
         Command::Sessions(SessionsCmd::Reset { id, yes }) => {
-            let (uploads, _) = store.upload_totals(id).await.map_err(|e| e.to_string())?;
+            let uploads = store.upload_totals(id).await.map_err(|e| e.to_string())?.count;
             confirm(&format!("Reset session {id} and delete its {uploads} upload(s)?"), yes)?;
             let o = console.reset(id).await?;
             if json_out {
@@ -525,7 +525,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                     a.rule,
                     a.subject,
                     a.count,
-                    fmt::datetime(a.last_seen_at)
+                    fmt::datetime(a.last_seen_at.timestamp_millis())
                 );
             }
             Ok(())
@@ -581,7 +581,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                     j.name,
                     j.schedule,
                     j.next_run.map(fmt::datetime).unwrap_or_else(|| "-".into()),
-                    last.map(|r| fmt::datetime(r.started_at))
+                    last.map(|r| fmt::datetime(r.started_at.timestamp_millis()))
                         .unwrap_or_else(|| "never".into()),
                     last.map(|r| r.status.as_str()).unwrap_or("-")
                 );

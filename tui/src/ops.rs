@@ -14,7 +14,8 @@ use sessiond_core::config::StorageBackend;
 use sessiond_core::domain::{SessionStatus, Timeouts, now_millis};
 use sessiond_core::jobs::{JobName, next_run};
 use sessiond_core::session::{SessionError, SessionService};
-use sessiond_core::store::console::{JobLease, JobRun};
+use sessiond_core::store::console::JobLease;
+use sessiond_core::store::jobs::JobRun;
 use sessiond_core::store::{self, Store};
 use sessiond_core::writer::{AuditWriter, WriterHandle, WriterOptions};
 use tokio::sync::Mutex;
@@ -155,7 +156,7 @@ impl Console {
             return Err(READ_ONLY.into());
         }
         self.check_storage()?;
-        let (uploads, _) = self.store.upload_totals(id).await.map_err(|e| e.to_string())?;
+        let uploads = self.store.upload_totals(id).await.map_err(|e| e.to_string())?.count;
         match self.service.reset(&self.origin(), &id.to_string()).await {
             Ok(previous_status) => Ok(ResetOutcome {
                 id,
@@ -176,7 +177,7 @@ impl Console {
             return Err(READ_ONLY.into());
         }
         self.check_storage()?;
-        let (uploads, _) = self.store.upload_totals(id).await.map_err(|e| e.to_string())?;
+        let uploads = self.store.upload_totals(id).await.map_err(|e| e.to_string())?.count;
         let pseudonym = Uuid::new_v4();
         let event = NewEvent::new(
             &self.origin(),
@@ -270,7 +271,11 @@ impl Console {
         for job in JobName::ALL {
             let name = job.as_str();
             let schedule = self.settings.jobs.schedule(job);
-            let recent = self.store.job_runs(name, runs).await.map_err(|e| e.to_string())?;
+            let recent = self
+                .store
+                .list_runs(Some(name), runs)
+                .await
+                .map_err(|e| e.to_string())?;
             out.push(JobOverview {
                 name,
                 schedule: schedule.to_owned(),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::audit::{AuditEvent, NewEvent};
 use crate::domain::SessionStatus;
 use crate::store::StoreError;
+use crate::store::alerts::{Alert, AlertRow, alerts};
 
 /// Sort orders of the session list. Each is served by an index ending in `id`, the keyset
 /// tie-breaker.
@@ -140,12 +141,12 @@ impl SessionPageQuery {
 }
 
 /// A row of the session list.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SessionSummary {
-    /// Session id.
+    /// The session.
     pub id: Uuid,
     /// Stored status.
-    pub status: String,
+    pub status: SessionStatus,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -212,58 +213,6 @@ pub struct AuditPageQuery {
     pub limit: u32,
 }
 
-/// An alert row (SPEC §5).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
-pub struct Alert {
-    /// Id.
-    pub id: i64,
-    /// Rule name.
-    pub rule: String,
-    /// IP key, dependency name or `*`.
-    pub subject: String,
-    /// Severity.
-    pub severity: String,
-    /// `open`, `acknowledged` or `resolved`.
-    pub status: String,
-    /// Occurrences.
-    pub count: i64,
-    /// Unix ms.
-    pub first_seen_at: i64,
-    /// Unix ms.
-    pub last_seen_at: i64,
-    /// Unix ms.
-    pub acknowledged_at: Option<i64>,
-    /// `admin:<name>`.
-    pub acknowledged_by: Option<String>,
-    /// Unix ms.
-    pub resolved_at: Option<i64>,
-    /// Audit event ids that triggered it.
-    #[sqlx(json)]
-    pub sample_event_ids: Vec<i64>,
-}
-
-/// One recorded job run (SPEC §6).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
-pub struct JobRun {
-    /// Id.
-    pub id: i64,
-    /// Job name.
-    pub job: String,
-    /// Daemon instance that ran it.
-    pub holder: String,
-    /// Unix ms.
-    pub started_at: i64,
-    /// Unix ms.
-    pub finished_at: Option<i64>,
-    /// `running`, `succeeded`, `failed`.
-    pub status: String,
-    /// Counts reported by the job.
-    #[sqlx(json)]
-    pub counts: serde_json::Value,
-    /// Failure message.
-    pub error: Option<String>,
-}
-
 /// A job lease (who runs a job now).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct JobLease {
@@ -310,8 +259,6 @@ pub trait ConsoleStore: Send + Sync {
     /// completed with `alert_id`, `rule` and `subject`) in the same transaction; false, and
     /// nothing written, if the alert is not open (or does not exist).
     async fn acknowledge_alert(&self, id: i64, by: &str, at_ms: i64, event: &NewEvent) -> Result<bool, StoreError>;
-    /// A job's most recent runs, newest first.
-    async fn job_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError>;
     /// Every job lease.
     async fn job_leases(&self) -> Result<Vec<JobLease>, StoreError>;
     /// Right to erasure, in one transaction: delete the session's upload rows and its row,
@@ -336,16 +283,18 @@ struct SessionPageRow {
     last_ip: Option<String>,
 }
 
-impl From<SessionPageRow> for SessionSummary {
-    fn from(r: SessionPageRow) -> Self {
-        SessionSummary {
+impl TryFrom<SessionPageRow> for SessionSummary {
+    type Error = StoreError;
+    fn try_from(r: SessionPageRow) -> Result<Self, StoreError> {
+        Ok(SessionSummary {
             id: r.id,
-            status: r.status,
+            status: SessionStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Internal(format!("unknown session status `{}`", r.status)))?,
             created_at: r.created_at,
             last_seen_at: r.last_seen_at,
             uploads: r.uploads,
             last_ip: r.last_ip,
-        }
+        })
     }
 }
 
@@ -528,16 +477,14 @@ mod sqlite_sql {
     pub const EVENTS_PER_MINUTE: &str = "SELECT (occurred_at / 60000) * 60000 AS m, count(*) FROM audit_events \
         WHERE occurred_at >= ? GROUP BY m ORDER BY m";
     pub const LIST_ALERTS: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
-        acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts \
+        acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids FROM alerts \
         WHERE (?1 OR status <> 'resolved') \
         ORDER BY CASE status WHEN 'open' THEN 0 WHEN 'acknowledged' THEN 1 ELSE 2 END, last_seen_at DESC LIMIT ?2";
     pub const GET_ALERT: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
-        acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts WHERE id = ?";
+        acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids FROM alerts WHERE id = ?";
     pub const COUNT_OPEN_ALERTS: &str = "SELECT count(*) FROM alerts WHERE status = 'open'";
     pub const ACK_ALERT: &str = "UPDATE alerts SET status = 'acknowledged', acknowledged_by = ?1, \
         acknowledged_at = ?2 WHERE id = ?3 AND status = 'open' RETURNING rule, subject";
-    pub const JOB_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
-        FROM job_runs WHERE job = ? ORDER BY started_at DESC, id DESC LIMIT ?";
     pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
     pub const SESSION_EXISTS: &str = "SELECT 1 FROM user_sessions WHERE id = ?";
     pub const QUEUE_SESSION_DELETION: &str = crate::store::deletions::sqlite_sql::QUEUE_SESSION;
@@ -589,16 +536,14 @@ mod pg_sql {
     pub const EVENTS_PER_MINUTE: &str = "SELECT (occurred_at / 60000) * 60000 AS m, count(*)::bigint FROM audit_events \
         WHERE occurred_at >= $1 GROUP BY m ORDER BY m";
     pub const LIST_ALERTS: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
-        acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts \
+        acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids FROM alerts \
         WHERE ($1 OR status <> 'resolved') \
         ORDER BY CASE status WHEN 'open' THEN 0 WHEN 'acknowledged' THEN 1 ELSE 2 END, last_seen_at DESC LIMIT $2";
     pub const GET_ALERT: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
-        acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts WHERE id = $1";
+        acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids FROM alerts WHERE id = $1";
     pub const COUNT_OPEN_ALERTS: &str = "SELECT count(*)::bigint FROM alerts WHERE status = 'open'";
     pub const ACK_ALERT: &str = "UPDATE alerts SET status = 'acknowledged', acknowledged_by = $1, \
         acknowledged_at = $2 WHERE id = $3 AND status = 'open' RETURNING rule, subject";
-    pub const JOB_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
-        FROM job_runs WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT $2";
     pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
     pub const SESSION_EXISTS: &str = "SELECT 1 FROM user_sessions WHERE id = $1 FOR UPDATE";
     pub const QUEUE_SESSION_DELETION: &str = crate::store::deletions::pg_sql::QUEUE_SESSION;
@@ -720,12 +665,12 @@ macro_rules! console_impl {
                     PageShape::Ip(ip, s) => query.bind(ip).bind(s),
                     PageShape::Range(r, s) => query.bind(r.low).bind(r.high).bind(s),
                 };
-                Ok(query
+                query
                     .fetch_all(&self.pool)
                     .await?
                     .into_iter()
-                    .map(Into::into)
-                    .collect())
+                    .map(TryInto::try_into)
+                    .collect()
             }
 
             async fn session_uploads(&self, id: Uuid, limit: u32) -> Result<Vec<UploadSummary>, StoreError> {
@@ -783,18 +728,20 @@ macro_rules! console_impl {
             }
 
             async fn list_alerts(&self, include_resolved: bool, limit: u32) -> Result<Vec<Alert>, StoreError> {
-                Ok(sqlx::query_as($sql::LIST_ALERTS)
+                let rows: Vec<AlertRow> = sqlx::query_as($sql::LIST_ALERTS)
                     .bind(include_resolved)
                     .bind(i64::from(limit.clamp(1, 10_000)))
                     .fetch_all(&self.pool)
-                    .await?)
+                    .await?;
+                alerts(rows)
             }
 
             async fn get_alert(&self, id: i64) -> Result<Option<Alert>, StoreError> {
-                Ok(sqlx::query_as($sql::GET_ALERT)
+                let row: Option<AlertRow> = sqlx::query_as($sql::GET_ALERT)
                     .bind(id)
                     .fetch_optional(&self.pool)
-                    .await?)
+                    .await?;
+                row.map(TryInto::try_into).transpose()
             }
 
             async fn count_open_alerts(&self) -> Result<i64, StoreError> {
@@ -830,14 +777,6 @@ macro_rules! console_impl {
                 Self::insert_event(&mut tx, event, &serde_json::Value::Object(meta)).await?;
                 tx.commit().await?;
                 Ok(true)
-            }
-
-            async fn job_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError> {
-                Ok(sqlx::query_as($sql::JOB_RUNS)
-                    .bind(job)
-                    .bind(i64::from(limit.clamp(1, 1000)))
-                    .fetch_all(&self.pool)
-                    .await?)
             }
 
             async fn job_leases(&self) -> Result<Vec<JobLease>, StoreError> {

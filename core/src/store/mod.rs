@@ -26,7 +26,7 @@ use crate::domain::{Session, SessionStatus, Timeouts};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use uploads::{UploadOp, UploadRecord, UploadStore};
+pub use uploads::{UploadOp, UploadRecord, UploadStore, UploadTotals};
 
 /// A store failure. The daemon answers `503 database_unavailable` for `Unavailable` and
 /// `500 internal_error` for `Internal`; the cause goes to the log, never to a client.
@@ -230,7 +230,7 @@ pub trait Store:
     /// Load one session.
     async fn get_session(&self, id: Uuid) -> Result<Option<Session>, StoreError>;
     /// Number and total bytes of a session's uploads.
-    async fn upload_totals(&self, id: Uuid) -> Result<(i64, i64), StoreError>;
+    async fn upload_totals(&self, id: Uuid) -> Result<UploadTotals, StoreError>;
     /// Commit `ops` in one transaction; one outcome per op, in order.
     async fn commit_batch(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError>;
     /// A synchronous way to commit batches, for a writer running on its own thread (SQLite,
@@ -463,12 +463,15 @@ macro_rules! shared_impl {
                 row.map(TryInto::try_into).transpose()
             }
 
-            async fn upload_totals(&self, id: uuid::Uuid) -> Result<(i64, i64), crate::store::StoreError> {
-                let totals: (i64, i64) = sqlx::query_as(q::UPLOAD_TOTALS)
+            async fn upload_totals(
+                &self,
+                id: uuid::Uuid,
+            ) -> Result<crate::store::UploadTotals, crate::store::StoreError> {
+                let (count, bytes): (i64, i64) = sqlx::query_as(q::UPLOAD_TOTALS)
                     .bind(id)
                     .fetch_one(&self.pool)
                     .await?;
-                Ok(totals)
+                Ok(crate::store::UploadTotals { count, bytes })
             }
 
             async fn commit_batch(

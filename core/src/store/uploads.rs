@@ -8,6 +8,15 @@ use uuid::Uuid;
 use crate::audit::NewEvent;
 use crate::store::{PgStore, SqliteStore, StoreError};
 
+/// A session's uploads in sum ([`crate::store::Store::upload_totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UploadTotals {
+    /// How many uploads it has.
+    pub count: i64,
+    /// Their total size in bytes.
+    pub bytes: i64,
+}
+
 /// One stored upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadRecord {

@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
 use sessiond_core::audit::AuditEvent;
-use sessiond_core::store::console::Alert;
+use sessiond_core::store::alerts::{Alert, AlertStatus};
 
 use super::Action;
 use crate::fmt;
@@ -97,17 +97,17 @@ impl AlertsView {
             )),
             Line::from(vec![
                 Span::styled(format!("{:<14}", "severity"), t.dim),
-                Span::styled(a.severity.clone(), t.severity(&a.severity)),
+                Span::styled(a.severity.as_str(), t.severity(a.severity.as_str())),
                 Span::raw("  "),
-                Span::styled(a.status.clone(), t.status(&a.status)),
+                Span::styled(a.status.as_str(), t.status(a.status.as_str())),
             ]),
             field("count", fmt::count(a.count)),
-            field("first seen", fmt::datetime(a.first_seen_at)),
-            field("last seen", fmt::datetime(a.last_seen_at)),
+            field("first seen", fmt::datetime(a.first_seen_at.timestamp_millis())),
+            field("last seen", fmt::datetime(a.last_seen_at.timestamp_millis())),
             field(
                 "acknowledged",
                 match (&a.acknowledged_by, a.acknowledged_at) {
-                    (Some(by), Some(at)) => format!("{} by {by}", fmt::datetime(at)),
+                    (Some(by), Some(at)) => format!("{} by {by}", fmt::datetime(at.timestamp_millis())),
                     _ => "—".into(),
                 },
             ),
@@ -147,7 +147,7 @@ impl Widget for &AlertsView {
         }
         let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
         let visible = self.visible();
-        let open = self.rows.iter().filter(|a| a.status == "open").count();
+        let open = self.rows.iter().filter(|a| a.status == AlertStatus::Open).count();
         let mut spans = vec![
             Span::styled(" Alerts", t.accent),
             Span::styled(format!(" · {open} open · {} shown", visible.len()), t.text),
@@ -181,12 +181,12 @@ impl Widget for &AlertsView {
         let rows = visible.iter().map(|a| {
             Row::new(vec![
                 Cell::from(format!("{:>4}", a.id)),
-                Cell::from(Span::styled(a.status.clone(), t.status(&a.status))),
-                Cell::from(Span::styled(a.severity.clone(), t.severity(&a.severity))),
+                Cell::from(Span::styled(a.status.as_str(), t.status(a.status.as_str()))),
+                Cell::from(Span::styled(a.severity.as_str(), t.severity(a.severity.as_str()))),
                 Cell::from(a.rule.clone()),
                 Cell::from(a.subject.clone()),
                 Cell::from(format!("{:>6}", fmt::count(a.count))),
-                Cell::from(fmt::short(a.last_seen_at)),
+                Cell::from(fmt::short(a.last_seen_at.timestamp_millis())),
             ])
         });
         let table = Table::new(

@@ -112,9 +112,12 @@ impl Widget for &JobsView {
             Row::new(vec![
                 Cell::from(j.name),
                 Cell::from(j.next_run.map(fmt::short).unwrap_or_else(|| "—".into())),
-                Cell::from(last.map(|r| fmt::short(r.started_at)).unwrap_or_else(|| "never".into())),
+                Cell::from(
+                    last.map(|r| fmt::short(r.started_at.timestamp_millis()))
+                        .unwrap_or_else(|| "never".into()),
+                ),
                 match last {
-                    Some(r) => Cell::from(Span::styled(r.status.clone(), t.status(&r.status))),
+                    Some(r) => Cell::from(Span::styled(r.status.as_str(), t.status(r.status.as_str()))),
                     None => Cell::from(Span::styled("—", t.dim)),
                 },
                 Cell::from(j.lease.as_ref().map(|l| l.holder.clone()).unwrap_or_default()),
@@ -150,12 +153,12 @@ impl Widget for &JobsView {
         for r in &job.runs {
             let took = r
                 .finished_at
-                .map(|f| duration(f - r.started_at))
+                .map(|f| duration((f - r.started_at).num_milliseconds()))
                 .unwrap_or_else(|| "…".into());
             let detail = r.error.clone().unwrap_or_else(|| r.counts.to_string());
             lines.push(Line::from(vec![
-                Span::raw(format!("  {} ", fmt::datetime(r.started_at))),
-                Span::styled(format!("{:<9}", r.status), t.status(&r.status)),
+                Span::raw(format!("  {} ", fmt::datetime(r.started_at.timestamp_millis()))),
+                Span::styled(format!("{:<9}", r.status), t.status(r.status.as_str())),
                 Span::raw(format!(" {took:>8}  ")),
                 Span::styled(detail, t.dim),
             ]));

@@ -332,7 +332,7 @@ impl Widget for &SessionsView {
             let id = r.id.to_string();
             Row::new(vec![
                 Cell::from(if wide { id } else { fmt::clip(&id, uuid_width as usize) }),
-                Cell::from(Span::styled(r.status.clone(), t.status(&r.status))),
+                Cell::from(Span::styled(r.status.as_str(), t.status(r.status.as_str()))),
                 Cell::from(time(r.created_at)),
                 Cell::from(time(r.last_seen_at)),
                 Cell::from(format!("{:>3}", r.uploads)),
