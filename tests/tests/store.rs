@@ -8,7 +8,7 @@ use sessiond_core::audit::{AuditQuery, EventType, NewEvent, Origin, Severity};
 use sessiond_core::config::HumanDuration;
 use sessiond_core::domain::Timeouts;
 use sessiond_core::domain::{Session, SessionStatus, now_millis};
-use sessiond_core::store::console::{AuditFilter, AuditPageQuery, session_audit_statements};
+use sessiond_core::store::console::session_audit_statements;
 use sessiond_core::store::{Backend, PgStore, SqliteStore};
 use sessiond_core::store::{OpOutcome, Refusal, WriteOp};
 use sessiond_core::writer::{AuditWriter, WriteError, WriterOptions};
@@ -907,16 +907,15 @@ async fn trail_pages(
     let mut ids = Vec::new();
     let mut cursor = None;
     loop {
-        let q = AuditPageQuery {
-            filter: AuditFilter {
-                session_id: Some(session),
-                ..Default::default()
-            },
+        let q = AuditQuery {
+            session_id: Some(session),
             after_id: if oldest_first { Some(cursor.unwrap_or(0)) } else { None },
             before_id: if oldest_first { None } else { cursor },
             limit,
+            ascending: oldest_first,
+            ..Default::default()
         };
-        let page = store.audit_page(&q).await.expect("page");
+        let page = store.list_audit(&q).await.expect("page");
         assert!(page.iter().all(|e| e.session_id == Some(session)));
         let Some(last) = page.last() else { break };
         cursor = Some(last.id);
@@ -1097,7 +1096,9 @@ async fn session_audit_statements_use_indexes(kind: DbKind) {
                 let rows: Vec<(i64, i64, i64, String)> =
                     sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
                         .bind(0_i64)
-                        .bind(id)
+                        .bind(i64::MAX)
+                        .bind(None::<String>)
+                        .bind(None::<String>)
                         .bind(None::<String>)
                         .bind(None::<String>)
                         .bind(10_i64)
@@ -1123,13 +1124,15 @@ async fn session_audit_statements_use_indexes(kind: DbKind) {
                 .expect("set");
             for (name, sql) in session_audit_statements(Backend::Postgres) {
                 let query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
-                // The purge binds (pseudonym, session); the pages (cursor, ip, type, severity,
-                // limit, session).
+                // The purge binds (pseudonym, session); the pages (after, before, ip, type,
+                // severity, request id, limit, session).
                 let query = if name.starts_with("pseudonymize") {
                     query.bind(id).bind(id)
                 } else {
                     query
+                        .bind(0_i64)
                         .bind(i64::MAX)
+                        .bind(None::<String>)
                         .bind(None::<String>)
                         .bind(None::<String>)
                         .bind(None::<String>)

@@ -14,9 +14,10 @@ use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
 use ratatui::{Frame, Terminal};
 use sessiond_core::audit::AuditEvent;
+use sessiond_core::audit::AuditQuery;
 use sessiond_core::store::Backend;
 use sessiond_core::store::alerts::Alert;
-use sessiond_core::store::console::{AuditPageQuery, SessionSummary};
+use sessiond_core::store::console::SessionSummary;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
@@ -352,11 +353,11 @@ impl App {
                     let limit = 1000;
                     let rows = c
                         .store
-                        .audit_page(&AuditPageQuery {
-                            filter,
+                        .list_audit(&AuditQuery {
                             after_id: Some((cursor - lookback).max(0)),
-                            before_id: None,
                             limit,
+                            ascending: true,
+                            ..filter
                         })
                         .await
                         .map_err(err)?;
@@ -406,11 +407,8 @@ impl App {
                     let uploads = c.store.session_uploads(id, 100).await.map_err(err)?;
                     let events = c
                         .store
-                        .audit_page(&AuditPageQuery {
-                            filter: sessiond_core::store::console::AuditFilter {
-                                session_id: Some(id),
-                                ..Default::default()
-                            },
+                        .list_audit(&AuditQuery {
+                            session_id: Some(id),
                             limit: 100,
                             ..Default::default()
                         })
@@ -454,11 +452,10 @@ impl App {
                         let max = c.store.max_audit_id().await.map_err(err)?;
                         let rows = c
                             .store
-                            .audit_page(&AuditPageQuery {
-                                filter,
-                                after_id: None,
+                            .list_audit(&AuditQuery {
                                 before_id: Some(max.saturating_add(1)),
                                 limit: AUDIT_HISTORY,
+                                ..filter
                             })
                             .await
                             .map_err(err)?;

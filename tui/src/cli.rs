@@ -8,11 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
-use sessiond_core::audit::AuditEvent;
+use sessiond_core::audit::{AuditEvent, AuditQuery, Severity};
 use sessiond_core::domain::{SessionStatus, rfc3339};
-use sessiond_core::store::console::{
-    AuditFilter, AuditPageQuery, SessionFilter, SessionPageQuery, SessionSort, SessionSummary, UuidRange,
-};
+use sessiond_core::store::console::{SessionFilter, SessionPageQuery, SessionSort, SessionSummary, UuidRange};
 use uuid::Uuid;
 
 use crate::fmt;
@@ -138,7 +136,7 @@ pub enum AuditCmd {
         event_type: Option<String>,
         /// Only this severity.
         #[arg(long)]
-        severity: Option<String>,
+        severity: Option<Severity>,
         /// Only this session.
         #[arg(long)]
         session: Option<Uuid>,
@@ -333,11 +331,8 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 .ok_or_else(|| Failure::from(format!("no session {id}")))?;
             let uploads = store.session_uploads(id, 1000).await.map_err(|e| e.to_string())?;
             let events = store
-                .audit_page(&AuditPageQuery {
-                    filter: AuditFilter {
-                        session_id: Some(id),
-                        ..Default::default()
-                    },
+                .list_audit(&AuditQuery {
+                    session_id: Some(id),
                     limit: 100,
                     ..Default::default()
                 })
@@ -448,19 +443,19 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             session,
             ip,
         }) => {
-            let filter = AuditFilter {
+            let filter = AuditQuery {
                 session_id: session,
                 ip,
                 event_type,
                 severity,
+                ..Default::default()
             };
             let max = store.max_audit_id().await.map_err(|e| e.to_string())?;
             let mut rows = store
-                .audit_page(&AuditPageQuery {
-                    filter: filter.clone(),
-                    after_id: None,
+                .list_audit(&AuditQuery {
                     before_id: Some(max.saturating_add(1)),
                     limit: limit.clamp(1, 10_000),
+                    ..filter.clone()
                 })
                 .await
                 .map_err(|e| e.to_string())?;
@@ -492,11 +487,11 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 let top = store.max_audit_id().await.map_err(|e| e.to_string())?;
                 let new = store
-                    .audit_page(&AuditPageQuery {
-                        filter: filter.clone(),
+                    .list_audit(&AuditQuery {
                         after_id: Some(cursor),
-                        before_id: None,
                         limit: 1000,
+                        ascending: true,
+                        ..filter.clone()
                     })
                     .await
                     .map_err(|e| e.to_string())?;

@@ -1,11 +1,12 @@
 //! What the console (`sessionctl`) reads and changes beyond the API's own store verbs: pages of
-//! sessions by keyset, a session's uploads and audit trail, audit pages and the live tail,
+//! sessions by keyset, a session's uploads, the SQL of the one audit query
+//! ([`crate::store::Store::list_audit`], also the console's pages and live tail),
 //! alerts, jobs, and the right-to-erasure purge. Every page query is an index range scan
 //! (migration 0007 adds the indexes), so paging stays fast on millions of rows.
 
 use uuid::Uuid;
 
-use crate::audit::{AuditEvent, NewEvent};
+use crate::audit::{AuditEvent, AuditQuery, NewEvent};
 use crate::domain::SessionStatus;
 use crate::store::StoreError;
 use crate::store::alerts::{Alert, AlertRow, alerts};
@@ -184,35 +185,6 @@ pub struct UploadSummary {
     pub created_at: i64,
 }
 
-/// Which audit events a page or tail shows. Session filters look the session's events up (on
-/// SQLite through the segment index of migration 0008, on PostgreSQL through
-/// `audit_events_session`); the other filters are checked while walking the id index.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFilter {
-    /// Only this session.
-    pub session_id: Option<Uuid>,
-    /// Only this IP.
-    pub ip: Option<String>,
-    /// Only this event type (dotted name).
-    pub event_type: Option<String>,
-    /// Only this severity.
-    pub severity: Option<String>,
-}
-
-/// A page of audit events: newest first below `before_id`, or oldest first above `after_id`
-/// (the live tail's cursor).
-#[derive(Debug, Clone, Default)]
-pub struct AuditPageQuery {
-    /// Filter.
-    pub filter: AuditFilter,
-    /// Tail mode: ids greater than this, ascending.
-    pub after_id: Option<i64>,
-    /// History mode: ids smaller than this, descending (`None` = from the newest).
-    pub before_id: Option<i64>,
-    /// Rows (capped at 10 000).
-    pub limit: u32,
-}
-
 /// A job lease (who runs a job now).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct JobLease {
@@ -240,8 +212,6 @@ pub trait ConsoleStore: Send + Sync {
     async fn session_page(&self, q: &SessionPageQuery) -> Result<Vec<SessionSummary>, StoreError>;
     /// A session's uploads, newest first.
     async fn session_uploads(&self, id: Uuid, limit: u32) -> Result<Vec<UploadSummary>, StoreError>;
-    /// A page of audit events or the tail after a cursor.
-    async fn audit_page(&self, q: &AuditPageQuery) -> Result<Vec<AuditEvent>, StoreError>;
     /// One audit event.
     async fn audit_event(&self, id: i64) -> Result<Option<AuditEvent>, StoreError>;
     /// The highest audit event id (0 when empty).
@@ -450,26 +420,39 @@ mod sqlite_sql {
     );
     pub const SESSION_UPLOADS: &str = "SELECT id, filename, size, sha256, created_at FROM uploads \
         WHERE session_id = ? ORDER BY created_at DESC LIMIT ?";
-    pub const AUDIT_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id < ?1 AND (?2 IS NULL OR ip = ?2) \
-        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id DESC LIMIT ?5";
-    pub const AUDIT_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id > ?1 AND (?2 IS NULL OR ip = ?2) \
-        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id ASC LIMIT ?5";
+    // Binds: after (?1), before (?2), ip, type, severity, request id, limit (?7), session (?8).
+    macro_rules! filters {
+        () => {
+            "id > ?1 AND id < ?2 AND (?3 IS NULL OR ip = ?3) AND (?4 IS NULL OR event_type = ?4) \
+            AND (?5 IS NULL OR severity = ?5) AND (?6 IS NULL OR request_id = ?6) "
+        };
+    }
+    pub const AUDIT_DESC: &str = concat!(
+        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE ",
+        filters!(),
+        "ORDER BY id DESC LIMIT ?7"
+    );
+    pub const AUDIT_ASC: &str = concat!(
+        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE ",
+        filters!(),
+        "ORDER BY id ASC LIMIT ?7"
+    );
     // A session's events come from the segment index (migration 0008, `session_event_ids!`).
     pub const AUDIT_SESSION_DESC: &str = concat!(
-        session_event_ids!("?6"),
+        session_event_ids!("?8"),
         "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id IN session_event_ids AND session_id = ?6 \
-        AND id < ?1 AND (?2 IS NULL OR ip = ?2) \
-        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id DESC LIMIT ?5"
+        request_id, actor, metadata FROM audit_events WHERE id IN session_event_ids AND session_id = ?8 AND ",
+        filters!(),
+        "ORDER BY id DESC LIMIT ?7"
     );
     pub const AUDIT_SESSION_ASC: &str = concat!(
-        session_event_ids!("?6"),
+        session_event_ids!("?8"),
         "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id IN session_event_ids AND session_id = ?6 \
-        AND id > ?1 AND (?2 IS NULL OR ip = ?2) \
-        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id ASC LIMIT ?5"
+        request_id, actor, metadata FROM audit_events WHERE id IN session_event_ids AND session_id = ?8 AND ",
+        filters!(),
+        "ORDER BY id ASC LIMIT ?7"
     );
     pub const AUDIT_EVENT: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
         request_id, actor, metadata FROM audit_events WHERE id = ?";
@@ -516,20 +499,37 @@ mod pg_sql {
     );
     pub const SESSION_UPLOADS: &str = "SELECT id, filename, size, sha256, created_at FROM uploads \
         WHERE session_id = $1 ORDER BY created_at DESC LIMIT $2";
-    pub const AUDIT_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id < $1 AND ($2::text IS NULL OR ip = $2) \
-        AND ($3::text IS NULL OR event_type = $3) AND ($4::text IS NULL OR severity = $4) ORDER BY id DESC LIMIT $5";
-    pub const AUDIT_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id > $1 AND ($2::text IS NULL OR ip = $2) \
-        AND ($3::text IS NULL OR event_type = $3) AND ($4::text IS NULL OR severity = $4) ORDER BY id ASC LIMIT $5";
-    pub const AUDIT_SESSION_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE session_id = $6 AND id < $1 \
-        AND ($2::text IS NULL OR ip = $2) AND ($3::text IS NULL OR event_type = $3) \
-        AND ($4::text IS NULL OR severity = $4) ORDER BY id DESC LIMIT $5";
-    pub const AUDIT_SESSION_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE session_id = $6 AND id > $1 \
-        AND ($2::text IS NULL OR ip = $2) AND ($3::text IS NULL OR event_type = $3) \
-        AND ($4::text IS NULL OR severity = $4) ORDER BY id ASC LIMIT $5";
+    // Binds: after ($1), before ($2), ip, type, severity, request id, limit ($7), session ($8).
+    macro_rules! filters {
+        () => {
+            "id > $1 AND id < $2 AND ($3::text IS NULL OR ip = $3) AND ($4::text IS NULL OR event_type = $4) \
+            AND ($5::text IS NULL OR severity = $5) AND ($6::text IS NULL OR request_id = $6) "
+        };
+    }
+    pub const AUDIT_DESC: &str = concat!(
+        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE ",
+        filters!(),
+        "ORDER BY id DESC LIMIT $7"
+    );
+    pub const AUDIT_ASC: &str = concat!(
+        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE ",
+        filters!(),
+        "ORDER BY id ASC LIMIT $7"
+    );
+    pub const AUDIT_SESSION_DESC: &str = concat!(
+        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE session_id = $8 AND ",
+        filters!(),
+        "ORDER BY id DESC LIMIT $7"
+    );
+    pub const AUDIT_SESSION_ASC: &str = concat!(
+        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE session_id = $8 AND ",
+        filters!(),
+        "ORDER BY id ASC LIMIT $7"
+    );
     pub const AUDIT_EVENT: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
         request_id, actor, metadata FROM audit_events WHERE id = $1";
     pub const MAX_AUDIT_ID: &str = "SELECT coalesce(max(id), 0)::bigint FROM audit_events";
@@ -556,7 +556,8 @@ mod pg_sql {
 }
 
 /// The statements that find one session's audit events on `backend` (console pages, purge),
-/// for query-plan tests: each binds the session id last (`?6`, or `?2` for the purge ones).
+/// for query-plan tests: the pages bind (after, before, ip, type, severity, request id, limit,
+/// session), the purge ones (pseudonym, session).
 #[doc(hidden)]
 pub fn session_audit_statements(backend: super::Backend) -> Vec<(&'static str, &'static str)> {
     let (desc, asc, purge, purge_index) = match backend {
@@ -642,6 +643,37 @@ pub fn page_statements(backend: super::Backend) -> Vec<(String, &'static str, Se
 /// The Rust shared by both backends (the SQL differs only in placeholders and casts).
 macro_rules! console_impl {
     ($store:ty, $db:ty, $sql:ident) => {
+        impl $store {
+            /// [`crate::store::Store::list_audit`]: a session's events by index, the others
+            /// along the id index.
+            pub(crate) async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+                let sql = match (q.ascending, q.session_id.is_some()) {
+                    (true, false) => $sql::AUDIT_ASC,
+                    (true, true) => $sql::AUDIT_SESSION_ASC,
+                    (false, false) => $sql::AUDIT_DESC,
+                    (false, true) => $sql::AUDIT_SESSION_DESC,
+                };
+                let query = sqlx::query_as::<_, super::AuditRow>(sql)
+                    .bind(q.after_id.unwrap_or(i64::MIN))
+                    .bind(q.before_id.unwrap_or(i64::MAX))
+                    .bind(q.ip.as_deref())
+                    .bind(q.event_type.as_deref())
+                    .bind(q.severity.map(crate::audit::Severity::as_str))
+                    .bind(q.request_id.as_deref())
+                    .bind(i64::from(q.limit.clamp(1, 10_000)));
+                let query = match q.session_id {
+                    Some(s) => query.bind(s),
+                    None => query,
+                };
+                Ok(query
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect())
+            }
+        }
+
         #[async_trait::async_trait]
         impl ConsoleStore for $store {
             async fn session_page(&self, q: &SessionPageQuery) -> Result<Vec<SessionSummary>, StoreError> {
@@ -679,31 +711,6 @@ macro_rules! console_impl {
                     .bind(i64::from(limit.clamp(1, 10_000)))
                     .fetch_all(&self.pool)
                     .await?)
-            }
-
-            async fn audit_page(&self, q: &AuditPageQuery) -> Result<Vec<AuditEvent>, StoreError> {
-                let (sql, cursor) = match (q.after_id, q.filter.session_id.is_some()) {
-                    (Some(after), false) => ($sql::AUDIT_ASC, after),
-                    (Some(after), true) => ($sql::AUDIT_SESSION_ASC, after),
-                    (None, false) => ($sql::AUDIT_DESC, q.before_id.unwrap_or(i64::MAX)),
-                    (None, true) => ($sql::AUDIT_SESSION_DESC, q.before_id.unwrap_or(i64::MAX)),
-                };
-                let query = sqlx::query_as::<_, super::AuditRow>(sql)
-                    .bind(cursor)
-                    .bind(q.filter.ip.as_deref())
-                    .bind(q.filter.event_type.as_deref())
-                    .bind(q.filter.severity.as_deref())
-                    .bind(i64::from(q.limit.clamp(1, 10_000)));
-                let query = match q.filter.session_id {
-                    Some(s) => query.bind(s),
-                    None => query,
-                };
-                Ok(query
-                    .fetch_all(&self.pool)
-                    .await?
-                    .into_iter()
-                    .map(Into::into)
-                    .collect())
             }
 
             async fn audit_event(&self, id: i64) -> Result<Option<AuditEvent>, StoreError> {

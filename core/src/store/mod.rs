@@ -238,8 +238,8 @@ pub trait Store:
     fn sync_committer(&self) -> Option<Arc<dyn SyncCommit>>;
     /// Sessions per stored status.
     async fn count_sessions(&self) -> Result<StatusCounts, StoreError>;
-    /// Audit events matching `q`, walking the id index (scripts and tests; the console's pages
-    /// are `ConsoleStore::audit_page`, which looks a session's events up by index).
+    /// Audit events matching `q` (SQL in `store/console.rs`, shared with the console's pages
+    /// and live tail).
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
     /// Connection pool occupancy (for metrics).
     fn pool_stats(&self) -> PoolStats;
@@ -503,19 +503,7 @@ macro_rules! shared_impl {
                 &self,
                 query: &crate::audit::AuditQuery,
             ) -> Result<Vec<crate::audit::AuditEvent>, crate::store::StoreError> {
-                let limit = i64::from(query.limit.clamp(1, 10_000));
-                let sql = if query.ascending { q::LIST_AUDIT_ASC } else { q::LIST_AUDIT_DESC };
-                let rows: Vec<crate::store::AuditRow> = sqlx::query_as(sql)
-                    .bind(query.after_id)
-                    .bind(query.before_id)
-                    .bind(query.session_id)
-                    .bind(query.request_id.as_deref())
-                    .bind(query.ip.as_deref())
-                    .bind(query.event_type.as_deref())
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
+                self.audit_events(query).await
             }
 
             fn pool_stats(&self) -> crate::store::PoolStats {

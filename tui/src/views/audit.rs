@@ -8,9 +8,8 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
-use sessiond_core::audit::{AuditEvent, EventType, Severity};
+use sessiond_core::audit::{AuditEvent, AuditQuery, EventType, Severity};
 use sessiond_core::domain::rfc3339;
-use sessiond_core::store::console::AuditFilter;
 use uuid::Uuid;
 
 use super::Action;
@@ -32,8 +31,8 @@ pub struct AuditView {
     pub selected: usize,
     /// Tail paused.
     pub paused: bool,
-    /// Active filter.
-    pub filter: AuditFilter,
+    /// Active filter: a query with only its filter fields set.
+    pub filter: AuditQuery,
     /// What was typed at `/`.
     pub filter_text: String,
     /// Highest id seen; the tail asks for ids above it.
@@ -48,18 +47,18 @@ pub struct AuditView {
 
 /// Parse the `/` filter: space-separated tokens, each a severity, an event type, a session
 /// UUID or an IP (`key=value` forms `type=`, `severity=`, `session=`, `ip=` also work).
-pub fn parse_filter(text: &str) -> Result<AuditFilter, String> {
-    let mut f = AuditFilter::default();
+pub fn parse_filter(text: &str) -> Result<AuditQuery, String> {
+    let mut f = AuditQuery::default();
     for token in text.split_whitespace() {
         let (key, value) = token.split_once('=').unwrap_or(("", token));
         match key {
             "type" => f.event_type = Some(value.to_owned()),
-            "severity" | "sev" => f.severity = Some(value.to_owned()),
+            "severity" | "sev" => f.severity = Some(value.parse()?),
             "session" => {
                 f.session_id = Some(Uuid::parse_str(value).map_err(|_| format!("`{value}` is not a session UUID"))?)
             }
             "ip" => f.ip = Some(value.to_owned()),
-            "" if Severity::parse(value).is_some() => f.severity = Some(value.to_owned()),
+            "" if Severity::parse(value).is_some() => f.severity = Severity::parse(value),
             "" if EventType::parse(value).is_some() => f.event_type = Some(value.to_owned()),
             "" if Uuid::parse_str(value).is_ok() => f.session_id = Uuid::parse_str(value).ok(),
             "" if value.parse::<IpAddr>().is_ok() => f.ip = Some(value.to_owned()),
@@ -265,12 +264,13 @@ mod tests {
     #[test]
     fn filter_tokens_are_recognised_by_shape() {
         let f = super::parse_filter("warning session.reset 10.0.0.1").expect("valid");
-        assert_eq!(f.severity.as_deref(), Some("warning"));
+        assert_eq!(f.severity, Some(sessiond_core::audit::Severity::Warning));
         assert_eq!(f.event_type.as_deref(), Some("session.reset"));
         assert_eq!(f.ip.as_deref(), Some("10.0.0.1"));
         let f = super::parse_filter("session=1b4e28ba-2fa1-41d2-883f-0016d3cca427").expect("valid");
         assert!(f.session_id.is_some());
         assert!(super::parse_filter("nonsense").is_err());
+        assert!(super::parse_filter("severity=loud").is_err());
         assert_eq!(super::parse_filter("").expect("empty"), Default::default());
     }
 }

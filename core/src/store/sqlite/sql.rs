@@ -19,13 +19,3 @@ pub const GET_SESSION: &str = "SELECT id, status, created_at, last_seen_at, ende
     user_info, created_ip, last_ip FROM user_sessions WHERE id = ?";
 pub const UPLOAD_TOTALS: &str = "SELECT count(*), coalesce(sum(size), 0) FROM uploads WHERE session_id = ?";
 pub const COUNT_SESSIONS: &str = "SELECT status, count(*) FROM user_sessions GROUP BY status";
-pub const LIST_AUDIT_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, \
-    user_agent, request_id, actor, metadata FROM audit_events \
-    WHERE (?1 IS NULL OR id > ?1) AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR session_id = ?3) \
-    AND (?4 IS NULL OR request_id = ?4) AND (?5 IS NULL OR ip = ?5) AND (?6 IS NULL OR event_type = ?6) \
-    ORDER BY id ASC LIMIT ?7";
-pub const LIST_AUDIT_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, \
-    user_agent, request_id, actor, metadata FROM audit_events \
-    WHERE (?1 IS NULL OR id > ?1) AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR session_id = ?3) \
-    AND (?4 IS NULL OR request_id = ?4) AND (?5 IS NULL OR ip = ?5) AND (?6 IS NULL OR event_type = ?6) \
-    ORDER BY id DESC LIMIT ?7";
