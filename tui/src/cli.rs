@@ -211,6 +211,12 @@ impl From<String> for Failure {
     }
 }
 
+impl From<crate::ops::ConsoleError> for Failure {
+    fn from(e: crate::ops::ConsoleError) -> Self {
+        e.to_string().into()
+    }
+}
+
 fn usage(message: impl Into<String>) -> Failure {
     Failure {
         message: message.into(),

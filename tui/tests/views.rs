@@ -20,6 +20,7 @@ use sessionctl::views::header::HeaderView;
 use sessionctl::views::help::HelpView;
 use sessionctl::views::jobs::JobsView;
 use sessionctl::views::sessions::{SessionDetail, SessionsView};
+use sessionctl::views::{Draw, Themed, View};
 use sessiond_core::audit::AuditEvent;
 use sessiond_core::audit::Severity;
 use sessiond_core::domain::from_millis;
@@ -32,9 +33,9 @@ use uuid::Uuid;
 
 const T0: i64 = 1_767_867_330_000; // 2026-01-08 10:15:30 UTC
 
-fn render(widget: impl Widget, width: u16, height: u16) -> String {
+fn render(view: &impl Draw, width: u16, height: u16) -> String {
     let mut buf = Buffer::empty(Rect::new(0, 0, width, height));
-    widget.render(buf.area, &mut buf);
+    Themed(view, &Theme::dark()).render(buf.area, &mut buf);
     buffer_text(&buf)
 }
 
@@ -288,11 +289,8 @@ fn header_help_and_confirm() {
         open_alerts: Some(2),
         ..Default::default()
     };
-    let help = HelpView {
-        scope: Scope::Sessions,
-        theme: Theme::dark(),
-    };
-    let confirm = ConfirmView::reset(id(1), "active", 3, Theme::dark());
+    let help = HelpView { scope: Scope::Sessions };
+    let confirm = ConfirmView::reset(id(1), "active", 3);
     insta::assert_snapshot!(format!(
         "{}---\n{}---\n{}",
         render(&header, 80, 2),

@@ -12,7 +12,7 @@ use sessiond_core::audit::{AuditEvent, AuditQuery, EventType, Severity};
 use sessiond_core::domain::rfc3339;
 use uuid::Uuid;
 
-use super::Action;
+use super::{Action, Draw, View};
 use crate::fmt;
 use crate::keymap::{Command, Scope};
 use crate::theme::Theme;
@@ -23,8 +23,6 @@ pub const KEEP: usize = 2000;
 /// State of the Audit tab.
 #[derive(Debug, Clone, Default)]
 pub struct AuditView {
-    /// Colours.
-    pub theme: Theme,
     /// Events, newest first.
     pub rows: VecDeque<AuditEvent>,
     /// Selected row.
@@ -73,15 +71,6 @@ pub fn parse_filter(text: &str) -> Result<AuditQuery, String> {
 }
 
 impl AuditView {
-    /// The key scope in force.
-    pub fn scope(&self) -> Scope {
-        if self.detail.is_some() {
-            Scope::Detail
-        } else {
-            Scope::Audit
-        }
-    }
-
     /// The history page for the current filter arrived (newest first); `cursor` is the
     /// highest id that existed when it was read.
     pub fn loaded(&mut self, generation: u64, rows: Vec<AuditEvent>, cursor: i64) {
@@ -116,50 +105,7 @@ impl AuditView {
         self.cursor = self.cursor.max(cursor);
     }
 
-    /// Apply what was typed at `/`.
-    pub fn apply_filter(&mut self, text: &str) -> Option<Action> {
-        match parse_filter(text) {
-            Ok(f) => {
-                self.filter = f;
-                self.filter_text = text.trim().to_owned();
-                self.generation += 1;
-                self.loaded = false;
-                self.rows.clear();
-                self.selected = 0;
-                Some(Action::ReloadAudit)
-            }
-            Err(e) => Some(Action::Toast(e)),
-        }
-    }
-
-    /// React to a command.
-    pub fn handle(&mut self, command: Command) -> Option<Action> {
-        if let Some((_, scroll)) = &mut self.detail {
-            match command {
-                Command::Back => self.detail = None,
-                Command::Down => *scroll = scroll.saturating_add(1),
-                Command::Up => *scroll = scroll.saturating_sub(1),
-                _ => {}
-            }
-            return None;
-        }
-        let last = self.rows.len().saturating_sub(1);
-        match command {
-            Command::Down => self.selected = (self.selected + 1).min(last),
-            Command::Up => self.selected = self.selected.saturating_sub(1),
-            Command::PageDown => self.selected = (self.selected + 10).min(last),
-            Command::PageUp => self.selected = self.selected.saturating_sub(10),
-            Command::Top => self.selected = 0,
-            Command::Pause => self.paused = !self.paused,
-            Command::Open => self.detail = self.rows.get(self.selected).cloned().map(|e| (e, 0)),
-            Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
-            _ => {}
-        }
-        None
-    }
-
-    fn draw_detail(&self, e: &AuditEvent, scroll: u16, area: Rect, buf: &mut Buffer) {
-        let t = &self.theme;
+    fn draw_detail(&self, e: &AuditEvent, scroll: u16, area: Rect, buf: &mut Buffer, t: &Theme) {
         let field =
             |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim), Span::raw(v)]);
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
@@ -188,11 +134,60 @@ impl AuditView {
     }
 }
 
-impl Widget for &AuditView {
-    fn render(self, area: Rect, buf: &mut Buffer) {
-        let t = &self.theme;
+impl View for AuditView {
+    fn scope(&self) -> Scope {
+        if self.detail.is_some() {
+            Scope::Detail
+        } else {
+            Scope::Audit
+        }
+    }
+
+    fn handle(&mut self, command: Command) -> Option<Action> {
+        if let Some((_, scroll)) = &mut self.detail {
+            match command {
+                Command::Back => self.detail = None,
+                Command::Down => *scroll = scroll.saturating_add(1),
+                Command::Up => *scroll = scroll.saturating_sub(1),
+                _ => {}
+            }
+            return None;
+        }
+        let last = self.rows.len().saturating_sub(1);
+        match command {
+            Command::Down => self.selected = (self.selected + 1).min(last),
+            Command::Up => self.selected = self.selected.saturating_sub(1),
+            Command::PageDown => self.selected = (self.selected + 10).min(last),
+            Command::PageUp => self.selected = self.selected.saturating_sub(10),
+            Command::Top => self.selected = 0,
+            Command::Pause => self.paused = !self.paused,
+            Command::Open => self.detail = self.rows.get(self.selected).cloned().map(|e| (e, 0)),
+            Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
+            _ => {}
+        }
+        None
+    }
+
+    fn apply_filter(&mut self, text: &str) -> Option<Action> {
+        match parse_filter(text) {
+            Ok(f) => {
+                self.filter = f;
+                self.filter_text = text.trim().to_owned();
+                self.generation += 1;
+                self.loaded = false;
+                self.rows.clear();
+                self.selected = 0;
+                Some(Action::ReloadAudit)
+            }
+            Err(e) => Some(Action::Toast(e)),
+        }
+    }
+}
+
+impl Draw for AuditView {
+    fn draw(&self, area: Rect, buf: &mut Buffer, t: &Theme) {
         if let Some((e, scroll)) = &self.detail {
-            self.draw_detail(e, *scroll, area, buf);
+            self.draw_detail(e, *scroll, area, buf, t);
             return;
         }
         let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
