@@ -71,11 +71,11 @@ pub enum Msg {
     },
     /// Header figures, and whether sessions were counted this time.
     Header(HeaderFigures, bool),
-    /// Alerts.
+    /// The Alerts tab's rows.
     Alerts(Result<Vec<Alert>, ConsoleError>),
     /// An alert and its sample events.
     AlertDetail(Result<AlertRecord, ConsoleError>),
-    /// Jobs.
+    /// The Jobs tab's rows.
     Jobs(Result<Vec<JobOverview>, ConsoleError>),
     /// Webhook deliveries and the audit chain's state (Jobs tab).
     AuditHealth(Result<AuditHealth, ConsoleError>),
@@ -95,7 +95,6 @@ pub enum Reload {
 /// A toast in the footer.
 #[derive(Debug, Clone)]
 pub struct Toast {
-    /// Text.
     pub text: String,
     /// Error (red) or success (green).
     pub error: bool,
@@ -106,7 +105,7 @@ pub struct Toast {
 /// Start-up options of the console.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
-    /// Palette.
+    /// The theme to start with.
     pub theme: Theme,
 }
 
@@ -125,7 +124,6 @@ pub struct App {
     pub tab: Tab,
     /// The tabs' views.
     pub tabs: Tabs,
-    /// Header.
     pub header: HeaderView,
     /// Help overlay shown.
     pub help: bool,
@@ -133,9 +131,8 @@ pub struct App {
     pub confirm: Option<ConfirmView>,
     /// Filter prompt text (open when `Some`).
     pub prompt: Option<String>,
-    /// Toast.
     pub toast: Option<Toast>,
-    /// Palette.
+    /// What every view is drawn with (`t` toggles it).
     pub theme: Theme,
     /// Leave the loop.
     pub quit: bool,

@@ -46,7 +46,7 @@ pub enum ConsoleError {
     Open {
         /// The database, password redacted.
         url: String,
-        /// Why.
+        /// What the store said.
         source: StoreError,
     },
     /// Pending migrations could not be applied.
@@ -54,7 +54,7 @@ pub enum ConsoleError {
     Migrate {
         /// The database, password redacted.
         database: String,
-        /// Why.
+        /// What the migrator said.
         source: StoreError,
     },
     /// `--read-only` refuses every change.

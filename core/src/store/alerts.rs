@@ -133,13 +133,13 @@ pub(crate) fn alerts(rows: Vec<AlertRow>) -> Result<Vec<Alert>, StoreError> {
 /// An alert to insert.
 #[derive(Debug, Clone)]
 pub struct NewAlert {
-    /// Rule.
+    /// Rule name.
     pub rule: String,
-    /// Subject.
+    /// IP key, dependency name, or `*`.
     pub subject: String,
-    /// Severity.
+    /// The rule's severity, stored form.
     pub severity: String,
-    /// Matching events.
+    /// Matching events so far.
     pub count: i64,
     /// First matching event.
     pub first_seen_at: DateTime<Utc>,
@@ -196,13 +196,13 @@ pub struct Notification {
 /// An audit event as the detection rules see it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RecentEvent {
-    /// Id.
+    /// Audit event id (kept as a sample on the alert).
     pub id: i64,
-    /// Unix ms.
+    /// When it happened (Unix ms).
     pub occurred_at: i64,
-    /// Client IP.
+    /// Client IP (the subject of per-IP rules).
     pub ip: Option<String>,
-    /// Metadata.
+    /// Event-specific facts (e.g. the refused route).
     pub metadata: sqlx::types::Json<serde_json::Value>,
 }
 

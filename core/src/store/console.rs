@@ -144,13 +144,13 @@ impl SessionPageQuery {
 /// A row of the session list.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SessionSummary {
-    /// The session.
+    /// The session's id, the keyset tie-breaker of every order.
     pub id: Uuid,
-    /// Stored status.
+    /// As stored (expiry by time is evaluated on read; see `Session::effective_status`).
     pub status: SessionStatus,
-    /// Unix ms.
+    /// Creation time in Unix ms (a keyset sort key, hence not a `DateTime`).
     pub created_at: i64,
-    /// Unix ms.
+    /// Last validation in Unix ms, at `session.touch_interval` resolution (a sort key too).
     pub last_seen_at: i64,
     /// Number of uploads.
     pub uploads: i64,
@@ -173,26 +173,26 @@ impl SessionSummary {
 /// An upload row as the console shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct UploadSummary {
-    /// Upload id.
+    /// Its id, also the name of its object (`uploads/<session>/<id>.pdf`).
     pub id: Uuid,
-    /// Client's file name.
+    /// Client's file name, sanitized.
     pub filename: String,
-    /// Bytes.
+    /// Size in bytes.
     pub size: i64,
-    /// Hex SHA-256.
+    /// Hex SHA-256 of the content.
     pub sha256: String,
-    /// Unix ms.
+    /// When it was stored (Unix ms).
     pub created_at: i64,
 }
 
 /// A job lease (who runs a job now).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct JobLease {
-    /// Job name.
+    /// The job ([`crate::jobs::JobName`] spelling).
     pub job: String,
-    /// Daemon instance holding it.
+    /// Instance id of the daemon holding it.
     pub holder: String,
-    /// Unix ms.
+    /// When it lapses unless renewed (Unix ms).
     pub expires_at: i64,
 }
 
@@ -376,6 +376,14 @@ macro_rules! page_sql_each_status {
     };
 }
 
+/// The start of every audit query of both backends: the columns of `AuditRow`.
+macro_rules! audit_select {
+    () => {
+        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE "
+    };
+}
+
 /// Every session page statement of a backend, by (sort, shape).
 macro_rules! page_table {
     ($name:ident, ($p1:literal, $p2:literal, $p3:literal), $status4:literal, $ip4:literal, $range:literal, $ip_id:literal) => {
@@ -427,30 +435,20 @@ mod sqlite_sql {
             AND (?5 IS NULL OR severity = ?5) AND (?6 IS NULL OR request_id = ?6) "
         };
     }
-    pub const AUDIT_DESC: &str = concat!(
-        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE ",
-        filters!(),
-        "ORDER BY id DESC LIMIT ?7"
-    );
-    pub const AUDIT_ASC: &str = concat!(
-        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE ",
-        filters!(),
-        "ORDER BY id ASC LIMIT ?7"
-    );
+    pub const AUDIT_DESC: &str = concat!(audit_select!(), filters!(), "ORDER BY id DESC LIMIT ?7");
+    pub const AUDIT_ASC: &str = concat!(audit_select!(), filters!(), "ORDER BY id ASC LIMIT ?7");
     // A session's events come from the segment index (migration 0008, `session_event_ids!`).
     pub const AUDIT_SESSION_DESC: &str = concat!(
         session_event_ids!("?8"),
-        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id IN session_event_ids AND session_id = ?8 AND ",
+        audit_select!(),
+        "id IN session_event_ids AND session_id = ?8 AND ",
         filters!(),
         "ORDER BY id DESC LIMIT ?7"
     );
     pub const AUDIT_SESSION_ASC: &str = concat!(
         session_event_ids!("?8"),
-        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id IN session_event_ids AND session_id = ?8 AND ",
+        audit_select!(),
+        "id IN session_event_ids AND session_id = ?8 AND ",
         filters!(),
         "ORDER BY id ASC LIMIT ?7"
     );
@@ -506,27 +504,17 @@ mod pg_sql {
             AND ($5::text IS NULL OR severity = $5) AND ($6::text IS NULL OR request_id = $6) "
         };
     }
-    pub const AUDIT_DESC: &str = concat!(
-        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE ",
-        filters!(),
-        "ORDER BY id DESC LIMIT $7"
-    );
-    pub const AUDIT_ASC: &str = concat!(
-        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE ",
-        filters!(),
-        "ORDER BY id ASC LIMIT $7"
-    );
+    pub const AUDIT_DESC: &str = concat!(audit_select!(), filters!(), "ORDER BY id DESC LIMIT $7");
+    pub const AUDIT_ASC: &str = concat!(audit_select!(), filters!(), "ORDER BY id ASC LIMIT $7");
     pub const AUDIT_SESSION_DESC: &str = concat!(
-        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE session_id = $8 AND ",
+        audit_select!(),
+        "session_id = $8 AND ",
         filters!(),
         "ORDER BY id DESC LIMIT $7"
     );
     pub const AUDIT_SESSION_ASC: &str = concat!(
-        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE session_id = $8 AND ",
+        audit_select!(),
+        "session_id = $8 AND ",
         filters!(),
         "ORDER BY id ASC LIMIT $7"
     );

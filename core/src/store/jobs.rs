@@ -53,13 +53,14 @@ impl std::fmt::Display for RunStatus {
 /// milliseconds (`sessionctl jobs list --json`), as they are stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct JobRun {
-    /// Row id.
+    /// Row id (also in the run's audit events, `request_id = job:<name>:<id>`).
     pub id: i64,
-    /// Job name.
+    /// The job ([`crate::jobs::JobName`] spelling; kept as text so runs of a job a newer
+    /// version added still load).
     pub job: String,
     /// Instance id of the daemon (or `run-job` process) that ran it.
     pub holder: String,
-    /// Start.
+    /// When the run started.
     #[serde(with = "chrono::serde::ts_milliseconds")]
     pub started_at: DateTime<Utc>,
     /// End (none while running, or when the process died mid-run).
