@@ -215,7 +215,9 @@ pub struct AuditEvent {
     pub occurred_at: DateTime<Utc>,
     /// Dotted type name (kept as text so rows written by newer versions still load).
     pub event_type: String,
-    /// `info`, `warning` or `critical`.
+    /// `info`, `warning` or `critical` ([`Severity`]'s stored form), kept as text like
+    /// `event_type`: `sessionctl audit verify` must load a row whose text was tampered with
+    /// and report the broken link, not fail to decode it.
     pub severity: String,
     /// The session concerned.
     pub session_id: Option<Uuid>,
