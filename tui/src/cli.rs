@@ -211,6 +211,12 @@ impl From<String> for Failure {
     }
 }
 
+impl From<sessiond_core::store::StoreError> for Failure {
+    fn from(e: sessiond_core::store::StoreError) -> Self {
+        e.to_string().into()
+    }
+}
+
 impl From<crate::ops::ConsoleError> for Failure {
     fn from(e: crate::ops::ConsoleError) -> Self {
         e.to_string().into()
@@ -307,8 +313,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                     after: None,
                     limit: a.limit.clamp(1, 1000),
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if json_out {
                 return print_json(&rows.iter().map(session_json).collect::<Vec<_>>());
             }
@@ -335,15 +340,14 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| Failure::from(format!("no session {id}")))?;
-            let uploads = store.session_uploads(id, 1000).await.map_err(|e| e.to_string())?;
+            let uploads = store.session_uploads(id, 1000).await?;
             let events = store
                 .list_audit(&AuditQuery {
                     session_id: Some(id),
                     limit: 100,
                     ..Default::default()
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if json_out {
                 return print_json(&json!({
                     "id": s.id,
@@ -384,7 +388,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             Ok(())
         }
         Command::Sessions(SessionsCmd::Reset { id, yes }) => {
-            let uploads = store.upload_totals(id).await.map_err(|e| e.to_string())?.count;
+            let uploads = store.upload_totals(id).await?.count;
             confirm(&format!("Reset session {id} and delete its {uploads} upload(s)?"), yes)?;
             let o = console.reset(id).await?;
             if json_out {
@@ -456,15 +460,14 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 severity,
                 ..Default::default()
             };
-            let max = store.max_audit_id().await.map_err(|e| e.to_string())?;
+            let max = store.max_audit_id().await?;
             let mut rows = store
                 .list_audit(&AuditQuery {
                     before_id: Some(max.saturating_add(1)),
                     limit: limit.clamp(1, 10_000),
                     ..filter.clone()
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             rows.reverse();
             let print = |e: &AuditEvent| -> Result<(), Failure> {
                 let line = if json_out {
@@ -491,7 +494,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             let mut cursor = max.max(rows.last().map_or(0, |e| e.id));
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
-                let top = store.max_audit_id().await.map_err(|e| e.to_string())?;
+                let top = store.max_audit_id().await?;
                 let new = store
                     .list_audit(&AuditQuery {
                         after_id: Some(cursor),
@@ -499,8 +502,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                         ascending: true,
                         ..filter.clone()
                     })
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 for e in &new {
                     print(e)?;
                 }
@@ -509,7 +511,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             }
         }
         Command::Alerts(AlertsCmd::List { all }) => {
-            let rows = store.list_alerts(all, 10_000).await.map_err(|e| e.to_string())?;
+            let rows = store.list_alerts(all, 10_000).await?;
             if json_out {
                 return print_json(&rows);
             }
@@ -553,8 +555,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             let url = console.settings.database.url.clone();
             let report = tokio::task::spawn_blocking(move || sessiond_core::store::backup::sqlite_backup(&url, &file))
                 .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())??;
             if json_out {
                 return print_json(&report);
             }
