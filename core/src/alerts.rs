@@ -464,7 +464,7 @@ pub async fn queue_digest(ctx: &JobContext, now: DateTime<Utc>) -> Result<Counts
         let view = AlertView {
             rule: &a.rule,
             subject: &a.subject,
-            severity: Severity::parse(&a.severity).unwrap_or(Severity::Warning),
+            severity: a.severity,
             count: a.count,
             first_seen: a.first_seen_at,
             last_seen: a.last_seen_at,

@@ -98,6 +98,20 @@ impl Severity {
     }
 }
 
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, not `write_str`: tables align these with `{:<9}`.
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse(s).ok_or_else(|| format!("`{s}` is not a severity (info, warning, critical)"))
+    }
+}
+
 /// Who caused an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
@@ -201,7 +215,9 @@ pub struct AuditEvent {
     pub occurred_at: DateTime<Utc>,
     /// Dotted type name (kept as text so rows written by newer versions still load).
     pub event_type: String,
-    /// `info`, `warning` or `critical`.
+    /// `info`, `warning` or `critical` ([`Severity`]'s stored form), kept as text like
+    /// `event_type`: `sessionctl audit verify` must load a row whose text was tampered with
+    /// and report the broken link, not fail to decode it.
     pub severity: String,
     /// The session concerned.
     pub session_id: Option<Uuid>,
@@ -217,8 +233,13 @@ pub struct AuditEvent {
     pub metadata: serde_json::Value,
 }
 
-/// Which events to list, newest or oldest first.
-#[derive(Debug, Clone, Default)]
+/// Which events to list, newest or oldest first: the one audit query of the store
+/// ([`crate::store::Store::list_audit`]), for the API's jobs, scripts and the console alike.
+/// A session filter looks the session's events up by index (on SQLite through the segment
+/// index of migration 0008, on PostgreSQL through `audit_events_session`); the other filters
+/// are checked while walking the id index. The console keeps its filter as a query with only
+/// the filter fields set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
     /// Only ids greater than this (live tail cursor).
     pub after_id: Option<i64>,
@@ -230,8 +251,10 @@ pub struct AuditQuery {
     pub request_id: Option<String>,
     /// Only this IP.
     pub ip: Option<String>,
-    /// Only this type.
+    /// Only this type (dotted name).
     pub event_type: Option<String>,
+    /// Only this severity.
+    pub severity: Option<Severity>,
     /// At most this many (capped at 10 000).
     pub limit: u32,
     /// Oldest first (tails) instead of newest first.

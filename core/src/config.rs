@@ -915,6 +915,22 @@ impl Default for JobSettings {
     }
 }
 
+impl JobSettings {
+    /// The cron expression of `job`.
+    pub fn schedule(&self, job: crate::jobs::JobName) -> &str {
+        use crate::jobs::JobName as J;
+        match job {
+            J::SessionExpiry => &self.session_expiry.schedule,
+            J::Retention => &self.retention.schedule,
+            J::AlertDetection => &self.alert_detection.schedule,
+            J::AlertDigest => &self.alert_digest.schedule,
+            J::NotificationSender => &self.notification_sender.schedule,
+            J::UploadGc => &self.upload_gc.schedule,
+            J::ObjectDeletion => &self.object_deletion.schedule,
+        }
+    }
+}
+
 /// `metrics.*`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -1158,16 +1174,8 @@ impl Settings {
             }
         }
         let jobs = &self.jobs;
-        for (key, expr) in [
-            ("jobs.session_expiry.schedule", &jobs.session_expiry.schedule),
-            ("jobs.retention.schedule", &jobs.retention.schedule),
-            ("jobs.alert_detection.schedule", &jobs.alert_detection.schedule),
-            ("jobs.alert_digest.schedule", &jobs.alert_digest.schedule),
-            ("jobs.notification_sender.schedule", &jobs.notification_sender.schedule),
-            ("jobs.upload_gc.schedule", &jobs.upload_gc.schedule),
-            ("jobs.object_deletion.schedule", &jobs.object_deletion.schedule),
-        ] {
-            check_cron(expr).map_err(|m| ConfigError::new(key, m))?;
+        for job in crate::jobs::JobName::ALL {
+            check_cron(jobs.schedule(job)).map_err(|m| ConfigError::new(job.schedule_key(), m))?;
         }
         if jobs.retention.batch_size == 0 {
             return Err(ConfigError::new("jobs.retention.batch_size", "must be at least 1"));

@@ -39,6 +39,13 @@ impl SessionStatus {
     pub const ALL: [SessionStatus; 3] = [SessionStatus::Active, SessionStatus::Revoked, SessionStatus::Expired];
 }
 
+impl std::fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, not `write_str`: tables align these with `{:<9}`.
+        f.pad(self.as_str())
+    }
+}
+
 /// Idle and absolute timeouts.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {

@@ -11,7 +11,7 @@ use crate::audit::{EventType, NewEvent, Origin, Severity};
 use crate::domain::{Session, SessionStatus, Timeouts, now_millis};
 use crate::id::{IdGenerator, RandomIds, parse_session_id};
 use crate::objects::SessionObjects;
-use crate::store::{OpOutcome, Refusal, Store, StoreError, WriteOp};
+use crate::store::{OpOutcome, Refusal, Store, StoreError, UploadTotals, WriteOp};
 use crate::writer::{AuditWriter, WriteError};
 
 /// How often a colliding generated id is retried before giving up (SPEC §2.2).
@@ -277,7 +277,7 @@ impl SessionService {
     }
 
     /// The session's view without touching `last_seen_at`; with its upload totals.
-    pub async fn get(&self, origin: &Origin, raw: &str) -> Result<(SessionView, (i64, i64)), SessionError> {
+    pub async fn get(&self, origin: &Origin, raw: &str) -> Result<(SessionView, UploadTotals), SessionError> {
         let now = now_millis();
         let session = self.load_live(origin, raw, Operation::Read, now).await?;
         let totals = self.store.upload_totals(session.id).await?;

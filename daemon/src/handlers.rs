@@ -57,11 +57,11 @@ pub async fn dispatch(
         Route::Generate => generate(state, ctx, req).await,
         Route::Validate => validate(state, ctx, req).await,
         Route::GetSession(raw) => {
-            let (view, (upload_count, upload_bytes)) = state.sessions.get(&ctx.origin, &raw).await?;
+            let (view, totals) = state.sessions.get(&ctx.origin, &raw).await?;
             let body = SessionWithUploads {
                 session: SessionBody::of(&view, Some(true)),
-                upload_count,
-                upload_bytes,
+                upload_count: totals.count,
+                upload_bytes: totals.bytes,
             };
             Ok(json_response(StatusCode::OK, &body))
         }

@@ -77,7 +77,7 @@ pub async fn start(ctx: JobContext, metrics: JobMetrics) -> Result<Scheduler, Jo
     let inner = JobScheduler::new().await.map_err(sched_err)?;
     let in_flight = Arc::new(RwLock::new(()));
     for def in registry() {
-        let expr = (def.schedule)(&ctx.settings.jobs).to_owned();
+        let expr = def.schedule(&ctx.settings.jobs).to_owned();
         let key = format!("jobs.{}.schedule", def.name);
         // Same parser and options as the scheduler: a bad expression names its key.
         sessiond_core::config::parse_cron(&expr).map_err(|message| JobsError::Schedule {

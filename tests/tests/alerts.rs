@@ -11,6 +11,7 @@ use sessiond_core::Settings;
 use sessiond_core::audit::{EventType, NewEvent, Origin, Severity};
 use sessiond_core::domain::now_millis;
 use sessiond_core::jobs::{JobContext, RunOutcome, find, run_job};
+use sessiond_core::store::alerts::AlertStatus;
 use sessiond_core::store::{Store, WriteOp};
 use sessiond_tests::smtp::SmtpServer;
 use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends};
@@ -105,7 +106,7 @@ async fn probing_burst_raises_one_alert_and_a_digest_mail(kind: DbKind) {
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let a = &alerts[0];
     assert_eq!((a.rule.as_str(), a.subject.as_str()), ("uuid_probing", "127.0.0.1"));
-    assert_eq!((a.severity.as_str(), a.status.as_str()), ("warning", "open"));
+    assert_eq!((a.severity, a.status), (Severity::Warning, AlertStatus::Open));
     assert_eq!(a.count, 35);
     assert_eq!(a.sample_event_ids.len(), 5);
     let raised = store
@@ -152,7 +153,7 @@ async fn probing_burst_raises_one_alert_and_a_digest_mail(kind: DbKind) {
     let counts = sessiond_core::alerts::detect(&jobs, 0, later).await.expect("detect");
     assert_eq!(counts["resolved"], 1, "{counts:?}");
     let a = &store.list_alerts(true, 10).await.expect("alerts")[0];
-    assert_eq!(a.status, "resolved");
+    assert_eq!(a.status, AlertStatus::Resolved);
     assert!(a.resolved_at.is_some());
     d.stop().await;
 }

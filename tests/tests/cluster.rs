@@ -126,7 +126,12 @@ async fn three_daemons_run_each_tick_once(kind: DbKind) {
             store
                 .list_runs(Some("session_expiry"), 100)
                 .await
-                .map(|r| r.iter().filter(|r| r.status != "running").count() >= 4)
+                .map(|r| {
+                    r.iter()
+                        .filter(|r| r.status != sessiond_core::store::jobs::RunStatus::Running)
+                        .count()
+                        >= 4
+                })
                 .unwrap_or(false)
         }
     })
@@ -149,7 +154,7 @@ async fn three_daemons_run_each_tick_once(kind: DbKind) {
             *tick >= started.trunc_subsecs(0),
             "no tick before the daemons started is replayed"
         );
-        assert_eq!(run.status, "succeeded", "{run:?}");
+        assert_eq!(run.status, sessiond_core::store::jobs::RunStatus::Succeeded, "{run:?}");
     }
     // Counted independently of the recorded ticks: no more runs than ticks elapsed.
     let elapsed_ticks = (stopped.timestamp() - started.timestamp()) / 2 + 1;

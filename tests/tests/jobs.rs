@@ -12,6 +12,7 @@ use sessiond_core::audit::{EventType, NewEvent, Origin, Severity};
 use sessiond_core::domain::{SessionStatus, now_millis};
 use sessiond_core::jobs::{anonymize_ip, registry};
 use sessiond_core::store::WriteOp;
+use sessiond_core::store::jobs::RunStatus;
 use sessiond_tests::seed::seed_audit;
 use sessiond_tests::smtp::SmtpServer;
 use sessiond_tests::{DbKind, TestDaemon, TestDb, on_both_backends, poll, seed_session};
@@ -198,7 +199,7 @@ async fn live_daemon_runs_every_job(kind: DbKind) {
                     .await
                     .expect("runs")
                     .iter()
-                    .any(|r| r.status == "succeeded" && r.finished_at.is_some())
+                    .any(|r| r.status == RunStatus::Succeeded && r.finished_at.is_some())
             }
         })
         .await;
@@ -231,7 +232,7 @@ async fn live_daemon_runs_every_job(kind: DbKind) {
         .await
         .expect("audit");
     assert_eq!(completed.len(), 1, "job.completed events are written");
-    assert!(runs.iter().all(|r| r.status != "failed"), "{runs:?}");
+    assert!(runs.iter().all(|r| r.status != RunStatus::Failed), "{runs:?}");
     let mail = &smtp.messages()[0];
     assert!(mail.contains("error_spike"), "{mail}");
 }
@@ -276,7 +277,7 @@ async fn two_daemons_never_run_a_job_at_the_same_time(kind: DbKind) {
                 pair[1].holder
             );
         }
-        assert!(mine.iter().all(|r| r.status == "succeeded"), "{mine:?}");
+        assert!(mine.iter().all(|r| r.status == RunStatus::Succeeded), "{mine:?}");
     }
 }
 

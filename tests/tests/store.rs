@@ -8,7 +8,7 @@ use sessiond_core::audit::{AuditQuery, EventType, NewEvent, Origin, Severity};
 use sessiond_core::config::HumanDuration;
 use sessiond_core::domain::Timeouts;
 use sessiond_core::domain::{Session, SessionStatus, now_millis};
-use sessiond_core::store::console::{AuditFilter, AuditPageQuery, session_audit_statements};
+use sessiond_core::store::console::session_audit_statements;
 use sessiond_core::store::{Backend, PgStore, SqliteStore};
 use sessiond_core::store::{OpOutcome, Refusal, WriteOp};
 use sessiond_core::writer::{AuditWriter, WriteError, WriterOptions};
@@ -77,7 +77,10 @@ async fn sessions_round_trip(kind: DbKind) {
     assert_eq!(out, vec![OpOutcome::Done]);
     assert_eq!(store.get_session(s.id).await.expect("get"), Some(s.clone()));
     assert_eq!(store.get_session(Uuid::new_v4()).await.expect("get"), None);
-    assert_eq!(store.upload_totals(s.id).await.expect("totals"), (0, 0));
+    assert_eq!(
+        store.upload_totals(s.id).await.expect("totals"),
+        sessiond_core::store::UploadTotals { count: 0, bytes: 0 }
+    );
     let counts = store.count_sessions().await.expect("count");
     assert_eq!((counts.active, counts.revoked, counts.expired), (1, 0, 0));
     store.ping().await.expect("ping");
@@ -628,7 +631,7 @@ async fn validations_are_judged_inside_the_batch(kind: DbKind) {
 /// A validation judges the session as stored, whoever changed it since the writer last read it:
 /// a job's update through another connection, a reset from a second store on the same database
 /// (the console). The SQLite writer keeps the sessions it has read (`SessionCache` in
-/// `store/sqlite_batch.rs`); this is what it must never get wrong.
+/// `store/sqlite/batch.rs`); this is what it must never get wrong.
 async fn validations_see_what_other_connections_commit(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let store = db.store().await;
@@ -904,16 +907,15 @@ async fn trail_pages(
     let mut ids = Vec::new();
     let mut cursor = None;
     loop {
-        let q = AuditPageQuery {
-            filter: AuditFilter {
-                session_id: Some(session),
-                ..Default::default()
-            },
+        let q = AuditQuery {
+            session_id: Some(session),
             after_id: if oldest_first { Some(cursor.unwrap_or(0)) } else { None },
             before_id: if oldest_first { None } else { cursor },
             limit,
+            ascending: oldest_first,
+            ..Default::default()
         };
-        let page = store.audit_page(&q).await.expect("page");
+        let page = store.list_audit(&q).await.expect("page");
         assert!(page.iter().all(|e| e.session_id == Some(session)));
         let Some(last) = page.last() else { break };
         cursor = Some(last.id);
@@ -1094,7 +1096,9 @@ async fn session_audit_statements_use_indexes(kind: DbKind) {
                 let rows: Vec<(i64, i64, i64, String)> =
                     sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
                         .bind(0_i64)
-                        .bind(id)
+                        .bind(i64::MAX)
+                        .bind(None::<String>)
+                        .bind(None::<String>)
                         .bind(None::<String>)
                         .bind(None::<String>)
                         .bind(10_i64)
@@ -1120,13 +1124,15 @@ async fn session_audit_statements_use_indexes(kind: DbKind) {
                 .expect("set");
             for (name, sql) in session_audit_statements(Backend::Postgres) {
                 let query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
-                // The purge binds (pseudonym, session); the pages (cursor, ip, type, severity,
-                // limit, session).
+                // The purge binds (pseudonym, session); the pages (after, before, ip, type,
+                // severity, request id, limit, session).
                 let query = if name.starts_with("pseudonymize") {
                     query.bind(id).bind(id)
                 } else {
                     query
+                        .bind(0_i64)
                         .bind(i64::MAX)
+                        .bind(None::<String>)
                         .bind(None::<String>)
                         .bind(None::<String>)
                         .bind(None::<String>)
@@ -1300,7 +1306,10 @@ async fn sqlite_upgrade_rebuilds_sessions_keeping_their_uploads() {
     assert_eq!(plan.len(), 1, "{plan:?}");
     assert!(plan[0].3.contains("USING PRIMARY KEY (id=?)"), "{plan:?}");
 
-    assert_eq!(store.upload_totals(a).await.expect("totals"), (3, 800));
+    assert_eq!(
+        store.upload_totals(a).await.expect("totals"),
+        sessiond_core::store::UploadTotals { count: 3, bytes: 800 }
+    );
     let revoked = store.get_session(b).await.expect("get").expect("b is kept");
     assert_eq!(revoked.status, SessionStatus::Revoked);
     assert_eq!(revoked.ended_by.as_deref(), Some("admin:ops"));

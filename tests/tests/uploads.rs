@@ -11,7 +11,7 @@ use serde_json::Value;
 use sessiond_core::Settings;
 use sessiond_core::audit::{AuditEvent, AuditQuery, EventType};
 use sessiond_core::storage::{ObjectStore, session_prefix, upload_key};
-use sessiond_core::store::Store;
+use sessiond_core::store::{Store, UploadTotals};
 use sessiond_core::uploads::{UPLOAD_GC_AGE, upload_gc};
 use sessiond_tests::s3::Moto;
 use sessiond_tests::{DbKind, TestDaemon, TestDb, client, raw_request};
@@ -172,7 +172,7 @@ impl Env {
         );
         assert_eq!(
             self.store.upload_totals(id).await.expect("totals"),
-            (0, 0),
+            UploadTotals { count: 0, bytes: 0 },
             "rows after {what}"
         );
         assert_eq!(self.spool_files(), Vec::<String>::new(), "spool files after {what}");
@@ -325,7 +325,7 @@ async fn max_size_pdf_round_trip(kind: DbKind, objects: Objects) {
     assert_eq!(e.objects_of(&s).await.len(), 1);
     assert_eq!(
         e.store.upload_totals(s.parse().expect("uuid")).await.expect("totals"),
-        (1, 1000)
+        UploadTotals { count: 1, bytes: 1000 }
     );
     assert_eq!(e.events(&s, EventType::UploadDeleted).await.len(), 1);
     let res = client().delete(e.d.url(&location)).send().await.expect("delete");

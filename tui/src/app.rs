@@ -1,7 +1,9 @@
 //! The console's state and event loop. The loop is a `tokio::select!` over terminal input, a
-//! frame tick and a channel fed by background tasks: every database query runs in a task and
-//! comes back as a [`Msg`], so drawing never waits for the database. The live audit tail is an
-//! id-cursor poll every [`POLL`].
+//! frame tick and a channel fed by background tasks: every database query (one method of
+//! [`Console`] each, in `ops.rs`) runs in a task and comes back as a [`Msg`], so drawing never
+//! waits for the database. The live audit tail is an id-cursor poll every [`POLL`]. The app
+//! routes: keys go to the active [`Tab`]'s view, the actions views return are run here, and
+//! every view is drawn with the theme of the moment.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -13,23 +15,20 @@ use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, MouseEve
 use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
 use ratatui::{Frame, Terminal};
-use sessiond_core::audit::AuditEvent;
-use sessiond_core::store::Backend;
-use sessiond_core::store::console::{Alert, AuditPageQuery, SessionSummary};
+use sessiond_core::store::alerts::Alert;
+use sessiond_core::store::console::SessionSummary;
 use tokio::sync::{mpsc, watch};
-use uuid::Uuid;
 
 use crate::keymap::{Command, Scope, command_for};
-use crate::ops::{Console, JobOverview, READ_ONLY};
+use crate::ops::{
+    AlertRecord, AuditHealth, AuditPage, Console, ConsoleError, HeaderFigures, JobOverview, ResetFacts, SessionRecord,
+};
 use crate::theme::Theme;
-use crate::views::Action;
-use crate::views::alerts::AlertsView;
-use crate::views::audit::AuditView;
 use crate::views::confirm::{ConfirmView, Pending};
 use crate::views::header::{HeaderView, footer_line, tabs_line};
 use crate::views::help::HelpView;
-use crate::views::jobs::JobsView;
-use crate::views::sessions::{SessionDetail, SessionsView};
+use crate::views::sessions::SessionDetail;
+use crate::views::{Action, Tab, Tabs, Themed};
 
 /// Audit tail poll interval (new events are on screen within one poll plus one frame).
 pub const POLL: Duration = Duration::from_millis(250);
@@ -40,57 +39,48 @@ pub const REFRESH: Duration = Duration::from_secs(5);
 pub const COUNTS: Duration = Duration::from_secs(30);
 /// How long a toast stays.
 pub const TOAST: Duration = Duration::from_secs(4);
-/// PostgreSQL assigns ids before commit, so a later id can become visible before an earlier
-/// one: the tail re-reads this many ids below its cursor (duplicates are skipped).
-const PG_LOOKBACK: i64 = 64;
-/// Rows of history loaded when the audit view (re)starts.
-const AUDIT_HISTORY: u32 = 500;
-
-/// The tabs.
-pub const TABS: [&str; 4] = ["Sessions", "Audit", "Alerts", "Jobs"];
-
 /// A result from a background task.
 #[derive(Debug)]
 pub enum Msg {
     /// A session page.
     SessionsPage {
-        /// Request generation.
+        /// The view's load it answers (older ones are dropped).
         generation: u64,
-        /// Rows or error.
-        result: Result<Vec<SessionSummary>, String>,
-        /// Query time.
+        /// The page.
+        result: Result<Vec<SessionSummary>, ConsoleError>,
+        /// How long the query took (for `SESSIONCTL_TRACE`).
         elapsed: Duration,
     },
     /// A session's detail.
-    SessionDetail(Result<SessionDetail, String>),
-    /// Facts for the reset dialog: id, status, uploads.
-    AskReset(Result<(Uuid, String, i64), String>),
-    /// Audit history for a filter: events (newest first) and the cursor.
+    SessionDetail(Result<SessionRecord, ConsoleError>),
+    /// Facts for the reset dialog.
+    AskReset(Result<ResetFacts, ConsoleError>),
+    /// Audit history for a filter: events newest first.
     AuditLoaded {
-        /// Filter generation.
+        /// The filter it was read for (answers for an older filter are dropped).
         generation: u64,
-        /// Events and cursor.
-        result: Result<(Vec<AuditEvent>, i64), String>,
+        /// The page.
+        result: Result<AuditPage, ConsoleError>,
     },
-    /// New audit events (oldest first) and the new cursor.
+    /// New audit events, oldest first.
     AuditTail {
-        /// Filter generation.
+        /// The filter it was read for.
         generation: u64,
-        /// Events and cursor.
-        result: Result<(Vec<AuditEvent>, i64), String>,
+        /// The page.
+        result: Result<AuditPage, ConsoleError>,
     },
-    /// Header figures.
-    Header(HeaderView),
-    /// Alerts.
-    Alerts(Result<Vec<Alert>, String>),
+    /// Header figures, and whether sessions were counted this time.
+    Header(HeaderFigures, bool),
+    /// The Alerts tab's rows.
+    Alerts(Result<Vec<Alert>, ConsoleError>),
     /// An alert and its sample events.
-    AlertDetail(Result<(Alert, Vec<AuditEvent>), String>),
-    /// Jobs.
-    Jobs(Result<Vec<JobOverview>, String>),
+    AlertDetail(Result<AlertRecord, ConsoleError>),
+    /// The Jobs tab's rows.
+    Jobs(Result<Vec<JobOverview>, ConsoleError>),
     /// Webhook deliveries and the audit chain's state (Jobs tab).
-    AuditHealth(Result<crate::ops::AuditHealth, String>),
+    AuditHealth(Result<AuditHealth, ConsoleError>),
     /// An action finished: toast text, and what to reload.
-    Done(Result<String, String>, Reload),
+    Done(Result<String, ConsoleError>, Reload),
 }
 
 /// What to reload after an action.
@@ -105,7 +95,6 @@ pub enum Reload {
 /// A toast in the footer.
 #[derive(Debug, Clone)]
 pub struct Toast {
-    /// Text.
     pub text: String,
     /// Error (red) or success (green).
     pub error: bool,
@@ -116,7 +105,7 @@ pub struct Toast {
 /// Start-up options of the console.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
-    /// Palette.
+    /// The theme to start with.
     pub theme: Theme,
 }
 
@@ -132,16 +121,9 @@ pub struct App {
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
     /// Active tab.
-    pub tab: usize,
-    /// Sessions tab.
-    pub sessions: SessionsView,
-    /// Audit tab.
-    pub audit: AuditView,
-    /// Alerts tab.
-    pub alerts: AlertsView,
-    /// Jobs tab.
-    pub jobs: JobsView,
-    /// Header.
+    pub tab: Tab,
+    /// The tabs' views.
+    pub tabs: Tabs,
     pub header: HeaderView,
     /// Help overlay shown.
     pub help: bool,
@@ -149,9 +131,8 @@ pub struct App {
     pub confirm: Option<ConfirmView>,
     /// Filter prompt text (open when `Some`).
     pub prompt: Option<String>,
-    /// Toast.
     pub toast: Option<Toast>,
-    /// Palette.
+    /// What every view is drawn with (`t` toggles it).
     pub theme: Theme,
     /// Leave the loop.
     pub quit: bool,
@@ -163,36 +144,27 @@ pub struct App {
     first_page_traced: bool,
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
 impl App {
     /// A console over `console`.
     pub fn new(console: Arc<Console>, options: Options) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let theme = options.theme;
         let header = HeaderView {
-            theme,
             database: console.store.describe(),
             read_only: console.read_only,
             ..HeaderView::default()
         };
-        let mut app = Self {
+        Self {
             console,
             tx,
             rx,
-            tab: 0,
-            sessions: SessionsView::default(),
-            audit: AuditView::default(),
-            alerts: AlertsView::default(),
-            jobs: JobsView::default(),
+            tab: Tab::default(),
+            tabs: Tabs::default(),
             header,
             help: false,
             confirm: None,
             prompt: None,
             toast: None,
-            theme,
+            theme: options.theme,
             quit: false,
             audit_polling: false,
             header_loading: false,
@@ -200,9 +172,7 @@ impl App {
             last_counts: None,
             trace: None,
             first_page_traced: false,
-        };
-        app.set_theme(theme);
-        app
+        }
     }
 
     /// Write timings to `path` (first frame, first page, every page query).
@@ -222,34 +192,17 @@ impl App {
         self.trace.as_ref().map_or(Duration::ZERO, |t| t.started.elapsed())
     }
 
-    fn set_theme(&mut self, theme: Theme) {
-        self.theme = theme;
-        self.sessions.theme = theme;
-        self.audit.theme = theme;
-        self.alerts.theme = theme;
-        self.jobs.theme = theme;
-        self.header.theme = theme;
-        if let Some(c) = &mut self.confirm {
-            c.theme = theme;
-        }
-    }
-
     /// The key scope in force.
     pub fn scope(&self) -> Scope {
-        match self.tab {
-            0 => self.sessions.scope(),
-            1 => self.audit.scope(),
-            2 => self.alerts.scope(),
-            _ => self.jobs.scope(),
-        }
+        self.tabs.view(self.tab).scope()
     }
 
     /// Size the session page to a `width`×`height` terminal; reloads when it changed.
     pub fn resize(&mut self, _width: u16, height: u16) {
         // header 2 + tabs 1 + footer 1, then the table's title and header rows.
         let rows = u32::from(height.saturating_sub(6).max(1));
-        if rows != self.sessions.page_size {
-            self.sessions.page_size = rows;
+        if rows != self.tabs.sessions.page_size {
+            self.tabs.sessions.page_size = rows;
             self.perform(Action::LoadSessions);
         }
     }
@@ -278,54 +231,23 @@ impl App {
         });
     }
 
-    /// Reload the header and the active tab's data (alerts, jobs).
+    /// Reload the header and what each view loads on a refresh (the active tab's data, and
+    /// any tab's first load).
     pub fn refresh(&mut self) {
         self.last_refresh = Some(Instant::now());
         if !self.header_loading {
             self.header_loading = true;
             let c = self.console.clone();
-            let base = self.header.clone();
             let count = self.last_counts.is_none_or(|t| t.elapsed() >= COUNTS);
             if count {
                 self.last_counts = Some(Instant::now());
             }
-            self.spawn(async move {
-                let now = Utc::now().timestamp_millis();
-                let minute = now / 60_000 * 60_000;
-                let since = minute - 29 * 60_000;
-                let per = c.store.events_per_minute(since).await.unwrap_or_default();
-                let mut per_minute = vec![0u64; 30];
-                for (m, n) in per {
-                    let i = (m - since) / 60_000;
-                    if (0..30).contains(&i) {
-                        per_minute[i as usize] = n.max(0) as u64;
-                    }
-                }
-                let counts = if count {
-                    c.store.count_sessions().await.ok()
-                } else {
-                    base.counts
-                };
-                Msg::Header(HeaderView {
-                    counts,
-                    open_alerts: c.store.count_open_alerts().await.ok(),
-                    pending_deletions: c.store.object_deletion_backlog().await.ok(),
-                    per_minute,
-                    ..base
-                })
-            });
+            self.spawn(async move { Msg::Header(c.header_figures(Utc::now(), count).await, count) });
         }
-        if self.tab == 2 {
-            self.perform(Action::ReloadAlerts);
-        }
-        if self.tab == 3 || !self.jobs.loaded {
-            let c = self.console.clone();
-            self.spawn(async move { Msg::Jobs(c.jobs(Utc::now(), 10).await) });
-            let c = self.console.clone();
-            self.spawn(async move { Msg::AuditHealth(c.audit_health().await) });
-        }
-        if !self.alerts.loaded {
-            self.perform(Action::ReloadAlerts);
+        for tab in Tab::ALL {
+            if let Some(action) = self.tabs.view(tab).refresh(tab == self.tab) {
+                self.perform(action);
+            }
         }
     }
 
@@ -334,41 +256,15 @@ impl App {
         if self.toast.as_ref().is_some_and(|t| Instant::now() >= t.until) {
             self.toast = None;
         }
-        if !self.audit.paused && self.audit.loaded && !self.audit_polling {
+        let audit = &self.tabs.audit;
+        if !audit.paused && audit.loaded && !self.audit_polling {
             self.audit_polling = true;
             let c = self.console.clone();
-            let generation = self.audit.generation;
-            let filter = self.audit.filter.clone();
-            let lookback = if c.store.backend() == Backend::Postgres {
-                PG_LOOKBACK
-            } else {
-                0
-            };
-            let cursor = self.audit.cursor;
+            let generation = audit.generation;
+            let filter = audit.filter.clone();
+            let cursor = audit.cursor;
             self.spawn(async move {
-                let result = async {
-                    let max = c.store.max_audit_id().await.map_err(err)?;
-                    let limit = 1000;
-                    let rows = c
-                        .store
-                        .audit_page(&AuditPageQuery {
-                            filter,
-                            after_id: Some((cursor - lookback).max(0)),
-                            before_id: None,
-                            limit,
-                        })
-                        .await
-                        .map_err(err)?;
-                    let last = rows.last().map_or(cursor, |e| e.id);
-                    // A short page means everything up to `max` was seen (filtered out or not).
-                    let next = if rows.len() < limit as usize {
-                        last.max(max)
-                    } else {
-                        last
-                    };
-                    Ok((rows, next))
-                }
-                .await;
+                let result = c.audit_tail(filter, cursor).await;
                 Msg::AuditTail { generation, result }
             });
         }
@@ -382,11 +278,11 @@ impl App {
         let c = self.console.clone();
         match action {
             Action::LoadSessions => {
-                let generation = self.sessions.begin_load();
-                let q = self.sessions.query();
+                let generation = self.tabs.sessions.begin_load();
+                let q = self.tabs.sessions.query();
                 self.spawn(async move {
                     let t0 = Instant::now();
-                    let result = c.store.session_page(&q).await.map_err(err);
+                    let result = c.session_page(&q).await;
                     Msg::SessionsPage {
                         generation,
                         result,
@@ -394,115 +290,45 @@ impl App {
                     }
                 });
             }
-            Action::OpenSession(id) => self.spawn(async move {
-                let result = async {
-                    let session = c
-                        .store
-                        .get_session(id)
-                        .await
-                        .map_err(err)?
-                        .ok_or_else(|| format!("session {id} no longer exists"))?;
-                    let uploads = c.store.session_uploads(id, 100).await.map_err(err)?;
-                    let events = c
-                        .store
-                        .audit_page(&AuditPageQuery {
-                            filter: sessiond_core::store::console::AuditFilter {
-                                session_id: Some(id),
-                                ..Default::default()
-                            },
-                            limit: 100,
-                            ..Default::default()
-                        })
-                        .await
-                        .map_err(err)?;
-                    Ok(SessionDetail {
-                        session,
-                        uploads,
-                        events,
-                        scroll: 0,
-                    })
-                }
-                .await;
-                Msg::SessionDetail(result)
-            }),
+            Action::OpenSession(id) => self.spawn(async move { Msg::SessionDetail(c.session_record(id).await) }),
             Action::AskReset(id) => {
                 if self.console.read_only {
-                    self.toast(READ_ONLY, true);
+                    self.toast(ConsoleError::ReadOnly.to_string(), true);
                     return;
                 }
-                self.spawn(async move {
-                    let result = async {
-                        let s = c
-                            .store
-                            .get_session(id)
-                            .await
-                            .map_err(err)?
-                            .ok_or_else(|| format!("session {id} no longer exists"))?;
-                        let (uploads, _) = c.store.upload_totals(id).await.map_err(err)?;
-                        Ok((id, s.status.as_str().to_owned(), uploads))
-                    }
-                    .await;
-                    Msg::AskReset(result)
-                });
+                self.spawn(async move { Msg::AskReset(c.reset_facts(id).await) });
             }
             Action::ReloadAudit => {
-                let generation = self.audit.generation;
-                let filter = self.audit.filter.clone();
+                let generation = self.tabs.audit.generation;
+                let filter = self.tabs.audit.filter.clone();
                 self.spawn(async move {
-                    let result = async {
-                        let max = c.store.max_audit_id().await.map_err(err)?;
-                        let rows = c
-                            .store
-                            .audit_page(&AuditPageQuery {
-                                filter,
-                                after_id: None,
-                                before_id: Some(max.saturating_add(1)),
-                                limit: AUDIT_HISTORY,
-                            })
-                            .await
-                            .map_err(err)?;
-                        Ok((rows, max))
-                    }
-                    .await;
+                    let result = c.audit_history(filter).await;
                     Msg::AuditLoaded { generation, result }
                 });
             }
-            Action::OpenAlert(id) => self.spawn(async move {
-                let result = async {
-                    let alert = c
-                        .store
-                        .get_alert(id)
-                        .await
-                        .map_err(err)?
-                        .ok_or_else(|| format!("alert #{id} no longer exists"))?;
-                    let mut events = Vec::new();
-                    for eid in alert.sample_event_ids.iter().take(20) {
-                        if let Some(e) = c.store.audit_event(*eid).await.map_err(err)? {
-                            events.push(e);
-                        }
-                    }
-                    Ok((alert, events))
-                }
-                .await;
-                Msg::AlertDetail(result)
-            }),
+            Action::OpenAlert(id) => self.spawn(async move { Msg::AlertDetail(c.alert_record(id).await) }),
             Action::Acknowledge(id) => {
                 if self.console.read_only {
-                    self.toast(READ_ONLY, true);
+                    self.toast(ConsoleError::ReadOnly.to_string(), true);
                     return;
                 }
                 self.spawn(async move {
                     let result = match c.acknowledge(id).await {
                         Ok(true) => Ok(format!("alert #{id} acknowledged")),
-                        Ok(false) => Err(format!("alert #{id} is not open")),
+                        Ok(false) => Err(ConsoleError::AlertNotOpen(id)),
                         Err(e) => Err(e),
                     };
                     Msg::Done(result, Reload::Alerts)
                 });
             }
             Action::ReloadAlerts => {
-                let include_resolved = self.alerts.show_resolved;
-                self.spawn(async move { Msg::Alerts(c.store.list_alerts(include_resolved, 500).await.map_err(err)) });
+                let include_resolved = self.tabs.alerts.show_resolved;
+                self.spawn(async move { Msg::Alerts(c.alerts(include_resolved).await) });
+            }
+            Action::ReloadJobs => {
+                self.spawn(async move { Msg::Jobs(c.jobs(Utc::now(), 10).await) });
+                let c = self.console.clone();
+                self.spawn(async move { Msg::AuditHealth(c.audit_health().await) });
             }
             Action::StartFilter(text) => self.prompt = Some(text),
             Action::Toast(text) => self.toast(text, true),
@@ -537,70 +363,87 @@ impl App {
             } => match result {
                 Ok(rows) => {
                     self.trace("page_query_ms", elapsed);
-                    if let Some(a) = self.sessions.page_loaded(generation, rows) {
+                    if let Some(a) = self.tabs.sessions.page_loaded(generation, rows) {
                         self.perform(a);
                     }
                 }
                 Err(e) => {
-                    self.sessions.loading = false;
+                    self.tabs.sessions.loading = false;
                     self.toast(format!("loading sessions failed: {e}"), true);
                 }
             },
             Msg::SessionDetail(r) => match r {
-                Ok(d) => self.sessions.detail = Some(d),
-                Err(e) => self.toast(e, true),
+                Ok(SessionRecord {
+                    session,
+                    uploads,
+                    events,
+                }) => {
+                    self.tabs.sessions.detail = Some(SessionDetail {
+                        session,
+                        uploads,
+                        events,
+                        scroll: 0,
+                    })
+                }
+                Err(e) => self.toast(e.to_string(), true),
             },
             Msg::AskReset(r) => match r {
-                Ok((id, status, uploads)) => self.confirm = Some(ConfirmView::reset(id, &status, uploads, self.theme)),
-                Err(e) => self.toast(e, true),
+                Ok(f) => self.confirm = Some(ConfirmView::reset(f.id, f.status.as_str(), f.uploads)),
+                Err(e) => self.toast(e.to_string(), true),
             },
             Msg::AuditLoaded { generation, result } => match result {
-                Ok((rows, cursor)) => self.audit.loaded(generation, rows, cursor),
+                Ok(page) => self.tabs.audit.loaded(generation, page.events, page.cursor),
                 Err(e) => self.toast(format!("loading audit events failed: {e}"), true),
             },
             Msg::AuditTail { generation, result } => {
                 self.audit_polling = false;
                 match result {
-                    Ok((rows, cursor)) => self.audit.tail(generation, rows, cursor),
+                    Ok(page) => self.tabs.audit.tail(generation, page.events, page.cursor),
                     Err(e) => self.toast(format!("audit tail failed: {e}"), true),
                 }
             }
-            Msg::Header(h) => {
+            Msg::Header(figures, counted) => {
                 self.header_loading = false;
-                self.header = HeaderView { theme: self.theme, ..h };
+                self.header = HeaderView {
+                    counts: if counted { figures.counts } else { self.header.counts },
+                    per_minute: figures.per_minute,
+                    open_alerts: figures.open_alerts,
+                    pending_deletions: figures.pending_deletions,
+                    ..std::mem::take(&mut self.header)
+                };
             }
             Msg::Alerts(r) => match r {
-                Ok(rows) => self.alerts.set_rows(rows),
+                Ok(rows) => self.tabs.alerts.set_rows(rows),
                 Err(e) => self.toast(format!("loading alerts failed: {e}"), true),
             },
             Msg::AlertDetail(r) => match r {
-                Ok((a, events)) => self.alerts.detail = Some((a, events, 0)),
-                Err(e) => self.toast(e, true),
+                Ok(AlertRecord { alert, events }) => self.tabs.alerts.detail = Some((alert, events, 0)),
+                Err(e) => self.toast(e.to_string(), true),
             },
             Msg::Jobs(r) => match r {
-                Ok(rows) => self.jobs.set_rows(rows),
+                Ok(rows) => self.tabs.jobs.set_rows(rows),
                 Err(e) => self.toast(format!("loading jobs failed: {e}"), true),
             },
             Msg::AuditHealth(r) => match r {
-                Ok(health) => self.jobs.health = Some(health),
+                Ok(health) => self.tabs.jobs.health = Some(health),
                 Err(e) => self.toast(format!("loading webhook state failed: {e}"), true),
             },
             Msg::Done(result, reload) => {
                 match result {
                     Ok(text) => self.toast(text, false),
-                    Err(e) => self.toast(e, true),
+                    Err(e) => self.toast(e.to_string(), true),
                 }
                 match reload {
                     Reload::Sessions => {
                         self.perform(Action::LoadSessions);
-                        if let Some(d) = &self.sessions.detail {
+                        if let Some(d) = &self.tabs.sessions.detail {
                             let id = d.session.id;
                             self.perform(Action::OpenSession(id));
                         }
                     }
                     Reload::Alerts => {
                         self.perform(Action::ReloadAlerts);
-                        if let Some((a, _, _)) = &self.alerts.detail {
+                        if let Some((a, _, _)) = &self.tabs.alerts.detail {
                             let id = a.id;
                             self.perform(Action::OpenAlert(id));
                         }
@@ -658,20 +501,7 @@ impl App {
                 KeyCode::Esc => self.prompt = None,
                 KeyCode::Enter => {
                     let text = self.prompt.take().unwrap_or_default();
-                    let action = match self.tab {
-                        0 => self.sessions.apply_filter(&text),
-                        1 => self.audit.apply_filter(&text),
-                        2 => {
-                            self.alerts.filter_text = text.trim().to_owned();
-                            self.alerts.selected = 0;
-                            None
-                        }
-                        _ => {
-                            self.jobs.filter_text = text.trim().to_owned();
-                            self.jobs.selected = 0;
-                            None
-                        }
-                    };
+                    let action = self.tabs.view_mut(self.tab).apply_filter(&text);
                     if let Some(a) = action {
                         self.perform(a);
                     }
@@ -690,10 +520,14 @@ impl App {
         match command {
             Command::Quit => self.quit = true,
             Command::Help => self.help = true,
-            Command::NextTab => self.switch_tab((self.tab + 1) % TABS.len()),
-            Command::PrevTab => self.switch_tab((self.tab + TABS.len() - 1) % TABS.len()),
-            Command::Tab(i) => self.switch_tab(usize::from(i)),
-            Command::ToggleTheme => self.set_theme(self.theme.toggled()),
+            Command::NextTab => self.switch_tab(self.tab.next()),
+            Command::PrevTab => self.switch_tab(self.tab.prev()),
+            Command::Tab(i) => {
+                if let Some(tab) = Tab::at(usize::from(i)) {
+                    self.switch_tab(tab);
+                }
+            }
+            Command::ToggleTheme => self.theme = self.theme.toggled(),
             Command::Refresh => {
                 self.perform(Action::LoadSessions);
                 self.header_loading = false;
@@ -705,21 +539,18 @@ impl App {
     }
 
     fn view_command(&mut self, command: Command) {
-        let action = match self.tab {
-            0 => self.sessions.handle(command),
-            1 => self.audit.handle(command),
-            2 => self.alerts.handle(command),
-            _ => self.jobs.handle(command),
-        };
+        let action = self.tabs.view_mut(self.tab).handle(command);
         if let Some(a) = action {
             self.perform(a);
         }
     }
 
-    fn switch_tab(&mut self, tab: usize) {
+    /// Show `tab`; a tab that loads on refresh (alerts, jobs) is refreshed at once, with the
+    /// header.
+    fn switch_tab(&mut self, tab: Tab) {
         if tab != self.tab {
             self.tab = tab;
-            if tab >= 2 {
+            if self.tabs.view(tab).refresh(true).is_some() {
                 self.header_loading = false;
                 self.last_counts = None;
                 self.refresh();
@@ -737,14 +568,9 @@ impl App {
             Constraint::Length(1),
         ])
         .areas(area);
-        frame.render_widget(&self.header, header);
+        frame.render_widget(Themed(&self.header, &self.theme), header);
         frame.render_widget(tabs_line(self.tab, &self.theme), tabs);
-        match self.tab {
-            0 => frame.render_widget(&self.sessions, body),
-            1 => frame.render_widget(&self.audit, body),
-            2 => frame.render_widget(&self.alerts, body),
-            _ => frame.render_widget(&self.jobs, body),
-        }
+        frame.render_widget(Themed(self.tabs.view(self.tab), &self.theme), body);
         let footer_text = if let Some(text) = &self.prompt {
             Line::from(vec![
                 Span::styled(" / ", self.theme.key),
@@ -761,16 +587,10 @@ impl App {
         };
         frame.render_widget(footer_text, footer);
         if let Some(c) = &self.confirm {
-            frame.render_widget(c, body);
+            frame.render_widget(Themed(c, &self.theme), body);
         }
         if self.help {
-            frame.render_widget(
-                &HelpView {
-                    scope: self.scope(),
-                    theme: self.theme,
-                },
-                body,
-            );
+            frame.render_widget(Themed(&HelpView { scope: self.scope() }, &self.theme), body);
         }
     }
 
@@ -798,7 +618,7 @@ impl App {
                 let t = self.since_start();
                 self.trace("first_frame_ms", t);
             }
-            if !self.first_page_traced && !self.sessions.rows.is_empty() {
+            if !self.first_page_traced && !self.tabs.sessions.rows.is_empty() {
                 self.first_page_traced = true;
                 let t = self.since_start();
                 self.trace("first_page_frame_ms", t);

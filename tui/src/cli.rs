@@ -8,11 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
-use sessiond_core::audit::AuditEvent;
+use sessiond_core::audit::{AuditEvent, AuditQuery, Severity};
 use sessiond_core::domain::{SessionStatus, rfc3339};
-use sessiond_core::store::console::{
-    AuditFilter, AuditPageQuery, SessionFilter, SessionPageQuery, SessionSort, SessionSummary, UuidRange,
-};
+use sessiond_core::store::console::{SessionFilter, SessionPageQuery, SessionSort, SessionSummary, UuidRange};
 use uuid::Uuid;
 
 use crate::fmt;
@@ -138,7 +136,7 @@ pub enum AuditCmd {
         event_type: Option<String>,
         /// Only this severity.
         #[arg(long)]
-        severity: Option<String>,
+        severity: Option<Severity>,
         /// Only this session.
         #[arg(long)]
         session: Option<Uuid>,
@@ -210,6 +208,18 @@ pub struct Failure {
 impl From<String> for Failure {
     fn from(message: String) -> Self {
         Self { message, code: 1 }
+    }
+}
+
+impl From<sessiond_core::store::StoreError> for Failure {
+    fn from(e: sessiond_core::store::StoreError) -> Self {
+        e.to_string().into()
+    }
+}
+
+impl From<crate::ops::ConsoleError> for Failure {
+    fn from(e: crate::ops::ConsoleError) -> Self {
+        e.to_string().into()
     }
 }
 
@@ -303,8 +313,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                     after: None,
                     limit: a.limit.clamp(1, 1000),
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if json_out {
                 return print_json(&rows.iter().map(session_json).collect::<Vec<_>>());
             }
@@ -331,18 +340,14 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| Failure::from(format!("no session {id}")))?;
-            let uploads = store.session_uploads(id, 1000).await.map_err(|e| e.to_string())?;
+            let uploads = store.session_uploads(id, 1000).await?;
             let events = store
-                .audit_page(&AuditPageQuery {
-                    filter: AuditFilter {
-                        session_id: Some(id),
-                        ..Default::default()
-                    },
+                .list_audit(&AuditQuery {
+                    session_id: Some(id),
                     limit: 100,
                     ..Default::default()
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if json_out {
                 return print_json(&json!({
                     "id": s.id,
@@ -383,7 +388,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             Ok(())
         }
         Command::Sessions(SessionsCmd::Reset { id, yes }) => {
-            let (uploads, _) = store.upload_totals(id).await.map_err(|e| e.to_string())?;
+            let uploads = store.upload_totals(id).await?.count;
             confirm(&format!("Reset session {id} and delete its {uploads} upload(s)?"), yes)?;
             let o = console.reset(id).await?;
             if json_out {
@@ -448,22 +453,21 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             session,
             ip,
         }) => {
-            let filter = AuditFilter {
+            let filter = AuditQuery {
                 session_id: session,
                 ip,
                 event_type,
                 severity,
+                ..Default::default()
             };
-            let max = store.max_audit_id().await.map_err(|e| e.to_string())?;
+            let max = store.max_audit_id().await?;
             let mut rows = store
-                .audit_page(&AuditPageQuery {
-                    filter: filter.clone(),
-                    after_id: None,
+                .list_audit(&AuditQuery {
                     before_id: Some(max.saturating_add(1)),
                     limit: limit.clamp(1, 10_000),
+                    ..filter.clone()
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             rows.reverse();
             let print = |e: &AuditEvent| -> Result<(), Failure> {
                 let line = if json_out {
@@ -490,16 +494,15 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             let mut cursor = max.max(rows.last().map_or(0, |e| e.id));
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
-                let top = store.max_audit_id().await.map_err(|e| e.to_string())?;
+                let top = store.max_audit_id().await?;
                 let new = store
-                    .audit_page(&AuditPageQuery {
-                        filter: filter.clone(),
+                    .list_audit(&AuditQuery {
                         after_id: Some(cursor),
-                        before_id: None,
                         limit: 1000,
+                        ascending: true,
+                        ..filter.clone()
                     })
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 for e in &new {
                     print(e)?;
                 }
@@ -508,7 +511,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             }
         }
         Command::Alerts(AlertsCmd::List { all }) => {
-            let rows = store.list_alerts(all, 10_000).await.map_err(|e| e.to_string())?;
+            let rows = store.list_alerts(all, 10_000).await?;
             if json_out {
                 return print_json(&rows);
             }
@@ -525,7 +528,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                     a.rule,
                     a.subject,
                     a.count,
-                    fmt::datetime(a.last_seen_at)
+                    fmt::datetime(a.last_seen_at.timestamp_millis())
                 );
             }
             Ok(())
@@ -552,8 +555,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             let url = console.settings.database.url.clone();
             let report = tokio::task::spawn_blocking(move || sessiond_core::store::backup::sqlite_backup(&url, &file))
                 .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())??;
             if json_out {
                 return print_json(&report);
             }
@@ -581,7 +583,7 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                     j.name,
                     j.schedule,
                     j.next_run.map(fmt::datetime).unwrap_or_else(|| "-".into()),
-                    last.map(|r| fmt::datetime(r.started_at))
+                    last.map(|r| fmt::datetime(r.started_at.timestamp_millis()))
                         .unwrap_or_else(|| "never".into()),
                     last.map(|r| r.status.as_str()).unwrap_or("-")
                 );

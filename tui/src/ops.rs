@@ -1,7 +1,9 @@
-//! The console's connection to the database and every operation that changes data, shared by
-//! the full-screen console and the subcommands so a reset or an acknowledgement means the same
-//! in both. Resets go through the core `SessionService` (the API's own path); every change is
-//! audited with actor `admin:<os user>`.
+//! The console's data layer: its connection to the database, every query the full-screen
+//! console runs (each returning a typed result, so the app only routes them to views), and
+//! every operation that changes data, shared with the subcommands so a reset or an
+//! acknowledgement means the same in both. Resets go through the core `SessionService` (the
+//! API's own path); every change is audited with actor `admin:<os user>`. Failures are
+//! [`ConsoleError`]s.
 
 use std::sync::Arc;
 
@@ -9,18 +11,138 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use sessiond_core::Settings;
-use sessiond_core::audit::{Actor, EventType, NewEvent, Origin, Severity};
+use sessiond_core::audit::{Actor, AuditEvent, AuditQuery, EventType, NewEvent, Origin, Severity};
 use sessiond_core::config::StorageBackend;
+use sessiond_core::domain::Session;
 use sessiond_core::domain::{SessionStatus, Timeouts, now_millis};
+use sessiond_core::jobs::{JobName, next_run};
 use sessiond_core::session::{SessionError, SessionService};
-use sessiond_core::store::console::{JobLease, JobRun};
-use sessiond_core::store::{self, Store};
+use sessiond_core::store::alerts::Alert;
+use sessiond_core::store::console::{JobLease, SessionPageQuery, SessionSummary, UploadSummary};
+use sessiond_core::store::deletions::DeletionBacklog;
+use sessiond_core::store::jobs::JobRun;
+use sessiond_core::store::{self, Backend, StatusCounts, Store, StoreError};
 use sessiond_core::writer::{AuditWriter, WriterHandle, WriterOptions};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
 /// Refusal for anything that changes data in `--read-only` mode.
 pub const READ_ONLY: &str = "read-only mode: actions that change data are disabled";
+
+/// PostgreSQL assigns ids before commit, so a later id can become visible before an earlier
+/// one: the tail re-reads this many ids below its cursor (the view skips duplicates).
+const PG_LOOKBACK: i64 = 64;
+/// Rows of history loaded when the audit view (re)starts.
+const AUDIT_HISTORY: u32 = 500;
+/// Rows of the tail read per poll; a shorter page means it has caught up.
+const AUDIT_TAIL: u32 = 1000;
+
+/// Why a console query or operation failed. The texts are what the operator reads (toasts,
+/// stderr).
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The database could not be opened.
+    #[error("cannot open {url}: {source}")]
+    Open {
+        /// The database, password redacted.
+        url: String,
+        /// What the store said.
+        source: StoreError,
+    },
+    /// Pending migrations could not be applied.
+    #[error("cannot migrate {database}: {source}")]
+    Migrate {
+        /// The database, password redacted.
+        database: String,
+        /// What the migrator said.
+        source: StoreError,
+    },
+    /// `--read-only` refuses every change.
+    #[error("{READ_ONLY}")]
+    ReadOnly,
+    /// The filesystem object store's root is not there: the console was started without the
+    /// daemon's storage settings.
+    #[error(
+        "storage.fs.root {} is not a directory: run sessionctl with the daemon's storage settings \
+         (the same --config file and SESSIOND_STORAGE__* environment); it is never created here",
+        .0.display()
+    )]
+    StorageRootMissing(std::path::PathBuf),
+    /// S3 storage without a bucket: the console was started without the daemon's settings.
+    #[error("storage.s3.bucket is not set: run sessionctl with the daemon's storage settings")]
+    StorageBucketUnset,
+    /// A reset or purge named a session that does not exist.
+    #[error("no session {0}")]
+    NoSession(Uuid),
+    /// A session shown a moment ago is gone (purged meanwhile).
+    #[error("session {0} no longer exists")]
+    SessionGone(Uuid),
+    /// An alert shown a moment ago is gone.
+    #[error("alert #{0} no longer exists")]
+    AlertGone(i64),
+    /// Only open alerts can be acknowledged.
+    #[error("alert #{0} is not open")]
+    AlertNotOpen(i64),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The session service refused or failed.
+    #[error(transparent)]
+    Session(SessionError),
+}
+
+/// A session with its uploads and audit trail (the Sessions tab's detail pane).
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    /// The session row.
+    pub session: Session,
+    /// Its uploads, newest first (up to 100).
+    pub uploads: Vec<UploadSummary>,
+    /// Its audit events, newest first (up to 100).
+    pub events: Vec<AuditEvent>,
+}
+
+/// What the reset dialog states before asking.
+#[derive(Debug, Clone, Copy)]
+pub struct ResetFacts {
+    /// The session.
+    pub id: Uuid,
+    /// Its stored status.
+    pub status: SessionStatus,
+    /// How many uploads would be queued for deletion.
+    pub uploads: i64,
+}
+
+/// Audit events for the Audit tab, and the cursor the next tail poll starts after.
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    /// Newest first for a history page, oldest first for a tail.
+    pub events: Vec<AuditEvent>,
+    /// The highest id seen (or known to exist) when the page was read.
+    pub cursor: i64,
+}
+
+/// An alert and the sample events that raised it (the Alerts tab's detail pane).
+#[derive(Debug, Clone)]
+pub struct AlertRecord {
+    /// The alert.
+    pub alert: Alert,
+    /// Its sample events that still exist (up to 20).
+    pub events: Vec<AuditEvent>,
+}
+
+/// The header's figures; each is `None` when its query failed (the header says so).
+#[derive(Debug, Clone, Default)]
+pub struct HeaderFigures {
+    /// Sessions per status, when they were counted this time.
+    pub counts: Option<StatusCounts>,
+    /// Audit events in each of the last 30 minutes, oldest first.
+    pub per_minute: Vec<u64>,
+    /// Open alerts.
+    pub open_alerts: Option<i64>,
+    /// Objects queued for deletion.
+    pub pending_deletions: Option<DeletionBacklog>,
+}
 
 /// The database, the session service and who is at the keyboard.
 pub struct Console {
@@ -88,17 +210,20 @@ pub fn os_user() -> String {
 impl Console {
     /// Connect to the configured database and apply pending migrations (so a fresh database
     /// works). In read-only mode nothing is migrated.
-    pub async fn open(settings: Settings, read_only: bool) -> Result<Self, String> {
+    pub async fn open(settings: Settings, read_only: bool) -> Result<Self, ConsoleError> {
         let store = store::connect(&settings.database)
             .await
-            .map_err(|e| format!("cannot open {}: {e}", settings.database.url.redacted()))?;
+            .map_err(|source| ConsoleError::Open {
+                url: settings.database.url.redacted(),
+                source,
+            })?;
         // The console's own writes (resets, acknowledgements, purges) join the audit chain.
         store.set_chain_keys(sessiond_core::audit_chain::ChainKeys::from_settings(&settings.audit));
         if !read_only {
-            store
-                .migrate()
-                .await
-                .map_err(|e| format!("cannot migrate {}: {e}", store.describe()))?;
+            store.migrate().await.map_err(|source| ConsoleError::Migrate {
+                database: store.describe(),
+                source,
+            })?;
         }
         // No object store is opened (nor a directory created): see `Console::service`.
         let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
@@ -131,16 +256,14 @@ impl Console {
     /// The storage settings must be the daemon's, or the console refuses to touch anything
     /// that has objects: a filesystem root that does not exist (the default `./data/objects`
     /// seen from the wrong directory, a missing `--config`) is refused, never created.
-    pub fn check_storage(&self) -> Result<(), String> {
+    pub fn check_storage(&self) -> Result<(), ConsoleError> {
         let storage = &self.settings.storage;
         match storage.backend {
-            StorageBackend::Fs if !storage.fs.root.is_dir() => Err(format!(
-                "storage.fs.root {} is not a directory: run sessionctl with the daemon's storage settings \
-                 (the same --config file and SESSIOND_STORAGE__* environment); it is never created here",
-                storage.fs.root.display()
-            )),
+            StorageBackend::Fs if !storage.fs.root.is_dir() => {
+                Err(ConsoleError::StorageRootMissing(storage.fs.root.clone()))
+            }
             StorageBackend::S3 if storage.s3.bucket.as_deref().unwrap_or("").is_empty() => {
-                Err("storage.s3.bucket is not set: run sessionctl with the daemon's storage settings".into())
+                Err(ConsoleError::StorageBucketUnset)
             }
             _ => Ok(()),
         }
@@ -149,20 +272,20 @@ impl Console {
     /// Revoke a session through the session service (a `session.reset` event with actor
     /// `admin:<user>` is written, and its objects are queued for deletion in the same
     /// transaction; the daemon's `object_deletion` job deletes them).
-    pub async fn reset(&self, id: Uuid) -> Result<ResetOutcome, String> {
+    pub async fn reset(&self, id: Uuid) -> Result<ResetOutcome, ConsoleError> {
         if self.read_only {
-            return Err(READ_ONLY.into());
+            return Err(ConsoleError::ReadOnly);
         }
         self.check_storage()?;
-        let (uploads, _) = self.store.upload_totals(id).await.map_err(|e| e.to_string())?;
+        let uploads = self.store.upload_totals(id).await?.count;
         match self.service.reset(&self.origin(), &id.to_string()).await {
             Ok(previous_status) => Ok(ResetOutcome {
                 id,
                 previous_status,
                 uploads_queued_for_deletion: uploads,
             }),
-            Err(SessionError::NotFound) => Err(format!("no session {id}")),
-            Err(e) => Err(e.to_string()),
+            Err(SessionError::NotFound) => Err(ConsoleError::NoSession(id)),
+            Err(e) => Err(ConsoleError::Session(e)),
         }
     }
 
@@ -170,12 +293,12 @@ impl Console {
     /// queued for deletion (in the same transaction); its audit events keep their type and time but their session id is replaced by
     /// a fresh random pseudonym (the mapping is not kept anywhere) and their IP and user agent
     /// are cleared. A `session.purged` event under the pseudonym records the purge.
-    pub async fn purge(&self, id: Uuid) -> Result<Option<PurgeOutcome>, String> {
+    pub async fn purge(&self, id: Uuid) -> Result<Option<PurgeOutcome>, ConsoleError> {
         if self.read_only {
-            return Err(READ_ONLY.into());
+            return Err(ConsoleError::ReadOnly);
         }
         self.check_storage()?;
-        let (uploads, _) = self.store.upload_totals(id).await.map_err(|e| e.to_string())?;
+        let uploads = self.store.upload_totals(id).await?.count;
         let pseudonym = Uuid::new_v4();
         let event = NewEvent::new(
             &self.origin(),
@@ -185,12 +308,7 @@ impl Console {
             Some(pseudonym),
             json!({ "uploads_deleted": uploads, "reason": "right_to_erasure" }),
         );
-        let Some(counts) = self
-            .store
-            .purge_session(id, pseudonym, &event)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
+        let Some(counts) = self.store.purge_session(id, pseudonym, &event).await? else {
             return Ok(None);
         };
         Ok(Some(PurgeOutcome {
@@ -202,9 +320,9 @@ impl Console {
 
     /// Acknowledge an open alert and audit it (`alert.acknowledged`). False if the alert is
     /// not open.
-    pub async fn acknowledge(&self, alert_id: i64) -> Result<bool, String> {
+    pub async fn acknowledge(&self, alert_id: i64) -> Result<bool, ConsoleError> {
         if self.read_only {
-            return Err(READ_ONLY.into());
+            return Err(ConsoleError::ReadOnly);
         }
         let origin = self.origin();
         let now = now_millis();
@@ -217,16 +335,16 @@ impl Console {
             None,
             json!({}),
         );
-        self.store
+        Ok(self
+            .store
             .acknowledge_alert(alert_id, &origin.actor.to_stored(), now.timestamp_millis(), &event)
-            .await
-            .map_err(|e| e.to_string())
+            .await?)
     }
 
     /// Webhook deliveries and the audit chain's state (verified once per session, when a key
     /// is configured: `sessionctl audit verify` is the full report).
-    pub async fn audit_health(&self) -> Result<AuditHealth, String> {
-        let counts = self.store.webhook_counts().await.map_err(|e| e.to_string())?;
+    pub async fn audit_health(&self) -> Result<AuditHealth, ConsoleError> {
+        let counts = self.store.webhook_counts().await?;
         let webhooks = if counts.pending + counts.sent + counts.dead == 0 && self.settings.webhooks.is_empty() {
             String::new()
         } else {
@@ -263,21 +381,143 @@ impl Console {
     }
 
     /// Every job with its schedule, next run, lease and last `runs` runs.
-    pub async fn jobs(&self, now: DateTime<Utc>, runs: u32) -> Result<Vec<JobOverview>, String> {
-        let leases = self.store.job_leases().await.map_err(|e| e.to_string())?;
+    pub async fn jobs(&self, now: DateTime<Utc>, runs: u32) -> Result<Vec<JobOverview>, ConsoleError> {
+        let leases = self.store.job_leases().await?;
         let mut out = Vec::new();
-        for (name, schedule) in job_schedules(&self.settings) {
-            let recent = self.store.job_runs(name, runs).await.map_err(|e| e.to_string())?;
+        for job in JobName::ALL {
+            let name = job.as_str();
+            let schedule = self.settings.jobs.schedule(job);
+            let recent = self.store.list_runs(Some(name), runs).await?;
             out.push(JobOverview {
                 name,
-                schedule: schedule.clone(),
-                next_run: next_run(&schedule, now).map(|t| t.timestamp_millis()),
+                schedule: schedule.to_owned(),
+                next_run: next_run(schedule, now).map(|t| t.timestamp_millis()),
                 enabled: self.settings.jobs.enabled,
                 lease: leases.iter().find(|l| l.job == name).cloned(),
                 runs: recent,
             });
         }
         Ok(out)
+    }
+
+    /// One page of the session list.
+    pub async fn session_page(&self, q: &SessionPageQuery) -> Result<Vec<SessionSummary>, ConsoleError> {
+        Ok(self.store.session_page(q).await?)
+    }
+
+    /// A session with its newest uploads and audit events.
+    pub async fn session_record(&self, id: Uuid) -> Result<SessionRecord, ConsoleError> {
+        let session = self.store.get_session(id).await?.ok_or(ConsoleError::SessionGone(id))?;
+        let uploads = self.store.session_uploads(id, 100).await?;
+        let events = self
+            .store
+            .list_audit(&AuditQuery {
+                session_id: Some(id),
+                limit: 100,
+                ..Default::default()
+            })
+            .await?;
+        Ok(SessionRecord {
+            session,
+            uploads,
+            events,
+        })
+    }
+
+    /// What the reset dialog states about `id`.
+    pub async fn reset_facts(&self, id: Uuid) -> Result<ResetFacts, ConsoleError> {
+        let session = self.store.get_session(id).await?.ok_or(ConsoleError::SessionGone(id))?;
+        let uploads = self.store.upload_totals(id).await?.count;
+        Ok(ResetFacts {
+            id,
+            status: session.status,
+            uploads,
+        })
+    }
+
+    /// The newest events matching `filter` (a query with only filter fields set), and the
+    /// highest id that existed when they were read.
+    pub async fn audit_history(&self, filter: AuditQuery) -> Result<AuditPage, ConsoleError> {
+        let max = self.store.max_audit_id().await?;
+        let events = self
+            .store
+            .list_audit(&AuditQuery {
+                before_id: Some(max.saturating_add(1)),
+                limit: AUDIT_HISTORY,
+                ..filter
+            })
+            .await?;
+        Ok(AuditPage { events, cursor: max })
+    }
+
+    /// The events matching `filter` after `cursor`, oldest first, and the next cursor.
+    pub async fn audit_tail(&self, filter: AuditQuery, cursor: i64) -> Result<AuditPage, ConsoleError> {
+        let lookback = if self.store.backend() == Backend::Postgres {
+            PG_LOOKBACK
+        } else {
+            0
+        };
+        let max = self.store.max_audit_id().await?;
+        let events = self
+            .store
+            .list_audit(&AuditQuery {
+                after_id: Some((cursor - lookback).max(0)),
+                limit: AUDIT_TAIL,
+                ascending: true,
+                ..filter
+            })
+            .await?;
+        let last = events.last().map_or(cursor, |e| e.id);
+        // A short page means everything up to `max` was seen (filtered out or not).
+        let cursor = if events.len() < AUDIT_TAIL as usize {
+            last.max(max)
+        } else {
+            last
+        };
+        Ok(AuditPage { events, cursor })
+    }
+
+    /// Alerts, live ones first (resolved ones too when asked).
+    pub async fn alerts(&self, include_resolved: bool) -> Result<Vec<Alert>, ConsoleError> {
+        Ok(self.store.list_alerts(include_resolved, 500).await?)
+    }
+
+    /// An alert with its sample events.
+    pub async fn alert_record(&self, id: i64) -> Result<AlertRecord, ConsoleError> {
+        let alert = self.store.get_alert(id).await?.ok_or(ConsoleError::AlertGone(id))?;
+        let mut events = Vec::new();
+        for eid in alert.sample_event_ids.iter().take(20) {
+            if let Some(e) = self.store.audit_event(*eid).await? {
+                events.push(e);
+            }
+        }
+        Ok(AlertRecord { alert, events })
+    }
+
+    /// The header's figures at `now`; sessions are counted only when `count_sessions` (the
+    /// count reads a whole index).
+    pub async fn header_figures(&self, now: DateTime<Utc>, count_sessions: bool) -> HeaderFigures {
+        let now = now.timestamp_millis();
+        let minute = now / 60_000 * 60_000;
+        let since = minute - 29 * 60_000;
+        let per = self.store.events_per_minute(since).await.unwrap_or_default();
+        let mut per_minute = vec![0u64; 30];
+        for (m, n) in per {
+            let i = (m - since) / 60_000;
+            if (0..30).contains(&i) {
+                per_minute[i as usize] = n.max(0) as u64;
+            }
+        }
+        HeaderFigures {
+            counts: if count_sessions {
+                self.store.count_sessions().await.ok()
+            } else {
+                None
+            },
+            per_minute,
+            open_alerts: self.store.count_open_alerts().await.ok(),
+            pending_deletions: self.store.object_deletion_backlog().await.ok(),
+        }
     }
 
     /// Flush the audit writer and close the pools.
@@ -304,50 +544,4 @@ pub struct JobOverview {
     pub lease: Option<JobLease>,
     /// Most recent runs, newest first.
     pub runs: Vec<JobRun>,
-}
-
-/// Every job of SPEC §6 with its configured schedule.
-pub fn job_schedules(settings: &Settings) -> Vec<(&'static str, String)> {
-    let j = &settings.jobs;
-    vec![
-        ("session_expiry", j.session_expiry.schedule.clone()),
-        ("retention", j.retention.schedule.clone()),
-        ("alert_detection", j.alert_detection.schedule.clone()),
-        ("alert_digest", j.alert_digest.schedule.clone()),
-        ("notification_sender", j.notification_sender.schedule.clone()),
-        ("upload_gc", j.upload_gc.schedule.clone()),
-        ("object_deletion", j.object_deletion.schedule.clone()),
-    ]
-}
-
-/// The next time a 6-field cron expression (seconds first) fires after `now`.
-pub fn next_run(expr: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    use croner::parser::{CronParser, Seconds, Year};
-    let cron = CronParser::builder()
-        .seconds(Seconds::Required)
-        .year(Year::Disallowed)
-        .build()
-        .parse(expr)
-        .ok()?;
-    cron.find_next_occurrence(&now, false).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-
-    #[test]
-    fn next_run_follows_six_field_cron() {
-        let now = Utc.with_ymd_and_hms(2026, 1, 8, 10, 2, 7).single().expect("time");
-        let next = super::next_run("0 */5 * * * *", now).expect("next");
-        assert_eq!(next, Utc.with_ymd_and_hms(2026, 1, 8, 10, 5, 0).single().expect("time"));
-        let daily = super::next_run("0 15 3 * * *", now).expect("next");
-        assert_eq!(
-            daily,
-            Utc.with_ymd_and_hms(2026, 1, 9, 3, 15, 0).single().expect("time")
-        );
-        assert!(super::next_run("not cron", now).is_none());
-    }
-
-    use chrono::Utc;
 }

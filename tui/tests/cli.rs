@@ -224,7 +224,7 @@ async fn alerts_and_jobs_subcommands(kind: DbKind) {
         .await
         .expect("get")
         .expect("alert");
-    assert_eq!(alert.status, "acknowledged");
+    assert_eq!(alert.status, sessiond_core::store::alerts::AlertStatus::Acknowledged);
     assert_eq!(alert.acknowledged_by, Some(format!("admin:{}", os_user())));
     let acknowledged = AuditQuery {
         event_type: Some("alert.acknowledged".into()),

@@ -67,10 +67,7 @@ async fn paging_visits_every_row_once_in_order(kind: DbKind) {
                 _ => keys.windows(2).all(|w| w[0] < w[1]),
             };
             assert!(ordered, "{sort:?} order");
-            assert!(
-                seen.iter()
-                    .all(|r| filter.status.is_none_or(|s| r.status == s.as_str()))
-            );
+            assert!(seen.iter().all(|r| filter.status.is_none_or(|s| r.status == s)));
             assert!(
                 seen.iter()
                     .all(|r| filter.last_ip.is_none() || r.last_ip == filter.last_ip)

@@ -91,7 +91,7 @@ async fn console_on_a_million_sessions_in_tmux() {
         .await
         .expect("first page");
     let target = first[2].clone();
-    assert_eq!(target.status, "active");
+    assert_eq!(target.status, sessiond_core::domain::SessionStatus::Active);
     // Some traffic, an open alert and job runs, so every tab has something to show.
     let now = now_millis().timestamp_millis();
     let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
@@ -263,7 +263,7 @@ async fn console_on_a_million_sessions_in_tmux() {
         s.contains("alert #1 acknowledged")
     });
     let alert = store.get_alert(1).await.expect("get").expect("alert");
-    assert_eq!(alert.status, "acknowledged");
+    assert_eq!(alert.status, sessiond_core::store::alerts::AlertStatus::Acknowledged);
     assert_eq!(alert.acknowledged_by.as_deref(), Some(admin.as_str()));
     tmux.keys(&["4"]);
     screens.push((

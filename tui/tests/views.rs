@@ -20,17 +20,22 @@ use sessionctl::views::header::HeaderView;
 use sessionctl::views::help::HelpView;
 use sessionctl::views::jobs::JobsView;
 use sessionctl::views::sessions::{SessionDetail, SessionsView};
+use sessionctl::views::{Draw, Themed, View};
 use sessiond_core::audit::AuditEvent;
+use sessiond_core::audit::Severity;
+use sessiond_core::domain::from_millis;
 use sessiond_core::domain::{Session, SessionStatus};
 use sessiond_core::store::StatusCounts;
-use sessiond_core::store::console::{Alert, JobLease, JobRun, SessionSummary, UploadSummary};
+use sessiond_core::store::alerts::{Alert, AlertStatus};
+use sessiond_core::store::console::{JobLease, SessionSummary, UploadSummary};
+use sessiond_core::store::jobs::{JobRun, RunStatus};
 use uuid::Uuid;
 
 const T0: i64 = 1_767_867_330_000; // 2026-01-08 10:15:30 UTC
 
-fn render(widget: impl Widget, width: u16, height: u16) -> String {
+fn render(view: &impl Draw, width: u16, height: u16) -> String {
     let mut buf = Buffer::empty(Rect::new(0, 0, width, height));
-    widget.render(buf.area, &mut buf);
+    Themed(view, &Theme::dark()).render(buf.area, &mut buf);
     buffer_text(&buf)
 }
 
@@ -42,7 +47,7 @@ fn summaries() -> Vec<SessionSummary> {
     (0..5)
         .map(|i| SessionSummary {
             id: id(i),
-            status: ["active", "revoked", "expired"][i as usize % 3].into(),
+            status: SessionStatus::ALL[i as usize % 3],
             created_at: T0 - i as i64 * 3_600_000,
             last_seen_at: T0 - i as i64 * 60_000,
             uploads: i as i64,
@@ -169,19 +174,20 @@ fn audit_empty() {
     insta::assert_snapshot!(render(&view, 80, 3));
 }
 
-fn alert(n: i64, status: &str) -> Alert {
+fn alert(n: i64, status: AlertStatus) -> Alert {
     Alert {
         id: n,
         rule: "uuid_probing".into(),
         subject: format!("198.51.100.{n}"),
-        severity: "warning".into(),
-        status: status.into(),
+        severity: Severity::Warning,
+        status,
         count: 20 + n,
-        first_seen_at: T0 - 300_000,
-        last_seen_at: T0,
+        first_seen_at: from_millis(T0 - 300_000),
+        last_seen_at: from_millis(T0),
         acknowledged_at: None,
         acknowledged_by: None,
         resolved_at: None,
+        last_emailed_at: None,
         sample_event_ids: vec![1, 2],
     }
 }
@@ -189,13 +195,13 @@ fn alert(n: i64, status: &str) -> Alert {
 #[test]
 fn alerts_list_detail_and_empty() {
     let list = AlertsView {
-        rows: vec![alert(1, "open"), alert(2, "acknowledged")],
+        rows: vec![alert(1, AlertStatus::Open), alert(2, AlertStatus::Acknowledged)],
         loaded: true,
         ..Default::default()
     };
     let detail = AlertsView {
         detail: Some((
-            alert(1, "open"),
+            alert(1, AlertStatus::Open),
             vec![event(1, "session.validation_failed", "warning")],
             0,
         )),
@@ -215,15 +221,16 @@ fn alerts_list_detail_and_empty() {
 
 #[test]
 fn jobs_table_and_runs() {
-    let run = |n: i64, status: &str| JobRun {
+    let run = |n: i64, status: RunStatus| JobRun {
         id: n,
         job: "session_expiry".into(),
         holder: "host-a:1234".into(),
-        started_at: T0 - n * 300_000,
-        finished_at: Some(T0 - n * 300_000 + 42),
-        status: status.into(),
+        started_at: from_millis(T0 - n * 300_000),
+        finished_at: Some(from_millis(T0 - n * 300_000 + 42)),
+        status,
         counts: json!({ "expired": n }),
-        error: (status == "failed").then(|| "database unavailable".into()),
+        error: (status == RunStatus::Failed).then(|| "database unavailable".into()),
+        scheduled_for: None,
     };
     let job = |name: &'static str, runs: Vec<JobRun>| JobOverview {
         name,
@@ -239,7 +246,10 @@ fn jobs_table_and_runs() {
     };
     let view = JobsView {
         rows: vec![
-            job("session_expiry", vec![run(1, "succeeded"), run(2, "failed")]),
+            job(
+                "session_expiry",
+                vec![run(1, RunStatus::Succeeded), run(2, RunStatus::Failed)],
+            ),
             job("retention", vec![]),
         ],
         loaded: true,
@@ -279,11 +289,8 @@ fn header_help_and_confirm() {
         open_alerts: Some(2),
         ..Default::default()
     };
-    let help = HelpView {
-        scope: Scope::Sessions,
-        theme: Theme::dark(),
-    };
-    let confirm = ConfirmView::reset(id(1), "active", 3, Theme::dark());
+    let help = HelpView { scope: Scope::Sessions };
+    let confirm = ConfirmView::reset(id(1), "active", 3);
     insta::assert_snapshot!(format!(
         "{}---\n{}---\n{}",
         render(&header, 80, 2),

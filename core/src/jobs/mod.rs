@@ -6,6 +6,7 @@
 
 mod deletion;
 mod expiry;
+mod name;
 mod retention;
 
 use std::future::Future;
@@ -25,6 +26,7 @@ use crate::store::Store;
 
 pub use deletion::{delete_pending_objects, delete_pending_with, retry_at};
 pub use expiry::expire_sessions;
+pub use name::{JobName, UnknownJob};
 pub use retention::{anonymize_ip, run_retention};
 
 /// What a job run did, e.g. `{"expired": 3}`; stored in `job_runs.counts`.
@@ -53,12 +55,27 @@ type JobFuture = Pin<Box<dyn Future<Output = Result<Counts, JobError>> + Send>>;
 /// One scheduled job.
 #[derive(Clone, Copy)]
 pub struct JobDef {
-    /// Name, as in `jobs.<name>.schedule` and `sessiond run-job <name>`.
+    /// Which job; its name is `jobs.<name>.schedule` in the config and `sessiond run-job <name>`.
+    pub job: JobName,
+    /// Its name, as stored in leases and run records.
     pub name: &'static str,
-    /// Its cron expression in the config.
-    pub schedule: fn(&JobSettings) -> &str,
     /// The work. `run_id` identifies the run in audit events (`request_id = job:<name>:<id>`).
     pub run: fn(JobContext, i64) -> JobFuture,
+}
+
+impl JobDef {
+    const fn new(job: JobName, run: fn(JobContext, i64) -> JobFuture) -> Self {
+        Self {
+            job,
+            name: job.as_str(),
+            run,
+        }
+    }
+
+    /// Its cron expression in the config.
+    pub fn schedule(self, jobs: &JobSettings) -> &str {
+        jobs.schedule(self.job)
+    }
 }
 
 impl std::fmt::Debug for JobDef {
@@ -67,53 +84,32 @@ impl std::fmt::Debug for JobDef {
     }
 }
 
-/// Every job, in SPEC §6 order.
+/// Every job, in SPEC §6 order ([`JobName::ALL`]).
 pub fn registry() -> Vec<JobDef> {
-    vec![
-        JobDef {
-            name: "session_expiry",
-            schedule: |j| &j.session_expiry.schedule,
-            run: |ctx, id| Box::pin(async move { expire_sessions(&ctx, id).await }),
+    JobName::ALL.map(|job| JobDef::new(job, work(job))).to_vec()
+}
+
+/// What `job` runs.
+fn work(job: JobName) -> fn(JobContext, i64) -> JobFuture {
+    match job {
+        JobName::SessionExpiry => |ctx, id| Box::pin(async move { expire_sessions(&ctx, id).await }),
+        JobName::Retention => |ctx, _| Box::pin(async move { run_retention(&ctx, now_millis()).await }),
+        JobName::AlertDetection => {
+            |ctx, id| Box::pin(async move { crate::alerts::detect(&ctx, id, now_millis()).await })
+        }
+        JobName::AlertDigest => |ctx, _| Box::pin(async move { crate::alerts::queue_digest(&ctx, now_millis()).await }),
+        JobName::NotificationSender => |ctx, id| {
+            Box::pin(async move {
+                let now = now_millis();
+                let mut counts = crate::mailer::deliver_pending(&ctx, id, now).await?;
+                // Webhooks share the outbox job (`crate::webhooks`).
+                counts.extend(crate::webhooks::run(&ctx, now).await?);
+                Ok(counts)
+            })
         },
-        JobDef {
-            name: "retention",
-            schedule: |j| &j.retention.schedule,
-            run: |ctx, _| Box::pin(async move { run_retention(&ctx, now_millis()).await }),
-        },
-        JobDef {
-            name: "alert_detection",
-            schedule: |j| &j.alert_detection.schedule,
-            run: |ctx, id| Box::pin(async move { crate::alerts::detect(&ctx, id, now_millis()).await }),
-        },
-        JobDef {
-            name: "alert_digest",
-            schedule: |j| &j.alert_digest.schedule,
-            run: |ctx, _| Box::pin(async move { crate::alerts::queue_digest(&ctx, now_millis()).await }),
-        },
-        JobDef {
-            name: "notification_sender",
-            schedule: |j| &j.notification_sender.schedule,
-            run: |ctx, id| {
-                Box::pin(async move {
-                    let now = now_millis();
-                    let mut counts = crate::mailer::deliver_pending(&ctx, id, now).await?;
-                    // Webhooks share the outbox job (`crate::webhooks`).
-                    counts.extend(crate::webhooks::run(&ctx, now).await?);
-                    Ok(counts)
-                })
-            },
-        },
-        JobDef {
-            name: "upload_gc",
-            schedule: |j| &j.upload_gc.schedule,
-            run: |ctx, _| Box::pin(upload_gc(ctx)),
-        },
-        JobDef {
-            name: "object_deletion",
-            schedule: |j| &j.object_deletion.schedule,
-            run: |ctx, _| Box::pin(async move { delete_pending_objects(&ctx).await }),
-        },
-    ]
+        JobName::UploadGc => |ctx, _| Box::pin(upload_gc(ctx)),
+        JobName::ObjectDeletion => |ctx, _| Box::pin(async move { delete_pending_objects(&ctx).await }),
+    }
 }
 
 /// Objects without an upload row, older than [`crate::uploads::UPLOAD_GC_AGE`]: leftovers of
@@ -135,7 +131,8 @@ async fn upload_gc(ctx: JobContext) -> Result<Counts, JobError> {
 
 /// The job called `name`.
 pub fn find(name: &str) -> Option<JobDef> {
-    registry().into_iter().find(|j| j.name == name)
+    let job = name.parse::<JobName>().ok()?;
+    Some(JobDef::new(job, work(job)))
 }
 
 /// How long a lease lasts without renewal; renewed every third of it while the job runs.
@@ -184,6 +181,14 @@ pub fn scheduled_tick(schedule: &str, now: DateTime<Utc>) -> Option<DateTime<Utc
     cron.find_previous_occurrence(&now, true).ok()
 }
 
+/// The next time `schedule` fires after `now`, parsed exactly as the scheduler parses it
+/// ([`crate::config::parse_cron`]: a schedule restricting both day of month and weekday fires
+/// only on days matching both); `None` for an expression that does not parse.
+pub fn next_run(schedule: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let cron = crate::config::parse_cron(schedule).ok()?;
+    cron.find_next_occurrence(&now, false).ok()
+}
+
 /// Run the scheduled tick `tick` of `job` if no daemon has claimed it yet: claim it (one
 /// statement, so exactly one daemon wins), then [`run_job`] under the lease. A daemon that
 /// was down at a tick never replays it: it only claims the tick it was woken for.
@@ -192,7 +197,7 @@ pub async fn run_tick(
     job: JobDef,
     tick: DateTime<Utc>,
 ) -> Result<RunOutcome, crate::store::StoreError> {
-    let schedule = (job.schedule)(&ctx.settings.jobs);
+    let schedule = job.schedule(&ctx.settings.jobs);
     if !ctx
         .store
         .claim_tick(job.name, tick, &ctx.holder, Utc::now(), schedule)
@@ -286,4 +291,37 @@ async fn run(
 pub(crate) fn count(counts: &mut Counts, key: &str, n: u64) {
     let prev = counts.get(key).and_then(Value::as_u64).unwrap_or(0);
     counts.insert(key.to_owned(), json!(prev + n));
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::next_run;
+
+    #[test]
+    fn next_run_follows_six_field_cron() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 8, 10, 2, 7).single().expect("time");
+        let next = next_run("0 */5 * * * *", now).expect("next");
+        assert_eq!(next, Utc.with_ymd_and_hms(2026, 1, 8, 10, 5, 0).single().expect("time"));
+        let daily = next_run("0 15 3 * * *", now).expect("next");
+        assert_eq!(
+            daily,
+            Utc.with_ymd_and_hms(2026, 1, 9, 3, 15, 0).single().expect("time")
+        );
+        assert!(next_run("not cron", now).is_none());
+    }
+
+    #[test]
+    fn next_run_needs_both_day_of_month_and_weekday_like_the_scheduler() {
+        // Thursday 8 January 2026: "midnight on a Friday the 13th" is 13 February, not
+        // Friday 9 January (weekday only) nor Tuesday 13 January (day of month only).
+        let now = Utc.with_ymd_and_hms(2026, 1, 8, 10, 2, 7).single().expect("time");
+        let next = next_run("0 0 0 13 * FRI", now).expect("next");
+        assert_eq!(next, Utc.with_ymd_and_hms(2026, 2, 13, 0, 0, 0).single().expect("time"));
+        assert_eq!(
+            super::scheduled_tick("0 0 0 13 * FRI", next + chrono::Duration::seconds(1)),
+            Some(next)
+        );
+    }
 }

@@ -3,11 +3,52 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::NewEvent;
+use crate::audit::{NewEvent, Severity};
 use crate::domain::from_millis;
 use crate::store::StoreError;
 
-/// A stored alert.
+/// Where an alert is in its life (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    /// Raised and not yet looked at.
+    Open,
+    /// An operator has seen it; it stays live until it resolves.
+    Acknowledged,
+    /// No matching events for the rule's window.
+    Resolved,
+}
+
+impl AlertStatus {
+    /// The stored form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "open",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+
+    /// Parse the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(AlertStatus::Open),
+            "acknowledged" => Some(AlertStatus::Acknowledged),
+            "resolved" => Some(AlertStatus::Resolved),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for AlertStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, not `write_str`: tables align these with `{:<9}`.
+        f.pad(self.as_str())
+    }
+}
+
+/// A stored alert: the one read model of an alert row, for the jobs and the console alike.
+/// Times serialize as Unix milliseconds (`sessionctl alerts --json`), as they are stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Alert {
     /// Row id.
@@ -16,30 +57,36 @@ pub struct Alert {
     pub rule: String,
     /// IP key, dependency name, or `*`.
     pub subject: String,
-    /// `warning` or `critical`.
-    pub severity: String,
-    /// `open`, `acknowledged` or `resolved`.
-    pub status: String,
+    /// The rule's severity (`warning` or `critical`).
+    pub severity: Severity,
+    /// Where the alert is in its life.
+    pub status: AlertStatus,
     /// Matching events seen while it was live.
     pub count: i64,
     /// First matching event.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
     pub first_seen_at: DateTime<Utc>,
     /// Latest matching event.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
     pub last_seen_at: DateTime<Utc>,
     /// When an admin acknowledged it.
+    #[serde(with = "chrono::serde::ts_milliseconds_option")]
     pub acknowledged_at: Option<DateTime<Utc>>,
     /// Who (`admin:<name>`).
     pub acknowledged_by: Option<String>,
     /// When it was resolved.
+    #[serde(with = "chrono::serde::ts_milliseconds_option")]
     pub resolved_at: Option<DateTime<Utc>>,
     /// When an email about it was last queued.
+    #[serde(with = "chrono::serde::ts_milliseconds_option")]
     pub last_emailed_at: Option<DateTime<Utc>>,
     /// Ids of some of its audit events (newest first).
     pub sample_event_ids: Vec<i64>,
 }
 
+/// The columns of an alert row; every query that reads alerts selects exactly these.
 #[derive(sqlx::FromRow)]
-struct AlertRow {
+pub(crate) struct AlertRow {
     id: i64,
     rule: String,
     subject: String,
@@ -55,14 +102,17 @@ struct AlertRow {
     sample_event_ids: sqlx::types::Json<Vec<i64>>,
 }
 
-impl From<AlertRow> for Alert {
-    fn from(r: AlertRow) -> Self {
-        Alert {
+impl TryFrom<AlertRow> for Alert {
+    type Error = StoreError;
+    fn try_from(r: AlertRow) -> Result<Self, StoreError> {
+        Ok(Alert {
             id: r.id,
             rule: r.rule,
             subject: r.subject,
-            severity: r.severity,
-            status: r.status,
+            severity: Severity::parse(&r.severity)
+                .ok_or_else(|| StoreError::Internal(format!("unknown alert severity `{}`", r.severity)))?,
+            status: AlertStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Internal(format!("unknown alert status `{}`", r.status)))?,
             count: r.count,
             first_seen_at: from_millis(r.first_seen_at),
             last_seen_at: from_millis(r.last_seen_at),
@@ -71,20 +121,25 @@ impl From<AlertRow> for Alert {
             resolved_at: r.resolved_at.map(from_millis),
             last_emailed_at: r.last_emailed_at.map(from_millis),
             sample_event_ids: r.sample_event_ids.0,
-        }
+        })
     }
+}
+
+/// Decode alert rows.
+pub(crate) fn alerts(rows: Vec<AlertRow>) -> Result<Vec<Alert>, StoreError> {
+    rows.into_iter().map(TryInto::try_into).collect()
 }
 
 /// An alert to insert.
 #[derive(Debug, Clone)]
 pub struct NewAlert {
-    /// Rule.
+    /// Rule name.
     pub rule: String,
-    /// Subject.
+    /// IP key, dependency name, or `*`.
     pub subject: String,
-    /// Severity.
+    /// The rule's severity, stored form.
     pub severity: String,
-    /// Matching events.
+    /// Matching events so far.
     pub count: i64,
     /// First matching event.
     pub first_seen_at: DateTime<Utc>,
@@ -141,13 +196,13 @@ pub struct Notification {
 /// An audit event as the detection rules see it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RecentEvent {
-    /// Id.
+    /// Audit event id (kept as a sample on the alert).
     pub id: i64,
-    /// Unix ms.
+    /// When it happened (Unix ms).
     pub occurred_at: i64,
-    /// Client IP.
+    /// Client IP (the subject of per-IP rules).
     pub ip: Option<String>,
-    /// Metadata.
+    /// Event-specific facts (e.g. the refused route).
     pub metadata: sqlx::types::Json<serde_json::Value>,
 }
 
@@ -250,7 +305,7 @@ macro_rules! alert_store_impl {
                 use $sql as q;
                 let rows: Vec<crate::store::alerts::AlertRow> =
                     sqlx::query_as(q::LIVE_ALERTS).fetch_all(&self.pool).await?;
-                Ok(rows.into_iter().map(Into::into).collect())
+                crate::store::alerts::alerts(rows)
             }
 
             async fn last_emailed_at(
@@ -349,7 +404,7 @@ macro_rules! alert_store_impl {
                     .bind(emailed_before.timestamp_millis())
                     .fetch_all(&self.pool)
                     .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
+                crate::store::alerts::alerts(rows)
             }
 
             async fn queue_digest(

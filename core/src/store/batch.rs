@@ -1,7 +1,7 @@
 //! What a group-commit batch writes, decided once for both backends: which new sessions to
 //! insert, how each validation is judged, which `last_seen_at` refreshes and which audit events
 //! to write. The SQLite writer applies these row by row with cached statements on its own
-//! thread (`store/sqlite_batch.rs`); PostgreSQL sends each list as one JSON array parameter
+//! thread (`store/sqlite/batch.rs`); PostgreSQL sends each list as one JSON array parameter
 //! (`jsonb_array_elements`), so a batch costs a handful of round trips whatever its size.
 
 use std::borrow::Cow;

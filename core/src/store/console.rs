@@ -1,13 +1,15 @@
 //! What the console (`sessionctl`) reads and changes beyond the API's own store verbs: pages of
-//! sessions by keyset, a session's uploads and audit trail, audit pages and the live tail,
+//! sessions by keyset, a session's uploads, the SQL of the one audit query
+//! ([`crate::store::Store::list_audit`], also the console's pages and live tail),
 //! alerts, jobs, and the right-to-erasure purge. Every page query is an index range scan
 //! (migration 0007 adds the indexes), so paging stays fast on millions of rows.
 
 use uuid::Uuid;
 
-use crate::audit::{AuditEvent, NewEvent};
+use crate::audit::{AuditEvent, AuditQuery, NewEvent};
 use crate::domain::SessionStatus;
 use crate::store::StoreError;
+use crate::store::alerts::{Alert, AlertRow, alerts};
 
 /// Sort orders of the session list. Each is served by an index ending in `id`, the keyset
 /// tie-breaker.
@@ -140,15 +142,15 @@ impl SessionPageQuery {
 }
 
 /// A row of the session list.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SessionSummary {
-    /// Session id.
+    /// The session's id, the keyset tie-breaker of every order.
     pub id: Uuid,
-    /// Stored status.
-    pub status: String,
-    /// Unix ms.
+    /// As stored (expiry by time is evaluated on read; see `Session::effective_status`).
+    pub status: SessionStatus,
+    /// Creation time in Unix ms (a keyset sort key, hence not a `DateTime`).
     pub created_at: i64,
-    /// Unix ms.
+    /// Last validation in Unix ms, at `session.touch_interval` resolution (a sort key too).
     pub last_seen_at: i64,
     /// Number of uploads.
     pub uploads: i64,
@@ -171,107 +173,26 @@ impl SessionSummary {
 /// An upload row as the console shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct UploadSummary {
-    /// Upload id.
+    /// Its id, also the name of its object (`uploads/<session>/<id>.pdf`).
     pub id: Uuid,
-    /// Client's file name.
+    /// Client's file name, sanitized.
     pub filename: String,
-    /// Bytes.
+    /// Size in bytes.
     pub size: i64,
-    /// Hex SHA-256.
+    /// Hex SHA-256 of the content.
     pub sha256: String,
-    /// Unix ms.
+    /// When it was stored (Unix ms).
     pub created_at: i64,
-}
-
-/// Which audit events a page or tail shows. Session filters look the session's events up (on
-/// SQLite through the segment index of migration 0008, on PostgreSQL through
-/// `audit_events_session`); the other filters are checked while walking the id index.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFilter {
-    /// Only this session.
-    pub session_id: Option<Uuid>,
-    /// Only this IP.
-    pub ip: Option<String>,
-    /// Only this event type (dotted name).
-    pub event_type: Option<String>,
-    /// Only this severity.
-    pub severity: Option<String>,
-}
-
-/// A page of audit events: newest first below `before_id`, or oldest first above `after_id`
-/// (the live tail's cursor).
-#[derive(Debug, Clone, Default)]
-pub struct AuditPageQuery {
-    /// Filter.
-    pub filter: AuditFilter,
-    /// Tail mode: ids greater than this, ascending.
-    pub after_id: Option<i64>,
-    /// History mode: ids smaller than this, descending (`None` = from the newest).
-    pub before_id: Option<i64>,
-    /// Rows (capped at 10 000).
-    pub limit: u32,
-}
-
-/// An alert row (SPEC §5).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
-pub struct Alert {
-    /// Id.
-    pub id: i64,
-    /// Rule name.
-    pub rule: String,
-    /// IP key, dependency name or `*`.
-    pub subject: String,
-    /// Severity.
-    pub severity: String,
-    /// `open`, `acknowledged` or `resolved`.
-    pub status: String,
-    /// Occurrences.
-    pub count: i64,
-    /// Unix ms.
-    pub first_seen_at: i64,
-    /// Unix ms.
-    pub last_seen_at: i64,
-    /// Unix ms.
-    pub acknowledged_at: Option<i64>,
-    /// `admin:<name>`.
-    pub acknowledged_by: Option<String>,
-    /// Unix ms.
-    pub resolved_at: Option<i64>,
-    /// Audit event ids that triggered it.
-    #[sqlx(json)]
-    pub sample_event_ids: Vec<i64>,
-}
-
-/// One recorded job run (SPEC §6).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
-pub struct JobRun {
-    /// Id.
-    pub id: i64,
-    /// Job name.
-    pub job: String,
-    /// Daemon instance that ran it.
-    pub holder: String,
-    /// Unix ms.
-    pub started_at: i64,
-    /// Unix ms.
-    pub finished_at: Option<i64>,
-    /// `running`, `succeeded`, `failed`.
-    pub status: String,
-    /// Counts reported by the job.
-    #[sqlx(json)]
-    pub counts: serde_json::Value,
-    /// Failure message.
-    pub error: Option<String>,
 }
 
 /// A job lease (who runs a job now).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct JobLease {
-    /// Job name.
+    /// The job ([`crate::jobs::JobName`] spelling).
     pub job: String,
-    /// Daemon instance holding it.
+    /// Instance id of the daemon holding it.
     pub holder: String,
-    /// Unix ms.
+    /// When it lapses unless renewed (Unix ms).
     pub expires_at: i64,
 }
 
@@ -291,8 +212,6 @@ pub trait ConsoleStore: Send + Sync {
     async fn session_page(&self, q: &SessionPageQuery) -> Result<Vec<SessionSummary>, StoreError>;
     /// A session's uploads, newest first.
     async fn session_uploads(&self, id: Uuid, limit: u32) -> Result<Vec<UploadSummary>, StoreError>;
-    /// A page of audit events or the tail after a cursor.
-    async fn audit_page(&self, q: &AuditPageQuery) -> Result<Vec<AuditEvent>, StoreError>;
     /// One audit event.
     async fn audit_event(&self, id: i64) -> Result<Option<AuditEvent>, StoreError>;
     /// The highest audit event id (0 when empty).
@@ -310,8 +229,6 @@ pub trait ConsoleStore: Send + Sync {
     /// completed with `alert_id`, `rule` and `subject`) in the same transaction; false, and
     /// nothing written, if the alert is not open (or does not exist).
     async fn acknowledge_alert(&self, id: i64, by: &str, at_ms: i64, event: &NewEvent) -> Result<bool, StoreError>;
-    /// A job's most recent runs, newest first.
-    async fn job_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError>;
     /// Every job lease.
     async fn job_leases(&self) -> Result<Vec<JobLease>, StoreError>;
     /// Right to erasure, in one transaction: delete the session's upload rows and its row,
@@ -336,16 +253,18 @@ struct SessionPageRow {
     last_ip: Option<String>,
 }
 
-impl From<SessionPageRow> for SessionSummary {
-    fn from(r: SessionPageRow) -> Self {
-        SessionSummary {
+impl TryFrom<SessionPageRow> for SessionSummary {
+    type Error = StoreError;
+    fn try_from(r: SessionPageRow) -> Result<Self, StoreError> {
+        Ok(SessionSummary {
             id: r.id,
-            status: r.status,
+            status: SessionStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Internal(format!("unknown session status `{}`", r.status)))?,
             created_at: r.created_at,
             last_seen_at: r.last_seen_at,
             uploads: r.uploads,
             last_ip: r.last_ip,
-        }
+        })
     }
 }
 
@@ -457,6 +376,14 @@ macro_rules! page_sql_each_status {
     };
 }
 
+/// The start of every audit query of both backends: the columns of `AuditRow`.
+macro_rules! audit_select {
+    () => {
+        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
+        request_id, actor, metadata FROM audit_events WHERE "
+    };
+}
+
 /// Every session page statement of a backend, by (sort, shape).
 macro_rules! page_table {
     ($name:ident, ($p1:literal, $p2:literal, $p3:literal), $status4:literal, $ip4:literal, $range:literal, $ip_id:literal) => {
@@ -483,7 +410,7 @@ macro_rules! page_table {
 }
 
 mod sqlite_sql {
-    use crate::store::sqlite_audit_index::session_event_ids;
+    use crate::store::sqlite::session_event_ids;
 
     page_table!(
         session_page,
@@ -501,26 +428,29 @@ mod sqlite_sql {
     );
     pub const SESSION_UPLOADS: &str = "SELECT id, filename, size, sha256, created_at FROM uploads \
         WHERE session_id = ? ORDER BY created_at DESC LIMIT ?";
-    pub const AUDIT_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id < ?1 AND (?2 IS NULL OR ip = ?2) \
-        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id DESC LIMIT ?5";
-    pub const AUDIT_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id > ?1 AND (?2 IS NULL OR ip = ?2) \
-        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id ASC LIMIT ?5";
+    // Binds: after (?1), before (?2), ip, type, severity, request id, limit (?7), session (?8).
+    macro_rules! filters {
+        () => {
+            "id > ?1 AND id < ?2 AND (?3 IS NULL OR ip = ?3) AND (?4 IS NULL OR event_type = ?4) \
+            AND (?5 IS NULL OR severity = ?5) AND (?6 IS NULL OR request_id = ?6) "
+        };
+    }
+    pub const AUDIT_DESC: &str = concat!(audit_select!(), filters!(), "ORDER BY id DESC LIMIT ?7");
+    pub const AUDIT_ASC: &str = concat!(audit_select!(), filters!(), "ORDER BY id ASC LIMIT ?7");
     // A session's events come from the segment index (migration 0008, `session_event_ids!`).
     pub const AUDIT_SESSION_DESC: &str = concat!(
-        session_event_ids!("?6"),
-        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id IN session_event_ids AND session_id = ?6 \
-        AND id < ?1 AND (?2 IS NULL OR ip = ?2) \
-        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id DESC LIMIT ?5"
+        session_event_ids!("?8"),
+        audit_select!(),
+        "id IN session_event_ids AND session_id = ?8 AND ",
+        filters!(),
+        "ORDER BY id DESC LIMIT ?7"
     );
     pub const AUDIT_SESSION_ASC: &str = concat!(
-        session_event_ids!("?6"),
-        "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id IN session_event_ids AND session_id = ?6 \
-        AND id > ?1 AND (?2 IS NULL OR ip = ?2) \
-        AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR severity = ?4) ORDER BY id ASC LIMIT ?5"
+        session_event_ids!("?8"),
+        audit_select!(),
+        "id IN session_event_ids AND session_id = ?8 AND ",
+        filters!(),
+        "ORDER BY id ASC LIMIT ?7"
     );
     pub const AUDIT_EVENT: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
         request_id, actor, metadata FROM audit_events WHERE id = ?";
@@ -528,16 +458,14 @@ mod sqlite_sql {
     pub const EVENTS_PER_MINUTE: &str = "SELECT (occurred_at / 60000) * 60000 AS m, count(*) FROM audit_events \
         WHERE occurred_at >= ? GROUP BY m ORDER BY m";
     pub const LIST_ALERTS: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
-        acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts \
+        acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids FROM alerts \
         WHERE (?1 OR status <> 'resolved') \
         ORDER BY CASE status WHEN 'open' THEN 0 WHEN 'acknowledged' THEN 1 ELSE 2 END, last_seen_at DESC LIMIT ?2";
     pub const GET_ALERT: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
-        acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts WHERE id = ?";
+        acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids FROM alerts WHERE id = ?";
     pub const COUNT_OPEN_ALERTS: &str = "SELECT count(*) FROM alerts WHERE status = 'open'";
     pub const ACK_ALERT: &str = "UPDATE alerts SET status = 'acknowledged', acknowledged_by = ?1, \
         acknowledged_at = ?2 WHERE id = ?3 AND status = 'open' RETURNING rule, subject";
-    pub const JOB_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
-        FROM job_runs WHERE job = ? ORDER BY started_at DESC, id DESC LIMIT ?";
     pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
     pub const SESSION_EXISTS: &str = "SELECT 1 FROM user_sessions WHERE id = ?";
     pub const QUEUE_SESSION_DELETION: &str = crate::store::deletions::sqlite_sql::QUEUE_SESSION;
@@ -549,7 +477,7 @@ mod sqlite_sql {
         WHERE id IN session_event_ids AND session_id = ?2"
     );
     /// After `PSEUDONYMIZE_EVENTS`: the segment index renames the session too.
-    pub const PSEUDONYMIZE_INDEX: Option<&str> = Some(crate::store::sqlite_audit_index::RENAME_SESSION);
+    pub const PSEUDONYMIZE_INDEX: Option<&str> = Some(crate::store::sqlite::RENAME_SESSION);
 }
 
 mod pg_sql {
@@ -569,36 +497,41 @@ mod pg_sql {
     );
     pub const SESSION_UPLOADS: &str = "SELECT id, filename, size, sha256, created_at FROM uploads \
         WHERE session_id = $1 ORDER BY created_at DESC LIMIT $2";
-    pub const AUDIT_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id < $1 AND ($2::text IS NULL OR ip = $2) \
-        AND ($3::text IS NULL OR event_type = $3) AND ($4::text IS NULL OR severity = $4) ORDER BY id DESC LIMIT $5";
-    pub const AUDIT_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE id > $1 AND ($2::text IS NULL OR ip = $2) \
-        AND ($3::text IS NULL OR event_type = $3) AND ($4::text IS NULL OR severity = $4) ORDER BY id ASC LIMIT $5";
-    pub const AUDIT_SESSION_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE session_id = $6 AND id < $1 \
-        AND ($2::text IS NULL OR ip = $2) AND ($3::text IS NULL OR event_type = $3) \
-        AND ($4::text IS NULL OR severity = $4) ORDER BY id DESC LIMIT $5";
-    pub const AUDIT_SESSION_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
-        request_id, actor, metadata FROM audit_events WHERE session_id = $6 AND id > $1 \
-        AND ($2::text IS NULL OR ip = $2) AND ($3::text IS NULL OR event_type = $3) \
-        AND ($4::text IS NULL OR severity = $4) ORDER BY id ASC LIMIT $5";
+    // Binds: after ($1), before ($2), ip, type, severity, request id, limit ($7), session ($8).
+    macro_rules! filters {
+        () => {
+            "id > $1 AND id < $2 AND ($3::text IS NULL OR ip = $3) AND ($4::text IS NULL OR event_type = $4) \
+            AND ($5::text IS NULL OR severity = $5) AND ($6::text IS NULL OR request_id = $6) "
+        };
+    }
+    pub const AUDIT_DESC: &str = concat!(audit_select!(), filters!(), "ORDER BY id DESC LIMIT $7");
+    pub const AUDIT_ASC: &str = concat!(audit_select!(), filters!(), "ORDER BY id ASC LIMIT $7");
+    pub const AUDIT_SESSION_DESC: &str = concat!(
+        audit_select!(),
+        "session_id = $8 AND ",
+        filters!(),
+        "ORDER BY id DESC LIMIT $7"
+    );
+    pub const AUDIT_SESSION_ASC: &str = concat!(
+        audit_select!(),
+        "session_id = $8 AND ",
+        filters!(),
+        "ORDER BY id ASC LIMIT $7"
+    );
     pub const AUDIT_EVENT: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, user_agent, \
         request_id, actor, metadata FROM audit_events WHERE id = $1";
     pub const MAX_AUDIT_ID: &str = "SELECT coalesce(max(id), 0)::bigint FROM audit_events";
     pub const EVENTS_PER_MINUTE: &str = "SELECT (occurred_at / 60000) * 60000 AS m, count(*)::bigint FROM audit_events \
         WHERE occurred_at >= $1 GROUP BY m ORDER BY m";
     pub const LIST_ALERTS: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
-        acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts \
+        acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids FROM alerts \
         WHERE ($1 OR status <> 'resolved') \
         ORDER BY CASE status WHEN 'open' THEN 0 WHEN 'acknowledged' THEN 1 ELSE 2 END, last_seen_at DESC LIMIT $2";
     pub const GET_ALERT: &str = "SELECT id, rule, subject, severity, status, count, first_seen_at, last_seen_at, \
-        acknowledged_at, acknowledged_by, resolved_at, sample_event_ids FROM alerts WHERE id = $1";
+        acknowledged_at, acknowledged_by, resolved_at, last_emailed_at, sample_event_ids FROM alerts WHERE id = $1";
     pub const COUNT_OPEN_ALERTS: &str = "SELECT count(*)::bigint FROM alerts WHERE status = 'open'";
     pub const ACK_ALERT: &str = "UPDATE alerts SET status = 'acknowledged', acknowledged_by = $1, \
         acknowledged_at = $2 WHERE id = $3 AND status = 'open' RETURNING rule, subject";
-    pub const JOB_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error \
-        FROM job_runs WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT $2";
     pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
     pub const SESSION_EXISTS: &str = "SELECT 1 FROM user_sessions WHERE id = $1 FOR UPDATE";
     pub const QUEUE_SESSION_DELETION: &str = crate::store::deletions::pg_sql::QUEUE_SESSION;
@@ -611,7 +544,8 @@ mod pg_sql {
 }
 
 /// The statements that find one session's audit events on `backend` (console pages, purge),
-/// for query-plan tests: each binds the session id last (`?6`, or `?2` for the purge ones).
+/// for query-plan tests: the pages bind (after, before, ip, type, severity, request id, limit,
+/// session), the purge ones (pseudonym, session).
 #[doc(hidden)]
 pub fn session_audit_statements(backend: super::Backend) -> Vec<(&'static str, &'static str)> {
     let (desc, asc, purge, purge_index) = match backend {
@@ -697,6 +631,37 @@ pub fn page_statements(backend: super::Backend) -> Vec<(String, &'static str, Se
 /// The Rust shared by both backends (the SQL differs only in placeholders and casts).
 macro_rules! console_impl {
     ($store:ty, $db:ty, $sql:ident) => {
+        impl $store {
+            /// [`crate::store::Store::list_audit`]: a session's events by index, the others
+            /// along the id index.
+            pub(crate) async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+                let sql = match (q.ascending, q.session_id.is_some()) {
+                    (true, false) => $sql::AUDIT_ASC,
+                    (true, true) => $sql::AUDIT_SESSION_ASC,
+                    (false, false) => $sql::AUDIT_DESC,
+                    (false, true) => $sql::AUDIT_SESSION_DESC,
+                };
+                let query = sqlx::query_as::<_, super::AuditRow>(sql)
+                    .bind(q.after_id.unwrap_or(i64::MIN))
+                    .bind(q.before_id.unwrap_or(i64::MAX))
+                    .bind(q.ip.as_deref())
+                    .bind(q.event_type.as_deref())
+                    .bind(q.severity.map(crate::audit::Severity::as_str))
+                    .bind(q.request_id.as_deref())
+                    .bind(i64::from(q.limit.clamp(1, 10_000)));
+                let query = match q.session_id {
+                    Some(s) => query.bind(s),
+                    None => query,
+                };
+                Ok(query
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect())
+            }
+        }
+
         #[async_trait::async_trait]
         impl ConsoleStore for $store {
             async fn session_page(&self, q: &SessionPageQuery) -> Result<Vec<SessionSummary>, StoreError> {
@@ -720,12 +685,12 @@ macro_rules! console_impl {
                     PageShape::Ip(ip, s) => query.bind(ip).bind(s),
                     PageShape::Range(r, s) => query.bind(r.low).bind(r.high).bind(s),
                 };
-                Ok(query
+                query
                     .fetch_all(&self.pool)
                     .await?
                     .into_iter()
-                    .map(Into::into)
-                    .collect())
+                    .map(TryInto::try_into)
+                    .collect()
             }
 
             async fn session_uploads(&self, id: Uuid, limit: u32) -> Result<Vec<UploadSummary>, StoreError> {
@@ -734,31 +699,6 @@ macro_rules! console_impl {
                     .bind(i64::from(limit.clamp(1, 10_000)))
                     .fetch_all(&self.pool)
                     .await?)
-            }
-
-            async fn audit_page(&self, q: &AuditPageQuery) -> Result<Vec<AuditEvent>, StoreError> {
-                let (sql, cursor) = match (q.after_id, q.filter.session_id.is_some()) {
-                    (Some(after), false) => ($sql::AUDIT_ASC, after),
-                    (Some(after), true) => ($sql::AUDIT_SESSION_ASC, after),
-                    (None, false) => ($sql::AUDIT_DESC, q.before_id.unwrap_or(i64::MAX)),
-                    (None, true) => ($sql::AUDIT_SESSION_DESC, q.before_id.unwrap_or(i64::MAX)),
-                };
-                let query = sqlx::query_as::<_, super::AuditRow>(sql)
-                    .bind(cursor)
-                    .bind(q.filter.ip.as_deref())
-                    .bind(q.filter.event_type.as_deref())
-                    .bind(q.filter.severity.as_deref())
-                    .bind(i64::from(q.limit.clamp(1, 10_000)));
-                let query = match q.filter.session_id {
-                    Some(s) => query.bind(s),
-                    None => query,
-                };
-                Ok(query
-                    .fetch_all(&self.pool)
-                    .await?
-                    .into_iter()
-                    .map(Into::into)
-                    .collect())
             }
 
             async fn audit_event(&self, id: i64) -> Result<Option<AuditEvent>, StoreError> {
@@ -783,18 +723,20 @@ macro_rules! console_impl {
             }
 
             async fn list_alerts(&self, include_resolved: bool, limit: u32) -> Result<Vec<Alert>, StoreError> {
-                Ok(sqlx::query_as($sql::LIST_ALERTS)
+                let rows: Vec<AlertRow> = sqlx::query_as($sql::LIST_ALERTS)
                     .bind(include_resolved)
                     .bind(i64::from(limit.clamp(1, 10_000)))
                     .fetch_all(&self.pool)
-                    .await?)
+                    .await?;
+                alerts(rows)
             }
 
             async fn get_alert(&self, id: i64) -> Result<Option<Alert>, StoreError> {
-                Ok(sqlx::query_as($sql::GET_ALERT)
+                let row: Option<AlertRow> = sqlx::query_as($sql::GET_ALERT)
                     .bind(id)
                     .fetch_optional(&self.pool)
-                    .await?)
+                    .await?;
+                row.map(TryInto::try_into).transpose()
             }
 
             async fn count_open_alerts(&self) -> Result<i64, StoreError> {
@@ -830,14 +772,6 @@ macro_rules! console_impl {
                 Self::insert_event(&mut tx, event, &serde_json::Value::Object(meta)).await?;
                 tx.commit().await?;
                 Ok(true)
-            }
-
-            async fn job_runs(&self, job: &str, limit: u32) -> Result<Vec<JobRun>, StoreError> {
-                Ok(sqlx::query_as($sql::JOB_RUNS)
-                    .bind(job)
-                    .bind(i64::from(limit.clamp(1, 1000)))
-                    .fetch_all(&self.pool)
-                    .await?)
             }
 
             async fn job_leases(&self) -> Result<Vec<JobLease>, StoreError> {

@@ -9,26 +9,71 @@ use chrono::{DateTime, Utc};
 use crate::domain::from_millis;
 use crate::store::StoreError;
 
-/// One recorded run of a job.
+/// Where a job run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Started, not finished (or its process died mid-run).
+    Running,
+    /// Finished without error.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+}
+
+impl RunStatus {
+    /// The stored form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    /// Parse the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "running" => Some(RunStatus::Running),
+            "succeeded" => Some(RunStatus::Succeeded),
+            "failed" => Some(RunStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, not `write_str`: tables align these with `{:<9}`.
+        f.pad(self.as_str())
+    }
+}
+
+/// One recorded run of a job: the one read model of a `job_runs` row. Times serialize as Unix
+/// milliseconds (`sessionctl jobs list --json`), as they are stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct JobRun {
-    /// Row id.
+    /// Row id (also in the run's audit events, `request_id = job:<name>:<id>`).
     pub id: i64,
-    /// Job name.
+    /// The job ([`crate::jobs::JobName`] spelling; kept as text so runs of a job a newer
+    /// version added still load).
     pub job: String,
     /// Instance id of the daemon (or `run-job` process) that ran it.
     pub holder: String,
-    /// Start.
+    /// When the run started.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
     pub started_at: DateTime<Utc>,
     /// End (none while running, or when the process died mid-run).
+    #[serde(with = "chrono::serde::ts_milliseconds_option")]
     pub finished_at: Option<DateTime<Utc>>,
-    /// `running`, `succeeded` or `failed`.
-    pub status: String,
+    /// Where the run is.
+    pub status: RunStatus,
     /// What it did, e.g. `{"expired": 3}`.
     pub counts: serde_json::Value,
     /// Why it failed.
     pub error: Option<String>,
     /// The scheduled tick this run was for (none for `sessiond run-job`).
+    #[serde(with = "chrono::serde::ts_milliseconds_option")]
     pub scheduled_for: Option<DateTime<Utc>>,
 }
 
@@ -45,19 +90,21 @@ struct JobRunRow {
     scheduled_for: Option<i64>,
 }
 
-impl From<JobRunRow> for JobRun {
-    fn from(r: JobRunRow) -> Self {
-        JobRun {
+impl TryFrom<JobRunRow> for JobRun {
+    type Error = StoreError;
+    fn try_from(r: JobRunRow) -> Result<Self, StoreError> {
+        Ok(JobRun {
             id: r.id,
             job: r.job,
             holder: r.holder,
             started_at: from_millis(r.started_at),
             finished_at: r.finished_at.map(from_millis),
-            status: r.status,
+            status: RunStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Internal(format!("unknown job run status `{}`", r.status)))?,
             counts: r.counts.0,
             error: r.error,
             scheduled_for: r.scheduled_for.map(from_millis),
-        }
+        })
     }
 }
 
@@ -110,7 +157,7 @@ pub trait JobStore: Send + Sync {
         counts: &serde_json::Value,
         error: Option<&str>,
     ) -> Result<(), StoreError>;
-    /// The newest runs (of one job, or of all), newest first.
+    /// The newest runs (of one job, or of all), newest first (by start, then id).
     async fn list_runs(&self, job: Option<&str>, limit: u32) -> Result<Vec<JobRun>, StoreError>;
 }
 
@@ -271,7 +318,7 @@ macro_rules! job_store_impl {
                     .bind(i64::from(limit.clamp(1, 100_000)))
                     .fetch_all(&self.pool)
                     .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
+                rows.into_iter().map(TryInto::try_into).collect()
             }
         }
     };
@@ -299,7 +346,7 @@ mod sqlite_sql {
     pub const FINISH_RUN: &str = "UPDATE job_runs SET finished_at = ?1, status = ?2, counts = ?3, error = ?4 \
         WHERE id = ?5";
     pub const LIST_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error, scheduled_for \
-        FROM job_runs WHERE (?1 IS NULL OR job = ?1) ORDER BY id DESC LIMIT ?2";
+        FROM job_runs WHERE (?1 IS NULL OR job = ?1) ORDER BY started_at DESC, id DESC LIMIT ?2";
 }
 
 mod pg_sql {
@@ -321,5 +368,5 @@ mod pg_sql {
     pub const FINISH_RUN: &str = "UPDATE job_runs SET finished_at = $1, status = $2, counts = $3, error = $4 \
         WHERE id = $5";
     pub const LIST_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error, scheduled_for \
-        FROM job_runs WHERE ($1::text IS NULL OR job = $1) ORDER BY id DESC LIMIT $2";
+        FROM job_runs WHERE ($1::text IS NULL OR job = $1) ORDER BY started_at DESC, id DESC LIMIT $2";
 }

@@ -12,9 +12,6 @@ pub mod jobs;
 mod postgres;
 pub mod retention;
 mod sqlite;
-mod sqlite_audit_index;
-mod sqlite_batch;
-mod sqlite_checkpoint;
 pub mod uploads;
 pub mod webhooks;
 
@@ -29,7 +26,7 @@ use crate::domain::{Session, SessionStatus, Timeouts};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use uploads::{UploadOp, UploadRecord, UploadStore};
+pub use uploads::{UploadOp, UploadRecord, UploadStore, UploadTotals};
 
 /// A store failure. The daemon answers `503 database_unavailable` for `Unavailable` and
 /// `500 internal_error` for `Internal`; the cause goes to the log, never to a client.
@@ -246,7 +243,7 @@ pub trait Store:
     /// Load one session.
     async fn get_session(&self, id: Uuid) -> Result<Option<Session>, StoreError>;
     /// Number and total bytes of a session's uploads.
-    async fn upload_totals(&self, id: Uuid) -> Result<(i64, i64), StoreError>;
+    async fn upload_totals(&self, id: Uuid) -> Result<UploadTotals, StoreError>;
     /// Commit `ops` in one transaction; one outcome per op, in order.
     async fn commit_batch(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError>;
     /// A synchronous way to commit batches, for a writer running on its own thread (SQLite,
@@ -254,8 +251,8 @@ pub trait Store:
     fn sync_committer(&self) -> Option<Arc<dyn SyncCommit>>;
     /// Sessions per stored status.
     async fn count_sessions(&self) -> Result<StatusCounts, StoreError>;
-    /// Audit events matching `q`, walking the id index (scripts and tests; the console's pages
-    /// are `ConsoleStore::audit_page`, which looks a session's events up by index).
+    /// Audit events matching `q` (SQL in `store/console.rs`, shared with the console's pages
+    /// and live tail).
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
     /// Connection pool occupancy (for metrics).
     fn pool_stats(&self) -> PoolStats;
@@ -479,12 +476,15 @@ macro_rules! shared_impl {
                 row.map(TryInto::try_into).transpose()
             }
 
-            async fn upload_totals(&self, id: uuid::Uuid) -> Result<(i64, i64), crate::store::StoreError> {
-                let totals: (i64, i64) = sqlx::query_as(q::UPLOAD_TOTALS)
+            async fn upload_totals(
+                &self,
+                id: uuid::Uuid,
+            ) -> Result<crate::store::UploadTotals, crate::store::StoreError> {
+                let (count, bytes): (i64, i64) = sqlx::query_as(q::UPLOAD_TOTALS)
                     .bind(id)
                     .fetch_one(&self.pool)
                     .await?;
-                Ok(totals)
+                Ok(crate::store::UploadTotals { count, bytes })
             }
 
             async fn commit_batch(
@@ -527,19 +527,7 @@ macro_rules! shared_impl {
                 &self,
                 query: &crate::audit::AuditQuery,
             ) -> Result<Vec<crate::audit::AuditEvent>, crate::store::StoreError> {
-                let limit = i64::from(query.limit.clamp(1, 10_000));
-                let sql = if query.ascending { q::LIST_AUDIT_ASC } else { q::LIST_AUDIT_DESC };
-                let rows: Vec<crate::store::AuditRow> = sqlx::query_as(sql)
-                    .bind(query.after_id)
-                    .bind(query.before_id)
-                    .bind(query.session_id)
-                    .bind(query.request_id.as_deref())
-                    .bind(query.ip.as_deref())
-                    .bind(query.event_type.as_deref())
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
+                self.audit_events(query).await
             }
 
             fn pool_stats(&self) -> crate::store::PoolStats {

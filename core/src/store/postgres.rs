@@ -305,16 +305,4 @@ mod sql {
     pub const UPLOAD_TOTALS: &str =
         "SELECT count(*)::bigint, coalesce(sum(size), 0)::bigint FROM uploads WHERE session_id = $1";
     pub const COUNT_SESSIONS: &str = "SELECT status, count(*)::bigint FROM user_sessions GROUP BY status";
-    pub const LIST_AUDIT_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, \
-        user_agent, request_id, actor, metadata FROM audit_events \
-        WHERE ($1::bigint IS NULL OR id > $1) AND ($2::bigint IS NULL OR id < $2) \
-        AND ($3::uuid IS NULL OR session_id = $3) AND ($4::text IS NULL OR request_id = $4) \
-        AND ($5::text IS NULL OR ip = $5) AND ($6::text IS NULL OR event_type = $6) \
-        ORDER BY id ASC LIMIT $7";
-    pub const LIST_AUDIT_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, \
-        user_agent, request_id, actor, metadata FROM audit_events \
-        WHERE ($1::bigint IS NULL OR id > $1) AND ($2::bigint IS NULL OR id < $2) \
-        AND ($3::uuid IS NULL OR session_id = $3) AND ($4::text IS NULL OR request_id = $4) \
-        AND ($5::text IS NULL OR ip = $5) AND ($6::text IS NULL OR event_type = $6) \
-        ORDER BY id DESC LIMIT $7";
 }

@@ -8,6 +8,15 @@ use uuid::Uuid;
 use crate::audit::NewEvent;
 use crate::store::{PgStore, SqliteStore, StoreError};
 
+/// A session's uploads in sum ([`crate::store::Store::upload_totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UploadTotals {
+    /// How many uploads it has.
+    pub count: i64,
+    /// Their total size in bytes.
+    pub bytes: i64,
+}
+
 /// One stored upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadRecord {
@@ -127,7 +136,7 @@ macro_rules! upload_impl {
 
 upload_impl!(SqliteStore, sqlite_sql);
 
-// The SQLite writer applies upload ops on its own connection (`store/sqlite_batch.rs`).
+// The SQLite writer applies upload ops on its own connection (`store/sqlite/batch.rs`).
 impl PgStore {
     /// Apply one [`UploadOp`] inside the writer's transaction.
     pub(crate) async fn apply_upload(

@@ -190,7 +190,7 @@ impl UploadService {
             let err = UploadError::TooLarge { max: self.max_bytes };
             return Err(self.reject(origin, session.id, Rejection::TooLarge, meta, err).await);
         }
-        let (count, _) = self.sessions.store().upload_totals(session.id).await?;
+        let count = self.sessions.store().upload_totals(session.id).await?.count;
         if count >= i64::from(self.max_per_session) {
             let meta = json!({ "uploads": count, "max_per_session": self.max_per_session });
             let meta = meta.as_object().cloned().unwrap_or_default();

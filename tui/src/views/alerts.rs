@@ -6,9 +6,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
 use sessiond_core::audit::AuditEvent;
-use sessiond_core::store::console::Alert;
+use sessiond_core::store::alerts::{Alert, AlertStatus};
 
-use super::Action;
+use super::{Action, Draw, View};
 use crate::fmt;
 use crate::keymap::{Command, Scope};
 use crate::theme::Theme;
@@ -16,8 +16,6 @@ use crate::theme::Theme;
 /// State of the Alerts tab.
 #[derive(Debug, Clone, Default)]
 pub struct AlertsView {
-    /// Colours.
-    pub theme: Theme,
     /// Alerts as loaded.
     pub rows: Vec<Alert>,
     /// Loaded at least once.
@@ -33,15 +31,6 @@ pub struct AlertsView {
 }
 
 impl AlertsView {
-    /// The key scope in force.
-    pub fn scope(&self) -> Scope {
-        if self.detail.is_some() {
-            Scope::Detail
-        } else {
-            Scope::Alerts
-        }
-    }
-
     /// The rows passing the filter.
     pub fn visible(&self) -> Vec<&Alert> {
         let f = self.filter_text.to_lowercase();
@@ -58,36 +47,7 @@ impl AlertsView {
         self.selected = self.selected.min(self.visible().len().saturating_sub(1));
     }
 
-    /// React to a command.
-    pub fn handle(&mut self, command: Command) -> Option<Action> {
-        if let Some((alert, _, scroll)) = &mut self.detail {
-            match command {
-                Command::Back => self.detail = None,
-                Command::Down => *scroll = scroll.saturating_add(1),
-                Command::Up => *scroll = scroll.saturating_sub(1),
-                Command::Acknowledge => return Some(Action::Acknowledge(alert.id)),
-                _ => {}
-            }
-            return None;
-        }
-        let selected = self.visible().get(self.selected).map(|a| a.id);
-        match command {
-            Command::Down => self.selected = (self.selected + 1).min(self.visible().len().saturating_sub(1)),
-            Command::Up => self.selected = self.selected.saturating_sub(1),
-            Command::Open => return selected.map(Action::OpenAlert),
-            Command::Acknowledge => return selected.map(Action::Acknowledge),
-            Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
-            Command::ToggleResolved => {
-                self.show_resolved = !self.show_resolved;
-                return Some(Action::ReloadAlerts);
-            }
-            _ => {}
-        }
-        None
-    }
-
-    fn draw_detail(&self, a: &Alert, events: &[AuditEvent], scroll: u16, area: Rect, buf: &mut Buffer) {
-        let t = &self.theme;
+    fn draw_detail(&self, a: &Alert, events: &[AuditEvent], scroll: u16, area: Rect, buf: &mut Buffer, t: &Theme) {
         let field =
             |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<14}"), t.dim), Span::raw(v)]);
         let mut lines = vec![
@@ -97,17 +57,17 @@ impl AlertsView {
             )),
             Line::from(vec![
                 Span::styled(format!("{:<14}", "severity"), t.dim),
-                Span::styled(a.severity.clone(), t.severity(&a.severity)),
+                Span::styled(a.severity.as_str(), t.severity(a.severity.as_str())),
                 Span::raw("  "),
-                Span::styled(a.status.clone(), t.status(&a.status)),
+                Span::styled(a.status.as_str(), t.status(a.status.as_str())),
             ]),
             field("count", fmt::count(a.count)),
-            field("first seen", fmt::datetime(a.first_seen_at)),
-            field("last seen", fmt::datetime(a.last_seen_at)),
+            field("first seen", fmt::datetime(a.first_seen_at.timestamp_millis())),
+            field("last seen", fmt::datetime(a.last_seen_at.timestamp_millis())),
             field(
                 "acknowledged",
                 match (&a.acknowledged_by, a.acknowledged_at) {
-                    (Some(by), Some(at)) => format!("{} by {by}", fmt::datetime(at)),
+                    (Some(by), Some(at)) => format!("{} by {by}", fmt::datetime(at.timestamp_millis())),
                     _ => "—".into(),
                 },
             ),
@@ -138,16 +98,62 @@ impl AlertsView {
     }
 }
 
-impl Widget for &AlertsView {
-    fn render(self, area: Rect, buf: &mut Buffer) {
-        let t = &self.theme;
+impl View for AlertsView {
+    fn apply_filter(&mut self, text: &str) -> Option<Action> {
+        self.filter_text = text.trim().to_owned();
+        self.selected = 0;
+        None
+    }
+
+    fn refresh(&self, shown: bool) -> Option<Action> {
+        (shown || !self.loaded).then_some(Action::ReloadAlerts)
+    }
+
+    fn scope(&self) -> Scope {
+        if self.detail.is_some() {
+            Scope::Detail
+        } else {
+            Scope::Alerts
+        }
+    }
+
+    fn handle(&mut self, command: Command) -> Option<Action> {
+        if let Some((alert, _, scroll)) = &mut self.detail {
+            match command {
+                Command::Back => self.detail = None,
+                Command::Down => *scroll = scroll.saturating_add(1),
+                Command::Up => *scroll = scroll.saturating_sub(1),
+                Command::Acknowledge => return Some(Action::Acknowledge(alert.id)),
+                _ => {}
+            }
+            return None;
+        }
+        let selected = self.visible().get(self.selected).map(|a| a.id);
+        match command {
+            Command::Down => self.selected = (self.selected + 1).min(self.visible().len().saturating_sub(1)),
+            Command::Up => self.selected = self.selected.saturating_sub(1),
+            Command::Open => return selected.map(Action::OpenAlert),
+            Command::Acknowledge => return selected.map(Action::Acknowledge),
+            Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
+            Command::ToggleResolved => {
+                self.show_resolved = !self.show_resolved;
+                return Some(Action::ReloadAlerts);
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+impl Draw for AlertsView {
+    fn draw(&self, area: Rect, buf: &mut Buffer, t: &Theme) {
         if let Some((a, events, scroll)) = &self.detail {
-            self.draw_detail(a, events, *scroll, area, buf);
+            self.draw_detail(a, events, *scroll, area, buf, t);
             return;
         }
         let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
         let visible = self.visible();
-        let open = self.rows.iter().filter(|a| a.status == "open").count();
+        let open = self.rows.iter().filter(|a| a.status == AlertStatus::Open).count();
         let mut spans = vec![
             Span::styled(" Alerts", t.accent),
             Span::styled(format!(" · {open} open · {} shown", visible.len()), t.text),
@@ -181,12 +187,12 @@ impl Widget for &AlertsView {
         let rows = visible.iter().map(|a| {
             Row::new(vec![
                 Cell::from(format!("{:>4}", a.id)),
-                Cell::from(Span::styled(a.status.clone(), t.status(&a.status))),
-                Cell::from(Span::styled(a.severity.clone(), t.severity(&a.severity))),
+                Cell::from(Span::styled(a.status.as_str(), t.status(a.status.as_str()))),
+                Cell::from(Span::styled(a.severity.as_str(), t.severity(a.severity.as_str()))),
                 Cell::from(a.rule.clone()),
                 Cell::from(a.subject.clone()),
                 Cell::from(format!("{:>6}", fmt::count(a.count))),
-                Cell::from(fmt::short(a.last_seen_at)),
+                Cell::from(fmt::short(a.last_seen_at.timestamp_millis())),
             ])
         });
         let table = Table::new(

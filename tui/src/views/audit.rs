@@ -8,12 +8,11 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
-use sessiond_core::audit::{AuditEvent, EventType, Severity};
+use sessiond_core::audit::{AuditEvent, AuditQuery, EventType, Severity};
 use sessiond_core::domain::rfc3339;
-use sessiond_core::store::console::AuditFilter;
 use uuid::Uuid;
 
-use super::Action;
+use super::{Action, Draw, View};
 use crate::fmt;
 use crate::keymap::{Command, Scope};
 use crate::theme::Theme;
@@ -24,16 +23,14 @@ pub const KEEP: usize = 2000;
 /// State of the Audit tab.
 #[derive(Debug, Clone, Default)]
 pub struct AuditView {
-    /// Colours.
-    pub theme: Theme,
     /// Events, newest first.
     pub rows: VecDeque<AuditEvent>,
     /// Selected row.
     pub selected: usize,
     /// Tail paused.
     pub paused: bool,
-    /// Active filter.
-    pub filter: AuditFilter,
+    /// Active filter: a query with only its filter fields set.
+    pub filter: AuditQuery,
     /// What was typed at `/`.
     pub filter_text: String,
     /// Highest id seen; the tail asks for ids above it.
@@ -48,18 +45,18 @@ pub struct AuditView {
 
 /// Parse the `/` filter: space-separated tokens, each a severity, an event type, a session
 /// UUID or an IP (`key=value` forms `type=`, `severity=`, `session=`, `ip=` also work).
-pub fn parse_filter(text: &str) -> Result<AuditFilter, String> {
-    let mut f = AuditFilter::default();
+pub fn parse_filter(text: &str) -> Result<AuditQuery, String> {
+    let mut f = AuditQuery::default();
     for token in text.split_whitespace() {
         let (key, value) = token.split_once('=').unwrap_or(("", token));
         match key {
             "type" => f.event_type = Some(value.to_owned()),
-            "severity" | "sev" => f.severity = Some(value.to_owned()),
+            "severity" | "sev" => f.severity = Some(value.parse()?),
             "session" => {
                 f.session_id = Some(Uuid::parse_str(value).map_err(|_| format!("`{value}` is not a session UUID"))?)
             }
             "ip" => f.ip = Some(value.to_owned()),
-            "" if Severity::parse(value).is_some() => f.severity = Some(value.to_owned()),
+            "" if Severity::parse(value).is_some() => f.severity = Severity::parse(value),
             "" if EventType::parse(value).is_some() => f.event_type = Some(value.to_owned()),
             "" if Uuid::parse_str(value).is_ok() => f.session_id = Uuid::parse_str(value).ok(),
             "" if value.parse::<IpAddr>().is_ok() => f.ip = Some(value.to_owned()),
@@ -74,15 +71,6 @@ pub fn parse_filter(text: &str) -> Result<AuditFilter, String> {
 }
 
 impl AuditView {
-    /// The key scope in force.
-    pub fn scope(&self) -> Scope {
-        if self.detail.is_some() {
-            Scope::Detail
-        } else {
-            Scope::Audit
-        }
-    }
-
     /// The history page for the current filter arrived (newest first); `cursor` is the
     /// highest id that existed when it was read.
     pub fn loaded(&mut self, generation: u64, rows: Vec<AuditEvent>, cursor: i64) {
@@ -117,50 +105,7 @@ impl AuditView {
         self.cursor = self.cursor.max(cursor);
     }
 
-    /// Apply what was typed at `/`.
-    pub fn apply_filter(&mut self, text: &str) -> Option<Action> {
-        match parse_filter(text) {
-            Ok(f) => {
-                self.filter = f;
-                self.filter_text = text.trim().to_owned();
-                self.generation += 1;
-                self.loaded = false;
-                self.rows.clear();
-                self.selected = 0;
-                Some(Action::ReloadAudit)
-            }
-            Err(e) => Some(Action::Toast(e)),
-        }
-    }
-
-    /// React to a command.
-    pub fn handle(&mut self, command: Command) -> Option<Action> {
-        if let Some((_, scroll)) = &mut self.detail {
-            match command {
-                Command::Back => self.detail = None,
-                Command::Down => *scroll = scroll.saturating_add(1),
-                Command::Up => *scroll = scroll.saturating_sub(1),
-                _ => {}
-            }
-            return None;
-        }
-        let last = self.rows.len().saturating_sub(1);
-        match command {
-            Command::Down => self.selected = (self.selected + 1).min(last),
-            Command::Up => self.selected = self.selected.saturating_sub(1),
-            Command::PageDown => self.selected = (self.selected + 10).min(last),
-            Command::PageUp => self.selected = self.selected.saturating_sub(10),
-            Command::Top => self.selected = 0,
-            Command::Pause => self.paused = !self.paused,
-            Command::Open => self.detail = self.rows.get(self.selected).cloned().map(|e| (e, 0)),
-            Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
-            _ => {}
-        }
-        None
-    }
-
-    fn draw_detail(&self, e: &AuditEvent, scroll: u16, area: Rect, buf: &mut Buffer) {
-        let t = &self.theme;
+    fn draw_detail(&self, e: &AuditEvent, scroll: u16, area: Rect, buf: &mut Buffer, t: &Theme) {
         let field =
             |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim), Span::raw(v)]);
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
@@ -189,11 +134,60 @@ impl AuditView {
     }
 }
 
-impl Widget for &AuditView {
-    fn render(self, area: Rect, buf: &mut Buffer) {
-        let t = &self.theme;
+impl View for AuditView {
+    fn scope(&self) -> Scope {
+        if self.detail.is_some() {
+            Scope::Detail
+        } else {
+            Scope::Audit
+        }
+    }
+
+    fn handle(&mut self, command: Command) -> Option<Action> {
+        if let Some((_, scroll)) = &mut self.detail {
+            match command {
+                Command::Back => self.detail = None,
+                Command::Down => *scroll = scroll.saturating_add(1),
+                Command::Up => *scroll = scroll.saturating_sub(1),
+                _ => {}
+            }
+            return None;
+        }
+        let last = self.rows.len().saturating_sub(1);
+        match command {
+            Command::Down => self.selected = (self.selected + 1).min(last),
+            Command::Up => self.selected = self.selected.saturating_sub(1),
+            Command::PageDown => self.selected = (self.selected + 10).min(last),
+            Command::PageUp => self.selected = self.selected.saturating_sub(10),
+            Command::Top => self.selected = 0,
+            Command::Pause => self.paused = !self.paused,
+            Command::Open => self.detail = self.rows.get(self.selected).cloned().map(|e| (e, 0)),
+            Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
+            _ => {}
+        }
+        None
+    }
+
+    fn apply_filter(&mut self, text: &str) -> Option<Action> {
+        match parse_filter(text) {
+            Ok(f) => {
+                self.filter = f;
+                self.filter_text = text.trim().to_owned();
+                self.generation += 1;
+                self.loaded = false;
+                self.rows.clear();
+                self.selected = 0;
+                Some(Action::ReloadAudit)
+            }
+            Err(e) => Some(Action::Toast(e)),
+        }
+    }
+}
+
+impl Draw for AuditView {
+    fn draw(&self, area: Rect, buf: &mut Buffer, t: &Theme) {
         if let Some((e, scroll)) = &self.detail {
-            self.draw_detail(e, *scroll, area, buf);
+            self.draw_detail(e, *scroll, area, buf, t);
             return;
         }
         let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
@@ -265,12 +259,13 @@ mod tests {
     #[test]
     fn filter_tokens_are_recognised_by_shape() {
         let f = super::parse_filter("warning session.reset 10.0.0.1").expect("valid");
-        assert_eq!(f.severity.as_deref(), Some("warning"));
+        assert_eq!(f.severity, Some(sessiond_core::audit::Severity::Warning));
         assert_eq!(f.event_type.as_deref(), Some("session.reset"));
         assert_eq!(f.ip.as_deref(), Some("10.0.0.1"));
         let f = super::parse_filter("session=1b4e28ba-2fa1-41d2-883f-0016d3cca427").expect("valid");
         assert!(f.session_id.is_some());
         assert!(super::parse_filter("nonsense").is_err());
+        assert!(super::parse_filter("severity=loud").is_err());
         assert_eq!(super::parse_filter("").expect("empty"), Default::default());
     }
 }

@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 use uuid::Uuid;
 
+use super::Draw;
 use crate::theme::Theme;
 
 /// What a confirmation will do.
@@ -26,13 +27,11 @@ pub struct ConfirmView {
     pub lines: Vec<String>,
     /// The action `y` runs.
     pub pending: Pending,
-    /// Colours.
-    pub theme: Theme,
 }
 
 impl ConfirmView {
     /// The dialog for resetting `id`, which has `uploads` uploads.
-    pub fn reset(id: Uuid, status: &str, uploads: i64, theme: Theme) -> Self {
+    pub fn reset(id: Uuid, status: &str, uploads: i64) -> Self {
         Self {
             title: " Reset session? ".into(),
             lines: vec![
@@ -46,7 +45,6 @@ impl ConfirmView {
                 "y: reset    any other key: cancel".into(),
             ],
             pending: Pending::Reset(id),
-            theme,
         }
     }
 
@@ -56,9 +54,8 @@ impl ConfirmView {
     }
 }
 
-impl Widget for &ConfirmView {
-    fn render(self, area: Rect, buf: &mut Buffer) {
-        let t = &self.theme;
+impl Draw for ConfirmView {
+    fn draw(&self, area: Rect, buf: &mut Buffer, t: &Theme) {
         let width = self.lines.iter().map(|l| l.chars().count()).max().unwrap_or(20) as u16 + 4;
         let rect = super::centered(area, width, self.lines.len() as u16 + 2);
         Clear.render(rect, buf);

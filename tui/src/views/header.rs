@@ -9,6 +9,7 @@ use ratatui::widgets::{Sparkline, Widget};
 use sessiond_core::store::StatusCounts;
 use sessiond_core::store::deletions::DeletionBacklog;
 
+use super::{Draw, Tab};
 use crate::fmt;
 use crate::keymap::{Scope, footer_entries};
 use crate::theme::Theme;
@@ -16,8 +17,6 @@ use crate::theme::Theme;
 /// What the header shows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HeaderView {
-    /// Colours.
-    pub theme: Theme,
     /// The database, password redacted.
     pub database: String,
     /// `--read-only`.
@@ -32,9 +31,8 @@ pub struct HeaderView {
     pub pending_deletions: Option<DeletionBacklog>,
 }
 
-impl Widget for &HeaderView {
-    fn render(self, area: Rect, buf: &mut Buffer) {
-        let t = &self.theme;
+impl Draw for HeaderView {
+    fn draw(&self, area: Rect, buf: &mut Buffer, t: &Theme) {
         let [top, bottom] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
         let mut spans = vec![
             Span::styled("sessionctl ", t.accent),
@@ -88,10 +86,11 @@ impl Widget for &HeaderView {
 }
 
 /// The tab bar.
-pub fn tabs_line(active: usize, theme: &Theme) -> Line<'static> {
+pub fn tabs_line(active: Tab, theme: &Theme) -> Line<'static> {
     let mut spans = Vec::new();
-    for (i, name) in ["Sessions", "Audit", "Alerts", "Jobs"].iter().enumerate() {
-        let style = if i == active {
+    for (i, tab) in Tab::ALL.into_iter().enumerate() {
+        let name = tab.title();
+        let style = if tab == active {
             theme.selected.patch(theme.accent)
         } else {
             theme.dim

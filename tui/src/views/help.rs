@@ -5,6 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Widget};
 
+use super::Draw;
 use crate::keymap::{Scope, help_entries};
 use crate::theme::Theme;
 
@@ -13,13 +14,10 @@ use crate::theme::Theme;
 pub struct HelpView {
     /// Whose keys.
     pub scope: Scope,
-    /// Colours.
-    pub theme: Theme,
 }
 
-impl Widget for &HelpView {
-    fn render(self, area: Rect, buf: &mut Buffer) {
-        let t = &self.theme;
+impl Draw for HelpView {
+    fn draw(&self, area: Rect, buf: &mut Buffer, t: &Theme) {
         let entries = help_entries(self.scope);
         let key_width = entries.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(4);
         let lines: Vec<Line> = entries

@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
 
-use super::Action;
+use super::{Action, Draw, View};
 use crate::fmt;
 use crate::keymap::{Command, Scope};
 use crate::ops::JobOverview;
@@ -15,8 +15,6 @@ use crate::theme::Theme;
 /// State of the Jobs tab.
 #[derive(Debug, Clone, Default)]
 pub struct JobsView {
-    /// Colours.
-    pub theme: Theme,
     /// Jobs as loaded.
     pub rows: Vec<JobOverview>,
     /// Loaded at least once.
@@ -38,11 +36,6 @@ fn duration(ms: i64) -> String {
 }
 
 impl JobsView {
-    /// The key scope in force.
-    pub fn scope(&self) -> Scope {
-        Scope::Jobs
-    }
-
     /// The rows passing the filter.
     pub fn visible(&self) -> Vec<&JobOverview> {
         self.rows
@@ -57,9 +50,24 @@ impl JobsView {
         self.loaded = true;
         self.selected = self.selected.min(self.visible().len().saturating_sub(1));
     }
+}
 
-    /// React to a command.
-    pub fn handle(&mut self, command: Command) -> Option<Action> {
+impl View for JobsView {
+    fn apply_filter(&mut self, text: &str) -> Option<Action> {
+        self.filter_text = text.trim().to_owned();
+        self.selected = 0;
+        None
+    }
+
+    fn refresh(&self, shown: bool) -> Option<Action> {
+        (shown || !self.loaded).then_some(Action::ReloadJobs)
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Jobs
+    }
+
+    fn handle(&mut self, command: Command) -> Option<Action> {
         match command {
             Command::Down => self.selected = (self.selected + 1).min(self.visible().len().saturating_sub(1)),
             Command::Up => self.selected = self.selected.saturating_sub(1),
@@ -70,9 +78,8 @@ impl JobsView {
     }
 }
 
-impl Widget for &JobsView {
-    fn render(self, area: Rect, buf: &mut Buffer) {
-        let t = &self.theme;
+impl Draw for JobsView {
+    fn draw(&self, area: Rect, buf: &mut Buffer, t: &Theme) {
         let visible = self.visible();
         let [title, table_area, runs_area] = Layout::vertical([
             Constraint::Length(1),
@@ -112,9 +119,12 @@ impl Widget for &JobsView {
             Row::new(vec![
                 Cell::from(j.name),
                 Cell::from(j.next_run.map(fmt::short).unwrap_or_else(|| "—".into())),
-                Cell::from(last.map(|r| fmt::short(r.started_at)).unwrap_or_else(|| "never".into())),
+                Cell::from(
+                    last.map(|r| fmt::short(r.started_at.timestamp_millis()))
+                        .unwrap_or_else(|| "never".into()),
+                ),
                 match last {
-                    Some(r) => Cell::from(Span::styled(r.status.clone(), t.status(&r.status))),
+                    Some(r) => Cell::from(Span::styled(r.status.as_str(), t.status(r.status.as_str()))),
                     None => Cell::from(Span::styled("—", t.dim)),
                 },
                 Cell::from(j.lease.as_ref().map(|l| l.holder.clone()).unwrap_or_default()),
@@ -150,12 +160,12 @@ impl Widget for &JobsView {
         for r in &job.runs {
             let took = r
                 .finished_at
-                .map(|f| duration(f - r.started_at))
+                .map(|f| duration((f - r.started_at).num_milliseconds()))
                 .unwrap_or_else(|| "…".into());
             let detail = r.error.clone().unwrap_or_else(|| r.counts.to_string());
             lines.push(Line::from(vec![
-                Span::raw(format!("  {} ", fmt::datetime(r.started_at))),
-                Span::styled(format!("{:<9}", r.status), t.status(&r.status)),
+                Span::raw(format!("  {} ", fmt::datetime(r.started_at.timestamp_millis()))),
+                Span::styled(format!("{:<9}", r.status), t.status(r.status.as_str())),
                 Span::raw(format!(" {took:>8}  ")),
                 Span::styled(detail, t.dim),
             ]));

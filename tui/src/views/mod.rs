@@ -1,5 +1,8 @@
-//! One module per screen. A view owns its state, turns a [`crate::keymap::Command`] into an
-//! [`Action`] for the app (or handles it itself), and draws with `impl Widget for &View`.
+//! One module per screen. A tab's view is a component ([`View`], as gitui's components and
+//! ratatui's demo2 tabs): it owns its state, turns a [`crate::keymap::Command`] into an
+//! [`Action`] for the app (or handles it itself), and draws itself with the theme the app
+//! passes at draw time ([`Draw`]). The tabs are [`Tab`]; adding one is a variant there, its
+//! arm in [`Tabs::view`] / [`Tabs::view_mut`], and its module.
 
 pub mod alerts;
 pub mod audit;
@@ -9,8 +12,128 @@ pub mod help;
 pub mod jobs;
 pub mod sessions;
 
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::widgets::Widget;
 use uuid::Uuid;
+
+use crate::keymap::{Command, Scope};
+use crate::theme::Theme;
+
+/// The console's tabs, in the order of the tab bar and of the `1`…`4` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tab {
+    /// Sessions, by keyset pages.
+    #[default]
+    Sessions,
+    /// The live audit tail.
+    Audit,
+    /// Open and acknowledged alerts.
+    Alerts,
+    /// Scheduled jobs and their runs.
+    Jobs,
+}
+
+impl Tab {
+    /// Every tab, in order.
+    pub const ALL: [Tab; 4] = [Tab::Sessions, Tab::Audit, Tab::Alerts, Tab::Jobs];
+
+    /// Its name in the tab bar.
+    pub const fn title(self) -> &'static str {
+        match self {
+            Tab::Sessions => "Sessions",
+            Tab::Audit => "Audit",
+            Tab::Alerts => "Alerts",
+            Tab::Jobs => "Jobs",
+        }
+    }
+
+    /// The tab at `index` (the `1`…`4` keys count from 0 here), if there is one.
+    pub fn at(index: usize) -> Option<Tab> {
+        Self::ALL.get(index).copied()
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+
+    /// The tab to the right, wrapping.
+    pub fn next(self) -> Tab {
+        Self::ALL[(self.index() + 1) % Self::ALL.len()]
+    }
+
+    /// The tab to the left, wrapping.
+    pub fn prev(self) -> Tab {
+        Self::ALL[(self.index() + Self::ALL.len() - 1) % Self::ALL.len()]
+    }
+}
+
+/// Drawing with the theme of the moment: the app passes it at draw time, so toggling it is
+/// one assignment and no view keeps a copy.
+pub trait Draw {
+    /// Draw into `area` of `buf`.
+    fn draw(&self, area: Rect, buf: &mut Buffer, theme: &Theme);
+}
+
+/// A view with its theme, as a ratatui widget (`frame.render_widget(Themed(&view, &theme), area)`).
+pub struct Themed<'a, V: ?Sized>(pub &'a V, pub &'a Theme);
+
+impl<V: Draw + ?Sized> Widget for Themed<'_, V> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        self.0.draw(area, buf, self.1);
+    }
+}
+
+/// A tab's view: its state, its input handling and its drawing.
+pub trait View: Draw {
+    /// The key scope in force (its detail pane has its own).
+    fn scope(&self) -> Scope;
+    /// React to a command: change its own state, or ask the app for an [`Action`].
+    fn handle(&mut self, command: Command) -> Option<Action>;
+    /// Apply what was typed at the `/` prompt.
+    fn apply_filter(&mut self, text: &str) -> Option<Action>;
+    /// What to load on a periodic refresh; `shown` when it is the active tab (a tab switch
+    /// refreshes too). Views fed by their own actions load nothing here.
+    fn refresh(&self, shown: bool) -> Option<Action> {
+        let _ = shown;
+        None
+    }
+}
+
+/// The views of the tabs.
+#[derive(Debug, Clone, Default)]
+pub struct Tabs {
+    /// Sessions tab.
+    pub sessions: sessions::SessionsView,
+    /// Audit tab.
+    pub audit: audit::AuditView,
+    /// Alerts tab.
+    pub alerts: alerts::AlertsView,
+    /// Jobs tab.
+    pub jobs: jobs::JobsView,
+}
+
+impl Tabs {
+    /// The view of `tab`.
+    pub fn view(&self, tab: Tab) -> &dyn View {
+        match tab {
+            Tab::Sessions => &self.sessions,
+            Tab::Audit => &self.audit,
+            Tab::Alerts => &self.alerts,
+            Tab::Jobs => &self.jobs,
+        }
+    }
+
+    /// The view of `tab`, to change.
+    pub fn view_mut(&mut self, tab: Tab) -> &mut dyn View {
+        match tab {
+            Tab::Sessions => &mut self.sessions,
+            Tab::Audit => &mut self.audit,
+            Tab::Alerts => &mut self.alerts,
+            Tab::Jobs => &mut self.jobs,
+        }
+    }
+}
 
 /// What a view asks the app to do (the app owns the database and the background tasks).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +152,8 @@ pub enum Action {
     Acknowledge(i64),
     /// Reload alerts.
     ReloadAlerts,
+    /// Reload the jobs and the audit trail's health line.
+    ReloadJobs,
     /// Open the filter prompt with this text.
     StartFilter(String),
     /// Show a message.

@@ -13,7 +13,7 @@ use sessiond_core::store::console::{
     SessionCursor, SessionFilter, SessionPageQuery, SessionSort, SessionSummary, UploadSummary, UuidRange,
 };
 
-use super::Action;
+use super::{Action, Draw, View};
 use crate::fmt;
 use crate::keymap::{Command, Scope};
 use crate::theme::Theme;
@@ -34,8 +34,6 @@ pub struct SessionDetail {
 /// State of the Sessions tab.
 #[derive(Debug, Clone, Default)]
 pub struct SessionsView {
-    /// Colours.
-    pub theme: Theme,
     /// The visible page.
     pub rows: Vec<SessionSummary>,
     /// Selected row of the page.
@@ -63,15 +61,6 @@ pub struct SessionsView {
 }
 
 impl SessionsView {
-    /// The key scope in force.
-    pub fn scope(&self) -> Scope {
-        if self.detail.is_some() {
-            Scope::SessionDetail
-        } else {
-            Scope::Sessions
-        }
-    }
-
     /// The query for the page the view points at.
     pub fn query(&self) -> SessionPageQuery {
         SessionPageQuery {
@@ -141,30 +130,87 @@ impl SessionsView {
         Some(Action::LoadSessions)
     }
 
-    /// Apply what was typed at `/`: empty clears, an IP filters by last IP, hex filters by
-    /// UUID prefix.
-    pub fn apply_filter(&mut self, text: &str) -> Option<Action> {
-        let text = text.trim();
-        if text.is_empty() {
-            self.filter.id_range = None;
-            self.filter.last_ip = None;
-        } else if text.parse::<IpAddr>().is_ok() {
-            self.filter.id_range = None;
-            self.filter.last_ip = Some(text.to_owned());
-        } else if let Some(range) = UuidRange::from_prefix(text) {
-            self.filter.last_ip = None;
-            self.filter.id_range = Some(range);
-        } else {
-            return Some(Action::Toast(format!(
-                "`{text}` is neither a UUID prefix (hex) nor an IP address"
-            )));
+    fn title(&self, t: &Theme) -> Line<'static> {
+        let mut spans = vec![
+            Span::styled(" Sessions", t.accent),
+            Span::styled(format!(" · page {}", self.back.len() + 1), t.text),
+            Span::styled(format!(" · sort {}", self.query().effective_sort().label()), t.text),
+            Span::styled(
+                format!(" · status {}", self.filter.status.map_or("all", SessionStatus::as_str)),
+                t.text,
+            ),
+        ];
+        if !self.filter_text.is_empty() {
+            spans.push(Span::styled(format!(" · filter {}", self.filter_text), t.warning));
         }
-        self.filter_text = text.to_owned();
-        self.restart()
+        if self.loading {
+            spans.push(Span::styled(" · loading…", t.dim));
+        }
+        Line::from(spans)
     }
 
-    /// React to a command.
-    pub fn handle(&mut self, command: Command) -> Option<Action> {
+    fn draw_detail(&self, d: &SessionDetail, area: Rect, buf: &mut Buffer, t: &Theme) {
+        let s = &d.session;
+        let field =
+            |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim), Span::raw(v)]);
+        let mut lines = vec![
+            Line::from(Span::styled(format!(" Session {}", s.id), t.accent)),
+            field("status", s.status.as_str().into()),
+            field("created", rfc3339(s.created_at)),
+            field("last seen", rfc3339(s.last_seen_at)),
+            field("ended", s.ended_at.map(rfc3339).unwrap_or_else(|| "—".into())),
+            field("ended by", s.ended_by.clone().unwrap_or_else(|| "—".into())),
+            field("created ip", s.created_ip.clone().unwrap_or_else(|| "—".into())),
+            field("last ip", s.last_ip.clone().unwrap_or_else(|| "—".into())),
+            field(
+                "user info",
+                s.user_info.as_ref().map_or_else(|| "—".into(), |v| v.to_string()),
+            ),
+            Line::from(Span::styled(format!("Uploads ({})", d.uploads.len()), t.header)),
+        ];
+        if d.uploads.is_empty() {
+            lines.push(Line::from(Span::styled("  no uploads", t.dim)));
+        }
+        for u in &d.uploads {
+            lines.push(Line::from(format!(
+                "  {}  {:>9} B  {}",
+                fmt::datetime(u.created_at),
+                fmt::count(u.size),
+                u.filename
+            )));
+        }
+        lines.push(Line::from(Span::styled(
+            format!("Audit trail ({} most recent)", d.events.len()),
+            t.header,
+        )));
+        if d.events.is_empty() {
+            lines.push(Line::from(Span::styled("  no events", t.dim)));
+        }
+        for e in &d.events {
+            lines.push(Line::from(vec![
+                Span::raw(format!("  {} ", fmt::datetime(e.occurred_at.timestamp_millis()))),
+                Span::styled(format!("{:<26}", e.event_type), t.severity(&e.severity)),
+                Span::styled(e.actor.clone(), t.dim),
+            ]));
+        }
+        Paragraph::new(lines)
+            .style(t.text)
+            .wrap(Wrap { trim: false })
+            .scroll((d.scroll, 0))
+            .render(area, buf);
+    }
+}
+
+impl View for SessionsView {
+    fn scope(&self) -> Scope {
+        if self.detail.is_some() {
+            Scope::SessionDetail
+        } else {
+            Scope::Sessions
+        }
+    }
+
+    fn handle(&mut self, command: Command) -> Option<Action> {
         if let Some(detail) = &mut self.detail {
             return match command {
                 Command::Back => {
@@ -228,88 +274,35 @@ impl SessionsView {
         }
     }
 
-    fn title(&self) -> Line<'static> {
-        let t = &self.theme;
-        let mut spans = vec![
-            Span::styled(" Sessions", t.accent),
-            Span::styled(format!(" · page {}", self.back.len() + 1), t.text),
-            Span::styled(format!(" · sort {}", self.query().effective_sort().label()), t.text),
-            Span::styled(
-                format!(" · status {}", self.filter.status.map_or("all", SessionStatus::as_str)),
-                t.text,
-            ),
-        ];
-        if !self.filter_text.is_empty() {
-            spans.push(Span::styled(format!(" · filter {}", self.filter_text), t.warning));
-        }
-        if self.loading {
-            spans.push(Span::styled(" · loading…", t.dim));
-        }
-        Line::from(spans)
-    }
-
-    fn draw_detail(&self, d: &SessionDetail, area: Rect, buf: &mut Buffer) {
-        let t = &self.theme;
-        let s = &d.session;
-        let field =
-            |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim), Span::raw(v)]);
-        let mut lines = vec![
-            Line::from(Span::styled(format!(" Session {}", s.id), t.accent)),
-            field("status", s.status.as_str().into()),
-            field("created", rfc3339(s.created_at)),
-            field("last seen", rfc3339(s.last_seen_at)),
-            field("ended", s.ended_at.map(rfc3339).unwrap_or_else(|| "—".into())),
-            field("ended by", s.ended_by.clone().unwrap_or_else(|| "—".into())),
-            field("created ip", s.created_ip.clone().unwrap_or_else(|| "—".into())),
-            field("last ip", s.last_ip.clone().unwrap_or_else(|| "—".into())),
-            field(
-                "user info",
-                s.user_info.as_ref().map_or_else(|| "—".into(), |v| v.to_string()),
-            ),
-            Line::from(Span::styled(format!("Uploads ({})", d.uploads.len()), t.header)),
-        ];
-        if d.uploads.is_empty() {
-            lines.push(Line::from(Span::styled("  no uploads", t.dim)));
-        }
-        for u in &d.uploads {
-            lines.push(Line::from(format!(
-                "  {}  {:>9} B  {}",
-                fmt::datetime(u.created_at),
-                fmt::count(u.size),
-                u.filename
+    fn apply_filter(&mut self, text: &str) -> Option<Action> {
+        let text = text.trim();
+        if text.is_empty() {
+            self.filter.id_range = None;
+            self.filter.last_ip = None;
+        } else if text.parse::<IpAddr>().is_ok() {
+            self.filter.id_range = None;
+            self.filter.last_ip = Some(text.to_owned());
+        } else if let Some(range) = UuidRange::from_prefix(text) {
+            self.filter.last_ip = None;
+            self.filter.id_range = Some(range);
+        } else {
+            return Some(Action::Toast(format!(
+                "`{text}` is neither a UUID prefix (hex) nor an IP address"
             )));
         }
-        lines.push(Line::from(Span::styled(
-            format!("Audit trail ({} most recent)", d.events.len()),
-            t.header,
-        )));
-        if d.events.is_empty() {
-            lines.push(Line::from(Span::styled("  no events", t.dim)));
-        }
-        for e in &d.events {
-            lines.push(Line::from(vec![
-                Span::raw(format!("  {} ", fmt::datetime(e.occurred_at.timestamp_millis()))),
-                Span::styled(format!("{:<26}", e.event_type), t.severity(&e.severity)),
-                Span::styled(e.actor.clone(), t.dim),
-            ]));
-        }
-        Paragraph::new(lines)
-            .style(t.text)
-            .wrap(Wrap { trim: false })
-            .scroll((d.scroll, 0))
-            .render(area, buf);
+        self.filter_text = text.to_owned();
+        self.restart()
     }
 }
 
-impl Widget for &SessionsView {
-    fn render(self, area: Rect, buf: &mut Buffer) {
-        let t = &self.theme;
+impl Draw for SessionsView {
+    fn draw(&self, area: Rect, buf: &mut Buffer, t: &Theme) {
         if let Some(d) = &self.detail {
-            self.draw_detail(d, area, buf);
+            self.draw_detail(d, area, buf, t);
             return;
         }
         let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-        self.title().render(title, buf);
+        self.title(t).render(title, buf);
         if self.rows.is_empty() {
             let text = if self.loading {
                 "Loading…".to_owned()
@@ -332,7 +325,7 @@ impl Widget for &SessionsView {
             let id = r.id.to_string();
             Row::new(vec![
                 Cell::from(if wide { id } else { fmt::clip(&id, uuid_width as usize) }),
-                Cell::from(Span::styled(r.status.clone(), t.status(&r.status))),
+                Cell::from(Span::styled(r.status.as_str(), t.status(r.status.as_str()))),
                 Cell::from(time(r.created_at)),
                 Cell::from(time(r.last_seen_at)),
                 Cell::from(format!("{:>3}", r.uploads)),

@@ -1,6 +1,17 @@
 //! SQLite store: the embedded default. WAL journal, `synchronous = FULL` (a commit is on disk
 //! before a 2xx), a busy timeout, and one dedicated write connection so the group-commit
-//! writer never contends with itself; reads use a separate pool.
+//! writer never contends with itself; reads use a separate pool, opened read-only so that a
+//! write can only go through the write connection or the batch connection (and its gate).
+//! `sql` (the statements) and `wal` (the log's path) are leaves; `batch` is the writer's
+//! connection, `checkpoint` its WAL checkpointer, `audit_index` the per-session segment index.
+
+pub(super) mod audit_index;
+mod batch;
+mod checkpoint;
+pub(crate) mod sql;
+mod wal;
+
+pub(crate) use audit_index::{RENAME_SESSION, session_event_ids};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,8 +22,8 @@ use std::sync::Arc;
 
 use crate::config::{DatabaseSettings, SecretUrl, SqliteSync};
 use crate::store::chain::ChainSlot;
-use crate::store::sqlite_batch::BatchDb;
 use crate::store::{Backend, OpOutcome, StoreError, SyncCommit, WriteOp, WriteTx};
+use batch::BatchDb;
 
 /// The SQLite implementation of [`crate::store::Store`].
 #[derive(Debug, Clone)]
@@ -59,7 +70,7 @@ impl SqliteStore {
             .max_connections(settings.max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .test_before_acquire(false)
-            .connect_with(options.clone().read_only(false))
+            .connect_with(options.clone().read_only(true))
             .await?;
         let gate = Arc::new(tokio::sync::Mutex::new(()));
         let chain = ChainSlot::default();
@@ -133,33 +144,34 @@ impl SqliteStore {
 crate::store::shared_impl!(SqliteStore, sqlx::Sqlite, sql);
 crate::store::chain::chain_impl!(SqliteStore, sqlx::Sqlite, crate::store::chain::sqlite_sql);
 
-pub(crate) mod sql {
-    pub const PROBE_WRITE: &str =
-        "INSERT INTO write_probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at";
-    pub const INSERT_EVENT: &str = "INSERT INTO audit_events \
-        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    // The writer's statements, one row each (cached on the batch connection).
-    pub const INSERT_SESSION: &str = "INSERT INTO user_sessions \
-        (id, status, created_at, last_seen_at, user_info, created_ip, last_ip) \
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING";
-    pub const TOUCH_SESSION: &str = "UPDATE user_sessions \
-        SET last_seen_at = max(last_seen_at, ?2), last_ip = coalesce(?3, last_ip) WHERE id = ?1";
-    pub const SESSION_STATUS: &str = "SELECT status FROM user_sessions WHERE id = ?";
-    pub const REVOKE_SESSION: &str = "UPDATE user_sessions \
-        SET status = 'revoked', ended_at = ?, ended_by = ? WHERE id = ?";
-    pub const GET_SESSION: &str = "SELECT id, status, created_at, last_seen_at, ended_at, ended_by, \
-        user_info, created_ip, last_ip FROM user_sessions WHERE id = ?";
-    pub const UPLOAD_TOTALS: &str = "SELECT count(*), coalesce(sum(size), 0) FROM uploads WHERE session_id = ?";
-    pub const COUNT_SESSIONS: &str = "SELECT status, count(*) FROM user_sessions GROUP BY status";
-    pub const LIST_AUDIT_ASC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, \
-        user_agent, request_id, actor, metadata FROM audit_events \
-        WHERE (?1 IS NULL OR id > ?1) AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR session_id = ?3) \
-        AND (?4 IS NULL OR request_id = ?4) AND (?5 IS NULL OR ip = ?5) AND (?6 IS NULL OR event_type = ?6) \
-        ORDER BY id ASC LIMIT ?7";
-    pub const LIST_AUDIT_DESC: &str = "SELECT id, occurred_at, event_type, severity, session_id, ip, \
-        user_agent, request_id, actor, metadata FROM audit_events \
-        WHERE (?1 IS NULL OR id > ?1) AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR session_id = ?3) \
-        AND (?4 IS NULL OR request_id = ?4) AND (?5 IS NULL OR ip = ?5) AND (?6 IS NULL OR event_type = ?6) \
-        ORDER BY id DESC LIMIT ?7";
+#[cfg(test)]
+mod tests {
+    use crate::config::{DatabaseSettings, SecretUrl};
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn the_read_pool_refuses_writes_and_the_store_still_writes() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let settings = DatabaseSettings {
+            url: SecretUrl::new(format!("sqlite://{}", dir.path().join("s.db").display())),
+            ..DatabaseSettings::default()
+        };
+        let store = super::SqliteStore::connect(&settings).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let refused = sqlx::query("CREATE TABLE through_the_read_pool (a INTEGER)")
+            .execute(store.pool())
+            .await
+            .expect_err("the read pool is read-only");
+        assert!(refused.to_string().contains("readonly"), "{refused}");
+        store
+            .probe_write()
+            .await
+            .expect("writes go through the write connection");
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM write_probe")
+            .fetch_one(store.pool())
+            .await
+            .expect("the read pool reads");
+        assert_eq!(n, 1);
+        store.close().await;
+    }
 }

@@ -10,7 +10,7 @@
 //! shared with PostgreSQL.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -19,13 +19,14 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use sqlx::sqlite::SqliteConnectOptions;
 use uuid::Uuid;
 
+use super::audit_index::SessionIndexer;
+use super::checkpoint::Checkpointer;
+use super::sql;
+use super::wal::wal_path;
 use crate::audit::NewEvent;
 use crate::config::{DatabaseSettings, SqliteSync};
 use crate::domain::{Session, SessionStatus, from_millis};
 use crate::store::chain::{ChainSlot, ChainTx, seal_rusqlite};
-use crate::store::sqlite::sql;
-use crate::store::sqlite_audit_index::SessionIndexer;
-use crate::store::sqlite_checkpoint::Checkpointer;
 use crate::store::uploads::{UploadOp, sqlite_sql};
 use crate::store::{OpOutcome, StoreError, SyncCommit, WriteOp, batch};
 
@@ -115,13 +116,6 @@ impl BatchDb {
             chain,
         })
     }
-}
-
-/// SQLite's name for the log of the database at `db`.
-pub(crate) fn wal_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push("-wal");
-    PathBuf::from(name)
 }
 
 impl SyncCommit for BatchDb {
@@ -415,7 +409,7 @@ fn revoke(tx: &Transaction<'_>, id: Uuid, at: i64, by: &str) -> Result<Option<Se
         tx.prepare_cached(sql::REVOKE_SESSION)?.execute(params![at, by, key])?;
     }
     // Its objects are queued for deletion in the same transaction (issue 16 point 5).
-    super::deletions::queue_session_rusqlite(tx, id, super::deletions::reason::SESSION_RESET, at)?;
+    crate::store::deletions::queue_session_rusqlite(tx, id, crate::store::deletions::reason::SESSION_RESET, at)?;
     Ok(Some(previous))
 }
 
@@ -443,7 +437,13 @@ fn apply_upload(tx: &Transaction<'_>, op: &UploadOp, chain: &mut Option<ChainTx>
         UploadOp::Delete { session, id, event } => {
             // The object is queued for deletion with the row's removal (issue 16 point 4).
             let at = event.occurred_at.timestamp_millis();
-            super::deletions::queue_upload_rusqlite(tx, *session, *id, super::deletions::reason::UPLOAD_DELETED, at)?;
+            crate::store::deletions::queue_upload_rusqlite(
+                tx,
+                *session,
+                *id,
+                crate::store::deletions::reason::UPLOAD_DELETED,
+                at,
+            )?;
             let n = tx
                 .prepare_cached(sqlite_sql::DELETE_UPLOAD)?
                 .execute(params![id.as_bytes().as_slice(), session.as_bytes().as_slice()])?;

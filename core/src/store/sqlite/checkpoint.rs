@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use super::wal::wal_path;
 use crate::config::{DatabaseSettings, SqliteSync};
 use crate::store::StoreError;
-use crate::store::sqlite_batch::wal_path;
 
 /// A pass that copied at most this many pages was short, so the pages committed during it
 /// are few: copy them holding writers off.

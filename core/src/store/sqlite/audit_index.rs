@@ -41,7 +41,7 @@ macro_rules! session_event_ids {
         // `CROSS JOIN` keeps SQLite from scanning a whole table to build an automatic index:
         // each segment is one look-up of `(segment, session_id)`; the rest is a rowid range.
         concat!(
-            $crate::store::sqlite_audit_index::segments_below!("(SELECT sealed FROM audit_session_index_state)"),
+            $crate::store::sqlite::audit_index::segments_below!("(SELECT sealed FROM audit_session_index_state)"),
             ", session_event_ids(id) AS (SELECT audit_session_index.event_id FROM segs CROSS JOIN audit_session_index ",
             "WHERE audit_session_index.segment = segs.n AND audit_session_index.session_id = ",
             $p,
