@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::audit::{EventType, NewEvent, Origin, Severity};
 use crate::config::EmailSettings;
-use crate::jobs::{Counts, JobContext, JobError};
+use crate::jobs::context::{Counts, JobContext, JobError};
 
 /// Why a mail was not delivered.
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ pub async fn deliver_pending(ctx: &JobContext, run_id: i64, now: DateTime<Utc>) 
     };
     let origin = Origin::system(format!("job:notification_sender:{run_id}"));
     let (mut sent, mut failed) = (0u64, 0u64);
-    let due = ctx.store.due_notifications(now, 100).await.map_err(|e| e.to_string())?;
+    let due = ctx.store.due_notifications(now, 100).await?;
     for n in due {
         let at = crate::domain::now_millis();
         match mailer.send(&n.recipients, &n.subject_line, &n.body).await {
@@ -118,10 +118,7 @@ pub async fn deliver_pending(ctx: &JobContext, run_id: i64, now: DateTime<Utc>) 
                     json!({ "notification_id": n.id, "kind": n.kind, "alert_id": n.alert_id,
                             "attempts": n.attempts + 1 }),
                 );
-                ctx.store
-                    .mark_notification_sent(n.id, at, &event)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                ctx.store.mark_notification_sent(n.id, at, &event).await?;
                 sent += 1;
             }
             Err(e) => {
@@ -138,8 +135,7 @@ pub async fn deliver_pending(ctx: &JobContext, run_id: i64, now: DateTime<Utc>) 
                 );
                 ctx.store
                     .mark_notification_failed(n.id, next, &e.message, e.permanent, &event)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 failed += 1;
                 tracing::warn!(notification = n.id, error = %e.message, permanent = e.permanent, "mail not delivered");
                 // The server is likely down: the other rows wait for the next run.

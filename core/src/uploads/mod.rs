@@ -24,7 +24,7 @@ use crate::store::{OpOutcome, UploadOp, UploadRecord, WriteOp};
 use crate::writer::WriteError;
 
 pub use check::{DEFAULT_FILENAME, MAX_FILENAME_BYTES, MAX_LEADING_WHITESPACE, Sniff, sanitize_filename};
-pub use gc::{GcError, GcReport, UPLOAD_GC_AGE, upload_gc};
+pub use gc::{GC_PAGE, GcError, GcReport, UPLOAD_GC_AGE, upload_gc, upload_gc_paged};
 
 /// Largest write handed to the spool file at once.
 const SPOOL_WRITE_BUFFER: usize = 64 * 1024;
