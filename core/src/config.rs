@@ -38,7 +38,9 @@ impl ConfigError {
     }
 }
 
-/// A secret string: deserialized like a string, never printed.
+/// A secret string: deserialized like a string, never printed, and serialized as
+/// `[redacted]` (settings are serialized only to seed the loader with defaults, which hold no
+/// secrets, and by whoever dumps them: neither may see the value).
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
@@ -61,9 +63,12 @@ impl fmt::Debug for Secret {
 
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(REDACTED)
     }
 }
+
+/// What a serialized [`Secret`] reads.
+pub const REDACTED: &str = "[redacted]";
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -72,7 +77,8 @@ impl<'de> Deserialize<'de> for Secret {
 }
 
 /// A URL that may carry a password (`postgres://user:pw@host/db`, `redis://:pw@host`,
-/// `smtp://user:pw@host`). `Debug` and `Display` show it with the password replaced.
+/// `smtp://user:pw@host`) or a token as its user name (`redis://token@host`). `Debug`,
+/// `Display` and `Serialize` show it redacted (see [`redact_url`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretUrl(String);
 
@@ -85,7 +91,8 @@ impl SecretUrl {
     pub fn expose(&self) -> &str {
         &self.0
     }
-    /// The URL with any password replaced by `***`.
+    /// The URL with any password (or a user name alone, which may be a token) replaced by
+    /// `***`.
     pub fn redacted(&self) -> String {
         redact_url(&self.0)
     }
@@ -98,7 +105,8 @@ impl SecretUrl {
     }
 }
 
-/// Replace the password of `scheme://user:password@host...` with `***`.
+/// Replace the password of `scheme://user:password@host...` with `***`; userinfo without a
+/// password (`scheme://token@host`) is a credential of its own and is replaced whole.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
@@ -108,7 +116,7 @@ pub fn redact_url(url: &str) -> String {
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
+            None => format!("{scheme}://***@{host}{tail}"),
         },
         None => url.to_owned(),
     }
@@ -128,7 +136,7 @@ impl fmt::Display for SecretUrl {
 
 impl Serialize for SecretUrl {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(&self.redacted())
     }
 }
 
@@ -1457,7 +1465,39 @@ mod tests {
         );
         assert_eq!(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
         assert_eq!(redact_url("redis://:pw@h"), "redis://:***@h");
-        assert_eq!(redact_url("smtp://user@h"), "smtp://user@h");
+        // A user name alone may be a token (`redis://token@h`): it is hidden whole.
+        assert_eq!(redact_url("smtp://user@h"), "smtp://***@h");
+        assert_eq!(redact_url("redis://t0ken@h:6379/0"), "redis://***@h:6379/0");
+        assert_eq!(redact_url("https://h/p?x=a@b"), "https://h/p?x=a@b");
+    }
+
+    #[test]
+    fn secrets_serialize_redacted() {
+        let mut s = Settings::default();
+        s.database.url = SecretUrl::new("postgres://admin:hunter2@db/sessiond");
+        s.rate_limit.redis_url = Some(SecretUrl::new("redis://t0ken@cache:6379"));
+        s.audit.hmac_key = Some(Secret::new("s3cr3t-key"));
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        assert!(json.contains("postgres://admin:***@db/sessiond"), "{json}");
+        assert!(json.contains("redis://***@cache:6379"), "{json}");
+        assert!(json.contains(REDACTED), "{json}");
+        for secret in ["hunter2", "t0ken", "s3cr3t-key"] {
+            assert!(!json.contains(secret), "{secret} leaked: {json}");
+        }
+    }
+
+    #[test]
+    fn the_defaults_survive_the_redacting_serializer() {
+        // The loader is seeded by serializing the defaults: they must hold nothing it redacts.
+        let loaded = Settings::load_with_env(None, Vec::new()).map_err(|e| e.to_string());
+        let defaults = Settings::default();
+        let loaded = loaded
+            .as_ref()
+            .map(|s| (s.database.url.expose(), s.email.smtp_url.expose()));
+        assert_eq!(
+            loaded,
+            Ok((defaults.database.url.expose(), defaults.email.smtp_url.expose()))
+        );
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub async fn upload(
             Err(e) => return Err(broken(incoming, e).await),
         };
         if filename.is_some() {
-            incoming.abandon();
+            incoming.abandon().await;
             return Err(ApiError::InvalidMultipart("send exactly one part named `file`".into()));
         }
         filename = Some(field.file_name().map(str::to_owned));
@@ -123,7 +123,7 @@ pub async fn upload(
     }
     drop(multipart);
     let Some(filename) = filename else {
-        incoming.abandon();
+        incoming.abandon().await;
         return Err(ApiError::InvalidMultipart("no part named `file`".into()));
     };
     // The closing boundary is not the end of the request: a body that stops short of its
@@ -143,7 +143,7 @@ pub async fn upload(
 async fn broken(incoming: IncomingUpload, e: multer::Error) -> ApiError {
     match e {
         multer::Error::UnknownField { .. } => {
-            incoming.abandon();
+            incoming.abandon().await;
             ApiError::InvalidMultipart("send exactly one part named `file`".into())
         }
         multer::Error::StreamReadFailed(cause) => broken_off(incoming, cause).await,
