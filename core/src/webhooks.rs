@@ -27,11 +27,7 @@ const DUE: u32 = 200;
 /// Deadline of one delivery.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The key of a `whsec_<base64>` secret; `None` when it is not one.
-pub fn secret_bytes(secret: &str) -> Option<Vec<u8>> {
-    let b64 = secret.strip_prefix("whsec_")?;
-    STANDARD.decode(b64).ok().filter(|k| !k.is_empty())
-}
+pub use crate::config::webhook_secret_bytes as secret_bytes;
 
 /// The `webhook-signature` header value for message `id` sent at `timestamp` (Unix seconds).
 pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {

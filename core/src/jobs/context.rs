@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::config::Settings;
-use crate::mailer::Mailer;
+use crate::mailer::smtp::Mailer;
 use crate::storage::{ObjectStore, StorageError};
 use crate::store::{Store, StoreError};
 

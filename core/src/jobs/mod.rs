@@ -132,7 +132,7 @@ pub enum RunOutcome {
     Failed {
         /// `job_runs.id`.
         run_id: i64,
-        /// Why.
+        /// The [`JobError`]'s text, as stored in `job_runs.error`.
         error: String,
     },
 }

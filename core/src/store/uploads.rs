@@ -21,7 +21,7 @@ pub struct UploadRecord {
     pub object_key: String,
     /// The client's filename, sanitized.
     pub filename: String,
-    /// Bytes.
+    /// Size of the object in bytes.
     pub size: i64,
     /// Lower-case hex SHA-256 of the content.
     pub sha256: String,
@@ -48,9 +48,9 @@ pub enum UploadOp {
     /// Delete the row `id` of `session` and write `event`; an unknown row is
     /// [`crate::store::OpOutcome::NotFound`] and writes nothing.
     Delete {
-        /// Session.
+        /// The session the upload must belong to.
         session: Uuid,
-        /// Upload.
+        /// The upload's id.
         id: Uuid,
         /// Its `upload.deleted` event.
         event: NewEvent,
