@@ -6,7 +6,6 @@
 //! `email.enabled = false` alerts are stored but no mail is queued.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -14,7 +13,7 @@ use serde_json::json;
 use crate::audit::{EventType, NewEvent, Origin, Severity};
 use crate::config::{RuleSettings, Settings};
 use crate::domain::{from_millis, rfc3339};
-use crate::jobs::{Counts, JobContext, JobError};
+use crate::jobs::context::{Counts, JobContext, JobError};
 use crate::store::StoreError;
 use crate::store::alerts::{Alert, NewAlert, NewNotification, RecentEvent};
 
@@ -72,20 +71,6 @@ fn count_rules(s: &Settings) -> [CountRule; 4] {
     ]
 }
 
-/// The rate limiter's key for an address: IPv4 as is, IPv6 by its `/prefix`.
-pub fn ip_key(ip: &str, ipv6_prefix: u8) -> String {
-    match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
-            let prefix = u32::from(ipv6_prefix.clamp(1, 128));
-            let mask = if prefix == 128 { !0u128 } else { !(!0u128 >> prefix) };
-            format!("{}/{prefix}", std::net::Ipv6Addr::from(u128::from(v6) & mask))
-        }
-        Ok(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
-        Ok(IpAddr::V4(v4)) => v4.to_string(),
-        Err(_) => ip.to_owned(),
-    }
-}
-
 /// Matching events of one subject within a window.
 #[derive(Default)]
 struct Group {
@@ -127,7 +112,7 @@ struct Detector<'a> {
 
 impl Detector<'_> {
     fn bump(&mut self, key: &str) {
-        crate::jobs::count(&mut self.counts, key, 1);
+        crate::jobs::context::count(&mut self.counts, key, 1);
     }
 
     /// The email for a critical alert, if mail is on and the cooldown allows one now.
@@ -249,7 +234,7 @@ impl Detector<'_> {
 
 /// The `alert_detection` job as of `now`.
 pub async fn detect(ctx: &JobContext, run_id: i64, now: DateTime<Utc>) -> Result<Counts, JobError> {
-    detect_inner(ctx, run_id, now).await.map_err(|e| e.to_string())
+    Ok(detect_inner(ctx, run_id, now).await?)
 }
 
 async fn detect_inner(ctx: &JobContext, run_id: i64, now: DateTime<Utc>) -> Result<Counts, StoreError> {
@@ -268,7 +253,7 @@ async fn detect_inner(ctx: &JobContext, run_id: i64, now: DateTime<Utc>) -> Resu
         counts: Counts::new(),
     };
     for key in ["raised", "updated", "resolved", "emails_queued"] {
-        crate::jobs::count(&mut d.counts, key, 0);
+        crate::jobs::context::count(&mut d.counts, key, 0);
     }
     let prefix = ctx.settings.rate_limit.ipv6_prefix;
     for rule in count_rules(&ctx.settings) {
@@ -279,7 +264,7 @@ async fn detect_inner(ctx: &JobContext, run_id: i64, now: DateTime<Utc>) -> Resu
         for e in &events {
             let subject = if rule.per_ip {
                 match e.ip.as_deref() {
-                    Some(ip) => ip_key(ip, prefix),
+                    Some(ip) => crate::client_key::subject(ip, prefix),
                     None => continue,
                 }
             } else {
@@ -440,17 +425,11 @@ pub async fn queue_digest(ctx: &JobContext, now: DateTime<Utc>) -> Result<Counts
         counts.insert("email_disabled".into(), json!(true));
         return Ok(counts);
     }
-    let err = |e: StoreError| e.to_string();
-    let since = ctx
-        .store
-        .last_digest_at()
-        .await
-        .map_err(err)?
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let since = ctx.store.last_digest_at().await?.unwrap_or(DateTime::<Utc>::MIN_UTC);
     let cooldown =
         chrono::Duration::from_std(ctx.settings.alerts.email_cooldown.get()).unwrap_or(chrono::Duration::MAX);
     let emailed_before = now.checked_sub_signed(cooldown).unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let alerts = ctx.store.digest_candidates(since, emailed_before).await.map_err(err)?;
+    let alerts = ctx.store.digest_candidates(since, emailed_before).await?;
     counts.insert("alerts".into(), json!(alerts.len()));
     if alerts.is_empty() {
         counts.insert("queued".into(), json!(0));
@@ -482,19 +461,7 @@ pub async fn queue_digest(ctx: &JobContext, now: DateTime<Utc>) -> Result<Counts
         created_at: now,
     };
     let ids: Vec<i64> = alerts.iter().map(|a| a.id).collect();
-    ctx.store.queue_digest(&email, &ids).await.map_err(err)?;
+    ctx.store.queue_digest(&email, &ids).await?;
     counts.insert("queued".into(), json!(1));
     Ok(counts)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ip_key;
-
-    #[test]
-    fn ipv6_is_keyed_by_prefix() {
-        assert_eq!(ip_key("2001:db8:1:2:3:4:5:6", 64), "2001:db8:1:2::/64");
-        assert_eq!(ip_key("203.0.113.9", 64), "203.0.113.9");
-        assert_eq!(ip_key("::ffff:203.0.113.9", 64), "203.0.113.9");
-    }
 }

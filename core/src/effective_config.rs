@@ -3,35 +3,13 @@
 //! a password inside a URL becomes `***`, and a secret key becomes a comment naming the
 //! environment variable to set it with.
 
-use std::cell::Cell;
-
-use crate::config::{ENV_PREFIX, Settings};
-
-thread_local! {
-    static REDACTING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// What a secret serializes as while [`to_toml`] runs; its line is then commented out.
-const REDACTED: &str = "\u{0}redacted";
-
-/// Whether secrets are being serialized for display (then `Secret` writes a placeholder and
-/// `SecretUrl` its redacted form). Called by their `Serialize` impls.
-pub(crate) fn redacting() -> bool {
-    REDACTING.get()
-}
-
-/// The placeholder a [`crate::config::Secret`] serializes as while redacting.
-pub(crate) const fn placeholder() -> &'static str {
-    REDACTED
-}
+use crate::config::{ENV_PREFIX, REDACTED, Settings};
 
 /// `settings` as a TOML document that loads back to the same settings, except that every
 /// secret is left out (commented, with its environment variable) and URL passwords are `***`.
 pub fn to_toml(settings: &Settings) -> Result<String, String> {
-    REDACTING.set(true);
-    let text = toml::to_string(settings);
-    REDACTING.set(false);
-    let text = text.map_err(|e| format!("cannot write the configuration as TOML: {e}"))?;
+    // A `Secret` serializes as `REDACTED` and a `SecretUrl` with its password as `***`, always.
+    let text = toml::to_string(settings).map_err(|e| format!("cannot write the configuration as TOML: {e}"))?;
     let mut out = String::with_capacity(text.len());
     let mut table = String::new();
     let mut in_array = false;
@@ -42,10 +20,10 @@ pub fn to_toml(settings: &Settings) -> Result<String, String> {
         }
         match line.split_once(" = ") {
             // An entry of a `[[list]]` has no environment variable: its secret goes here.
-            Some((key, value)) if value.contains(&toml_escaped_placeholder()) && in_array => {
+            Some((key, value)) if value.trim() == toml_escaped_placeholder() && in_array => {
                 out.push_str(&format!("# {key} = (secret, not shown; write it here)\n"));
             }
-            Some((key, value)) if value.contains(&toml_escaped_placeholder()) => {
+            Some((key, value)) if value.trim() == toml_escaped_placeholder() => {
                 let path = if table.is_empty() {
                     key.to_owned()
                 } else {
@@ -63,9 +41,9 @@ pub fn to_toml(settings: &Settings) -> Result<String, String> {
     Ok(out)
 }
 
-/// The placeholder as the TOML writer escapes it inside a string.
+/// A secret's value as the TOML writer writes it: the whole string is the placeholder.
 fn toml_escaped_placeholder() -> String {
-    REDACTED.replace('\u{0}', "\\u0000")
+    format!("\"{REDACTED}\"")
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::audit::{EventType, NewEvent, Origin, Severity};
 use crate::domain::{Session, SessionStatus, Timeouts, now_millis};
 use crate::id::{IdGenerator, RandomIds, parse_session_id};
-use crate::objects::SessionObjects;
+use crate::storage::ObjectStore;
 use crate::store::{OpOutcome, Refusal, Store, StoreError, UploadTotals, WriteOp};
 use crate::writer::{AuditWriter, WriteError};
 
@@ -135,7 +135,7 @@ pub struct SessionService {
     writer: AuditWriter,
     timeouts: Timeouts,
     ids: Arc<dyn IdGenerator>,
-    objects: Option<Arc<dyn SessionObjects>>,
+    objects: Option<Arc<dyn ObjectStore>>,
     touch_interval: chrono::Duration,
 }
 
@@ -168,7 +168,7 @@ impl SessionService {
     /// Delete a session's objects through `objects` right after a reset. Without it (the
     /// default) a reset only queues them in `pending_object_deletions` (which it always does,
     /// in the revoking transaction) for the `object_deletion` job.
-    pub fn with_objects(mut self, objects: Arc<dyn SessionObjects>) -> Self {
+    pub fn with_objects(mut self, objects: Arc<dyn ObjectStore>) -> Self {
         self.objects = Some(objects);
         self
     }
@@ -341,7 +341,7 @@ impl SessionService {
 
     /// Delete a revoked session's objects (already queued) and drop their queue record; on
     /// failure leave the record for the `object_deletion` job.
-    async fn delete_objects_now(&self, objects: &dyn SessionObjects, id: Uuid) {
+    async fn delete_objects_now(&self, objects: &dyn ObjectStore, id: Uuid) {
         let target = crate::store::deletions::session_target(id);
         match objects.delete_session_objects(id).await {
             Ok(_) => {

@@ -18,7 +18,7 @@ use sha2_11::Sha256;
 
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::config::WebhookSettings;
-use crate::jobs::{Counts, JobContext, JobError};
+use crate::jobs::context::{Counts, JobContext, JobError};
 
 /// Events read from the audit trail at once per endpoint.
 const PAGE: u32 = 500;
@@ -27,11 +27,7 @@ const DUE: u32 = 200;
 /// Deadline of one delivery.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The key of a `whsec_<base64>` secret; `None` when it is not one.
-pub fn secret_bytes(secret: &str) -> Option<Vec<u8>> {
-    let b64 = secret.strip_prefix("whsec_")?;
-    STANDARD.decode(b64).ok().filter(|k| !k.is_empty())
-}
+pub use crate::config::webhook_secret_bytes as secret_bytes;
 
 /// The `webhook-signature` header value for message `id` sent at `timestamp` (Unix seconds).
 pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
@@ -80,7 +76,7 @@ pub async fn run(ctx: &JobContext, now: DateTime<Utc>) -> Result<Counts, JobErro
     }
     let mut queued = 0;
     for endpoint in endpoints {
-        queued += enqueue(ctx, endpoint, now).await.map_err(|e| e.to_string())?;
+        queued += enqueue(ctx, endpoint, now).await?;
     }
     let (sent, failed, dead) = deliver(ctx, now).await?;
     counts.insert("webhooks_queued".into(), json!(queued));
@@ -136,11 +132,8 @@ async fn deliver(ctx: &JobContext, now: DateTime<Utc>) -> Result<(u64, u64, u64)
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| format!("webhook client: {e}"))?;
-    let due = store
-        .due_webhooks(now.timestamp_millis(), DUE)
-        .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| JobError::WebhookClient(e.to_string()))?;
+    let due = store.due_webhooks(now.timestamp_millis(), DUE).await?;
     let (mut sent, mut failed, mut dead) = (0, 0, 0);
     let mut down: HashSet<String> = HashSet::new();
     for d in due {
@@ -155,10 +148,7 @@ async fn deliver(ctx: &JobContext, now: DateTime<Utc>) -> Result<(u64, u64, u64)
         };
         match result {
             Ok(()) => {
-                store
-                    .mark_webhook_sent(d.id, at.timestamp_millis())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                store.mark_webhook_sent(d.id, at.timestamp_millis()).await?;
                 sent += 1;
             }
             Err((error, permanent)) => {
@@ -167,8 +157,7 @@ async fn deliver(ctx: &JobContext, now: DateTime<Utc>) -> Result<(u64, u64, u64)
                 let next = now + crate::mailer::backoff(d.attempts);
                 store
                     .mark_webhook_failed(d.id, next.timestamp_millis(), &error, give_up)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 tracing::warn!(endpoint = %d.endpoint, delivery = d.id, error = %error, dead = give_up, "webhook not delivered");
                 if give_up {
                     dead += 1;

@@ -1,162 +1,30 @@
 //! The request pipeline: request id, client address, CORS, routing, the per-request deadline,
-//! refusal auditing, security headers, metrics and the access log line. Handlers live in
-//! `handlers`; errors become problem documents in `problem`.
+//! refusal auditing, security headers, metrics and the access log line. The shared state is
+//! in `state`, handlers in `handlers`; errors become problem documents in `problem`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
-use ipnet::IpNet;
 use serde_json::json;
-use sessiond_core::Settings;
-use sessiond_core::audit::{Actor, EventType, NewEvent, Origin, Severity};
+use sessiond_core::audit::{Actor, EventType, NewEvent, Origin};
 use sessiond_core::domain::now_millis;
-use sessiond_core::session::SessionService;
-use sessiond_core::store::{Store, WriteOp};
+use sessiond_core::store::WriteOp;
 use tokio::sync::Notify;
 
 use crate::body::{Body, empty};
-use crate::metrics::{HttpLabels, Metrics, method_label};
-use crate::problem::ApiError;
-use crate::ratelimit::refusals::{Kind, Refusal, RefusalLog};
-use crate::ratelimit::{Gate, RateLimiter, key};
+use crate::cors::OriginCheck;
+use crate::metrics::{HttpLabels, method_label};
+use crate::problem::{ApiError, Audit};
+use crate::ratelimit::Gate;
+use crate::ratelimit::refusals::{Kind, Refusal};
 use crate::request_body::RequestBody;
 use crate::routes::{Miss, Route, RouteClass, is_api};
+use crate::state::{AppState, RequestContext};
 use crate::{client_ip, handlers};
-
-/// Everything a request needs, shared by all connections.
-pub struct AppState {
-    /// The configuration in force.
-    pub settings: Arc<Settings>,
-    /// The session service (and through it the store and the audit writer).
-    pub sessions: SessionService,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// The upload service (`None` only for a daemon assembled without object storage).
-    pub uploads: Option<sessiond_core::uploads::UploadService>,
-    /// Whether database writes work (readiness, metrics); `None` in a state assembled
-    /// without it.
-    pub db_health: Option<Arc<crate::health::DatabaseHealth>>,
-    cors: Cors,
-    trusted_proxies: Vec<IpNet>,
-    metrics_allow: Vec<IpNet>,
-    request_timeout: Duration,
-    rate_limiter: Option<Arc<RateLimiter>>,
-    refusals: Arc<RefusalLog>,
-    /// Set on SIGTERM for `server.drain_delay`: `/readyz` answers 503 (see `server.rs`).
-    pub draining: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl AppState {
-    /// Assemble the state; free refusals are audited through `refusals`.
-    pub fn new(
-        settings: Arc<Settings>,
-        sessions: SessionService,
-        metrics: Arc<Metrics>,
-        refusals: Arc<RefusalLog>,
-    ) -> Self {
-        Self {
-            cors: Cors {
-                allowed: settings.cors.allowed_origins.clone(),
-                credentials: settings.cors.allow_credentials,
-            },
-            trusted_proxies: settings.server.trusted_proxies.clone(),
-            metrics_allow: settings.metrics.allow.clone(),
-            request_timeout: settings.server.request_timeout.get(),
-            rate_limiter: None,
-            refusals,
-            draining: Arc::default(),
-            settings,
-            sessions,
-            metrics,
-            uploads: None,
-            db_health: None,
-        }
-    }
-
-    /// Report write health through `health`.
-    pub fn with_db_health(mut self, health: Arc<crate::health::DatabaseHealth>) -> Self {
-        self.db_health = Some(health);
-        self
-    }
-
-    /// Limit every rate-limited route with `limiter`.
-    pub fn with_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
-        self.rate_limiter = Some(limiter);
-        self
-    }
-
-    /// Serve uploads through `uploads`.
-    pub fn with_uploads(mut self, uploads: sessiond_core::uploads::UploadService) -> Self {
-        self.uploads = Some(uploads);
-        self
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        self.sessions.store()
-    }
-
-    /// May this client read `/metrics`?
-    pub fn metrics_allowed(&self, ip: IpAddr) -> bool {
-        self.metrics_allow.iter().any(|n| n.contains(&ip))
-    }
-}
-
-/// Facts about one request that handlers and the pipeline share.
-pub struct RequestContext {
-    /// `X-Request-Id`, echoed or generated.
-    pub request_id: String,
-    /// Resolved client address.
-    pub client_ip: IpAddr,
-    /// For audit events.
-    pub origin: Origin,
-}
-
-struct Cors {
-    allowed: Vec<String>,
-    credentials: bool,
-}
-
-/// What CORS makes of a request's `Origin`.
-enum OriginCheck {
-    /// No `Origin` header: not a cross-origin browser request.
-    Absent,
-    /// An allowed origin, echoed back.
-    Allowed(HeaderValue),
-    /// Any other origin: no CORS headers at all.
-    Denied,
-}
-
-impl Cors {
-    fn check(&self, headers: &HeaderMap) -> OriginCheck {
-        let Some(origin) = headers.get(header::ORIGIN) else {
-            return OriginCheck::Absent;
-        };
-        match origin.to_str() {
-            Ok(o) if self.allowed.iter().any(|a| a == o) => OriginCheck::Allowed(origin.clone()),
-            _ => OriginCheck::Denied,
-        }
-    }
-
-    fn decorate(&self, headers: &mut HeaderMap, origin: &HeaderValue) {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(
-                "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset",
-            ),
-        );
-        if self.credentials {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
-        }
-    }
-}
+use sessiond_core::client_key as key;
 
 const MAX_USER_AGENT: usize = 256;
 
@@ -214,7 +82,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAd
             Ok(route) => {
                 let label = route.label();
                 let gate = match (&state.rate_limiter, route.class()) {
-                    (Some(limiter), Some(class)) => limiter.check(class, &ctx).await,
+                    (Some(limiter), Some(class)) => limiter.check(class, ctx.client_ip, &ctx.origin).await,
                     _ => Gate::default(),
                 };
                 limit_headers = gate.headers;
@@ -252,7 +120,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAd
                 // A miss under the API costs the client as a read would, so probing for
                 // routes is no cheaper than using them.
                 let gate = match &state.rate_limiter {
-                    Some(limiter) if api => limiter.check(RouteClass::Read, &ctx).await,
+                    Some(limiter) if api => limiter.check(RouteClass::Read, ctx.client_ip, &ctx.origin).await,
                     _ => Gate::default(),
                 };
                 limit_headers = gate.headers;
@@ -343,7 +211,9 @@ fn preflight(cors: &OriginCheck, headers: &HeaderMap, path: &str) -> Result<Resp
             Err(Miss::MethodNotAllowed(allow)) => {
                 let mut res = Response::new(empty());
                 *res.status_mut() = StatusCode::NO_CONTENT;
-                res.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+                if let Ok(v) = HeaderValue::from_str(&allow.to_string()) {
+                    res.headers_mut().insert(header::ALLOW, v);
+                }
                 Ok(res)
             }
             _ => Err(ApiError::NotFound),
@@ -351,8 +221,8 @@ fn preflight(cors: &OriginCheck, headers: &HeaderMap, path: &str) -> Result<Resp
     }
 }
 
-/// Record a refusal that the session service did not already record. Those a client can repeat
-/// for free (`request.rejected`) go through the refusal log: one event per code, route and
+/// Record a refusal that was not already recorded ([`ApiError::audit`] says which). Those a
+/// client can repeat for free (`request.rejected`) go through the refusal log: one event per code, route and
 /// client key in a window (the default quota's period), the rest summarized. A refusal we
 /// cannot record becomes 503, like any unrecorded operation.
 async fn audit_refusal(
@@ -362,23 +232,10 @@ async fn audit_refusal(
     route: &'static str,
     err: ApiError,
 ) -> ApiError {
-    let (event_type, severity) = match &err {
-        // Already audited by the session service, or not auditable (the store is down).
-        ApiError::InvalidUuidFormat
-        | ApiError::SessionNotFound
-        | ApiError::SessionRevoked
-        | ApiError::SessionExpired
-        | ApiError::DatabaseUnavailable
-        | ApiError::ShuttingDown
-        | ApiError::RateLimited(_)
-        // Recorded by the upload service as `upload.rejected`.
-        | ApiError::FileTooLarge(_)
-        | ApiError::UnsupportedFileType
-        | ApiError::EmptyFile
-        | ApiError::UploadQuotaExceeded(_) => return err,
-        ApiError::Internal => (EventType::RequestError, Severity::Critical),
-        ApiError::StorageUnavailable => (EventType::RequestError, Severity::Warning),
-        _ => return audit_rejection(state, ctx, method, route, err).await,
+    let (event_type, severity) = match err.audit() {
+        Audit::Recorded => return err,
+        Audit::Event(event_type, severity) => (event_type, severity),
+        Audit::Rejection => return audit_rejection(state, ctx, method, route, err).await,
     };
     let event = NewEvent::new(
         &ctx.origin,

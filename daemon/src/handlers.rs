@@ -9,12 +9,12 @@ use serde_json::{Map, Value, json};
 use sessiond_core::domain::rfc3339;
 use sessiond_core::session::SessionView;
 
-use crate::app::{AppState, RequestContext};
-use crate::body::{Body, empty, full};
+use crate::body::{Body, empty, full, json_response};
 use crate::json_body::{self, JsonBodyError};
 use crate::problem::ApiError;
 use crate::request_body::RequestBody;
 use crate::routes::Route;
+use crate::state::{AppState, RequestContext};
 use crate::uploads;
 
 /// The OpenAPI 3.1 document of this API, kept in the repository.
@@ -90,12 +90,7 @@ async fn readyz(state: &AppState) -> Result<Response<Body>, ApiError> {
         return Ok(res);
     }
     let limit = state.settings.storage.operation_timeout.get();
-    let storage = async {
-        match &state.uploads {
-            Some(u) => u.objects().ping().await.map_err(|e| e.to_string()),
-            None => Err("no object store configured".to_owned()),
-        }
-    };
+    let storage = async { state.uploads.objects().ping().await.map_err(|e| e.to_string()) };
     let database = async {
         state.store().ping().await.map_err(|e| e.to_string())?;
         // A full disk still answers a query: readiness also means writes work.
@@ -234,16 +229,6 @@ struct SessionWithUploads<'a> {
     session: SessionBody<'a>,
     upload_count: i64,
     upload_bytes: i64,
-}
-
-/// A JSON answer.
-pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    let mut res = Response::new(full(bytes));
-    *res.status_mut() = status;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res
 }
 
 fn is_json(content_type: &HeaderValue) -> bool {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use sessiond_core::Settings;
 use sessiond_core::jobs::{JobContext, JobDef, RunOutcome, registry, run_tick, scheduled_tick};
 use sessiond_core::mailer::Mailer;
+use sessiond_core::storage::ObjectStore;
 use sessiond_core::store::Store;
 use tokio::sync::RwLock;
 use tokio_cron_scheduler::{Job, JobScheduler};
@@ -39,8 +40,20 @@ pub enum JobsError {
     Objects(String),
 }
 
-/// Build what jobs need from the settings (also used by `sessiond run-job`).
+/// Build what jobs need from the settings, opening the object store (`sessiond run-job`).
 pub async fn job_context(settings: Arc<Settings>, store: Arc<dyn Store>) -> Result<JobContext, JobsError> {
+    let objects = sessiond_core::storage::from_settings(&settings.storage)
+        .await
+        .map_err(|e| JobsError::Objects(e.to_string()))?;
+    job_context_with(settings, store, objects)
+}
+
+/// Build what jobs need around an object store already open (the daemon shares its own).
+pub fn job_context_with(
+    settings: Arc<Settings>,
+    store: Arc<dyn Store>,
+    objects: Arc<dyn ObjectStore>,
+) -> Result<JobContext, JobsError> {
     let mailer = if settings.email.enabled {
         Some(Arc::new(
             Mailer::from_settings(&settings.email).map_err(JobsError::Email)?,
@@ -48,9 +61,6 @@ pub async fn job_context(settings: Arc<Settings>, store: Arc<dyn Store>) -> Resu
     } else {
         None
     };
-    let objects = sessiond_core::objects::from_settings(&settings)
-        .await
-        .map_err(|e| JobsError::Objects(e.to_string()))?;
     Ok(JobContext {
         store,
         settings,
@@ -133,7 +143,7 @@ fn scheduled(
     metrics: JobMetrics,
     expr: &str,
 ) -> Result<Job, tokio_cron_scheduler::JobSchedulerError> {
-    let running = Arc::new(AtomicBool::new(false));
+    let running = RunningFlag::default();
     let expr_owned = expr.to_owned();
     Job::new_async(expr, move |_, _| {
         // The tick this wake-up is for, fixed before anything that could delay it.
@@ -148,13 +158,12 @@ fn scheduled(
                 return;
             };
             // A slow run is not stacked on by the next tick.
-            if running.swap(true, Ordering::AcqRel) {
+            let Some(_running) = running.claim() else {
                 tracing::debug!(job = def.name, "previous run still going; tick skipped");
                 metrics.observe_skip(def.name, "still_running");
                 return;
-            }
+            };
             let Ok(_guard) = in_flight.try_read() else {
-                running.store(false, Ordering::Release);
                 return; // shutting down
             };
             let started = std::time::Instant::now();
@@ -179,9 +188,30 @@ fn scheduled(
                     metrics.observe_run(def.name, false, started.elapsed().as_secs_f64());
                 }
             }
-            running.store(false, Ordering::Release);
         })
     })
+}
+
+/// "A run of this job is going in this process". Claimed for a run and released when the
+/// claim drops, also when the run panics and its task unwinds: a panic must not leave the
+/// flag set, or the job would never run again in this process.
+#[derive(Clone, Default)]
+struct RunningFlag(Arc<AtomicBool>);
+
+/// A claimed [`RunningFlag`]; dropping it releases the flag.
+struct RunningClaim(Arc<AtomicBool>);
+
+impl RunningFlag {
+    /// Claim the flag, or `None` while a run holds it.
+    fn claim(&self) -> Option<RunningClaim> {
+        (!self.0.swap(true, Ordering::AcqRel)).then(|| RunningClaim(self.0.clone()))
+    }
+}
+
+impl Drop for RunningClaim {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl Scheduler {
@@ -197,5 +227,27 @@ impl Scheduler {
                 "jobs still running at shutdown; they are abandoned (their leases expire)"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunningFlag;
+
+    #[tokio::test]
+    async fn a_run_that_panics_releases_the_flag() {
+        let flag = RunningFlag::default();
+        let claim = flag.claim();
+        assert!(claim.is_some());
+        assert!(flag.claim().is_none(), "one run at a time");
+        drop(claim);
+
+        let in_task = flag.clone();
+        let run = tokio::spawn(async move {
+            let _claim = in_task.claim();
+            panic!("the job failed badly");
+        });
+        assert!(run.await.is_err_and(|e| e.is_panic()));
+        assert!(flag.claim().is_some(), "the job runs again after a panic");
     }
 }

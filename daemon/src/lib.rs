@@ -5,6 +5,7 @@ pub mod app;
 pub mod audit_log;
 pub mod body;
 pub mod client_ip;
+pub mod cors;
 pub mod handlers;
 pub mod health;
 pub mod jobs;
@@ -17,6 +18,7 @@ pub mod ratelimit;
 pub mod request_body;
 pub mod routes;
 pub mod server;
+pub mod state;
 pub mod uploads;
 
 pub use server::{Hooks, StartError, Stop, open_store, serve, serve_with, shutdown_signal};

@@ -5,6 +5,8 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
 use crate::body::{Body, full};
+use crate::routes::Allow;
+use sessiond_core::audit::{EventType, Severity};
 use sessiond_core::session::SessionError;
 
 /// Every error answer of the API.
@@ -30,7 +32,7 @@ pub enum ApiError {
     /// 404: no such session.
     SessionNotFound,
     /// 405: route exists, method does not.
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(Allow),
     /// 408: the request was not complete within `server.request_timeout`.
     RequestTimeout,
     /// 410: revoked.
@@ -65,6 +67,19 @@ pub enum ApiError {
     NotMultipart,
     /// 415: the file's content is not a PDF.
     UnsupportedFileType,
+}
+
+/// How the pipeline records a refusal under the API (see `app::audit_refusal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audit {
+    /// Nothing to add: recorded already (by the session service, the upload service as
+    /// `upload.rejected`, or the rate limiter), or not recordable (the store is down).
+    Recorded,
+    /// Recorded once as this event.
+    Event(EventType, Severity),
+    /// A refusal a client can repeat for free: `request.rejected` through the refusal log,
+    /// summarized per window.
+    Rejection,
 }
 
 #[derive(Serialize)]
@@ -193,6 +208,29 @@ impl ApiError {
         }
     }
 
+    /// How a refusal with this error is audited: the one list of what is recorded elsewhere.
+    pub fn audit(&self) -> Audit {
+        use ApiError::*;
+        match self {
+            // Recorded by the session service, or not auditable (the store is down).
+            InvalidUuidFormat
+            | SessionNotFound
+            | SessionRevoked
+            | SessionExpired
+            | DatabaseUnavailable
+            | ShuttingDown
+            | RateLimited(_)
+            // Recorded by the upload service as `upload.rejected`.
+            | FileTooLarge(_)
+            | UnsupportedFileType
+            | EmptyFile
+            | UploadQuotaExceeded(_) => Audit::Recorded,
+            Internal => Audit::Event(EventType::RequestError, Severity::Critical),
+            StorageUnavailable => Audit::Event(EventType::RequestError, Severity::Warning),
+            _ => Audit::Rejection,
+        }
+    }
+
     /// The problem response for this error.
     pub fn into_response(self, request_id: &str) -> http::Response<Body> {
         let status = self.status();
@@ -214,7 +252,9 @@ impl ApiError {
         );
         match &self {
             ApiError::MethodNotAllowed(allow) => {
-                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+                if let Ok(v) = HeaderValue::from_str(&allow.to_string()) {
+                    headers.insert(header::ALLOW, v);
+                }
             }
             ApiError::RateLimited(secs) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from((*secs).max(1)));

@@ -53,20 +53,45 @@ pub enum Miss {
     /// No such path.
     NotFound,
     /// The path exists; these methods are allowed (the `Allow` header).
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(Allow),
 }
 
-/// The path shapes, for `Allow` and for the OpenAPI agreement test.
-pub const TABLE: &[(&str, &[&str])] = &[
-    ("/healthz", &["GET"]),
-    ("/readyz", &["GET"]),
-    ("/metrics", &["GET"]),
-    ("/api/openapi.json", &["GET"]),
-    ("/api/session/generate-uuid", &["POST"]),
-    ("/api/session/validate-uuid", &["POST"]),
-    ("/api/session/{uuid}", &["GET", "DELETE"]),
-    ("/api/session/{uuid}/uploads", &["GET", "POST"]),
-    ("/api/session/{uuid}/uploads/{id}", &["GET", "DELETE"]),
+/// The methods of a path shape, as the `Allow` header lists them: the shape's methods from
+/// [`TABLE`], with `HEAD` after `GET` (answered wherever `GET` is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allow(&'static [&'static str]);
+
+impl std::fmt::Display for Allow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, m) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(m)?;
+            if *m == "GET" {
+                f.write_str(", HEAD")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A path shape and its methods.
+type Shape = (&'static str, &'static [&'static str]);
+
+const HEALTHZ: Shape = ("/healthz", &["GET"]);
+const READYZ: Shape = ("/readyz", &["GET"]);
+const METRICS: Shape = ("/metrics", &["GET"]);
+const OPENAPI: Shape = ("/api/openapi.json", &["GET"]);
+const GENERATE: Shape = ("/api/session/generate-uuid", &["POST"]);
+const VALIDATE: Shape = ("/api/session/validate-uuid", &["POST"]);
+const SESSION: Shape = ("/api/session/{uuid}", &["GET", "DELETE"]);
+const UPLOADS: Shape = ("/api/session/{uuid}/uploads", &["GET", "POST"]);
+const UPLOAD: Shape = ("/api/session/{uuid}/uploads/{id}", &["GET", "DELETE"]);
+
+/// Every path shape with its methods: the source of `Allow` and of the OpenAPI agreement test.
+pub const TABLE: &[Shape] = &[
+    HEALTHZ, READYZ, METRICS, OPENAPI, GENERATE, VALIDATE, SESSION, UPLOADS, UPLOAD,
 ];
 
 impl Route {
@@ -80,15 +105,15 @@ impl Route {
             method.clone()
         };
         let route = match segments.as_slice() {
-            ["healthz"] => pick(m, "GET, HEAD", [(Method::GET, Route::Healthz)])?,
-            ["readyz"] => pick(m, "GET, HEAD", [(Method::GET, Route::Readyz)])?,
-            ["metrics"] => pick(m, "GET, HEAD", [(Method::GET, Route::Metrics)])?,
-            ["api", "openapi.json"] => pick(m, "GET, HEAD", [(Method::GET, Route::OpenApi)])?,
-            ["api", "session", "generate-uuid"] => pick(m, "POST", [(Method::POST, Route::Generate)])?,
-            ["api", "session", "validate-uuid"] => pick(m, "POST", [(Method::POST, Route::Validate)])?,
+            ["healthz"] => pick(m, HEALTHZ, [(Method::GET, Route::Healthz)])?,
+            ["readyz"] => pick(m, READYZ, [(Method::GET, Route::Readyz)])?,
+            ["metrics"] => pick(m, METRICS, [(Method::GET, Route::Metrics)])?,
+            ["api", "openapi.json"] => pick(m, OPENAPI, [(Method::GET, Route::OpenApi)])?,
+            ["api", "session", "generate-uuid"] => pick(m, GENERATE, [(Method::POST, Route::Generate)])?,
+            ["api", "session", "validate-uuid"] => pick(m, VALIDATE, [(Method::POST, Route::Validate)])?,
             ["api", "session", id] if !id.is_empty() => pick(
                 m,
-                "GET, HEAD, DELETE",
+                SESSION,
                 [
                     (Method::GET, Route::GetSession(id.to_string())),
                     (Method::DELETE, Route::DeleteSession(id.to_string())),
@@ -96,7 +121,7 @@ impl Route {
             )?,
             ["api", "session", id, "uploads"] if !id.is_empty() => pick(
                 m,
-                "GET, HEAD, POST",
+                UPLOADS,
                 [
                     (Method::GET, Route::ListUploads(id.to_string())),
                     (Method::POST, Route::Upload(id.to_string())),
@@ -104,7 +129,7 @@ impl Route {
             )?,
             ["api", "session", id, "uploads", up] if !id.is_empty() && !up.is_empty() => pick(
                 m,
-                "GET, HEAD, DELETE",
+                UPLOAD,
                 [
                     (Method::GET, Route::GetUpload(id.to_string(), up.to_string())),
                     (Method::DELETE, Route::DeleteUpload(id.to_string(), up.to_string())),
@@ -143,12 +168,14 @@ impl Route {
     }
 }
 
-fn pick<const N: usize>(method: Method, allow: &'static str, options: [(Method, Route); N]) -> Result<Route, Miss> {
+/// The route of `options` for `method`; `shape` says which methods the path has (a test
+/// checks that its options are exactly those).
+fn pick<const N: usize>(method: Method, shape: Shape, options: [(Method, Route); N]) -> Result<Route, Miss> {
     options
         .into_iter()
         .find(|(m, _)| *m == method)
         .map(|(_, r)| r)
-        .ok_or(Miss::MethodNotAllowed(allow))
+        .ok_or(Miss::MethodNotAllowed(Allow(shape.1)))
 }
 
 /// Is this a path under the session API (where refusals are audited and CORS applies)?
@@ -160,6 +187,14 @@ pub fn is_api(path: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The `Allow` header of a miss, if it is one.
+    fn allow(method: Method, path: &str) -> Option<String> {
+        match Route::resolve(&method, path) {
+            Err(Miss::MethodNotAllowed(allow)) => Some(allow.to_string()),
+            _ => None,
+        }
+    }
+
     #[test]
     fn static_routes_win_over_the_uuid_parameter() {
         assert_eq!(
@@ -167,8 +202,8 @@ mod tests {
             Ok(Route::Generate)
         );
         assert_eq!(
-            Route::resolve(&Method::GET, "/api/session/generate-uuid"),
-            Err(Miss::MethodNotAllowed("POST"))
+            allow(Method::GET, "/api/session/generate-uuid").as_deref(),
+            Some("POST")
         );
     }
 
@@ -177,16 +212,21 @@ mod tests {
         assert_eq!(Route::resolve(&Method::GET, "/nope"), Err(Miss::NotFound));
         assert_eq!(Route::resolve(&Method::GET, "/api/session/"), Err(Miss::NotFound));
         assert_eq!(
-            Route::resolve(&Method::PUT, "/api/session/x"),
-            Err(Miss::MethodNotAllowed("GET, HEAD, DELETE"))
+            allow(Method::PUT, "/api/session/x").as_deref(),
+            Some("GET, HEAD, DELETE")
+        );
+        assert_eq!(allow(Method::POST, "/healthz").as_deref(), Some("GET, HEAD"));
+        assert_eq!(
+            allow(Method::HEAD, "/api/session/generate-uuid").as_deref(),
+            Some("POST")
         );
         assert_eq!(
-            Route::resolve(&Method::POST, "/healthz"),
-            Err(Miss::MethodNotAllowed("GET, HEAD"))
+            allow(Method::PUT, "/api/session/x/uploads").as_deref(),
+            Some("GET, HEAD, POST")
         );
         assert_eq!(
-            Route::resolve(&Method::HEAD, "/api/session/generate-uuid"),
-            Err(Miss::MethodNotAllowed("POST"))
+            allow(Method::PUT, "/api/session/x/uploads/y").as_deref(),
+            Some("GET, HEAD, DELETE")
         );
     }
 
@@ -210,6 +250,25 @@ mod tests {
             for m in *methods {
                 let method = Method::from_bytes(m.as_bytes()).unwrap_or(Method::GET);
                 assert!(Route::resolve(&method, &concrete).is_ok(), "{m} {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn allow_lists_exactly_the_table_methods() {
+        let others = [Method::GET, Method::POST, Method::DELETE, Method::PUT, Method::PATCH];
+        for (path, methods) in TABLE {
+            let concrete = path.replace("{uuid}", "u").replace("{id}", "i");
+            for m in &others {
+                let routed = Route::resolve(m, &concrete).is_ok();
+                assert_eq!(routed, methods.contains(&m.as_str()), "{m} {path}");
+                if !routed {
+                    assert_eq!(
+                        allow(m.clone(), &concrete),
+                        Some(Allow(methods).to_string()),
+                        "{m} {path}"
+                    );
+                }
             }
         }
     }

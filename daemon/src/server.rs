@@ -24,10 +24,11 @@ use sessiond_core::writer::{AuditWriter, WriterOptions};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::app::{AppState, handle};
+use crate::app::handle;
 use crate::metrics::Metrics;
 use crate::ratelimit::refusals::RefusalLog;
 use crate::ratelimit::{self, RateLimiter};
+use crate::state::AppState;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +37,8 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The rate limiter could not be set up (e.g. an unusable `rate_limit.redis_url`).
-    #[error("{0}")]
-    RateLimit(String),
+    #[error(transparent)]
+    RateLimit(#[from] crate::ratelimit::LimiterError),
     /// The job scheduler could not start (bad schedule, email or object storage settings).
     #[error(transparent)]
     Jobs(#[from] crate::jobs::JobsError),
@@ -118,23 +119,21 @@ pub async fn serve_with(
     // Refusals are summarized whether or not rate limiting is on (SPEC §3).
     let refusals = RefusalLog::start(writer.clone(), tuning.flush_every);
     let limiter = if settings.rate_limit.enabled {
-        Some(
-            RateLimiter::start(
-                &settings.rate_limit,
-                writer.clone(),
-                refusals.clone(),
-                metrics.registry_mut(),
-                tuning,
-            )
-            .map_err(StartError::RateLimit)?,
-        )
+        Some(RateLimiter::start(
+            &settings.rate_limit,
+            writer.clone(),
+            refusals.clone(),
+            metrics.registry_mut(),
+            tuning,
+        )?)
     } else {
         None
     };
     let db_health = crate::health::DatabaseHealth::register(&settings, writer.health().clone(), metrics.registry_mut());
     let metrics = Arc::new(metrics);
+    let objects = sessiond_core::storage::from_settings(&settings.storage).await?;
     let scheduler = if settings.jobs.enabled {
-        let ctx = crate::jobs::job_context(settings.clone(), store.clone()).await?;
+        let ctx = crate::jobs::job_context_with(settings.clone(), store.clone(), objects.clone())?;
         Some(crate::jobs::start(ctx, metrics.jobs.clone()).await?)
     } else {
         None
@@ -147,14 +146,12 @@ pub async fn serve_with(
         Some(ids) => SessionService::with_ids(store.clone(), writer, timeouts, ids),
         None => SessionService::new(store.clone(), writer, timeouts),
     };
-    let objects = sessiond_core::storage::from_settings(&settings.storage).await?;
     let sessions = sessions
         .with_objects(objects.clone())
         .with_touch_interval(settings.session.touch_interval.get());
     let uploads = UploadService::new(sessions.clone(), objects.clone(), &settings.uploads);
-    let mut state = AppState::new(settings.clone(), sessions, metrics, refusals.clone())
-        .with_uploads(uploads)
-        .with_db_health(db_health);
+    let mut state =
+        AppState::new(settings.clone(), sessions, uploads, metrics, refusals.clone()).with_db_health(db_health);
     if let Some(limiter) = &limiter {
         state = state.with_rate_limiter(limiter.clone());
     }

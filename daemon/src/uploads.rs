@@ -17,13 +17,12 @@ use serde_json::{Value, json};
 use sessiond_core::domain::rfc3339;
 use sessiond_core::id::parse_session_id;
 use sessiond_core::store::UploadRecord;
-use sessiond_core::uploads::{IncomingUpload, UploadError, UploadService};
+use sessiond_core::uploads::{IncomingUpload, UploadError};
 
-use crate::app::{AppState, RequestContext};
-use crate::body::{Body, BoxError, empty};
-use crate::handlers::json_response;
+use crate::body::{Body, BoxError, empty, json_response};
 use crate::problem::ApiError;
 use crate::request_body::RequestBody;
+use crate::state::{AppState, RequestContext};
 
 /// Room for multipart framing (boundaries, part headers) over `uploads.max_bytes` in an
 /// announced `Content-Length` (SPEC §2.3).
@@ -55,10 +54,6 @@ impl From<UploadError> for ApiError {
     }
 }
 
-fn service(state: &AppState) -> Result<&UploadService, ApiError> {
-    state.uploads.as_ref().ok_or(ApiError::StorageUnavailable)
-}
-
 /// `{"id", "session_uuid", "filename", "size", "sha256", "content_type", "created_at"}`
 fn upload_json(u: &UploadRecord) -> Value {
     json!({
@@ -79,7 +74,7 @@ pub async fn upload(
     raw: &str,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, ApiError> {
-    let uploads = service(state)?;
+    let uploads = &state.uploads;
     let boundary = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -111,7 +106,7 @@ pub async fn upload(
             Err(e) => return Err(broken(incoming, e).await),
         };
         if filename.is_some() {
-            incoming.abandon();
+            incoming.abandon().await;
             return Err(ApiError::InvalidMultipart("send exactly one part named `file`".into()));
         }
         filename = Some(field.file_name().map(str::to_owned));
@@ -128,7 +123,7 @@ pub async fn upload(
     }
     drop(multipart);
     let Some(filename) = filename else {
-        incoming.abandon();
+        incoming.abandon().await;
         return Err(ApiError::InvalidMultipart("no part named `file`".into()));
     };
     // The closing boundary is not the end of the request: a body that stops short of its
@@ -148,7 +143,7 @@ pub async fn upload(
 async fn broken(incoming: IncomingUpload, e: multer::Error) -> ApiError {
     match e {
         multer::Error::UnknownField { .. } => {
-            incoming.abandon();
+            incoming.abandon().await;
             ApiError::InvalidMultipart("send exactly one part named `file`".into())
         }
         multer::Error::StreamReadFailed(cause) => broken_off(incoming, cause).await,
@@ -251,7 +246,7 @@ impl Stream for BudgetedBody {
 
 /// `GET /api/session/{uuid}/uploads`
 pub async fn list(state: &AppState, ctx: &RequestContext, raw: &str) -> Result<Response<Body>, ApiError> {
-    let uploads = service(state)?.list(&ctx.origin, raw).await?;
+    let uploads = state.uploads.list(&ctx.origin, raw).await?;
     let items: Vec<Value> = uploads.iter().map(upload_json).collect();
     Ok(json_response(StatusCode::OK, &json!({ "uploads": items })))
 }
@@ -274,7 +269,7 @@ pub async fn download(
     raw_id: &str,
 ) -> Result<Response<Body>, ApiError> {
     check_upload_id(raw, raw_id)?;
-    let (record, object) = service(state)?.open(&ctx.origin, raw, raw_id).await?;
+    let (record, object) = state.uploads.open(&ctx.origin, raw, raw_id).await?;
     let frames = tokio_util::io::ReaderStream::new(object.reader)
         .map_ok(Frame::data)
         .map_err(|e| -> BoxError { Box::new(e) });
@@ -297,7 +292,7 @@ pub async fn delete(
     raw_id: &str,
 ) -> Result<Response<Body>, ApiError> {
     check_upload_id(raw, raw_id)?;
-    service(state)?.delete(&ctx.origin, raw, raw_id).await?;
+    state.uploads.delete(&ctx.origin, raw, raw_id).await?;
     let mut res = Response::new(empty());
     *res.status_mut() = StatusCode::NO_CONTENT;
     Ok(res)

@@ -10,41 +10,25 @@ pub mod id;
 #[path = "../../core/src/uploads/check.rs"]
 pub mod check;
 
-/// `sessiond_core::config`: settings from TOML and the environment, cron expressions.
-#[path = "../../core/src/config.rs"]
+/// `sessiond_core::config`: settings from TOML and the environment, cron expressions (the
+/// whole `config/` folder; its section files resolve beside `mod.rs`).
+#[path = "../../core/src/config/mod.rs"]
 pub mod config;
 
 /// `sessiond_core::listen_addr`: `server.listen` (`IP:port` or `host:port`).
 #[path = "../../core/src/listen_addr.rs"]
 pub mod listen_addr;
 
-/// What `config.rs` asks of `sessiond_core::effective_config` (which prints the settings as
-/// TOML): whether secrets are being printed, never here.
-pub mod effective_config {
-    /// Never redacting: the fuzz target prints nothing.
-    pub fn redacting() -> bool {
-        false
-    }
-    /// Unused while not redacting.
-    pub const fn placeholder() -> &'static str {
-        ""
-    }
+/// `sessiond_core::jobs::JobName`: the job names, which `config/jobs.rs` validates schedules by.
+pub mod jobs {
+    #[path = "../../../core/src/jobs/name.rs"]
+    mod name;
+    pub use name::JobName;
 }
 
-/// What `config.rs` asks of `sessiond_core::webhooks`: the same rule for a webhook secret.
-pub mod webhooks {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::STANDARD;
-
-    /// `whsec_` then non-empty base64.
-    pub fn secret_bytes(secret: &str) -> Option<Vec<u8>> {
-        let b64 = secret.strip_prefix("whsec_")?;
-        STANDARD.decode(b64).ok().filter(|k| !k.is_empty())
-    }
-}
-
-/// Stand-ins for `sessiond_core::audit`'s name parsers, which `config.rs` checks webhook filters
-/// with (the real ones need the whole audit module): a dotted lower-case name, a severity.
+/// Stand-ins for `sessiond_core::audit`'s name parsers, which `config/webhooks.rs` checks
+/// webhook filters with (the real ones need the whole audit module): a dotted lower-case name,
+/// a severity.
 pub mod audit {
     /// An event type name.
     pub struct EventType;

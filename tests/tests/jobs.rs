@@ -10,7 +10,7 @@ use serde_json::json;
 use sessiond_core::Settings;
 use sessiond_core::audit::{EventType, NewEvent, Origin, Severity};
 use sessiond_core::domain::{SessionStatus, now_millis};
-use sessiond_core::jobs::{anonymize_ip, registry};
+use sessiond_core::jobs::{JobContext, JobDef, RunOutcome, anonymize_ip, registry, run_job};
 use sessiond_core::store::WriteOp;
 use sessiond_core::store::jobs::RunStatus;
 use sessiond_tests::seed::seed_audit;
@@ -22,6 +22,7 @@ on_both_backends!(
     live_daemon_runs_every_job,
     two_daemons_never_run_a_job_at_the_same_time,
     retention_purges_and_anonymizes_in_batches,
+    a_panicking_job_fails_and_runs_again,
 );
 
 const DAY_MS: i64 = 86_400_000;
@@ -387,4 +388,29 @@ async fn retention_purges_and_anonymizes_in_batches(kind: DbKind) {
     assert_eq!(again["audit_deleted"], 0);
     assert_eq!(again["audit_ips_anonymized"], 0);
     assert_eq!(again["session_ips_anonymized"], 0);
+}
+
+/// A job that panics is a failed run like any other: recorded with the panic's message, its
+/// lease released, so the next run goes ahead.
+async fn a_panicking_job_fails_and_runs_again(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let ctx: JobContext = sessiond::jobs::job_context(Arc::new(db.settings()), db.store().await)
+        .await
+        .expect("job context");
+    let panicky = JobDef {
+        job: sessiond_core::jobs::JobName::Retention,
+        name: "panicky",
+        run: |_, _| Box::pin(async { panic!("the job fell over") }),
+    };
+    let mut runs = HashSet::new();
+    for _ in 0..2 {
+        match run_job(&ctx, panicky).await.expect("run") {
+            RunOutcome::Failed { run_id, error } => {
+                assert!(error.contains("the job fell over"), "{error}");
+                runs.insert(run_id);
+            }
+            other => panic!("a panicking job: {other:?}"),
+        }
+    }
+    assert_eq!(runs.len(), 2, "the second call ran (the lease was released)");
 }

@@ -12,7 +12,7 @@ use sessiond_core::Settings;
 use sessiond_core::audit::{AuditEvent, AuditQuery, EventType};
 use sessiond_core::storage::{ObjectStore, session_prefix, upload_key};
 use sessiond_core::store::{Store, UploadTotals};
-use sessiond_core::uploads::{UPLOAD_GC_AGE, upload_gc};
+use sessiond_core::uploads::{UPLOAD_GC_AGE, upload_gc, upload_gc_paged};
 use sessiond_tests::s3::Moto;
 use sessiond_tests::{DbKind, TestDaemon, TestDb, client, raw_request};
 use sha2::{Digest, Sha256};
@@ -54,6 +54,7 @@ on_every_backend!(
     reset_during_upload_deletes_the_object,
     reset_deletes_objects,
     upload_gc_removes_orphans_only,
+    upload_gc_pages_through_every_object,
 );
 
 mod storage_down_is_503 {
@@ -618,7 +619,7 @@ async fn reset_deletes_objects(kind: DbKind, objects: Objects) {
     assert_eq!(e.objects_of(&keep).await.len(), 1, "other sessions keep theirs");
 
     // Administrator reset (through the same service, as the console does it).
-    let objects_handle = sessiond_core::objects::from_settings(&e.settings)
+    let objects_handle = sessiond_core::storage::from_settings(&e.settings.storage)
         .await
         .expect("objects");
     let (writer, handle) =
@@ -685,6 +686,49 @@ async fn upload_gc_removes_orphans_only(kind: DbKind, objects: Objects) {
         .await
         .expect("json");
     assert_eq!(list["uploads"].as_array().map(Vec::len), Some(1));
+}
+
+/// Objects are walked a page at a time with one query per page: pages that split sessions
+/// and mix rows with orphans still see every object once.
+async fn upload_gc_pages_through_every_object(kind: DbKind, objects: Objects) {
+    let e = env(kind, objects, |_| {}).await;
+    let mut orphans = Vec::new();
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let s = e.generate().await;
+        for name in ["one.pdf", "two.pdf"] {
+            assert_eq!(e.upload(&s, name, &pdf(300)).await.status(), StatusCode::CREATED);
+        }
+        let sid: Uuid = s.parse().expect("uuid");
+        for _ in 0..2 {
+            let key = upload_key(sid, Uuid::new_v4());
+            let src = e.objects.spool_dir().join(format!("{}.part", Uuid::new_v4()));
+            std::fs::write(&src, pdf(200)).expect("orphan source");
+            e.objects.put_file(&key, &src, 200).await.expect("put orphan");
+            let _ = std::fs::remove_file(&src);
+            orphans.push(key);
+        }
+        sessions.push(s);
+    }
+    for page in [1, 3, 4] {
+        let report = upload_gc_paged(e.store.as_ref(), e.objects.as_ref(), UPLOAD_GC_AGE, page)
+            .await
+            .expect("gc");
+        assert_eq!(
+            (report.scanned, report.deleted, report.kept_young),
+            (12, 0, 6),
+            "page {page}"
+        );
+    }
+    let report = upload_gc_paged(e.store.as_ref(), e.objects.as_ref(), Duration::ZERO, 4)
+        .await
+        .expect("gc");
+    assert_eq!((report.scanned, report.deleted, report.kept_young), (12, 6, 0));
+    for s in &sessions {
+        let left = e.objects_of(s).await;
+        assert_eq!(left.len(), 2, "{s} keeps its uploads");
+        assert!(left.iter().all(|k| !orphans.contains(k)), "{left:?}");
+    }
 }
 
 async fn storage_down_is_503(kind: DbKind) {

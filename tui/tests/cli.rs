@@ -375,7 +375,9 @@ async fn reset_uses_the_daemons_storage_or_refuses(kind: DbKind) {
     let ctx = JobContext {
         store: store.clone(),
         settings: Arc::new(settings.clone()),
-        objects: sessiond_core::objects::from_settings(&settings).await.expect("objects"),
+        objects: sessiond_core::storage::from_settings(&settings.storage)
+            .await
+            .expect("objects"),
         mailer: None,
         holder: "test".into(),
     };

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Counts, JobContext, JobError, count};
+use super::context::{Counts, JobContext, JobError, count};
 use crate::domain::now_millis;
-use crate::storage::ObjectStore;
+use crate::storage::{ObjectStore, StorageError};
 use crate::store::deletions::PendingDeletion;
 
 /// Records taken per query.
@@ -31,24 +31,17 @@ pub fn retry_at(now: DateTime<Utc>, attempts: i32) -> DateTime<Utc> {
     now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
 }
 
-async fn delete(objects: &dyn ObjectStore, record: &PendingDeletion) -> Result<u64, String> {
+async fn delete(objects: &dyn ObjectStore, record: &PendingDeletion) -> Result<u64, StorageError> {
     if record.target.ends_with('/') {
-        objects.delete_prefix(&record.target).await.map_err(|e| e.to_string())
+        objects.delete_prefix(&record.target).await
     } else {
-        objects
-            .delete(&record.target)
-            .await
-            .map(|()| 1)
-            .map_err(|e| e.to_string())
+        objects.delete(&record.target).await.map(|()| 1)
     }
 }
 
-/// One pass over the due records with the configured object store.
+/// One pass over the due records with the job context's object store.
 pub async fn delete_pending_objects(ctx: &JobContext) -> Result<Counts, JobError> {
-    let objects = crate::storage::from_settings(&ctx.settings.storage)
-        .await
-        .map_err(|e| e.to_string())?;
-    delete_pending_with(ctx, objects.as_ref()).await
+    delete_pending_with(ctx, ctx.objects.as_ref()).await
 }
 
 /// One pass over the due records with `objects`.
@@ -61,36 +54,28 @@ pub async fn delete_pending_with(ctx: &JobContext, objects: &dyn ObjectStore) ->
     let mut handled = 0u64;
     let mut failure = None;
     'run: while handled < MAX_PER_RUN {
-        let due = store
-            .due_object_deletions(now_millis(), BATCH)
-            .await
-            .map_err(|e| e.to_string())?;
+        let due = store.due_object_deletions(now_millis(), BATCH).await?;
         let last_batch = due.len() < BATCH as usize;
         for record in due {
             handled += 1;
             match delete(objects, &record).await {
                 Ok(n) => {
-                    store
-                        .finish_object_deletion(record.id)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    store.finish_object_deletion(record.id).await?;
                     count(&mut counts, "records_done", 1);
                     count(&mut counts, "objects_deleted", n);
                 }
                 Err(e) => {
                     let attempts = record.attempts.saturating_add(1);
                     let next = retry_at(now_millis(), attempts);
-                    store
-                        .retry_object_deletion(record.id, next, &e)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    store.retry_object_deletion(record.id, next, &e.to_string()).await?;
                     count(&mut counts, "records_failed", 1);
                     tracing::warn!(target_key = %record.target, attempts, error = %e, "object deletion failed; retried later");
-                    failure = Some(format!(
-                        "deleting {} failed (attempt {attempts}, retried from {}): {e}",
-                        record.target,
-                        crate::domain::rfc3339(next)
-                    ));
+                    failure = Some(JobError::ObjectDeletion {
+                        target: record.target,
+                        attempts,
+                        retry_at: crate::domain::rfc3339(next),
+                        cause: e,
+                    });
                     break 'run;
                 }
             }

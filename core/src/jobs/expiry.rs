@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{Counts, JobContext, JobError, count};
+use super::context::{Counts, JobContext, JobError, count};
 use crate::audit::{EventType, NewEvent, Origin, Severity};
 use crate::domain::{Timeouts, now_millis};
 
@@ -26,11 +26,7 @@ pub async fn expire_sessions(ctx: &JobContext, run_id: i64) -> Result<Counts, Jo
         // Absurd timeouts saturate instead of overflowing: nothing is due.
         let idle_before = now.checked_sub_signed(t.idle).unwrap_or(DateTime::<Utc>::MIN_UTC);
         let created_before = now.checked_sub_signed(t.absolute).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let ids = ctx
-            .store
-            .expirable_sessions(idle_before, created_before, BATCH)
-            .await
-            .map_err(|e| e.to_string())?;
+        let ids = ctx.store.expirable_sessions(idle_before, created_before, BATCH).await?;
         if ids.is_empty() {
             break;
         }
@@ -47,8 +43,7 @@ pub async fn expire_sessions(ctx: &JobContext, run_id: i64) -> Result<Counts, Jo
         let expired = ctx
             .store
             .expire_sessions(&ids, now, idle_before, created_before, &event)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         count(&mut counts, "expired", expired.len() as u64);
         // Their objects were queued for deletion with the status change; delete them now
         // and drop the record, or leave it to the `object_deletion` job.

@@ -4,6 +4,7 @@
 //! daemon's scheduler calls [`run_tick`], which first claims the scheduled tick in the
 //! database so that each tick runs once in total however many daemons share the database.
 
+pub mod context;
 mod deletion;
 mod expiry;
 mod name;
@@ -11,44 +12,21 @@ mod retention;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use serde_json::{Map, Value, json};
+use futures_util::FutureExt;
+use serde_json::{Value, json};
 
 use crate::audit::{EventType, NewEvent, Origin, Severity};
-use crate::config::{JobSettings, Settings};
+use crate::config::JobSettings;
 use crate::domain::now_millis;
-use crate::mailer::Mailer;
-use crate::objects::SessionObjects;
-use crate::store::Store;
 
+pub use context::{Counts, JobContext, JobError};
 pub use deletion::{delete_pending_objects, delete_pending_with, retry_at};
 pub use expiry::expire_sessions;
 pub use name::{JobName, UnknownJob};
 pub use retention::{anonymize_ip, run_retention};
-
-/// What a job run did, e.g. `{"expired": 3}`; stored in `job_runs.counts`.
-pub type Counts = Map<String, Value>;
-
-/// Why a job run failed.
-pub type JobError = String;
-
-/// Everything a job needs.
-#[derive(Clone)]
-pub struct JobContext {
-    /// The database.
-    pub store: Arc<dyn Store>,
-    /// Configuration.
-    pub settings: Arc<Settings>,
-    /// Object storage, for deleting the objects of expired sessions.
-    pub objects: Arc<dyn SessionObjects>,
-    /// SMTP, when `email.enabled`.
-    pub mailer: Option<Arc<Mailer>>,
-    /// This process's instance id (the lease holder).
-    pub holder: String,
-}
 
 type JobFuture = Pin<Box<dyn Future<Output = Result<Counts, JobError>> + Send>>;
 
@@ -115,12 +93,7 @@ fn work(job: JobName) -> fn(JobContext, i64) -> JobFuture {
 /// Objects without an upload row, older than [`crate::uploads::UPLOAD_GC_AGE`]: leftovers of
 /// a crash between storing an object and committing its row.
 async fn upload_gc(ctx: JobContext) -> Result<Counts, JobError> {
-    let objects = crate::storage::from_settings(&ctx.settings.storage)
-        .await
-        .map_err(|e| e.to_string())?;
-    let report = crate::uploads::upload_gc(&*ctx.store, &*objects, crate::uploads::UPLOAD_GC_AGE)
-        .await
-        .map_err(|e| e.to_string())?;
+    let report = crate::uploads::upload_gc(&*ctx.store, &*ctx.objects, crate::uploads::UPLOAD_GC_AGE).await?;
     Ok(Counts::from_iter([
         ("scanned".to_owned(), json!(report.scanned)),
         ("deleted".to_owned(), json!(report.deleted)),
@@ -156,7 +129,7 @@ pub enum RunOutcome {
     Failed {
         /// `job_runs.id`.
         run_id: i64,
-        /// Why.
+        /// The [`JobError`]'s text, as stored in `job_runs.error`.
         error: String,
     },
 }
@@ -234,29 +207,32 @@ async fn run(
             return Err(e);
         }
     };
-    let work = (job.run)(ctx.clone(), run_id);
+    // A panicking job is a failed run like any other: recorded, audited, its lease released.
+    let work = std::panic::AssertUnwindSafe((job.run)(ctx.clone(), run_id)).catch_unwind();
     let renew = async {
         loop {
             tokio::time::sleep(LEASE_TTL / 3).await;
             match store.renew_lease(job.name, &ctx.holder, Utc::now() + ttl).await {
                 Ok(true) => {}
-                Ok(false) => return "lease lost to another instance".to_owned(),
+                Ok(false) => return JobError::LeaseLost,
                 // A blip is survivable while the lease has time left; the next renewal retries.
                 Err(e) => tracing::warn!(job = job.name, error = %e, "lease renewal failed"),
             }
         }
     };
     let result = tokio::select! {
-        r = work => r,
+        r = work => r.unwrap_or_else(|panic| Err(JobError::Panicked(panic_message(&*panic)))),
         lost = renew => Err(lost),
     };
     let finished = now_millis();
     let elapsed_ms = (finished - started).num_milliseconds();
     let (succeeded, counts, error) = match &result {
         Ok(c) => (true, Value::Object(c.clone()), None),
-        Err(e) => (false, json!({}), Some(e.as_str())),
+        Err(e) => (false, json!({}), Some(e.to_string())),
     };
-    let recorded = store.finish_run(run_id, finished, succeeded, &counts, error).await;
+    let recorded = store
+        .finish_run(run_id, finished, succeeded, &counts, error.as_deref())
+        .await;
     let origin = Origin::system(format!("job:{}:{run_id}", job.name));
     let event = NewEvent::new(
         &origin,
@@ -282,15 +258,21 @@ async fn run(
         }
         Err(error) => {
             tracing::warn!(job = job.name, run_id, elapsed_ms, %error, "job failed");
-            Ok(RunOutcome::Failed { run_id, error })
+            Ok(RunOutcome::Failed {
+                run_id,
+                error: error.to_string(),
+            })
         }
     }
 }
 
-/// A count for [`Counts`].
-pub(crate) fn count(counts: &mut Counts, key: &str, n: u64) {
-    let prev = counts.get(key).and_then(Value::as_u64).unwrap_or(0);
-    counts.insert(key.to_owned(), json!(prev + n));
+/// The text of a panic's payload (`panic!` gives a `&str` or a `String`).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
 }
 
 #[cfg(test)]

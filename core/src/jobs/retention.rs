@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use super::{Counts, JobContext, JobError, count};
+use super::context::{Counts, JobContext, JobError, count};
 use crate::store::retention::IpChange;
 
 /// IPv4: keep the first 16 bits; IPv6: keep the first 48 bits (IPv4-mapped IPv6 addresses
@@ -52,7 +52,6 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
     let audit_before = before(ctx.settings.audit.retention_days);
     let ip_before = before(ctx.settings.privacy.ip_retention_days);
     let mut counts = Counts::new();
-    let err = |e: crate::store::StoreError| e.to_string();
 
     for key in [
         "audit_deleted",
@@ -67,7 +66,7 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
         let t = std::time::Instant::now();
         // With the audit chain on, whole links go, leaving a signed checkpoint (docs/audit.md).
         if store.chain_keys().is_some() {
-            let Some(n) = store.purge_chain_before(audit_before, batch).await.map_err(err)? else {
+            let Some(n) = store.purge_chain_before(audit_before, batch).await? else {
                 break;
             };
             count(&mut counts, "audit_deleted", n);
@@ -75,7 +74,7 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
             pace(t).await;
             continue;
         }
-        let n = store.delete_audit_before(audit_before, batch).await.map_err(err)?;
+        let n = store.delete_audit_before(audit_before, batch).await?;
         count(&mut counts, "audit_deleted", n);
         batches += 1;
         if n < u64::from(batch) {
@@ -84,10 +83,7 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
         pace(t).await;
     }
     loop {
-        let n = store
-            .delete_sent_notifications_before(audit_before, batch)
-            .await
-            .map_err(err)?;
+        let n = store.delete_sent_notifications_before(audit_before, batch).await?;
         count(&mut counts, "notifications_deleted", n);
         batches += 1;
         if n < u64::from(batch) {
@@ -97,14 +93,11 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
     let mut after_id = 0;
     loop {
         let t = std::time::Instant::now();
-        let rows = store
-            .audit_ips_to_anonymize(after_id, ip_before, batch)
-            .await
-            .map_err(err)?;
+        let rows = store.audit_ips_to_anonymize(after_id, ip_before, batch).await?;
         let Some(last) = rows.last() else { break };
         after_id = last.0;
         let changes: Vec<_> = rows.iter().filter_map(|(id, ip)| change(id, ip)).collect();
-        let n = store.set_audit_ips(&changes).await.map_err(err)?;
+        let n = store.set_audit_ips(&changes).await?;
         count(&mut counts, "audit_ips_anonymized", n);
         batches += 1;
         if rows.len() < batch as usize {
@@ -116,10 +109,7 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
     let mut after = None;
     loop {
         let t = std::time::Instant::now();
-        let rows = store
-            .session_ips_to_anonymize(after, ip_before, batch)
-            .await
-            .map_err(err)?;
+        let rows = store.session_ips_to_anonymize(after, ip_before, batch).await?;
         let Some(last) = rows.last() else { break };
         after = Some(last.id);
         let mut created = Vec::new();
@@ -136,7 +126,7 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
                 last_ips.push(c);
             }
         }
-        let n = store.set_session_ips(&created, &last_ips).await.map_err(err)?;
+        let n = store.set_session_ips(&created, &last_ips).await?;
         count(&mut counts, "session_ips_anonymized", n);
         batches += 1;
         if rows.len() < batch as usize {

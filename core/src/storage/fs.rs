@@ -6,10 +6,8 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
-use super::{ObjectInfo, ObjectReader, ObjectStore, StorageError, session_prefix};
-use crate::objects::{ObjectsError, SessionObjects};
+use super::{ObjectInfo, ObjectReader, ObjectStore, StorageError};
 
 /// The directory under the root that holds spool files (see `spool_under`).
 const SPOOL: &str = ".tmp";
@@ -82,6 +80,59 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> std::io::Result<(
         }
     }
     Ok(())
+}
+
+/// One page of keys under `dir` in key order (see [`ObjectStore::list_page`]). Each directory's
+/// entries are sorted as keys sort, a directory as `name/`; subtrees wholly before `after` or
+/// outside `prefix` are not entered, and the walk stops at `limit`.
+fn walk_page(root: &Path, dir: &Path, page: &mut Page<'_>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut sorted = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let path = entry.path();
+        let Some(key) = path.strip_prefix(root).ok().and_then(Path::to_str) else {
+            continue;
+        };
+        let key = key.replace(std::path::MAIN_SEPARATOR, "/");
+        if kind.is_dir() {
+            sorted.push((format!("{key}/"), path, true));
+        } else if kind.is_file() {
+            sorted.push((key, path, false));
+        }
+    }
+    sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (key, path, is_dir) in sorted {
+        if page.out.len() >= page.limit {
+            break;
+        }
+        if is_dir {
+            let before = page.after.is_some_and(|a| key.as_str() < a && !a.starts_with(&key));
+            let outside = !key.starts_with(page.prefix) && !page.prefix.starts_with(&key);
+            if !before && !outside && key != format!("{SPOOL}/") {
+                walk_page(root, &path, page)?;
+            }
+        } else if key.starts_with(page.prefix) && page.after.is_none_or(|a| key.as_str() > a) {
+            let meta = std::fs::metadata(&path)?;
+            page.out.push(ObjectInfo {
+                key,
+                last_modified: modified(&meta),
+            });
+        }
+    }
+    Ok(())
+}
+
+struct Page<'a> {
+    prefix: &'a str,
+    after: Option<&'a str>,
+    limit: usize,
+    out: Vec<ObjectInfo>,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -168,6 +219,32 @@ impl ObjectStore for FsStore {
         .await
     }
 
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectInfo>, StorageError> {
+        let root = self.root.clone();
+        let start = match prefix.rfind('/') {
+            Some(i) => root.join(checked(&prefix[..i])?),
+            None => root.clone(),
+        };
+        let prefix = prefix.to_owned();
+        let after = after.map(str::to_owned);
+        blocking(move || {
+            let mut page = Page {
+                prefix: &prefix,
+                after: after.as_deref(),
+                limit,
+                out: Vec::new(),
+            };
+            walk_page(&root, &start, &mut page).map_err(|e| unavailable("cannot list", &start, e))?;
+            Ok(page.out)
+        })
+        .await
+    }
+
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
         let objects = self.list(prefix).await?;
         for object in &objects {
@@ -193,18 +270,49 @@ impl ObjectStore for FsStore {
     }
 }
 
-#[async_trait::async_trait]
-impl SessionObjects for FsStore {
-    async fn delete_session_objects(&self, session: Uuid) -> Result<u64, ObjectsError> {
-        self.delete_prefix(&session_prefix(session))
-            .await
-            .map_err(|e| ObjectsError(e.to_string()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::checked;
+    use super::*;
+
+    #[tokio::test]
+    async fn pages_walk_every_key_once_in_key_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsStore::open(dir.path()).expect("open");
+        // `a.pdf` sorts before the directory `a/` (`.` < `/`); `b/` holds several files.
+        let keys = [
+            "uploads/a.pdf",
+            "uploads/a/1.pdf",
+            "uploads/a/2.pdf",
+            "uploads/b/1.pdf",
+            "uploads/b/2.pdf",
+            "uploads/b/3.pdf",
+            "uploads/c/x/1.pdf",
+            "other/1.pdf",
+        ];
+        for key in keys {
+            let path = dir.path().join(key);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, b"x").expect("write");
+        }
+        std::fs::write(dir.path().join(".tmp/leftover.part"), b"x").expect("spool file");
+        let mut expected: Vec<&str> = keys.iter().copied().filter(|k| k.starts_with("uploads/")).collect();
+        expected.sort_unstable();
+        for limit in [1, 2, 3, 100] {
+            let mut seen = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
+                    .list_page("uploads/", after.as_deref(), limit)
+                    .await
+                    .expect("page");
+                assert!(page.len() <= limit);
+                let Some(last) = page.last() else { break };
+                after = Some(last.key.clone());
+                seen.extend(page.into_iter().map(|o| o.key));
+            }
+            assert_eq!(seen, expected, "pages of {limit}");
+        }
+    }
 
     #[test]
     fn keys_that_could_escape_the_root_are_refused() {

@@ -10,11 +10,9 @@ use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, Respon
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
-use super::{ObjectInfo, ObjectReader, ObjectStore, StorageError, session_prefix};
+use super::{ObjectInfo, ObjectReader, ObjectStore, StorageError};
 use crate::config::S3StorageSettings;
-use crate::objects::{ObjectsError, SessionObjects};
 
 /// S3 object store.
 #[derive(Debug, Clone)]
@@ -157,16 +155,28 @@ impl ObjectStore for S3Store {
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| unavailable("list objects", e))?;
-            for object in page.contents() {
-                if let Some(key) = object.key() {
-                    out.push(ObjectInfo {
-                        key: key.to_owned(),
-                        last_modified: object.last_modified().map(to_chrono).unwrap_or_else(Utc::now),
-                    });
-                }
-            }
+            out.extend(page.contents().iter().filter_map(object_info));
         }
         Ok(out)
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectInfo>, StorageError> {
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_start_after(after.map(str::to_owned))
+            .max_keys(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| unavailable("list objects", e))?;
+        Ok(page.contents().iter().filter_map(object_info).collect())
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
@@ -180,11 +190,9 @@ impl ObjectStore for S3Store {
     }
 }
 
-#[async_trait::async_trait]
-impl SessionObjects for S3Store {
-    async fn delete_session_objects(&self, session: Uuid) -> Result<u64, ObjectsError> {
-        self.delete_prefix(&session_prefix(session))
-            .await
-            .map_err(|e| ObjectsError(e.to_string()))
-    }
+fn object_info(object: &aws_sdk_s3::types::Object) -> Option<ObjectInfo> {
+    Some(ObjectInfo {
+        key: object.key()?.to_owned(),
+        last_modified: object.last_modified().map(to_chrono).unwrap_or_else(Utc::now),
+    })
 }

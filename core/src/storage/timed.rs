@@ -18,10 +18,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::time::Sleep;
-use uuid::Uuid;
 
 use super::{ObjectInfo, ObjectReader, ObjectStore, StorageError};
-use crate::objects::{ObjectsError, SessionObjects};
 
 /// An object store whose every call gives up after `limit`.
 pub struct Timed {
@@ -84,6 +82,15 @@ impl ObjectStore for Timed {
         self.bounded("list", self.inner.list(prefix)).await
     }
 
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectInfo>, StorageError> {
+        self.bounded("list", self.inner.list_page(prefix, after, limit)).await
+    }
+
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
         // Each listing and each delete bounded on its own: a large prefix may take longer than
         // one operation in all, but never stalls.
@@ -101,15 +108,6 @@ impl ObjectStore for Timed {
 
     async fn sweep_spool(&self, cutoff: DateTime<Utc>) -> Result<u64, StorageError> {
         self.bounded("spool sweep", self.inner.sweep_spool(cutoff)).await
-    }
-}
-
-#[async_trait::async_trait]
-impl SessionObjects for Timed {
-    async fn delete_session_objects(&self, session: Uuid) -> Result<u64, ObjectsError> {
-        self.delete_prefix(&super::session_prefix(session))
-            .await
-            .map_err(|e| ObjectsError(e.to_string()))
     }
 }
 

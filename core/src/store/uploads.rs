@@ -2,6 +2,8 @@
 //! writer ([`UploadOp`] inside [`crate::store::WriteOp::Upload`]), each with its audit event in
 //! the same transaction; reads go through [`UploadStore`]. Rust shared, SQL per backend.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -28,7 +30,7 @@ pub struct UploadRecord {
     pub object_key: String,
     /// The client's filename, sanitized.
     pub filename: String,
-    /// Bytes.
+    /// Size of the object in bytes.
     pub size: i64,
     /// Lower-case hex SHA-256 of the content.
     pub sha256: String,
@@ -55,9 +57,9 @@ pub enum UploadOp {
     /// Delete the row `id` of `session` and write `event`; an unknown row is
     /// [`crate::store::OpOutcome::NotFound`] and writes nothing.
     Delete {
-        /// Session.
+        /// The session the upload must belong to.
         session: Uuid,
-        /// Upload.
+        /// The upload's id.
         id: Uuid,
         /// Its `upload.deleted` event.
         event: NewEvent,
@@ -71,8 +73,9 @@ pub trait UploadStore: Send + Sync + 'static {
     async fn list_uploads(&self, session: Uuid) -> Result<Vec<UploadRecord>, StoreError>;
     /// One upload of a session.
     async fn get_upload(&self, session: Uuid, id: Uuid) -> Result<Option<UploadRecord>, StoreError>;
-    /// Is there a row for this object key? (`upload_gc` deletes objects that have none.)
-    async fn upload_key_exists(&self, object_key: &str) -> Result<bool, StoreError>;
+    /// Which of `object_keys` have an upload row, in one query (`upload_gc` deletes the
+    /// objects that have none, a page at a time).
+    async fn upload_keys_with_rows(&self, object_keys: &[&str]) -> Result<HashSet<String>, StoreError>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -123,12 +126,17 @@ macro_rules! upload_impl {
                 Ok(row.map(Into::into))
             }
 
-            async fn upload_key_exists(&self, object_key: &str) -> Result<bool, StoreError> {
-                let found: Option<i32> = sqlx::query_scalar($sql::UPLOAD_KEY_EXISTS)
-                    .bind(object_key)
-                    .fetch_optional(&self.pool)
+            async fn upload_keys_with_rows(&self, object_keys: &[&str]) -> Result<HashSet<String>, StoreError> {
+                if object_keys.is_empty() {
+                    return Ok(HashSet::new());
+                }
+                // The keys travel as one JSON array (see the SQL), so the statement is constant.
+                let keys = serde_json::to_string(object_keys).map_err(|e| StoreError::Internal(e.to_string()))?;
+                let found: Vec<String> = sqlx::query_scalar($sql::UPLOAD_KEYS_WITH_ROWS)
+                    .bind(keys)
+                    .fetch_all(&self.pool)
                     .await?;
-                Ok(found.is_some())
+                Ok(found.into_iter().collect())
             }
         }
     };
@@ -204,7 +212,8 @@ pub(crate) mod sqlite_sql {
         created_at FROM uploads WHERE session_id = ? ORDER BY created_at DESC, rowid DESC";
     pub const GET_UPLOAD: &str = "SELECT id, session_id, object_key, filename, size, sha256, content_type, \
         created_at FROM uploads WHERE id = ? AND session_id = ?";
-    pub const UPLOAD_KEY_EXISTS: &str = "SELECT 1 FROM uploads WHERE object_key = ?";
+    pub const UPLOAD_KEYS_WITH_ROWS: &str =
+        "SELECT object_key FROM uploads WHERE object_key IN (SELECT value FROM json_each(?1))";
 }
 
 mod pg_sql {
@@ -218,5 +227,6 @@ mod pg_sql {
         created_at FROM uploads WHERE session_id = $1 ORDER BY created_at DESC, id DESC";
     pub const GET_UPLOAD: &str = "SELECT id, session_id, object_key, filename, size, sha256, content_type, \
         created_at FROM uploads WHERE id = $1 AND session_id = $2";
-    pub const UPLOAD_KEY_EXISTS: &str = "SELECT 1 FROM uploads WHERE object_key = $1";
+    pub const UPLOAD_KEYS_WITH_ROWS: &str =
+        "SELECT object_key FROM uploads WHERE object_key IN (SELECT jsonb_array_elements_text($1::jsonb))";
 }

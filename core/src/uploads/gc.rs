@@ -37,27 +37,49 @@ pub enum GcError {
     Storage(#[from] StorageError),
 }
 
+/// Objects listed, and looked up in the database, at a time.
+pub const GC_PAGE: usize = 500;
+
 /// Delete every object under `uploads/` that has no upload row and was last written more than
-/// `older_than` ago (use [`UPLOAD_GC_AGE`]). Safe to run on several daemons at once.
+/// `older_than` ago (use [`UPLOAD_GC_AGE`]). Safe to run on several daemons at once. Objects
+/// are walked [`GC_PAGE`] at a time, one query per page.
 pub async fn upload_gc(
     store: &dyn UploadStore,
     objects: &dyn ObjectStore,
     older_than: Duration,
 ) -> Result<GcReport, GcError> {
+    upload_gc_paged(store, objects, older_than, GC_PAGE).await
+}
+
+/// [`upload_gc`] with pages of `page` objects (tests use small pages).
+pub async fn upload_gc_paged(
+    store: &dyn UploadStore,
+    objects: &dyn ObjectStore,
+    older_than: Duration,
+    page: usize,
+) -> Result<GcReport, GcError> {
     let cutoff = Utc::now() - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
     let mut report = GcReport::default();
-    for object in objects.list(UPLOADS_PREFIX).await? {
-        report.scanned += 1;
-        if store.upload_key_exists(&object.key).await? {
-            continue;
+    let mut after: Option<String> = None;
+    loop {
+        let listed = objects.list_page(UPLOADS_PREFIX, after.as_deref(), page.max(1)).await?;
+        let Some(last) = listed.last() else { break };
+        after = Some(last.key.clone());
+        let keys: Vec<&str> = listed.iter().map(|o| o.key.as_str()).collect();
+        let with_rows = store.upload_keys_with_rows(&keys).await?;
+        for object in &listed {
+            report.scanned += 1;
+            if with_rows.contains(&object.key) {
+                continue;
+            }
+            if object.last_modified >= cutoff {
+                report.kept_young += 1;
+                continue;
+            }
+            objects.delete(&object.key).await?;
+            tracing::info!(key = %object.key, "upload_gc: deleted an object without a row");
+            report.deleted += 1;
         }
-        if object.last_modified >= cutoff {
-            report.kept_young += 1;
-            continue;
-        }
-        objects.delete(&object.key).await?;
-        tracing::info!(key = %object.key, "upload_gc: deleted an object without a row");
-        report.deleted += 1;
     }
     report.spool_deleted = objects.sweep_spool(cutoff).await?;
     Ok(report)

@@ -24,7 +24,7 @@ use crate::store::{OpOutcome, UploadOp, UploadRecord, WriteOp};
 use crate::writer::WriteError;
 
 pub use check::{DEFAULT_FILENAME, MAX_FILENAME_BYTES, MAX_LEADING_WHITESPACE, Sniff, sanitize_filename};
-pub use gc::{GcError, GcReport, UPLOAD_GC_AGE, upload_gc};
+pub use gc::{GC_PAGE, GcError, GcReport, UPLOAD_GC_AGE, upload_gc, upload_gc_paged};
 
 /// Largest write handed to the spool file at once.
 const SPOOL_WRITE_BUFFER: usize = 64 * 1024;
@@ -199,11 +199,18 @@ impl UploadService {
             };
             return Err(self.reject(origin, session.id, Rejection::Quota, meta, err).await);
         }
-        let spool = tempfile::Builder::new()
-            .prefix("upload-")
-            .suffix(".part")
-            .tempfile_in(self.objects.spool_dir())
-            .map_err(|e| UploadError::StorageUnavailable(format!("cannot create a spool file: {e}")))?;
+        // File creation may wait on the disk: off the runtime's threads, as `storage/fs.rs` does.
+        let dir = self.objects.spool_dir();
+        let spool = tokio::task::spawn_blocking(move || {
+            tempfile::Builder::new()
+                .prefix("upload-")
+                .suffix(".part")
+                .tempfile_in(dir)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|created| created)
+        .map_err(|e| UploadError::StorageUnavailable(format!("cannot create a spool file: {e}")))?;
         let (file, path) = spool.into_parts();
         let mut file = tokio::fs::File::from_std(file);
         // Bounded copy buffer per upload (tokio's default is 2 MiB): memory stays flat with
@@ -376,11 +383,12 @@ impl UploadService {
         if let Err(e) = self.objects.put_file(&upload.object_key, &spool, size).await {
             // A put given up on (timed out) may still land: queue the key so it cannot stay.
             // The client is answered without waiting for the (likely also failing) delete.
-            drop(spool);
+            remove_spool(spool).await;
             self.discard_object_in_background(&upload.object_key).await;
             return Err(e.into());
         }
-        drop(spool);
+        // Gone already when the filesystem store renamed it into place; S3 read a copy.
+        remove_spool(spool).await;
         if !fate.begin_commit() {
             // The request was answered (or dropped) while the object was being stored: no row.
             self.discard_object(&upload.object_key).await;
@@ -507,7 +515,7 @@ impl IncomingUpload {
 
     async fn reject(&mut self, reason: Rejection, error: UploadError, sha256: Option<String>) -> UploadError {
         self.settled = true;
-        self.discard();
+        self.discard().await;
         let mut meta = serde_json::Map::new();
         meta.insert("size".into(), self.size.into());
         if let Some(sha) = sha256 {
@@ -521,9 +529,12 @@ impl IncomingUpload {
             .await
     }
 
-    fn discard(&mut self) {
+    /// Close and remove the spool file.
+    async fn discard(&mut self) {
         self.file = None;
-        self.path = None; // deletes the spool file
+        if let Some(path) = self.path.take() {
+            remove_spool(path).await;
+        }
     }
 
     /// Take the next chunk of the file. A chunk that makes the file not a PDF or too large
@@ -547,7 +558,7 @@ impl IncomingUpload {
         };
         if let Err(e) = file.write_all(chunk).await {
             self.settled = true;
-            self.discard();
+            self.discard().await;
             return Err(UploadError::StorageUnavailable(format!(
                 "cannot write the spool file: {e}"
             )));
@@ -557,16 +568,16 @@ impl IncomingUpload {
 
     /// Give up without recording an upload event (the request itself was malformed; the
     /// daemon records that refusal).
-    pub fn abandon(mut self) {
+    pub async fn abandon(mut self) {
         self.settled = true;
-        self.discard();
+        self.discard().await;
     }
 
     /// The client went away (or sent a broken body) mid-file: drop what arrived and record
     /// `upload.aborted`.
     pub async fn abort(mut self, why: &str) {
         self.settled = true;
-        self.discard();
+        self.discard().await;
         let meta = json!({ "upload_id": self.id.to_string(), "size": self.size, "reason": why });
         self.service
             .audit(
@@ -686,20 +697,41 @@ impl Drop for IncomingUpload {
         if self.settled {
             return;
         }
-        // Cancelled mid-body (connection closed, deadline): the spool file goes first, then
-        // the abort is recorded from a task of its own since Drop cannot wait.
-        self.discard();
+        // Cancelled mid-body (connection closed, deadline): from a task of its own, since Drop
+        // cannot wait, the spool file goes first (off the runtime's threads), then the abort
+        // is recorded.
+        self.file = None;
+        let path = self.path.take();
         let service = self.service.clone();
         let origin = self.origin.clone();
         let session = self.session;
         let meta = json!({ "upload_id": self.id.to_string(), "size": self.size, "reason": "cancelled" });
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                service
-                    .audit(&origin, EventType::UploadAborted, Severity::Info, session, meta)
-                    .await;
-            });
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    if let Some(path) = path {
+                        remove_spool(path).await;
+                    }
+                    service
+                        .audit(&origin, EventType::UploadAborted, Severity::Info, session, meta)
+                        .await;
+                });
+            }
+            // No runtime (the process is ending): remove it here, nothing can be recorded.
+            Err(_) => drop(path),
         }
+    }
+}
+
+/// Remove a spool file off the runtime's threads (an unlink may wait on a busy disk). A file
+/// already moved into place by the store is simply not there any more.
+async fn remove_spool(path: tempfile::TempPath) {
+    let removed = tokio::task::spawn_blocking(move || path.close()).await;
+    match removed {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not remove a spool file; upload_gc sweeps it"),
+        Err(e) => tracing::warn!(error = %e, "spool clean-up task failed; upload_gc sweeps the file"),
     }
 }
 
@@ -736,5 +768,23 @@ mod tests {
         let f = Arc::new(Fate::default());
         FateGuard(Some(f.clone())).disarm();
         assert!(f.begin_commit());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn spool_files_are_removed_off_the_runtime_even_when_moved_away() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = tempfile::Builder::new().tempfile_in(dir.path()).expect("spool");
+        let path = spool.into_temp_path();
+        let kept = path.to_path_buf();
+        remove_spool(path).await;
+        assert!(!kept.exists(), "the spool file is gone");
+
+        // The filesystem store renamed it into place: nothing left to remove, no error.
+        let spool = tempfile::Builder::new().tempfile_in(dir.path()).expect("spool");
+        let path = spool.into_temp_path();
+        let object = dir.path().join("object.pdf");
+        std::fs::rename(&path, &object).expect("rename");
+        remove_spool(path).await;
+        assert!(object.exists(), "the object is not touched");
     }
 }

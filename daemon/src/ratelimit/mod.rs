@@ -4,11 +4,11 @@
 //! Refusals are audited without amplification (`refusals`); idle memory keys are evicted on a
 //! timer. See `docs/rate-limiting.md` for the choices made.
 
-pub mod key;
 pub mod memory;
 pub mod redis;
 pub mod refusals;
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -17,11 +17,12 @@ use ipnet::IpNet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use sessiond_core::audit::Origin;
+use sessiond_core::client_key as key;
 use sessiond_core::config::{Quota, RateLimitBackend, RateLimitSettings, RedisFailure};
 use sessiond_core::writer::AuditWriter;
 use tokio::task::JoinHandle;
 
-use crate::app::RequestContext;
 use crate::problem::ApiError;
 use crate::routes::RouteClass;
 
@@ -75,6 +76,20 @@ impl ClassQuotas {
     pub fn get(&self, class: RouteClass) -> Quota {
         self.0[class_index(class)]
     }
+}
+
+/// Why the limiter could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LimiterError {
+    /// `rate_limit.backend = "redis"` without a URL.
+    #[error("rate_limit.redis_url is required when rate_limit.backend = \"redis\"")]
+    RedisUrlMissing,
+    /// The URL does not parse as a Redis URL.
+    #[error("rate_limit.redis_url is not usable: {0}")]
+    RedisUrlUnusable(::redis::RedisError),
+    /// The client could not be built around the URL.
+    #[error("rate_limit.redis_url: cannot set up the Redis client: {0}")]
+    RedisClient(::redis::RedisError),
 }
 
 /// What the GCRA said about one request.
@@ -187,7 +202,7 @@ impl RateLimiter {
         refusals: Arc<refusals::RefusalLog>,
         registry: &mut Registry,
         tuning: Tuning,
-    ) -> Result<Arc<Self>, String> {
+    ) -> Result<Arc<Self>, LimiterError> {
         let quotas = ClassQuotas::from_settings(settings);
         let backend = match settings.backend {
             RateLimitBackend::Memory => {
@@ -231,9 +246,9 @@ impl RateLimiter {
         Ok(limiter)
     }
 
-    /// Check one request of `class` from `ctx`'s client.
-    pub async fn check(&self, class: RouteClass, ctx: &RequestContext) -> Gate {
-        let ip = ctx.client_ip;
+    /// Check one request of `class` from the client at `ip`; a refusal is audited as from
+    /// `origin`.
+    pub async fn check(&self, class: RouteClass, ip: IpAddr, origin: &Origin) -> Gate {
         if self.exempt.iter().any(|n| n.contains(&ip)) {
             return Gate::default();
         }
@@ -267,14 +282,14 @@ impl RateLimiter {
             .record(refusals::Refusal {
                 kind: refusals::Kind::RateLimited(class),
                 key,
-                origin: &ctx.origin,
+                origin,
                 window: self.quotas.get(class).period.duration(),
                 event_type: sessiond_core::audit::EventType::RateLimitExceeded,
                 fields,
             })
             .await;
         if let Err(e) = audited {
-            tracing::warn!(error = %e, request_id = %ctx.request_id, "could not audit a rate-limit refusal");
+            tracing::warn!(error = %e, request_id = %origin.request_id, "could not audit a rate-limit refusal");
             return Gate {
                 headers,
                 refusal: Some(ApiError::DatabaseUnavailable),

@@ -17,7 +17,7 @@ use sessiond_core::domain::now_millis;
 use sessiond_core::store::WriteOp;
 use sessiond_core::writer::AuditWriter;
 
-use super::{ClassQuotas, Tuning, Verdict};
+use super::{ClassQuotas, LimiterError, Tuning, Verdict};
 use crate::routes::RouteClass;
 
 const SCRIPT: &str = include_str!("gcra.lua");
@@ -58,19 +58,15 @@ pub struct RedisBackend {
 impl RedisBackend {
     /// Prepare a lazily connecting client; an unreachable Redis is not an error here (the
     /// daemon serves anyway), an unparsable URL is.
-    pub fn new(settings: &RateLimitSettings, writer: AuditWriter, tuning: &Tuning) -> Result<Self, String> {
-        let url = settings
-            .redis_url
-            .as_ref()
-            .ok_or_else(|| "rate_limit.redis_url is required when rate_limit.backend = \"redis\"".to_owned())?;
-        let client = Client::open(url.expose()).map_err(|e| format!("rate_limit.redis_url is not usable: {e}"))?;
+    pub fn new(settings: &RateLimitSettings, writer: AuditWriter, tuning: &Tuning) -> Result<Self, LimiterError> {
+        let url = settings.redis_url.as_ref().ok_or(LimiterError::RedisUrlMissing)?;
+        let client = Client::open(url.expose()).map_err(LimiterError::RedisUrlUnusable)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(tuning.redis_timeout))
             .set_response_timeout(Some(tuning.redis_timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| format!("rate_limit.redis_url: cannot set up the Redis client: {e}"))?;
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(LimiterError::RedisClient)?;
         let quotas = ClassQuotas::from_settings(settings);
         let classes = super::CLASSES.map(|class| {
             let q = quotas.get(class);

@@ -102,7 +102,7 @@ impl BatchDb {
         // log's header when the log restarts and both files around checkpoints.
         conn.pragma_update(None, "synchronous", "normal")?;
         conn.pragma_update(None, "foreign_keys", "on")?;
-        // Checkpoints are the checkpoint thread's (store/sqlite_checkpoint.rs).
+        // Checkpoints are the checkpoint thread's (store/sqlite/checkpoint.rs).
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(Self {

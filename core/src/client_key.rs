@@ -1,6 +1,9 @@
 //! Which bucket a client address falls in (SPEC §3): an IPv4 address is its own key; an IPv6
 //! address is keyed by its network of `rate_limit.ipv6_prefix` bits (default /64), because one
 //! subscriber usually holds a whole /64 and could otherwise rotate through it for free.
+//! The daemon's rate limiter keys its buckets with [`key_for`] and the alert rules name their
+//! per-client subjects with [`subject`]: both come from here, so an alert's subject is the key
+//! the limiter counted.
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -18,6 +21,15 @@ pub fn describe(key: IpAddr, ipv6_prefix: u8) -> String {
     match key {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("{v6}/{}", ipv6_prefix.min(128)),
+    }
+}
+
+/// The key of an address as the audit log records it (`origin.ip`), written as [`describe`]
+/// writes it: the subject of a per-client alert. Text that is not an address is kept as is.
+pub fn subject(ip: &str, ipv6_prefix: u8) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(addr) => describe(key_for(addr, ipv6_prefix), ipv6_prefix),
+        Err(_) => ip.to_owned(),
     }
 }
 
@@ -54,5 +66,25 @@ mod tests {
         assert_eq!(key_for(ip("2001:db8:1:2::1"), 48), key_for(ip("2001:db8:1:3::1"), 48));
         assert_eq!(key_for(ip("2001:db8::1"), 128), ip("2001:db8::1"));
         assert_eq!(key_for(ip("2001:db8::1"), 0), ip("::"));
+    }
+
+    #[test]
+    fn an_alert_subject_is_the_limiter_key_it_counted() {
+        for addr in [
+            "203.0.113.9",
+            "::ffff:203.0.113.9",
+            "2001:db8:1:2:3:4:5:6",
+            "2001:db8:1:2::",
+            "::1",
+            "fe80::1",
+        ] {
+            for prefix in [1, 48, 56, 64, 127, 128] {
+                let limiter = describe(key_for(ip(addr), prefix), prefix);
+                assert_eq!(subject(addr, prefix), limiter, "{addr} /{prefix}");
+            }
+        }
+        assert_eq!(subject("2001:db8:1:2:3:4:5:6", 64), "2001:db8:1:2::/64");
+        assert_eq!(subject("::ffff:203.0.113.9", 64), "203.0.113.9");
+        assert_eq!(subject("not an address", 64), "not an address");
     }
 }
