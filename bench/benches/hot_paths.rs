@@ -1,5 +1,5 @@
 //! criterion microbenchmarks of the hot pieces: strict UUID parsing, problem rendering, the GCRA
-//! check of the memory rate limiter, and the group-commit audit writer committing to SQLite
+//! check of the memory rate limiter, and the group-commit batch writer committing to SQLite
 //! (events/s, durable).
 //!
 //!   cargo bench -p sessiond-bench
@@ -13,7 +13,7 @@ use sessiond_core::config::{DatabaseSettings, SecretUrl};
 use sessiond_core::domain::now_millis;
 use sessiond_core::id::parse_session_id;
 use sessiond_core::store::WriteOp;
-use sessiond_core::writer::{AuditWriter, WriterOptions};
+use sessiond_core::writer::{BatchWriter, WriterOptions};
 
 fn uuid_parsing(c: &mut Criterion) {
     let good = "3f2b6c1e-8a4d-4e2f-9b7c-1d2e3f4a5b6c";
@@ -124,7 +124,7 @@ fn audit_writer_with(c: &mut Criterion, chained: bool) {
         }
         s
     });
-    let (writer, _handle) = rt.block_on(async { AuditWriter::spawn(store.clone(), WriterOptions::default()) });
+    let (writer, _handle) = rt.block_on(async { BatchWriter::spawn(store.clone(), WriterOptions::default()) });
     let writer = Arc::new(writer);
     let origin = Origin::system("bench");
     const CONCURRENT: u64 = 256;

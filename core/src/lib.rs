@@ -1,5 +1,5 @@
 //! sessiond-core: everything `sessiond` and `sessionctl` share — configuration, domain types,
-//! the database stores and their migrations, the group-commit audit writer and the session
+//! the database stores and their migrations, the group-commit batch writer and the session
 //! service. No HTTP and no terminal code lives here.
 #![warn(missing_docs)]
 

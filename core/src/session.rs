@@ -12,7 +12,7 @@ use crate::domain::{Session, SessionStatus, Timeouts, now_millis};
 use crate::id::{IdGenerator, RandomIds, parse_session_id};
 use crate::storage::ObjectStore;
 use crate::store::{OpOutcome, Refusal, Store, StoreError, UploadTotals, WriteOp};
-use crate::writer::{AuditWriter, WriteError};
+use crate::writer::{BatchWriter, WriteError};
 
 /// How often a colliding generated id is retried before giving up (SPEC §2.2).
 pub const MAX_ID_ATTEMPTS: usize = 4;
@@ -132,7 +132,7 @@ impl Operation {
 #[derive(Clone)]
 pub struct SessionService {
     store: Arc<dyn Store>,
-    writer: AuditWriter,
+    writer: BatchWriter,
     timeouts: Timeouts,
     ids: Arc<dyn IdGenerator>,
     objects: Option<Arc<dyn ObjectStore>>,
@@ -141,12 +141,12 @@ pub struct SessionService {
 
 impl SessionService {
     /// A service over `store`, writing through `writer`, with ids from the OS CSPRNG.
-    pub fn new(store: Arc<dyn Store>, writer: AuditWriter, timeouts: Timeouts) -> Self {
+    pub fn new(store: Arc<dyn Store>, writer: BatchWriter, timeouts: Timeouts) -> Self {
         Self::with_ids(store, writer, timeouts, Arc::new(RandomIds))
     }
 
     /// As [`SessionService::new`] with another id source (tests inject collisions).
-    pub fn with_ids(store: Arc<dyn Store>, writer: AuditWriter, timeouts: Timeouts, ids: Arc<dyn IdGenerator>) -> Self {
+    pub fn with_ids(store: Arc<dyn Store>, writer: BatchWriter, timeouts: Timeouts, ids: Arc<dyn IdGenerator>) -> Self {
         Self {
             store,
             writer,
@@ -179,7 +179,7 @@ impl SessionService {
     }
 
     /// The writer behind the service.
-    pub fn writer(&self) -> &AuditWriter {
+    pub fn writer(&self) -> &BatchWriter {
         &self.writer
     }
 

@@ -19,7 +19,7 @@ pub enum WriteError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The writer has shut down (the daemon is stopping).
-    #[error("the audit writer is shut down")]
+    #[error("the batch writer is shut down")]
     Closed,
 }
 
@@ -108,7 +108,7 @@ enum Msg {
 
 /// Handle for submitting writes; cheap to clone.
 #[derive(Clone)]
-pub struct AuditWriter {
+pub struct BatchWriter {
     tx: mpsc::Sender<Msg>,
     health: Arc<WriteHealth>,
 }
@@ -124,11 +124,11 @@ enum Finished {
     Thread(oneshot::Receiver<()>),
 }
 
-impl AuditWriter {
+impl BatchWriter {
     /// Start the writer. With a store that commits synchronously (SQLite) it runs on a thread
     /// of its own, so a batch is one hand-off from the requests and one back; otherwise it is
     /// a task on the current runtime.
-    pub fn spawn(store: Arc<dyn Store>, options: WriterOptions) -> (AuditWriter, WriterHandle) {
+    pub fn spawn(store: Arc<dyn Store>, options: WriterOptions) -> (BatchWriter, WriterHandle) {
         match store.sync_committer() {
             Some(committer) => Self::spawn_thread(committer, options),
             None => {
@@ -137,7 +137,7 @@ impl AuditWriter {
                 let health = batcher.health.clone();
                 let task = tokio::spawn(run_on_runtime(store, batcher, rx));
                 (
-                    AuditWriter { tx: tx.clone(), health },
+                    BatchWriter { tx: tx.clone(), health },
                     WriterHandle {
                         tx,
                         finished: Finished::Task(task),
@@ -148,7 +148,7 @@ impl AuditWriter {
     }
 
     /// The writer on a thread of its own, committing with `committer`.
-    fn spawn_thread(committer: Arc<dyn SyncCommit>, options: WriterOptions) -> (AuditWriter, WriterHandle) {
+    fn spawn_thread(committer: Arc<dyn SyncCommit>, options: WriterOptions) -> (BatchWriter, WriterHandle) {
         let (tx, rx) = mpsc::channel(options.queue.max(1));
         let batcher = Batcher::new(options);
         let health = batcher.health.clone();
@@ -162,10 +162,10 @@ impl AuditWriter {
         if let Err(e) = spawned {
             // Without its thread the writer cannot run; every submission then fails as
             // `Closed` (503), which is what a writer that cannot start should do.
-            tracing::error!(error = %e, "cannot start the audit writer thread");
+            tracing::error!(error = %e, "cannot start the batch writer thread");
         }
         (
-            AuditWriter { tx: tx.clone(), health },
+            BatchWriter { tx: tx.clone(), health },
             WriterHandle {
                 tx,
                 finished: Finished::Thread(done_rx),
@@ -196,12 +196,12 @@ impl WriterHandle {
         match self.finished {
             Finished::Task(task) => {
                 if let Err(e) = task.await {
-                    tracing::error!(error = %e, "audit writer task ended abnormally");
+                    tracing::error!(error = %e, "batch writer task ended abnormally");
                 }
             }
             Finished::Thread(done) => {
                 if done.await.is_err() {
-                    tracing::error!("audit writer thread ended abnormally");
+                    tracing::error!("batch writer thread ended abnormally");
                 }
             }
         }
@@ -487,7 +487,7 @@ mod tests {
     }
 
     struct Harness {
-        writer: AuditWriter,
+        writer: BatchWriter,
         handle: WriterHandle,
         committed: Receiver<usize>,
         flushing: Receiver<()>,
@@ -513,7 +513,7 @@ mod tests {
             flushing: Mutex::new(flushing_tx),
             release: Mutex::new(release_rx),
         });
-        let (writer, handle) = AuditWriter::spawn_thread(committer, options);
+        let (writer, handle) = BatchWriter::spawn_thread(committer, options);
         Harness {
             writer,
             handle,

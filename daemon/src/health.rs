@@ -1,4 +1,4 @@
-//! The database's health beyond "it answers a query": whether the audit writer's commits work
+//! The database's health beyond "it answers a query": whether the batch writer's commits work
 //! (a full disk answers `SELECT 1` and refuses every write), and on SQLite the free space on
 //! the database's file system. `/readyz` reports failing writes, and while they fail it probes
 //! a write of its own, so a daemon a balancer took out of rotation learns that writes work
@@ -35,7 +35,7 @@ impl DatabaseHealth {
         };
         registry.register(
             "audit_writes_failing",
-            "1 while the audit writer's last commit failed (e.g. the disk is full), else 0",
+            "1 while the batch writer's last commit failed (e.g. the disk is full), else 0",
             h.failing.clone(),
         );
         registry.register(

@@ -29,9 +29,8 @@ enum Command {
     /// Load and validate the configuration, print it as TOML that can be saved and used
     /// (secrets left out or redacted), with the file and variables it came from, and exit.
     CheckConfig,
-    /// Run one scheduled job now (taking its lease like the scheduler does) and exit:
-    /// session_expiry, retention, alert_detection, alert_digest, notification_sender, upload_gc,
-    /// object_deletion.
+    /// Run one scheduled job now (taking its lease like the scheduler does) and exit. The jobs
+    /// are listed below (from `JobName::ALL`).
     RunJob {
         /// Job name.
         name: String,
@@ -39,7 +38,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let jobs: Vec<&str> = sessiond_core::jobs::JobName::ALL.iter().map(|j| j.as_str()).collect();
+    let matches = Cli::command()
+        .mut_subcommand("run-job", |c| {
+            c.after_help(format!(
+                "Jobs: {}.\nExit codes: 0 ran and succeeded, 1 failed, 2 unknown job, 3 another instance holds the lease.",
+                jobs.join(", ")
+            ))
+        })
+        .get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let config_from_env = matches.value_source("config") == Some(ValueSource::EnvVariable);
     let settings = match Settings::load(cli.config.as_deref()) {

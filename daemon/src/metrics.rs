@@ -209,7 +209,7 @@ impl Metrics {
         self.latency.get_or_create(labels).observe(seconds);
     }
 
-    /// A hook for the audit writer.
+    /// A hook for the batch writer.
     pub fn batch_observer(&self) -> sessiond_core::writer::BatchObserver {
         let h = self.audit_batch.clone();
         Arc::new(move |n| h.observe(n as f64))

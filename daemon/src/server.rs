@@ -1,7 +1,7 @@
 //! The accept loop and the daemon's life cycle: connect and migrate the database, start the
-//! audit writer, serve until `shutdown` resolves, turn `/readyz` to 503 for
+//! batch writer, serve until `shutdown` resolves, turn `/readyz` to 503 for
 //! `server.drain_delay` while still serving (so a load balancer stops sending traffic), drain
-//! in-flight requests with a deadline, then flush the audit writer. An accept error is logged
+//! in-flight requests with a deadline, then flush the batch writer. An accept error is logged
 //! and retried, never fatal.
 
 use std::convert::Infallible;
@@ -20,7 +20,7 @@ use sessiond_core::id::IdGenerator;
 use sessiond_core::session::SessionService;
 use sessiond_core::store::{self, Store, StoreError};
 use sessiond_core::uploads::UploadService;
-use sessiond_core::writer::{AuditWriter, WriterOptions};
+use sessiond_core::writer::{BatchWriter, WriterOptions};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -108,7 +108,7 @@ pub async fn serve_with(
     let settings = Arc::new(settings);
     let store = open_store(&settings).await?;
     let mut metrics = Metrics::new();
-    let (writer, writer_handle) = AuditWriter::spawn(
+    let (writer, writer_handle) = BatchWriter::spawn(
         store.clone(),
         WriterOptions {
             observer: Some(metrics.batch_observer()),

@@ -23,7 +23,7 @@ use crate::ratelimit::refusals::RefusalLog;
 pub struct AppState {
     /// The configuration in force.
     pub settings: Arc<Settings>,
-    /// The session service (and through it the store and the audit writer).
+    /// The session service (and through it the store and the batch writer).
     pub sessions: SessionService,
     /// Request and job metrics, rendered by `/metrics`.
     pub metrics: Arc<Metrics>,

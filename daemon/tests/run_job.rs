@@ -73,3 +73,17 @@ fn bad_cron_expression_names_its_key() {
         assert!(err.contains("jobs.alert_detection.schedule"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn run_job_help_lists_every_job() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = sessiond(dir.path())
+        .args(["run-job", "--help"])
+        .output()
+        .expect("run sessiond");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for job in sessiond_core::jobs::JobName::ALL {
+        assert!(help.contains(job.as_str()), "{job:?} missing from: {help}");
+    }
+}

@@ -181,7 +181,7 @@ async fn an_untouched_chain_verifies(kind: DbKind) {
     let none = verify(store.as_ref(), None).await;
     assert_eq!((none.status, none.exit_code()), (Status::CannotCheck, 2));
     // The writer's batches are chained too.
-    let (writer, handle) = sessiond_core::writer::AuditWriter::spawn(store.clone(), Default::default());
+    let (writer, handle) = sessiond_core::writer::BatchWriter::spawn(store.clone(), Default::default());
     let mut submits = tokio::task::JoinSet::new();
     for i in 0..20 {
         let writer = writer.clone();

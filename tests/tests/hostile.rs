@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sessiond_core::audit::{AuditEvent, AuditQuery, EventType, NewEvent, Origin, Severity};
 use sessiond_core::domain::now_millis;
 use sessiond_core::store::{Backend, Store, StoreError, WriteOp};
-use sessiond_core::writer::{AuditWriter, WriteError, WriterOptions};
+use sessiond_core::writer::{BatchWriter, WriteError, WriterOptions};
 use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends, poll, raw_request};
 use tokio::io::AsyncWriteExt;
 
@@ -101,7 +101,7 @@ fn event(request_id: &str, note: &str) -> WriteOp {
 async fn a_refused_value_fails_only_its_own_submission(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let store = db.store().await;
-    let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
+    let (writer, handle) = BatchWriter::spawn(store.clone(), WriterOptions::default());
     let mut tasks = Vec::new();
     for i in 0..200 {
         let writer = writer.clone();

@@ -11,7 +11,7 @@ use sessiond_core::domain::{Session, SessionStatus, now_millis};
 use sessiond_core::store::console::session_audit_statements;
 use sessiond_core::store::{Backend, PgStore, SqliteStore};
 use sessiond_core::store::{OpOutcome, Refusal, WriteOp};
-use sessiond_core::writer::{AuditWriter, WriteError, WriterOptions};
+use sessiond_core::writer::{BatchWriter, WriteError, WriterOptions};
 use sessiond_tests::{DbKind, TestDb, on_both_backends};
 use uuid::Uuid;
 
@@ -319,7 +319,7 @@ async fn writer_groups_concurrent_requests_into_batches(kind: DbKind) {
     let store = db.store().await;
     let sizes = Arc::new(Mutex::new(Vec::new()));
     let seen = sizes.clone();
-    let (writer, handle) = AuditWriter::spawn(
+    let (writer, handle) = BatchWriter::spawn(
         store.clone(),
         WriterOptions {
             observer: Some(Arc::new(move |n| seen.lock().expect("lock").push(n))),
@@ -358,7 +358,7 @@ async fn writer_groups_concurrent_requests_into_batches(kind: DbKind) {
 async fn failed_batch_fails_every_request_and_stores_nothing(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let store = db.store().await;
-    let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
+    let (writer, handle) = BatchWriter::spawn(store.clone(), WriterOptions::default());
     db.exec("ALTER TABLE audit_events RENAME TO audit_events_away").await;
     let mut tasks = Vec::new();
     for i in 0..50 {
@@ -389,7 +389,7 @@ async fn failed_batch_fails_every_request_and_stores_nothing(kind: DbKind) {
 async fn writer_shutdown_flushes_queued_writes(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let store = db.store().await;
-    let (writer, handle) = AuditWriter::spawn(
+    let (writer, handle) = BatchWriter::spawn(
         store.clone(),
         WriterOptions {
             max_batch_ops: 8,
@@ -717,7 +717,7 @@ async fn sqlite_failed_batch_leaves_no_remembered_change() {
 async fn other_writers_get_their_turn_under_writer_load(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let store = db.store().await;
-    let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
+    let (writer, handle) = BatchWriter::spawn(store.clone(), WriterOptions::default());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut load = Vec::new();
     for c in 0..16 {

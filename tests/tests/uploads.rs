@@ -623,7 +623,7 @@ async fn reset_deletes_objects(kind: DbKind, objects: Objects) {
         .await
         .expect("objects");
     let (writer, handle) =
-        sessiond_core::writer::AuditWriter::spawn(e.store.clone(), sessiond_core::writer::WriterOptions::default());
+        sessiond_core::writer::BatchWriter::spawn(e.store.clone(), sessiond_core::writer::WriterOptions::default());
     let sessions = sessiond_core::session::SessionService::new(
         e.store.clone(),
         writer,

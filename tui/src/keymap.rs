@@ -2,7 +2,11 @@
 //! overlay and the footer are generated from [`BINDINGS`], so they cannot drift from what the
 //! keys do.
 
+use std::sync::LazyLock;
+
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::tab::Tab;
 
 /// Where a binding applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,10 +172,6 @@ pub const BINDINGS: &[Binding] = &[
     b(S::Detail, &[K::Char('a')], "acknowledge (alert)", C::Acknowledge, ""),
     b(S::Global, &[K::Tab], "next tab", C::NextTab, ""),
     b(S::Global, &[K::BackTab], "previous tab", C::PrevTab, ""),
-    b(S::Global, &[K::Char('1')], "Sessions", C::Tab(0), ""),
-    b(S::Global, &[K::Char('2')], "Audit", C::Tab(1), ""),
-    b(S::Global, &[K::Char('3')], "Alerts", C::Tab(2), ""),
-    b(S::Global, &[K::Char('4')], "Jobs", C::Tab(3), ""),
     b(S::Global, &[K::Char('R')], "reload", C::Refresh, ""),
     b(S::Global, &[K::Char('t')], "light / dark theme", C::ToggleTheme, ""),
     b(S::Global, &[K::Char('?')], "help", C::Help, "help"),
@@ -189,7 +189,20 @@ pub fn command_for(scope: Scope, key: KeyEvent) -> Option<Command> {
             .find(|b| b.scope == s && b.keys.contains(&key.code))
             .map(|b| b.command)
     };
-    find(scope).or_else(|| find(S::Global))
+    find(scope).or_else(|| find(S::Global)).or_else(|| tab_key(key.code))
+}
+
+/// `1`, `2`, … switch to the tabs of [`Tab::ALL`] in order (any view, unless it binds the digit).
+fn tab_key(code: KeyCode) -> Option<Command> {
+    let K::Char(c) = code else { return None };
+    let index = c.to_digit(10)?.checked_sub(1)? as usize;
+    Tab::at(index).and(u8::try_from(index).ok()).map(C::Tab)
+}
+
+/// The help line of the digit keys: `1-4` and the tab titles, from [`Tab::ALL`].
+fn tab_help() -> (String, &'static str) {
+    static TITLES: LazyLock<String> = LazyLock::new(|| Tab::ALL.map(Tab::title).join(" / "));
+    (format!("1-{}", Tab::ALL.len()), TITLES.as_str())
 }
 
 /// A key's name as shown to people.
@@ -212,18 +225,19 @@ pub fn key_name(code: &KeyCode) -> String {
 }
 
 /// `(keys, label)` of every binding of `scope` and then the global ones, for the help overlay.
-/// The four tab keys share one line so the overlay fits an 80×24 terminal.
+/// The tab keys share one line (after "previous tab") so the overlay fits an 80×24 terminal.
 pub fn help_entries(scope: Scope) -> Vec<(String, &'static str)> {
-    BINDINGS
-        .iter()
-        .filter(|b| b.scope == scope)
-        .chain(BINDINGS.iter().filter(|b| b.scope == S::Global))
-        .filter_map(|b| match b.command {
-            C::Tab(0) => Some(("1-4".to_owned(), "Sessions / Audit / Alerts / Jobs")),
-            C::Tab(_) => None,
-            _ => Some((b.keys.iter().map(key_name).collect::<Vec<_>>().join("/"), b.label)),
-        })
-        .collect()
+    let mut entries = Vec::new();
+    for b in BINDINGS.iter().filter(|b| b.scope == scope) {
+        entries.push((b.keys.iter().map(key_name).collect::<Vec<_>>().join("/"), b.label));
+    }
+    for b in BINDINGS.iter().filter(|b| b.scope == S::Global) {
+        entries.push((b.keys.iter().map(key_name).collect::<Vec<_>>().join("/"), b.label));
+        if b.command == C::PrevTab {
+            entries.push(tab_help());
+        }
+    }
+    entries
 }
 
 /// `(first key, hint)` of the footer bindings of `scope`, then the global ones.
@@ -238,6 +252,20 @@ pub fn footer_entries(scope: Scope) -> Vec<(String, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digit_keys_follow_the_tabs() {
+        let key = |c| KeyEvent::new(K::Char(c), KeyModifiers::NONE);
+        for (i, _) in Tab::ALL.iter().enumerate() {
+            let digit = char::from_digit(i as u32 + 1, 10).expect("digit");
+            assert_eq!(command_for(S::Global, key(digit)), Some(C::Tab(i as u8)));
+        }
+        let past = char::from_digit(Tab::ALL.len() as u32 + 1, 10).expect("digit");
+        assert_eq!(command_for(S::Global, key(past)), None);
+        assert_eq!(command_for(S::Global, key('0')), None);
+        let help = help_entries(S::Global);
+        assert!(help.contains(&(format!("1-{}", Tab::ALL.len()), "Sessions / Audit / Alerts / Jobs")));
+    }
 
     #[test]
     fn help_fits_the_body_of_an_80x24_terminal() {

@@ -1,5 +1,5 @@
 //! sessionctl: the sessiond admin console (full-screen, ratatui) and its script subcommands.
-//! `app` holds the state and the event loop, `views` one module per screen, `keymap` every key
+//! `app` holds the state and the event loop, `views` one module per screen, `tab` the tabs, `keymap` every key
 //! (the help overlay is generated from it), `theme` the colours, `ops` the data-changing
 //! operations shared by the console and the subcommands, `cli` the subcommands.
 
@@ -9,5 +9,6 @@ pub mod export;
 pub mod fmt;
 pub mod keymap;
 pub mod ops;
+pub mod tab;
 pub mod theme;
 pub mod views;

@@ -22,7 +22,7 @@ use sessiond_core::store::console::{JobLease, SessionPageQuery, SessionSummary, 
 use sessiond_core::store::deletions::DeletionBacklog;
 use sessiond_core::store::jobs::JobRun;
 use sessiond_core::store::{self, Backend, StatusCounts, Store, StoreError};
-use sessiond_core::writer::{AuditWriter, WriterHandle, WriterOptions};
+use sessiond_core::writer::{BatchWriter, WriterHandle, WriterOptions};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -226,7 +226,7 @@ impl Console {
             })?;
         }
         // No object store is opened (nor a directory created): see `Console::service`.
-        let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
+        let (writer, handle) = BatchWriter::spawn(store.clone(), WriterOptions::default());
         let timeouts = Timeouts::new(
             settings.session.idle_timeout.get(),
             settings.session.absolute_timeout.get(),
@@ -520,7 +520,7 @@ impl Console {
         }
     }
 
-    /// Flush the audit writer and close the pools.
+    /// Flush the batch writer and close the pools.
     pub async fn close(&self) {
         if let Some(handle) = self.writer.lock().await.take() {
             handle.shutdown().await;

@@ -20,7 +20,7 @@ use prometheus_client::registry::Registry;
 use sessiond_core::audit::Origin;
 use sessiond_core::client_key as key;
 use sessiond_core::config::{Quota, RateLimitBackend, RateLimitSettings, RedisFailure};
-use sessiond_core::writer::AuditWriter;
+use sessiond_core::writer::BatchWriter;
 use tokio::task::JoinHandle;
 
 use crate::problem::ApiError;
@@ -198,7 +198,7 @@ impl RateLimiter {
     /// metrics, and start its timers. Refusals are audited through `refusals`.
     pub fn start(
         settings: &RateLimitSettings,
-        writer: AuditWriter,
+        writer: BatchWriter,
         refusals: Arc<refusals::RefusalLog>,
         registry: &mut Registry,
         tuning: Tuning,

@@ -15,7 +15,7 @@ use sessiond_core::audit::{EventType, NewEvent, Origin, Severity};
 use sessiond_core::config::{RateLimitSettings, RedisFailure};
 use sessiond_core::domain::now_millis;
 use sessiond_core::store::WriteOp;
-use sessiond_core::writer::AuditWriter;
+use sessiond_core::writer::BatchWriter;
 
 use super::{ClassQuotas, LimiterError, Tuning, Verdict};
 use crate::routes::RouteClass;
@@ -49,7 +49,7 @@ pub struct RedisBackend {
     failure: RedisFailure,
     url_for_logs: String,
     health: Mutex<Health>,
-    writer: AuditWriter,
+    writer: BatchWriter,
     probe_every: Duration,
     report_every: Duration,
     timeout: Duration,
@@ -58,7 +58,7 @@ pub struct RedisBackend {
 impl RedisBackend {
     /// Prepare a lazily connecting client; an unreachable Redis is not an error here (the
     /// daemon serves anyway), an unparsable URL is.
-    pub fn new(settings: &RateLimitSettings, writer: AuditWriter, tuning: &Tuning) -> Result<Self, LimiterError> {
+    pub fn new(settings: &RateLimitSettings, writer: BatchWriter, tuning: &Tuning) -> Result<Self, LimiterError> {
         let url = settings.redis_url.as_ref().ok_or(LimiterError::RedisUrlMissing)?;
         let client = Client::open(url.expose()).map_err(LimiterError::RedisUrlUnusable)?;
         let config = ConnectionManagerConfig::new()

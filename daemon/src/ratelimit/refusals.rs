@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use sessiond_core::audit::{Actor, EventType, NewEvent, Origin, Severity};
 use sessiond_core::domain::{now_millis, rfc3339};
 use sessiond_core::store::WriteOp;
-use sessiond_core::writer::{AuditWriter, WriteError};
+use sessiond_core::writer::{BatchWriter, WriteError};
 use tokio::task::JoinHandle;
 
 use crate::routes::RouteClass;
@@ -53,7 +53,7 @@ struct Window {
 /// Open refusal windows, by kind and key.
 pub struct RefusalLog {
     windows: Mutex<HashMap<(Kind, IpAddr), Window>>,
-    writer: AuditWriter,
+    writer: BatchWriter,
     /// Held while summaries taken out of `windows` are being written, so shutdown can wait for
     /// a timer flush in progress instead of cancelling it half-way (losing its summaries).
     flushing: tokio::sync::Mutex<()>,
@@ -79,7 +79,7 @@ pub struct Refusal<'a> {
 impl RefusalLog {
     /// An empty log writing through `writer`, whose closed windows a timer writes every
     /// `flush_every`.
-    pub fn start(writer: AuditWriter, flush_every: Duration) -> std::sync::Arc<Self> {
+    pub fn start(writer: BatchWriter, flush_every: Duration) -> std::sync::Arc<Self> {
         let log = std::sync::Arc::new(Self::new(writer));
         let weak = std::sync::Arc::downgrade(&log);
         let timer = tokio::spawn(async move {
@@ -97,7 +97,7 @@ impl RefusalLog {
     }
 
     /// An empty log writing through `writer` (no timer).
-    pub fn new(writer: AuditWriter) -> Self {
+    pub fn new(writer: BatchWriter) -> Self {
         Self {
             windows: Mutex::new(HashMap::new()),
             writer,
@@ -252,7 +252,7 @@ mod tests {
         };
         let store = store::connect(&settings).await.expect("connect");
         store.migrate().await.expect("migrate");
-        let (writer, handle) = AuditWriter::spawn(store.clone(), WriterOptions::default());
+        let (writer, handle) = BatchWriter::spawn(store.clone(), WriterOptions::default());
         (RefusalLog::new(writer), store, handle, dir)
     }
 

@@ -1,8 +1,9 @@
 //! One module per screen. A tab's view is a component ([`View`], as gitui's components and
 //! ratatui's demo2 tabs): it owns its state, turns a [`crate::keymap::Command`] into an
 //! [`Action`] for the app (or handles it itself), and draws itself with the theme the app
-//! passes at draw time ([`Draw`]). The tabs are [`Tab`]; adding one is a variant there, its
-//! arm in [`Tabs::view`] / [`Tabs::view_mut`], and its module.
+//! passes at draw time ([`Draw`]). The tabs are [`Tab`] (`crate::tab`); adding one is a variant
+//! there, its arm in [`Tabs::view`] / [`Tabs::view_mut`], and its module (its digit key, tab
+//! bar title and help line follow from [`Tab::ALL`]).
 
 pub mod alerts;
 pub mod audit;
@@ -20,53 +21,7 @@ use uuid::Uuid;
 use crate::keymap::{Command, Scope};
 use crate::theme::Theme;
 
-/// The console's tabs, in the order of the tab bar and of the `1`…`4` keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Tab {
-    /// Sessions, by keyset pages.
-    #[default]
-    Sessions,
-    /// The live audit tail.
-    Audit,
-    /// Open and acknowledged alerts.
-    Alerts,
-    /// Scheduled jobs and their runs.
-    Jobs,
-}
-
-impl Tab {
-    /// Every tab, in order.
-    pub const ALL: [Tab; 4] = [Tab::Sessions, Tab::Audit, Tab::Alerts, Tab::Jobs];
-
-    /// Its name in the tab bar.
-    pub const fn title(self) -> &'static str {
-        match self {
-            Tab::Sessions => "Sessions",
-            Tab::Audit => "Audit",
-            Tab::Alerts => "Alerts",
-            Tab::Jobs => "Jobs",
-        }
-    }
-
-    /// The tab at `index` (the `1`…`4` keys count from 0 here), if there is one.
-    pub fn at(index: usize) -> Option<Tab> {
-        Self::ALL.get(index).copied()
-    }
-
-    fn index(self) -> usize {
-        Self::ALL.iter().position(|t| *t == self).unwrap_or(0)
-    }
-
-    /// The tab to the right, wrapping.
-    pub fn next(self) -> Tab {
-        Self::ALL[(self.index() + 1) % Self::ALL.len()]
-    }
-
-    /// The tab to the left, wrapping.
-    pub fn prev(self) -> Tab {
-        Self::ALL[(self.index() + Self::ALL.len() - 1) % Self::ALL.len()]
-    }
-}
+pub use crate::tab::Tab;
 
 /// Drawing with the theme of the moment: the app passes it at draw time, so toggling it is
 /// one assignment and no view keeps a copy.
