@@ -15,7 +15,7 @@ use crate::config::{RuleSettings, Settings};
 use crate::domain::{from_millis, rfc3339};
 use crate::jobs::context::{Counts, JobContext, JobError};
 use crate::store::StoreError;
-use crate::store::alerts::{Alert, NewAlert, NewNotification, RecentEvent};
+use crate::store::alerts::{Alert, NewAlert, NewNotification, NotificationKind, RecentEvent};
 
 /// Most events one rule reads per run; beyond this the newest are counted.
 const MAX_EVENTS: u32 = 50_000;
@@ -188,7 +188,7 @@ impl Detector<'_> {
         let new = NewAlert {
             rule: rule.to_owned(),
             subject: subject.to_owned(),
-            severity: severity.as_str().to_owned(),
+            severity,
             count: g.weight,
             first_seen_at: view.first_seen,
             last_seen_at: view.last_seen,
@@ -409,7 +409,7 @@ const INSPECT: &str = "Inspect with the console:\n  sessionctl alerts list\n  se
 /// The outbox row for one critical alert.
 pub fn alert_email(settings: &Settings, a: &AlertView<'_>, now: DateTime<Utc>) -> NewNotification {
     NewNotification {
-        kind: "alert",
+        kind: NotificationKind::Alert,
         recipients: settings.email.to.join(","),
         subject_line: format!("[sessiond] {} alert: {} ({})", a.severity.as_str(), a.rule, a.subject),
         body: format!("sessiond raised an alert.\n\n{}\n{INSPECT}", describe(a)),
@@ -454,7 +454,7 @@ pub async fn queue_digest(ctx: &JobContext, now: DateTime<Utc>) -> Result<Counts
     }
     body.push_str(INSPECT);
     let email = NewNotification {
-        kind: "digest",
+        kind: NotificationKind::Digest,
         recipients: ctx.settings.email.to.join(","),
         subject_line: format!("[sessiond] warning digest: {} alert(s)", alerts.len()),
         body,

@@ -137,8 +137,8 @@ pub struct NewAlert {
     pub rule: String,
     /// IP key, dependency name, or `*`.
     pub subject: String,
-    /// The rule's severity, stored form.
-    pub severity: String,
+    /// The rule's severity.
+    pub severity: Severity,
     /// Matching events so far.
     pub count: i64,
     /// First matching event.
@@ -152,8 +152,8 @@ pub struct NewAlert {
 /// An email to queue in the outbox.
 #[derive(Debug, Clone)]
 pub struct NewNotification {
-    /// `alert` or `digest`.
-    pub kind: &'static str,
+    /// What it is about.
+    pub kind: NotificationKind,
     /// Comma-separated addresses.
     pub recipients: String,
     /// Subject line.
@@ -164,13 +164,75 @@ pub struct NewNotification {
     pub created_at: DateTime<Utc>,
 }
 
+/// What an outbox email is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationKind {
+    /// One critical alert, mailed when raised.
+    Alert,
+    /// The warnings of the last period, mailed together.
+    Digest,
+}
+
+impl NotificationKind {
+    /// The stored form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Alert => "alert",
+            NotificationKind::Digest => "digest",
+        }
+    }
+
+    /// Parse the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "alert" => Some(NotificationKind::Alert),
+            "digest" => Some(NotificationKind::Digest),
+            _ => None,
+        }
+    }
+}
+
+/// Where an outbox email is in its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationStatus {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Delivered.
+    Sent,
+    /// Given up after the last attempt.
+    Failed,
+}
+
+impl NotificationStatus {
+    /// The stored form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NotificationStatus::Pending => "pending",
+            NotificationStatus::Sent => "sent",
+            NotificationStatus::Failed => "failed",
+        }
+    }
+
+    /// Parse the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(NotificationStatus::Pending),
+            "sent" => Some(NotificationStatus::Sent),
+            "failed" => Some(NotificationStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
 /// An outbox row.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Notification {
     /// Row id.
     pub id: i64,
-    /// `alert` or `digest`.
-    pub kind: String,
+    /// What it is about.
+    pub kind: NotificationKind,
     /// The alert, for `alert` mails.
     pub alert_id: Option<i64>,
     /// Comma-separated addresses.
@@ -179,8 +241,8 @@ pub struct Notification {
     pub subject_line: String,
     /// Plain-text body.
     pub body: String,
-    /// `pending`, `sent` or `failed` (given up).
-    pub status: String,
+    /// Where its delivery is.
+    pub status: NotificationStatus,
     /// Delivery attempts so far.
     pub attempts: i64,
     /// Next attempt (Unix ms).
@@ -191,6 +253,50 @@ pub struct Notification {
     pub created_at: i64,
     /// Delivered (Unix ms).
     pub sent_at: Option<i64>,
+}
+
+/// The columns of an outbox row, as every query that reads the outbox selects them.
+#[derive(sqlx::FromRow)]
+pub(crate) struct NotificationRow {
+    id: i64,
+    kind: String,
+    alert_id: Option<i64>,
+    recipients: String,
+    subject_line: String,
+    body: String,
+    status: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+impl TryFrom<NotificationRow> for Notification {
+    type Error = StoreError;
+    fn try_from(r: NotificationRow) -> Result<Self, StoreError> {
+        Ok(Notification {
+            id: r.id,
+            kind: NotificationKind::parse(&r.kind)
+                .ok_or_else(|| StoreError::Internal(format!("unknown notification kind `{}`", r.kind)))?,
+            alert_id: r.alert_id,
+            recipients: r.recipients,
+            subject_line: r.subject_line,
+            body: r.body,
+            status: NotificationStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Internal(format!("unknown notification status `{}`", r.status)))?,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+        })
+    }
+}
+
+/// Decode outbox rows.
+pub(crate) fn notifications(rows: Vec<NotificationRow>) -> Result<Vec<Notification>, StoreError> {
+    rows.into_iter().map(TryInto::try_into).collect()
 }
 
 /// An audit event as the detection rules see it.
@@ -270,7 +376,7 @@ pub trait AlertStore: Send + Sync {
 macro_rules! insert_notification {
     ($q:ident, $tx:expr, $n:expr, $alert_id:expr) => {{
         let id: i64 = sqlx::query_scalar($q::INSERT_NOTIFICATION)
-            .bind($n.kind)
+            .bind($n.kind.as_str())
             .bind($alert_id)
             .bind($n.recipients.as_str())
             .bind($n.subject_line.as_str())
@@ -438,11 +544,12 @@ macro_rules! alert_store_impl {
                 limit: u32,
             ) -> Result<Vec<crate::store::alerts::Notification>, crate::store::StoreError> {
                 use $sql as q;
-                Ok(sqlx::query_as(q::DUE_NOTIFICATIONS)
+                let rows = sqlx::query_as(q::DUE_NOTIFICATIONS)
                     .bind(now.timestamp_millis())
                     .bind(i64::from(limit.max(1)))
                     .fetch_all(&self.pool)
-                    .await?)
+                    .await?;
+                crate::store::alerts::notifications(rows)
             }
 
             async fn mark_notification_sent(
@@ -474,7 +581,7 @@ macro_rules! alert_store_impl {
                 use $sql as q;
                 let mut tx = self.begin_write().await?;
                 sqlx::query(q::MARK_FAILED)
-                    .bind(if give_up { "failed" } else { "pending" })
+                    .bind(if give_up { NotificationStatus::Failed } else { NotificationStatus::Pending }.as_str())
                     .bind(next_attempt_at.timestamp_millis())
                     .bind(error)
                     .bind(id)
@@ -490,10 +597,11 @@ macro_rules! alert_store_impl {
                 limit: u32,
             ) -> Result<Vec<crate::store::alerts::Notification>, crate::store::StoreError> {
                 use $sql as q;
-                Ok(sqlx::query_as(q::LIST_NOTIFICATIONS)
+                let rows = sqlx::query_as(q::LIST_NOTIFICATIONS)
                     .bind(i64::from(limit.max(1)))
                     .fetch_all(&self.pool)
-                    .await?)
+                    .await?;
+                crate::store::alerts::notifications(rows)
             }
         }
     };
