@@ -17,6 +17,8 @@ use crate::fmt;
 use crate::ops::Console;
 use crate::theme::ThemeKind;
 
+pub use crate::export::ExportFormat;
+
 /// `sessionctl`.
 #[derive(Debug, Parser)]
 #[command(
@@ -162,15 +164,6 @@ pub enum AuditCmd {
         #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
         format: ExportFormat,
     },
-}
-
-/// `audit export --format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExportFormat {
-    /// One JSON object per line.
-    Jsonl,
-    /// RFC 4180 CSV with a header line; metadata as a JSON string.
-    Csv,
 }
 
 /// `alerts …`

@@ -9,9 +9,16 @@ use sessiond_core::audit::{AuditEvent, AuditQuery};
 use sessiond_core::domain::rfc3339;
 use sessiond_core::store::Store;
 
-use crate::cli::ExportFormat;
-
 const PAGE: u32 = 1000;
+
+/// `audit export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// RFC 4180 CSV with a header line; metadata as a JSON string.
+    Csv,
+}
 
 /// CSV columns, in order.
 const COLUMNS: [&str; 10] = [
