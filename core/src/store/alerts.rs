@@ -581,7 +581,14 @@ macro_rules! alert_store_impl {
                 use $sql as q;
                 let mut tx = self.begin_write().await?;
                 sqlx::query(q::MARK_FAILED)
-                    .bind(if give_up { NotificationStatus::Failed } else { NotificationStatus::Pending }.as_str())
+                    .bind(
+                        if give_up {
+                            NotificationStatus::Failed
+                        } else {
+                            NotificationStatus::Pending
+                        }
+                        .as_str(),
+                    )
                     .bind(next_attempt_at.timestamp_millis())
                     .bind(error)
                     .bind(id)
