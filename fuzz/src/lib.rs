@@ -19,11 +19,13 @@ pub mod config;
 #[path = "../../core/src/listen_addr.rs"]
 pub mod listen_addr;
 
-/// `sessiond_core::jobs::JobName`: the job names, which `config/jobs.rs` validates schedules by.
+/// `sessiond_core::jobs::name`: the job names, which `config/jobs.rs` validates schedules by.
+#[path = "../../core/src/jobs/name.rs"]
+pub mod job_name;
+
+/// `sessiond_core::jobs`, as far as `config/jobs.rs` names it.
 pub mod jobs {
-    #[path = "../../../core/src/jobs/name.rs"]
-    mod name;
-    pub use name::JobName;
+    pub use super::job_name::JobName;
 }
 
 /// Stand-ins for `sessiond_core::audit`'s name parsers, which `config/webhooks.rs` checks
