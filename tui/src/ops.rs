@@ -380,18 +380,27 @@ impl Console {
         })
     }
 
-    /// Every job with its schedule, next run, lease and last `runs` runs.
+    /// Every job with its schedule, next run, lease and last `runs` runs. The schedule is the
+    /// one the daemons recorded with the last tick they claimed (`job_ticks`), which is what
+    /// runs; this console's own config only stands in for a job no daemon has scheduled yet.
+    /// The next run is the schedule's first time after both `now` and that last tick.
     pub async fn jobs(&self, now: DateTime<Utc>, runs: u32) -> Result<Vec<JobOverview>, ConsoleError> {
         let leases = self.store.job_leases().await?;
+        let ticks = self.store.claimed_ticks().await?;
         let mut out = Vec::new();
         for job in JobName::ALL {
             let name = job.as_str();
-            let schedule = self.settings.jobs.schedule(job);
+            let recorded = ticks.iter().find(|(j, _, schedule)| j == name && !schedule.is_empty());
+            let (schedule, source, after) = match recorded {
+                Some((_, tick, schedule)) => (schedule.as_str(), ScheduleSource::Daemon, now.max(*tick)),
+                None => (self.settings.jobs.schedule(job), ScheduleSource::ConsoleConfig, now),
+            };
             let recent = self.store.list_runs(Some(name), runs).await?;
             out.push(JobOverview {
                 name,
                 schedule: schedule.to_owned(),
-                next_run: next_run(schedule, now).map(|t| t.timestamp_millis()),
+                schedule_source: source,
+                next_run: next_run(schedule, after).map(|t| t.timestamp_millis()),
                 enabled: self.settings.jobs.enabled,
                 lease: leases.iter().find(|l| l.job == name).cloned(),
                 runs: recent,
@@ -529,6 +538,16 @@ impl Console {
     }
 }
 
+/// Where a job's schedule shown by the console comes from.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleSource {
+    /// Recorded by a daemon with the last tick it claimed: what actually runs.
+    Daemon,
+    /// This console's config: no daemon has scheduled the job yet.
+    ConsoleConfig,
+}
+
 /// A job as the Jobs tab and `jobs list` show it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct JobOverview {
@@ -536,6 +555,8 @@ pub struct JobOverview {
     pub name: &'static str,
     /// Cron expression (6 fields).
     pub schedule: String,
+    /// Where `schedule` comes from.
+    pub schedule_source: ScheduleSource,
     /// Next scheduled time (Unix ms), if the expression has one.
     pub next_run: Option<i64>,
     /// `jobs.enabled`.

@@ -11,7 +11,7 @@ use ratatui::widgets::Widget;
 use serde_json::json;
 use sessionctl::app::buffer_text;
 use sessionctl::keymap::Scope;
-use sessionctl::ops::JobOverview;
+use sessionctl::ops::{JobOverview, ScheduleSource};
 use sessionctl::theme::Theme;
 use sessionctl::views::alerts::AlertsView;
 use sessionctl::views::audit::AuditView;
@@ -235,6 +235,7 @@ fn jobs_table_and_runs() {
     let job = |name: &'static str, runs: Vec<JobRun>| JobOverview {
         name,
         schedule: "0 */5 * * * *".into(),
+        schedule_source: ScheduleSource::Daemon,
         next_run: Some(T0 + 270_000),
         enabled: true,
         lease: Some(JobLease {

@@ -9,7 +9,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, 
 use super::{Action, Draw, View};
 use crate::fmt;
 use crate::keymap::{Command, Scope};
-use crate::ops::JobOverview;
+use crate::ops::{JobOverview, ScheduleSource};
 use crate::theme::Theme;
 
 /// State of the Jobs tab.
@@ -150,6 +150,13 @@ impl Draw for JobsView {
         let mut lines = vec![Line::from(vec![
             Span::styled(format!(" {} ", job.name), t.header),
             Span::styled(format!("schedule `{}`", job.schedule), t.dim),
+            Span::styled(
+                match job.schedule_source {
+                    ScheduleSource::Daemon => " (the daemons')",
+                    ScheduleSource::ConsoleConfig => " (this console's config: no daemon has scheduled it yet)",
+                },
+                t.dim,
+            ),
         ])];
         if job.runs.is_empty() {
             lines.push(Line::from(Span::styled(
