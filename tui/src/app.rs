@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ratatui::buffer::Buffer;
-use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, MouseEventKind};
+use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
 use ratatui::{Frame, Terminal};
@@ -493,6 +493,20 @@ impl App {
             return;
         }
         if let Some(text) = &mut self.prompt {
+            // Readline's line keys: Ctrl-U clears, Ctrl-W drops the last word; no other Ctrl
+            // chord types its letter.
+            if key.modifiers.contains(KeyModifiers::CONTROL) {
+                match key.code {
+                    KeyCode::Char('u') => text.clear(),
+                    KeyCode::Char('w') => {
+                        let kept = text.trim_end().rfind(char::is_whitespace).map_or(0, |i| i + 1);
+                        text.truncate(kept);
+                    }
+                    KeyCode::Char('c') => self.prompt = None,
+                    _ => {}
+                }
+                return;
+            }
             match key.code {
                 KeyCode::Char(c) => text.push(c),
                 KeyCode::Backspace => {
@@ -502,6 +516,10 @@ impl App {
                 KeyCode::Enter => {
                     let text = self.prompt.take().unwrap_or_default();
                     let action = self.tabs.view_mut(self.tab).apply_filter(&text);
+                    // A filter that took clears the error a rejected one left in the footer.
+                    if !matches!(action, Some(Action::Toast(_))) && self.toast.as_ref().is_some_and(|t| t.error) {
+                        self.toast = None;
+                    }
                     if let Some(a) = action {
                         self.perform(a);
                     }

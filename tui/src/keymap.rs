@@ -60,6 +60,8 @@ pub enum Command {
     Back,
     /// Type a filter.
     Filter,
+    /// Drop the view's filter.
+    ClearFilter,
     /// Cycle the status filter.
     CycleStatus,
     /// Cycle the sort order.
@@ -124,6 +126,7 @@ pub const BINDINGS: &[Binding] = &[
         C::Filter,
         "filter",
     ),
+    b(S::Sessions, &[K::Esc], "clear the filter", C::ClearFilter, ""),
     b(
         S::Sessions,
         &[K::Char('f')],
@@ -151,6 +154,7 @@ pub const BINDINGS: &[Binding] = &[
         C::Filter,
         "filter",
     ),
+    b(S::Audit, &[K::Esc], "clear the filter", C::ClearFilter, ""),
     b(S::Alerts, &[K::Down, K::Char('j')], "down", C::Down, ""),
     b(S::Alerts, &[K::Up, K::Char('k')], "up", C::Up, ""),
     b(S::Alerts, &[K::Enter], "sample events", C::Open, "samples"),
@@ -162,10 +166,12 @@ pub const BINDINGS: &[Binding] = &[
         C::Filter,
         "filter",
     ),
+    b(S::Alerts, &[K::Esc], "clear the filter", C::ClearFilter, ""),
     b(S::Alerts, &[K::Char('v')], "show resolved too", C::ToggleResolved, ""),
     b(S::Jobs, &[K::Down, K::Char('j')], "down", C::Down, ""),
     b(S::Jobs, &[K::Up, K::Char('k')], "up", C::Up, ""),
     b(S::Jobs, &[K::Char('/')], "filter: job name", C::Filter, "filter"),
+    b(S::Jobs, &[K::Esc], "clear the filter", C::ClearFilter, ""),
     b(S::Detail, &[K::Esc, K::Backspace, K::Enter], "close", C::Back, "close"),
     b(S::Detail, &[K::Down, K::Char('j')], "scroll down", C::Down, ""),
     b(S::Detail, &[K::Up, K::Char('k')], "scroll up", C::Up, ""),

@@ -43,6 +43,12 @@ impl Screen {
             .expect("loop is running");
     }
 
+    fn ctrl(&self, c: char) {
+        self.keys
+            .send(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)))
+            .expect("loop is running");
+    }
+
     fn type_text(&self, text: &str) {
         for c in text.chars() {
             self.key(KeyCode::Char(c));
@@ -282,4 +288,60 @@ async fn read_only_refuses_reset(kind: DbKind) {
     d.stop().await;
 }
 
-on_both_backends!(reset_flow_filter_and_live_tail, read_only_refuses_reset);
+on_both_backends!(
+    reset_flow_filter_and_live_tail,
+    read_only_refuses_reset,
+    prompt_line_keys_and_esc_clear_filters,
+);
+
+/// Issue 19 points 1 and 2: a rejected filter's error leaves the footer once a filter takes;
+/// Ctrl-W and Ctrl-U edit the prompt (and type nothing); Esc on the list drops the filter.
+async fn prompt_line_keys_and_esc_clear_filters(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let d = TestDaemon::start(db.settings()).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(generate(&d).await);
+    }
+    let console = Arc::new(Console::open(db.settings(), true).await.expect("console"));
+    let mut s = Screen::start(console, 120, 30);
+    s.wait(Duration::from_secs(10), "the session list", |scr| {
+        ids.iter().all(|id| scr.contains(id.as_str()))
+    })
+    .await;
+
+    // A rejected filter: its error shows.
+    s.key(KeyCode::Char('/'));
+    s.type_text("nonsense");
+    s.key(KeyCode::Enter);
+    s.wait(Duration::from_secs(10), "the filter's error", |scr| {
+        scr.contains("`nonsense` is neither")
+    })
+    .await;
+
+    // Typed, then taken back with Ctrl-W (one word) and Ctrl-U (the line): only the prefix
+    // typed after them is applied, and the error is gone with it.
+    s.key(KeyCode::Char('/'));
+    s.type_text("more words");
+    s.ctrl('w');
+    s.type_text("x");
+    s.ctrl('u');
+    s.type_text(&ids[1][..8]);
+    s.key(KeyCode::Enter);
+    let filtered = s
+        .wait(Duration::from_secs(10), "the filtered list", |scr| {
+            scr.contains(&ids[1]) && !scr.contains(&ids[0]) && !scr.contains(&ids[2])
+        })
+        .await;
+    assert!(!filtered.contains("is neither"), "the old error stayed:\n{filtered}");
+    assert!(!filtered.contains("morex") && !filtered.contains("wu"), "{filtered}");
+
+    // Esc on the list drops the filter.
+    s.key(KeyCode::Esc);
+    s.wait(Duration::from_secs(10), "the whole list again", |scr| {
+        ids.iter().all(|id| scr.contains(id.as_str()))
+    })
+    .await;
+    s.quit().await;
+    d.stop().await;
+}

@@ -220,6 +220,32 @@ fn alerts_list_detail_and_empty() {
 }
 
 #[test]
+fn the_selection_follows_the_alert_when_the_list_reorders() {
+    // Acknowledging alert 2 sorts it below the open ones: the cursor must stay on alert 2.
+    let mut view = AlertsView {
+        rows: vec![
+            alert(1, AlertStatus::Open),
+            alert(2, AlertStatus::Open),
+            alert(3, AlertStatus::Open),
+        ],
+        loaded: true,
+        selected: 1,
+        ..Default::default()
+    };
+    view.set_rows(vec![
+        alert(1, AlertStatus::Open),
+        alert(3, AlertStatus::Open),
+        alert(2, AlertStatus::Acknowledged),
+    ]);
+    assert_eq!(view.visible()[view.selected].id, 2);
+    // Gone (resolved and hidden): the cursor keeps its position, within the list.
+    view.set_rows(vec![alert(1, AlertStatus::Open), alert(3, AlertStatus::Open)]);
+    assert_eq!(view.selected, 1);
+    view.set_rows(vec![alert(1, AlertStatus::Open)]);
+    assert_eq!(view.selected, 0);
+}
+
+#[test]
 fn jobs_table_and_runs() {
     let run = |n: i64, status: RunStatus| JobRun {
         id: n,

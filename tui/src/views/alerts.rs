@@ -40,11 +40,17 @@ impl AlertsView {
             .collect()
     }
 
-    /// New rows.
+    /// New rows. The selection follows the alert it was on (acknowledging reorders the list:
+    /// keeping the row position would put the cursor on another alert, and a second `a` would
+    /// acknowledge that one); when that alert is gone, it stays at the same position.
     pub fn set_rows(&mut self, rows: Vec<Alert>) {
+        let was = self.visible().get(self.selected).map(|a| a.id);
         self.rows = rows;
         self.loaded = true;
-        self.selected = self.selected.min(self.visible().len().saturating_sub(1));
+        let visible = self.visible();
+        self.selected = was
+            .and_then(|id| visible.iter().position(|a| a.id == id))
+            .unwrap_or_else(|| self.selected.min(visible.len().saturating_sub(1)));
     }
 
     fn draw_detail(&self, a: &Alert, events: &[AuditEvent], scroll: u16, area: Rect, buf: &mut Buffer, t: &Theme) {
@@ -135,6 +141,7 @@ impl View for AlertsView {
             Command::Open => return selected.map(Action::OpenAlert),
             Command::Acknowledge => return selected.map(Action::Acknowledge),
             Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
+            Command::ClearFilter if !self.filter_text.is_empty() => return self.apply_filter(""),
             Command::ToggleResolved => {
                 self.show_resolved = !self.show_resolved;
                 return Some(Action::ReloadAlerts);

@@ -163,6 +163,7 @@ impl View for AuditView {
             Command::Pause => self.paused = !self.paused,
             Command::Open => self.detail = self.rows.get(self.selected).cloned().map(|e| (e, 0)),
             Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
+            Command::ClearFilter if !self.filter_text.is_empty() => return self.apply_filter(""),
             _ => {}
         }
         None

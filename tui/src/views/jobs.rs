@@ -46,9 +46,13 @@ impl JobsView {
 
     /// New rows.
     pub fn set_rows(&mut self, rows: Vec<JobOverview>) {
+        let was = self.visible().get(self.selected).map(|j| j.name);
         self.rows = rows;
         self.loaded = true;
-        self.selected = self.selected.min(self.visible().len().saturating_sub(1));
+        let visible = self.visible();
+        self.selected = was
+            .and_then(|name| visible.iter().position(|j| j.name == name))
+            .unwrap_or_else(|| self.selected.min(visible.len().saturating_sub(1)));
     }
 }
 
@@ -72,6 +76,7 @@ impl View for JobsView {
             Command::Down => self.selected = (self.selected + 1).min(self.visible().len().saturating_sub(1)),
             Command::Up => self.selected = self.selected.saturating_sub(1),
             Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
+            Command::ClearFilter if !self.filter_text.is_empty() => return self.apply_filter(""),
             _ => {}
         }
         None

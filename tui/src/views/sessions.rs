@@ -256,6 +256,7 @@ impl View for SessionsView {
             Command::Open => self.selected_row().map(|r| Action::OpenSession(r.id)),
             Command::Reset => self.selected_row().map(|r| Action::AskReset(r.id)),
             Command::Filter => Some(Action::StartFilter(self.filter_text.clone())),
+            Command::ClearFilter if !self.filter_text.is_empty() => self.apply_filter(""),
             Command::CycleStatus => {
                 self.filter.status = match self.filter.status {
                     None => Some(SessionStatus::Active),
