@@ -146,9 +146,15 @@ impl Settings {
             }
             let key = rest.to_ascii_lowercase().replace("__", ".");
             // Lists and numbers are written as TOML/JSON values; anything else is a string.
-            let value = raw
-                .parse::<figment::value::Value>()
-                .unwrap_or_else(|_| figment::value::Value::from(raw.clone()));
+            // figment's escape handling slices by character index, so a backslash after
+            // non-ASCII text panics (found by the config fuzz target): such a value is taken
+            // as the plain string it is.
+            let value = if raw.contains('\\') && !raw.is_ascii() {
+                figment::value::Value::from(raw.clone())
+            } else {
+                raw.parse::<figment::value::Value>()
+                    .unwrap_or_else(|_| figment::value::Value::from(raw.clone()))
+            };
             figment = figment.merge(Serialized::default(&key, value).profile(figment::Profile::Default));
         }
         let settings: Settings = figment.extract().map_err(from_figment)?;
