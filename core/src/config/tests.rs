@@ -199,7 +199,11 @@ fn a_backslash_after_non_ascii_text_in_the_environment_is_an_error_not_a_panic()
     // figment's string unescaping indexes bytes by character count: these panicked.
     for (var, value, key) in [
         ("SESSIOND_LOG__LEVEL", "\"é\\n\"", "log.level"),
-        ("SESSIOND_SERVER__TRUSTED_PROXIES", "[\"é\\u0041\"]", "server.trusted_proxies"),
+        (
+            "SESSIOND_SERVER__TRUSTED_PROXIES",
+            "[\"é\\u0041\"]",
+            "server.trusted_proxies",
+        ),
     ] {
         let err = load(None, &[(var, value)]).expect_err(value);
         assert!(err.to_string().contains(key), "{value}: {err}");
