@@ -48,6 +48,15 @@ impl FsStore {
     fn path_of(&self, key: &str) -> Result<PathBuf, StorageError> {
         Ok(self.root.join(checked(key)?))
     }
+
+    /// Where a listing of `prefix` starts walking: only the directory part of the prefix
+    /// (listings skip the spool themselves).
+    fn listing_start(&self, prefix: &str) -> Result<PathBuf, StorageError> {
+        match prefix.rfind('/') {
+            Some(i) => self.path_of(&prefix[..i]),
+            None => Ok(self.root.clone()),
+        }
+    }
 }
 
 fn modified(meta: &std::fs::Metadata) -> DateTime<Utc> {
@@ -204,12 +213,8 @@ impl ObjectStore for FsStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
         let root = self.root.clone();
+        let start = self.listing_start(prefix)?;
         let prefix = prefix.to_owned();
-        // Walk only the directory part of the prefix; never the spool.
-        let start = match prefix.rfind('/') {
-            Some(i) => root.join(checked(&prefix[..i])?),
-            None => root.clone(),
-        };
         blocking(move || {
             let mut out = Vec::new();
             walk(&root, &start, &mut out).map_err(|e| unavailable("cannot list", &start, e))?;
@@ -226,10 +231,7 @@ impl ObjectStore for FsStore {
         limit: usize,
     ) -> Result<Vec<ObjectInfo>, StorageError> {
         let root = self.root.clone();
-        let start = match prefix.rfind('/') {
-            Some(i) => root.join(checked(&prefix[..i])?),
-            None => root.clone(),
-        };
+        let start = self.listing_start(prefix)?;
         let prefix = prefix.to_owned();
         let after = after.map(str::to_owned);
         blocking(move || {
