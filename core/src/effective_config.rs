@@ -10,6 +10,7 @@ use crate::config::{ENV_PREFIX, REDACTED, Settings};
 pub fn to_toml(settings: &Settings) -> Result<String, String> {
     // A `Secret` serializes as `REDACTED` and a `SecretUrl` with its password as `***`, always.
     let text = toml::to_string(settings).map_err(|e| format!("cannot write the configuration as TOML: {e}"))?;
+    let secret = toml_escaped_placeholder();
     let mut out = String::with_capacity(text.len());
     let mut table = String::new();
     let mut in_array = false;
@@ -20,10 +21,10 @@ pub fn to_toml(settings: &Settings) -> Result<String, String> {
         }
         match line.split_once(" = ") {
             // An entry of a `[[list]]` has no environment variable: its secret goes here.
-            Some((key, value)) if value.trim() == toml_escaped_placeholder() && in_array => {
+            Some((key, value)) if value.trim() == secret && in_array => {
                 out.push_str(&format!("# {key} = (secret, not shown; write it here)\n"));
             }
-            Some((key, value)) if value.trim() == toml_escaped_placeholder() => {
+            Some((key, value)) if value.trim() == secret => {
                 let path = if table.is_empty() {
                     key.to_owned()
                 } else {
