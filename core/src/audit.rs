@@ -46,10 +46,12 @@ event_types! {
     RequestError => "request.error",
     AlertRaised => "alert.raised",
     AlertAcknowledged => "alert.acknowledged",
+    AlertUnacknowledged => "alert.unacknowledged",
     NotificationSent => "notification.sent",
     NotificationFailed => "notification.failed",
     JobCompleted => "job.completed",
     JobFailed => "job.failed",
+    JobRequested => "job.requested",
     DependencyDown => "dependency.down",
     DependencyUp => "dependency.up",
 }

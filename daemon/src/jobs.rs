@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sessiond_core::Settings;
-use sessiond_core::jobs::{JobContext, JobDef, RunOutcome, registry, run_tick, scheduled_tick};
+use sessiond_core::jobs::{
+    JobContext, JobDef, REQUEST_POLL, RunOutcome, registry, run_requested, run_tick, scheduled_tick,
+};
 use sessiond_core::mailer::Mailer;
 use sessiond_core::storage::ObjectStore;
 use sessiond_core::store::Store;
@@ -76,6 +78,7 @@ pub struct Scheduler {
     /// Each run holds a read guard; shutdown takes the write side to wait for them.
     in_flight: Arc<RwLock<()>>,
     refresher: tokio::task::JoinHandle<()>,
+    requests: tokio::task::JoinHandle<()>,
 }
 
 /// Start the scheduler with every registered job, reporting to `metrics`.
@@ -107,13 +110,50 @@ pub async fn start(ctx: JobContext, metrics: JobMetrics) -> Result<Scheduler, Jo
         })?;
     }
     inner.start().await.map_err(sched_err)?;
-    let refresher = tokio::spawn(refresh_last_successes(ctx.clone(), metrics));
+    let refresher = tokio::spawn(refresh_last_successes(ctx.clone(), metrics.clone()));
+    let requests = tokio::spawn(run_requests(ctx.clone(), in_flight.clone(), metrics));
     tracing::info!(holder = %ctx.holder, "job scheduler started");
     Ok(Scheduler {
         inner,
         in_flight,
         refresher,
+        requests,
     })
+}
+
+/// Every [`REQUEST_POLL`], run the jobs operators asked for from the console ("run now",
+/// `job_requests`); each request is taken by exactly one daemon and runs under the job's lease.
+async fn run_requests(ctx: JobContext, in_flight: Arc<RwLock<()>>, metrics: JobMetrics) {
+    let mut every = tokio::time::interval(REQUEST_POLL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Ok(_guard) = in_flight.try_read() else {
+            return; // shutting down
+        };
+        let started = std::time::Instant::now();
+        match run_requested(&ctx).await {
+            Ok(runs) => {
+                for r in runs {
+                    let Some(name) = registry().into_iter().map(|j| j.name).find(|n| *n == r.job) else {
+                        continue;
+                    };
+                    match r.outcome {
+                        Some(RunOutcome::Succeeded { .. }) => {
+                            metrics.observe_run(name, true, started.elapsed().as_secs_f64());
+                            metrics.set_last_success(name, chrono::Utc::now());
+                        }
+                        Some(RunOutcome::Failed { .. }) => {
+                            metrics.observe_run(name, false, started.elapsed().as_secs_f64())
+                        }
+                        // Given back while the job runs elsewhere; not a skipped tick.
+                        Some(RunOutcome::Skipped | RunOutcome::TickTaken) | None => {}
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "requested job runs: cannot read or run them"),
+        }
+    }
 }
 
 /// Keep `sessiond_job_last_success_timestamp_seconds` current from the shared `job_runs`.
@@ -221,12 +261,17 @@ impl Scheduler {
         if let Err(e) = self.inner.shutdown().await {
             tracing::warn!(error = %e, "job scheduler shutdown");
         }
-        if tokio::time::timeout(grace, self.in_flight.write()).await.is_err() {
+        let drained = tokio::time::timeout(grace, self.in_flight.write()).await;
+        if drained.is_err() {
             tracing::warn!(
                 ?grace,
                 "jobs still running at shutdown; they are abandoned (their leases expire)"
             );
         }
+        // A requested run in flight holds a read guard like a scheduled one; with the write
+        // side held, no new one starts before the poller is stopped.
+        self.requests.abort();
+        drop(drained);
     }
 }
 

@@ -17,6 +17,7 @@ use ratatui::text::{Line, Span};
 use ratatui::{Frame, Terminal};
 use sessiond_core::store::alerts::Alert;
 use sessiond_core::store::console::SessionSummary;
+use sessiond_core::store::jobs::RunRequest;
 use tokio::sync::{mpsc, watch};
 
 use crate::keymap::{Command, Scope, command_for};
@@ -28,7 +29,7 @@ use crate::views::confirm::{ConfirmView, Pending};
 use crate::views::header::{HeaderView, footer_line, tabs_line};
 use crate::views::help::HelpView;
 use crate::views::sessions::SessionDetail;
-use crate::views::{Action, Tab, Tabs, Themed};
+use crate::views::{Action, Tab, Tabs, Themed, View};
 
 /// Audit tail poll interval (new events are on screen within one poll plus one frame).
 pub const POLL: Duration = Duration::from_millis(250);
@@ -79,6 +80,8 @@ pub enum Msg {
     Jobs(Result<Vec<JobOverview>, ConsoleError>),
     /// Webhook deliveries and the audit chain's state (Jobs tab).
     AuditHealth(Result<AuditHealth, ConsoleError>),
+    /// Each job's latest run request (Jobs tab).
+    JobRequests(Result<Vec<RunRequest>, ConsoleError>),
     /// An action finished: toast text, and what to reload.
     Done(Result<String, ConsoleError>, Reload),
 }
@@ -90,6 +93,8 @@ pub enum Reload {
     Sessions,
     /// The alerts.
     Alerts,
+    /// The jobs.
+    Jobs,
 }
 
 /// A toast in the footer.
@@ -100,6 +105,27 @@ pub struct Toast {
     pub error: bool,
     /// When it goes away.
     pub until: Instant,
+}
+
+/// Where `y` puts text. The terminal's clipboard by default ([`osc52`] on stdout: it works
+/// over SSH and, with `set-clipboard on`, in tmux); tests record it instead.
+pub type Clipboard = Box<dyn FnMut(&str) -> std::io::Result<()> + Send>;
+
+/// The OSC 52 sequence that puts `text` on the terminal's clipboard.
+pub fn osc52(text: &str) -> String {
+    use ratatui::crossterm::Command as _;
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = ratatui::crossterm::clipboard::CopyToClipboard::to_clipboard_from(text).write_ansi(&mut out);
+    out
+}
+
+fn terminal_clipboard() -> Clipboard {
+    Box::new(|text| {
+        let mut out = std::io::stdout();
+        out.write_all(osc52(text).as_bytes())?;
+        out.flush()
+    })
 }
 
 /// Start-up options of the console.
@@ -142,6 +168,7 @@ pub struct App {
     last_counts: Option<Instant>,
     trace: Option<Trace>,
     first_page_traced: bool,
+    clipboard: Clipboard,
 }
 
 impl App {
@@ -172,7 +199,13 @@ impl App {
             last_counts: None,
             trace: None,
             first_page_traced: false,
+            clipboard: terminal_clipboard(),
         }
+    }
+
+    /// Send `y`'s copies to `clipboard` instead of the terminal.
+    pub fn set_clipboard(&mut self, clipboard: Clipboard) {
+        self.clipboard = clipboard;
     }
 
     /// Write timings to `path` (first frame, first page, every page query).
@@ -256,8 +289,9 @@ impl App {
         if self.toast.as_ref().is_some_and(|t| Instant::now() >= t.until) {
             self.toast = None;
         }
+        // Paused too: what arrives is held and counted ("+N new") for the resume.
         let audit = &self.tabs.audit;
-        if !audit.paused && audit.loaded && !self.audit_polling {
+        if audit.loaded && !self.audit_polling {
             self.audit_polling = true;
             let c = self.console.clone();
             let generation = audit.generation;
@@ -321,6 +355,42 @@ impl App {
                     Msg::Done(result, Reload::Alerts)
                 });
             }
+            Action::Unacknowledge(id) => {
+                if self.console.read_only {
+                    self.toast(ConsoleError::ReadOnly.to_string(), true);
+                    return;
+                }
+                self.spawn(async move {
+                    let result = match c.unacknowledge(id).await {
+                        Ok(true) => Ok(format!("alert #{id} is open again")),
+                        Ok(false) => Err(ConsoleError::AlertNotAcknowledged(id)),
+                        Err(e) => Err(e),
+                    };
+                    Msg::Done(result, Reload::Alerts)
+                });
+            }
+            Action::AskRunJob(job) => {
+                if self.console.read_only {
+                    self.toast(ConsoleError::ReadOnly.to_string(), true);
+                    return;
+                }
+                self.confirm = Some(ConfirmView::run_job(job));
+            }
+            Action::Copy(text) => match (self.clipboard)(&text) {
+                Ok(()) => self.toast(format!("copied {text}"), false),
+                Err(e) => self.toast(format!("cannot copy: {e}"), true),
+            },
+            Action::AuditFor(filter) => {
+                self.switch_tab(Tab::Audit);
+                self.tabs.audit.detail = None;
+                if let Some(a) = self.tabs.audit.apply_filter(&filter) {
+                    self.perform(a);
+                }
+            }
+            Action::ShowSession(id) => {
+                self.switch_tab(Tab::Sessions);
+                self.perform(Action::OpenSession(id));
+            }
             Action::ReloadAlerts => {
                 let include_resolved = self.tabs.alerts.show_resolved;
                 self.spawn(async move { Msg::Alerts(c.alerts(include_resolved).await) });
@@ -329,6 +399,8 @@ impl App {
                 self.spawn(async move { Msg::Jobs(c.jobs(Utc::now(), 10).await) });
                 let c = self.console.clone();
                 self.spawn(async move { Msg::AuditHealth(c.audit_health().await) });
+                let c = self.console.clone();
+                self.spawn(async move { Msg::JobRequests(c.run_requests().await) });
             }
             Action::StartFilter(text) => self.prompt = Some(text),
             Action::Toast(text) => self.toast(text, true),
@@ -349,6 +421,16 @@ impl App {
                     )
                 });
                 Msg::Done(result, Reload::Sessions)
+            }),
+            Pending::RunJob(job) => self.spawn(async move {
+                let result = c.request_job_run(job).await.map(|(id, new)| {
+                    if new {
+                        format!("run of {job} requested (#{id}): a daemon with jobs enabled runs it within seconds")
+                    } else {
+                        format!("a run of {job} is already requested (#{id}); nothing added")
+                    }
+                });
+                Msg::Done(result, Reload::Jobs)
             }),
         }
     }
@@ -428,6 +510,10 @@ impl App {
                 Ok(health) => self.tabs.jobs.health = Some(health),
                 Err(e) => self.toast(format!("loading webhook state failed: {e}"), true),
             },
+            Msg::JobRequests(r) => match r {
+                Ok(requests) => self.tabs.jobs.requests = requests,
+                Err(e) => self.toast(format!("loading run requests failed: {e}"), true),
+            },
             Msg::Done(result, reload) => {
                 match result {
                     Ok(text) => self.toast(text, false),
@@ -448,6 +534,7 @@ impl App {
                             self.perform(Action::OpenAlert(id));
                         }
                     }
+                    Reload::Jobs => self.perform(Action::ReloadJobs),
                 }
                 self.header_loading = false;
                 self.last_counts = None;

@@ -23,8 +23,15 @@ pub enum Scope {
     Alerts,
     /// The Jobs tab.
     Jobs,
-    /// An open detail pane (audit event, alert).
+    /// An open audit event.
     Detail,
+    /// An open alert.
+    AlertDetail,
+    /// An open job.
+    JobDetail,
+    /// Moving in a list or a pane: every scope above has these keys (a scope may bind one of
+    /// them to something else).
+    Navigation,
 }
 
 /// What a key asks for.
@@ -52,8 +59,10 @@ pub enum Command {
     PageDown,
     /// Previous page.
     PageUp,
-    /// First row.
+    /// First row (page, line).
     Top,
+    /// Last row (page, line).
+    Bottom,
     /// Open the selected row.
     Open,
     /// Close a pane or overlay.
@@ -64,14 +73,26 @@ pub enum Command {
     ClearFilter,
     /// Cycle the status filter.
     CycleStatus,
-    /// Cycle the sort order.
+    /// Sort by the next column.
     CycleSort,
+    /// Reverse the sort order.
+    ReverseSort,
+    /// Copy the selected UUID to the clipboard.
+    Copy,
+    /// Show the selected item's audit events in the Audit tab.
+    Events,
+    /// Open the selected event's session.
+    OpenSession,
     /// Reset the selected session.
     Reset,
     /// Pause or resume the live tail.
     Pause,
     /// Acknowledge the selected alert.
     Acknowledge,
+    /// Put the selected acknowledged alert back to open.
+    Unacknowledge,
+    /// Ask a daemon to run the selected job now.
+    RunJob,
     /// Show resolved alerts too.
     ToggleResolved,
 }
@@ -111,14 +132,12 @@ use Command as C;
 use KeyCode as K;
 use Scope as S;
 
-/// The keymap. View bindings come before global ones so a view may take over a key.
+/// The keymap. View bindings come before the navigation and global ones so a view may take
+/// over a key.
 pub const BINDINGS: &[Binding] = &[
-    b(S::Sessions, &[K::Down, K::Char('j')], "down", C::Down, ""),
-    b(S::Sessions, &[K::Up, K::Char('k')], "up", C::Up, ""),
-    b(S::Sessions, &[K::PageDown, K::Char(' ')], "next page", C::PageDown, ""),
-    b(S::Sessions, &[K::PageUp, K::Char('b')], "previous page", C::PageUp, ""),
-    b(S::Sessions, &[K::Home, K::Char('g')], "first page", C::Top, ""),
     b(S::Sessions, &[K::Enter], "details", C::Open, "open"),
+    b(S::Sessions, &[K::Char('e')], "its audit events", C::Events, ""),
+    b(S::Sessions, &[K::Char('y')], "copy the UUID", C::Copy, ""),
     b(
         S::Sessions,
         &[K::Char('/')],
@@ -134,18 +153,22 @@ pub const BINDINGS: &[Binding] = &[
         C::CycleStatus,
         "status",
     ),
-    b(S::Sessions, &[K::Char('s')], "cycle sort", C::CycleSort, "sort"),
+    b(S::Sessions, &[K::Char('s')], "sort column", C::CycleSort, "sort"),
+    b(S::Sessions, &[K::Char('S')], "reverse", C::ReverseSort, ""),
     b(S::Sessions, &[K::Char('r')], "reset session", C::Reset, "reset"),
     b(S::SessionDetail, &[K::Esc, K::Backspace], "back", C::Back, "back"),
+    b(
+        S::SessionDetail,
+        &[K::Char('e')],
+        "its audit events",
+        C::Events,
+        "events",
+    ),
+    b(S::SessionDetail, &[K::Char('y')], "copy the UUID", C::Copy, ""),
     b(S::SessionDetail, &[K::Char('r')], "reset session", C::Reset, "reset"),
-    b(S::SessionDetail, &[K::Down, K::Char('j')], "scroll down", C::Down, ""),
-    b(S::SessionDetail, &[K::Up, K::Char('k')], "scroll up", C::Up, ""),
-    b(S::Audit, &[K::Down, K::Char('j')], "down", C::Down, ""),
-    b(S::Audit, &[K::Up, K::Char('k')], "up", C::Up, ""),
-    b(S::Audit, &[K::PageDown, K::Char(' ')], "page down", C::PageDown, ""),
-    b(S::Audit, &[K::PageUp, K::Char('b')], "page up", C::PageUp, ""),
-    b(S::Audit, &[K::Home, K::Char('g')], "newest", C::Top, ""),
     b(S::Audit, &[K::Enter], "event metadata", C::Open, "metadata"),
+    b(S::Audit, &[K::Char('o')], "open its session", C::OpenSession, ""),
+    b(S::Audit, &[K::Char('y')], "copy its session UUID", C::Copy, ""),
     b(S::Audit, &[K::Char('p')], "pause / resume", C::Pause, "pause"),
     b(
         S::Audit,
@@ -155,10 +178,18 @@ pub const BINDINGS: &[Binding] = &[
         "filter",
     ),
     b(S::Audit, &[K::Esc], "clear the filter", C::ClearFilter, ""),
-    b(S::Alerts, &[K::Down, K::Char('j')], "down", C::Down, ""),
-    b(S::Alerts, &[K::Up, K::Char('k')], "up", C::Up, ""),
+    b(S::Audit, &[K::Char('s')], "sort column", C::CycleSort, ""),
+    b(S::Audit, &[K::Char('S')], "reverse", C::ReverseSort, ""),
     b(S::Alerts, &[K::Enter], "sample events", C::Open, "samples"),
     b(S::Alerts, &[K::Char('a')], "acknowledge", C::Acknowledge, "ack"),
+    b(S::Alerts, &[K::Char('u')], "un-acknowledge", C::Unacknowledge, ""),
+    b(
+        S::Alerts,
+        &[K::Char('e')],
+        "the subject's audit events",
+        C::Events,
+        "events",
+    ),
     b(
         S::Alerts,
         &[K::Char('/')],
@@ -168,14 +199,59 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(S::Alerts, &[K::Esc], "clear the filter", C::ClearFilter, ""),
     b(S::Alerts, &[K::Char('v')], "show resolved too", C::ToggleResolved, ""),
-    b(S::Jobs, &[K::Down, K::Char('j')], "down", C::Down, ""),
-    b(S::Jobs, &[K::Up, K::Char('k')], "up", C::Up, ""),
+    b(S::Alerts, &[K::Char('s')], "sort column", C::CycleSort, ""),
+    b(S::Alerts, &[K::Char('S')], "reverse", C::ReverseSort, ""),
+    b(S::Jobs, &[K::Enter], "details and runs", C::Open, "open"),
+    b(S::Jobs, &[K::Char('r')], "run now (asks first)", C::RunJob, "run"),
     b(S::Jobs, &[K::Char('/')], "filter: job name", C::Filter, "filter"),
     b(S::Jobs, &[K::Esc], "clear the filter", C::ClearFilter, ""),
+    b(S::Jobs, &[K::Char('s')], "sort column", C::CycleSort, ""),
+    b(S::Jobs, &[K::Char('S')], "reverse", C::ReverseSort, ""),
     b(S::Detail, &[K::Esc, K::Backspace, K::Enter], "close", C::Back, "close"),
-    b(S::Detail, &[K::Down, K::Char('j')], "scroll down", C::Down, ""),
-    b(S::Detail, &[K::Up, K::Char('k')], "scroll up", C::Up, ""),
-    b(S::Detail, &[K::Char('a')], "acknowledge (alert)", C::Acknowledge, ""),
+    b(
+        S::Detail,
+        &[K::Char('o')],
+        "open its session",
+        C::OpenSession,
+        "session",
+    ),
+    b(S::Detail, &[K::Char('y')], "copy its session UUID", C::Copy, ""),
+    b(
+        S::AlertDetail,
+        &[K::Esc, K::Backspace, K::Enter],
+        "close",
+        C::Back,
+        "close",
+    ),
+    b(S::AlertDetail, &[K::Char('a')], "acknowledge", C::Acknowledge, "ack"),
+    b(S::AlertDetail, &[K::Char('u')], "un-acknowledge", C::Unacknowledge, ""),
+    b(
+        S::AlertDetail,
+        &[K::Char('e')],
+        "the subject's audit events",
+        C::Events,
+        "events",
+    ),
+    b(
+        S::JobDetail,
+        &[K::Esc, K::Backspace, K::Enter],
+        "close",
+        C::Back,
+        "close",
+    ),
+    b(S::JobDetail, &[K::Char('r')], "run now (asks first)", C::RunJob, "run"),
+    b(S::Navigation, &[K::Down, K::Char('j')], "down", C::Down, ""),
+    b(S::Navigation, &[K::Up, K::Char('k')], "up", C::Up, ""),
+    b(
+        S::Navigation,
+        &[K::PageDown, K::Char(' ')],
+        "page down",
+        C::PageDown,
+        "",
+    ),
+    b(S::Navigation, &[K::PageUp, K::Char('b')], "page up", C::PageUp, ""),
+    b(S::Navigation, &[K::Home, K::Char('g')], "first", C::Top, ""),
+    b(S::Navigation, &[K::End, K::Char('G')], "last", C::Bottom, ""),
     b(S::Global, &[K::Tab], "next tab", C::NextTab, ""),
     b(S::Global, &[K::BackTab], "previous tab", C::PrevTab, ""),
     b(S::Global, &[K::Char('R')], "reload", C::Refresh, ""),
@@ -195,7 +271,10 @@ pub fn command_for(scope: Scope, key: KeyEvent) -> Option<Command> {
             .find(|b| b.scope == s && b.keys.contains(&key.code))
             .map(|b| b.command)
     };
-    find(scope).or_else(|| find(S::Global)).or_else(|| tab_key(key.code))
+    find(scope)
+        .or_else(|| find(S::Navigation))
+        .or_else(|| find(S::Global))
+        .or_else(|| tab_key(key.code))
 }
 
 /// `1`, `2`, … switch to the tabs of [`Tab::ALL`] in order (any view, unless it binds the digit).
@@ -226,23 +305,58 @@ pub fn key_name(code: &KeyCode) -> String {
         K::PageUp => "PgUp".into(),
         K::PageDown => "PgDn".into(),
         K::Home => "Home".into(),
+        K::End => "End".into(),
         other => format!("{other:?}"),
     }
 }
 
-/// `(keys, label)` of every binding of `scope` and then the global ones, for the help overlay.
-/// The tab keys share one line (after "previous tab") so the overlay fits an 80×24 terminal.
-pub fn help_entries(scope: Scope) -> Vec<(String, &'static str)> {
-    let mut entries = Vec::new();
-    for b in BINDINGS.iter().filter(|b| b.scope == scope) {
-        entries.push((b.keys.iter().map(key_name).collect::<Vec<_>>().join("/"), b.label));
-    }
-    for b in BINDINGS.iter().filter(|b| b.scope == S::Global) {
-        entries.push((b.keys.iter().map(key_name).collect::<Vec<_>>().join("/"), b.label));
-        if b.command == C::PrevTab {
-            entries.push(tab_help());
+/// Two bindings the help shows on one line (`↓/j ↑/k  down / up`), so it fits 80×24.
+fn paired(first: Command, second: Command) -> bool {
+    matches!(
+        (first, second),
+        (C::Down, C::Up)
+            | (C::PageDown, C::PageUp)
+            | (C::Top, C::Bottom)
+            | (C::NextTab, C::PrevTab)
+            | (C::CycleSort, C::ReverseSort)
+    )
+}
+
+/// The help lines of `scope`'s bindings, pairs on one line.
+fn scope_help(scope: Scope, entries: &mut Vec<(String, String)>) {
+    let keys = |b: &Binding| b.keys.iter().map(key_name).collect::<Vec<_>>().join("/");
+    let bindings: Vec<&Binding> = BINDINGS.iter().filter(|b| b.scope == scope).collect();
+    let mut i = 0;
+    while let Some(b) = bindings.get(i) {
+        match bindings.get(i + 1).filter(|next| paired(b.command, next.command)) {
+            Some(next) => {
+                entries.push((
+                    format!("{} {}", keys(b), keys(next)),
+                    format!("{} / {}", b.label, next.label),
+                ));
+                i += 2;
+            }
+            None => {
+                entries.push((keys(b), b.label.to_owned()));
+                i += 1;
+            }
+        }
+        if entries.last().is_some_and(|(_, label)| label.ends_with("previous tab")) {
+            let (keys, titles) = tab_help();
+            entries.push((keys, titles.to_owned()));
         }
     }
+}
+
+/// `(keys, label)` of every binding of `scope`, then the navigation and global ones, for the
+/// help overlay. Pairs (down / up, …) and the tab keys share a line so it fits 80×24.
+pub fn help_entries(scope: Scope) -> Vec<(String, String)> {
+    let mut entries = Vec::new();
+    scope_help(scope, &mut entries);
+    if scope != S::Global && scope != S::Navigation {
+        scope_help(S::Navigation, &mut entries);
+    }
+    scope_help(S::Global, &mut entries);
     entries
 }
 
@@ -270,14 +384,30 @@ mod tests {
         assert_eq!(command_for(S::Global, key(past)), None);
         assert_eq!(command_for(S::Global, key('0')), None);
         let help = help_entries(S::Global);
-        assert!(help.contains(&(format!("1-{}", Tab::ALL.len()), "Sessions / Audit / Alerts / Jobs")));
+        assert!(help.contains(&(
+            format!("1-{}", Tab::ALL.len()),
+            "Sessions / Audit / Alerts / Jobs".to_owned()
+        )));
     }
 
     #[test]
     fn help_fits_the_body_of_an_80x24_terminal() {
         // 24 rows minus header (2), tabs (1) and footer (1); the overlay has a border.
-        for scope in [S::Sessions, S::SessionDetail, S::Audit, S::Alerts, S::Jobs, S::Detail] {
-            assert!(help_entries(scope).len() + 2 <= 20, "{scope:?}");
+        for scope in [
+            S::Sessions,
+            S::SessionDetail,
+            S::Audit,
+            S::Alerts,
+            S::Jobs,
+            S::Detail,
+            S::AlertDetail,
+            S::JobDetail,
+        ] {
+            let help = help_entries(scope);
+            assert!(help.len() + 2 <= 20, "{scope:?}: {} lines", help.len());
+            let width = help.iter().map(|(k, l)| k.chars().count() + l.chars().count()).max();
+            // " keys  label" plus the border and a margin.
+            assert!(width.unwrap_or(0) + 6 <= 80, "{scope:?} too wide");
         }
     }
 
@@ -287,6 +417,35 @@ mod tests {
         assert_eq!(command_for(Scope::Sessions, key(K::Char('r'))), Some(C::Reset));
         assert_eq!(command_for(Scope::Audit, key(K::Char('r'))), None);
         assert_eq!(command_for(Scope::Audit, key(K::Char('q'))), Some(C::Quit));
+        // Every view moves with the same keys, and a detail may take one over (Enter closes).
+        for scope in [
+            S::Sessions,
+            S::SessionDetail,
+            S::Audit,
+            S::Alerts,
+            S::Jobs,
+            S::Detail,
+            S::AlertDetail,
+            S::JobDetail,
+        ] {
+            for (code, command) in [
+                (K::Char('j'), C::Down),
+                (K::Char('k'), C::Up),
+                (K::PageDown, C::PageDown),
+                (K::PageUp, C::PageUp),
+                (K::Char('g'), C::Top),
+                (K::Home, C::Top),
+                (K::Char('G'), C::Bottom),
+                (K::End, C::Bottom),
+            ] {
+                assert_eq!(command_for(scope, key(code)), Some(command), "{scope:?} {code:?}");
+            }
+            let help = help_entries(scope);
+            assert!(
+                help.iter().any(|(k, l)| k == "Home/g End/G" && l == "first / last"),
+                "{scope:?}"
+            );
+        }
         assert_eq!(
             command_for(Scope::Jobs, KeyEvent::new(K::Char('c'), KeyModifiers::CONTROL)),
             Some(C::Quit)

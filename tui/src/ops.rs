@@ -20,7 +20,7 @@ use sessiond_core::session::{SessionError, SessionService};
 use sessiond_core::store::alerts::Alert;
 use sessiond_core::store::console::{JobLease, SessionPageQuery, SessionSummary, UploadSummary};
 use sessiond_core::store::deletions::DeletionBacklog;
-use sessiond_core::store::jobs::JobRun;
+use sessiond_core::store::jobs::{JobRun, RunRequest};
 use sessiond_core::store::{self, Backend, StatusCounts, Store, StoreError};
 use sessiond_core::writer::{BatchWriter, WriterHandle, WriterOptions};
 use tokio::sync::Mutex;
@@ -83,6 +83,9 @@ pub enum ConsoleError {
     /// Only open alerts can be acknowledged.
     #[error("alert #{0} is not open")]
     AlertNotOpen(i64),
+    /// Only acknowledged alerts can be un-acknowledged.
+    #[error("alert #{0} is not acknowledged")]
+    AlertNotAcknowledged(i64),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -339,6 +342,50 @@ impl Console {
             .store
             .acknowledge_alert(alert_id, &origin.actor.to_stored(), now.timestamp_millis(), &event)
             .await?)
+    }
+
+    /// Put an acknowledged alert back to open and audit it (`alert.unacknowledged`, with who
+    /// had acknowledged it). False if the alert is not acknowledged.
+    pub async fn unacknowledge(&self, alert_id: i64) -> Result<bool, ConsoleError> {
+        if self.read_only {
+            return Err(ConsoleError::ReadOnly);
+        }
+        let event = NewEvent::new(
+            &self.origin(),
+            now_millis(),
+            EventType::AlertUnacknowledged,
+            Severity::Info,
+            None,
+            json!({}),
+        );
+        Ok(self.store.unacknowledge_alert(alert_id, &event).await?)
+    }
+
+    /// Ask the daemons to run `job` now (`job_requests`, audited as `job.requested`): the
+    /// console cannot run a job itself (it has neither the object store nor the mailer, by
+    /// design), so a daemon with jobs enabled takes the request on its next poll and runs the
+    /// job under its lease. Returns the request's id and whether it is new (false: one was
+    /// already waiting, and nothing was written).
+    pub async fn request_job_run(&self, job: JobName) -> Result<(i64, bool), ConsoleError> {
+        if self.read_only {
+            return Err(ConsoleError::ReadOnly);
+        }
+        let origin = self.origin();
+        let now = now_millis();
+        let event = NewEvent::new(&origin, now, EventType::JobRequested, Severity::Info, None, json!({}));
+        Ok(self
+            .store
+            .request_run(job.as_str(), &origin.actor.to_stored(), now, &event)
+            .await?)
+    }
+
+    /// Each job's latest run request.
+    pub async fn run_requests(&self) -> Result<Vec<RunRequest>, ConsoleError> {
+        let mut out = Vec::new();
+        for job in JobName::ALL {
+            out.extend(self.store.run_requests(job.as_str(), 1).await?);
+        }
+        Ok(out)
     }
 
     /// Webhook deliveries and the audit chain's state (verified once per session, when a key

@@ -17,7 +17,7 @@ fn key(r: &SessionSummary, sort: SessionSort) -> (i64, uuid::Uuid) {
     match sort {
         SessionSort::CreatedDesc | SessionSort::CreatedAsc => (r.created_at, r.id),
         SessionSort::LastSeenDesc | SessionSort::LastSeenAsc => (r.last_seen_at, r.id),
-        SessionSort::Id => (0, r.id),
+        SessionSort::Id | SessionSort::IdDesc => (0, r.id),
     }
 }
 
@@ -62,9 +62,10 @@ async fn paging_visits_every_row_once_in_order(kind: DbKind) {
             let ids: HashSet<_> = seen.iter().map(|r| r.id).collect();
             assert_eq!(ids.len(), seen.len(), "no row twice ({sort:?})");
             let keys: Vec<_> = seen.iter().map(|r| key(r, sort)).collect();
-            let ordered = match sort {
-                SessionSort::CreatedDesc | SessionSort::LastSeenDesc => keys.windows(2).all(|w| w[0] > w[1]),
-                _ => keys.windows(2).all(|w| w[0] < w[1]),
+            let ordered = if sort.descending() {
+                keys.windows(2).all(|w| w[0] > w[1])
+            } else {
+                keys.windows(2).all(|w| w[0] < w[1])
             };
             assert!(ordered, "{sort:?} order");
             assert!(seen.iter().all(|r| filter.status.is_none_or(|s| r.status == s)));
@@ -120,7 +121,7 @@ macro_rules! bind_page {
             query.bind(r.low).bind(r.high).bind(status)
         } else if let Some(ip) = q.filter.last_ip.clone() {
             query.bind(ip).bind(status)
-        } else if q.sort == SessionSort::Id {
+        } else if matches!(q.sort, SessionSort::Id | SessionSort::IdDesc) {
             query.bind(uuid::Uuid::nil()).bind(uuid::Uuid::max()).bind(status)
         } else if let Some(s) = status {
             query.bind(s)

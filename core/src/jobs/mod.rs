@@ -188,6 +188,72 @@ pub async fn run_job(ctx: &JobContext, job: JobDef) -> Result<RunOutcome, crate:
     run(ctx, job, None).await
 }
 
+/// What happened to one run requested from the console ([`run_requested`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestedRun {
+    /// `job_requests.id`.
+    pub request_id: i64,
+    /// The job's name as requested.
+    pub job: String,
+    /// How the run ended; `None` when the job is unknown to this daemon (the request is closed
+    /// without a run).
+    pub outcome: Option<RunOutcome>,
+}
+
+/// How often a daemon looks for runs requested from the console.
+pub const REQUEST_POLL: Duration = Duration::from_secs(2);
+
+/// Run what operators asked for from the console ("run now", `job_requests`): take each
+/// pending request (one conditional update, so exactly one daemon takes it), run its job now
+/// under the lease exactly as `sessiond run-job` does, and record the run on the request. A
+/// request whose job is running elsewhere (lease held) is given back and runs on a later poll,
+/// after that run. One request per job per call.
+pub async fn run_requested(ctx: &JobContext) -> Result<Vec<RequestedRun>, crate::store::StoreError> {
+    let store = &ctx.store;
+    let mut done = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for request in store.pending_run_requests(100).await? {
+        if !seen.insert(request.job.clone()) {
+            continue;
+        }
+        if !store.claim_run_request(request.id, &ctx.holder, Utc::now()).await? {
+            continue; // another daemon took it
+        }
+        let Some(job) = find(&request.job) else {
+            tracing::warn!(job = %request.job, request = request.id, "run requested for an unknown job");
+            store.finish_run_request(request.id, None, Utc::now()).await?;
+            done.push(RequestedRun {
+                request_id: request.id,
+                job: request.job,
+                outcome: None,
+            });
+            continue;
+        };
+        let outcome = match run(ctx, job, None).await {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = store.release_run_request(request.id, &ctx.holder).await;
+                return Err(e);
+            }
+        };
+        match &outcome {
+            RunOutcome::Succeeded { run_id, .. } | RunOutcome::Failed { run_id, .. } => {
+                store.finish_run_request(request.id, Some(*run_id), Utc::now()).await?;
+            }
+            RunOutcome::Skipped | RunOutcome::TickTaken => {
+                store.release_run_request(request.id, &ctx.holder).await?;
+            }
+        }
+        tracing::info!(job = job.name, request = request.id, by = %request.requested_by, ?outcome, "requested run");
+        done.push(RequestedRun {
+            request_id: request.id,
+            job: request.job,
+            outcome: Some(outcome),
+        });
+    }
+    Ok(done)
+}
+
 async fn run(
     ctx: &JobContext,
     job: JobDef,

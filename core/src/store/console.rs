@@ -12,7 +12,9 @@ use crate::store::StoreError;
 use crate::store::alerts::{Alert, AlertRow, alerts};
 
 /// Sort orders of the session list. Each is served by an index ending in `id`, the keyset
-/// tie-breaker.
+/// tie-breaker, in both directions (a page before a row is the reverse order's page after it).
+/// Only these three columns sort: status and last IP are filters (`f`, `/`), and the upload
+/// count is computed per row, so no index can serve an order on it over millions of rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionSort {
@@ -27,16 +29,30 @@ pub enum SessionSort {
     LastSeenAsc,
     /// By UUID (the only order a UUID-prefix filter can serve from the primary key).
     Id,
+    /// By UUID, descending.
+    IdDesc,
+}
+
+/// A column the session list sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionColumn {
+    /// `created_at`.
+    Created,
+    /// `last_seen_at`.
+    LastSeen,
+    /// The UUID.
+    Id,
 }
 
 impl SessionSort {
     /// Every order, in the order `s` cycles through them.
-    pub const ALL: [SessionSort; 5] = [
+    pub const ALL: [SessionSort; 6] = [
         SessionSort::CreatedDesc,
         SessionSort::CreatedAsc,
         SessionSort::LastSeenDesc,
         SessionSort::LastSeenAsc,
         SessionSort::Id,
+        SessionSort::IdDesc,
     ];
 
     /// Short label for headers.
@@ -47,30 +63,68 @@ impl SessionSort {
             SessionSort::LastSeenDesc => "last seen ↓",
             SessionSort::LastSeenAsc => "last seen ↑",
             SessionSort::Id => "uuid ↑",
+            SessionSort::IdDesc => "uuid ↓",
         }
     }
 
-    /// Parse the CLI spelling (`created`, `created-asc`, `last-seen`, `last-seen-asc`, `id`).
+    /// Parse the CLI spelling (`created`, `created-asc`, `last-seen`, `last-seen-asc`, `id`,
+    /// `id-desc`).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "created" | "created-desc" => Some(SessionSort::CreatedDesc),
             "created-asc" => Some(SessionSort::CreatedAsc),
             "last-seen" | "last-seen-desc" => Some(SessionSort::LastSeenDesc),
             "last-seen-asc" => Some(SessionSort::LastSeenAsc),
-            "id" | "uuid" => Some(SessionSort::Id),
+            "id" | "uuid" | "id-asc" | "uuid-asc" => Some(SessionSort::Id),
+            "id-desc" | "uuid-desc" => Some(SessionSort::IdDesc),
             _ => None,
         }
     }
 
-    fn descending(self) -> bool {
-        matches!(self, SessionSort::CreatedDesc | SessionSort::LastSeenDesc)
+    /// Largest values first.
+    pub const fn descending(self) -> bool {
+        matches!(
+            self,
+            SessionSort::CreatedDesc | SessionSort::LastSeenDesc | SessionSort::IdDesc
+        )
+    }
+
+    /// The column it sorts by.
+    pub const fn column(self) -> SessionColumn {
+        match self {
+            SessionSort::CreatedDesc | SessionSort::CreatedAsc => SessionColumn::Created,
+            SessionSort::LastSeenDesc | SessionSort::LastSeenAsc => SessionColumn::LastSeen,
+            SessionSort::Id | SessionSort::IdDesc => SessionColumn::Id,
+        }
+    }
+
+    /// The same column the other way.
+    pub const fn reversed(self) -> Self {
+        match self {
+            SessionSort::CreatedDesc => SessionSort::CreatedAsc,
+            SessionSort::CreatedAsc => SessionSort::CreatedDesc,
+            SessionSort::LastSeenDesc => SessionSort::LastSeenAsc,
+            SessionSort::LastSeenAsc => SessionSort::LastSeenDesc,
+            SessionSort::Id => SessionSort::IdDesc,
+            SessionSort::IdDesc => SessionSort::Id,
+        }
+    }
+
+    /// The next column (created → last seen → UUID → created), in its usual direction: times
+    /// newest first, UUIDs ascending.
+    pub const fn next_column(self) -> Self {
+        match self.column() {
+            SessionColumn::Created => SessionSort::LastSeenDesc,
+            SessionColumn::LastSeen => SessionSort::Id,
+            SessionColumn::Id => SessionSort::CreatedDesc,
+        }
     }
 }
 
 /// Where a page starts: strictly after this (sort key, id) in the page's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionCursor {
-    /// The sort column's value (Unix ms); ignored for [`SessionSort::Id`].
+    /// The sort column's value (Unix ms); ignored for the UUID orders.
     pub key: i64,
     /// The row's id.
     pub id: Uuid,
@@ -122,7 +176,8 @@ pub struct SessionFilter {
 pub struct SessionPageQuery {
     /// Filter.
     pub filter: SessionFilter,
-    /// Order (replaced by [`SessionSort::Id`] when `filter.id_range` is set).
+    /// Order (replaced by [`SessionSort::Id`] when `filter.id_range` is set and it is not a
+    /// UUID order).
     pub sort: SessionSort,
     /// Start strictly after this row; `None` for the first page.
     pub after: Option<SessionCursor>,
@@ -133,7 +188,7 @@ pub struct SessionPageQuery {
 impl SessionPageQuery {
     /// The order the page is actually served in.
     pub fn effective_sort(&self) -> SessionSort {
-        if self.filter.id_range.is_some() {
+        if self.filter.id_range.is_some() && self.sort.column() != SessionColumn::Id {
             SessionSort::Id
         } else {
             self.sort
@@ -164,7 +219,7 @@ impl SessionSummary {
         let key = match sort {
             SessionSort::CreatedDesc | SessionSort::CreatedAsc => self.created_at,
             SessionSort::LastSeenDesc | SessionSort::LastSeenAsc => self.last_seen_at,
-            SessionSort::Id => 0,
+            SessionSort::Id | SessionSort::IdDesc => 0,
         };
         SessionCursor { key, id: self.id }
     }
@@ -229,6 +284,11 @@ pub trait ConsoleStore: Send + Sync {
     /// completed with `alert_id`, `rule` and `subject`) in the same transaction; false, and
     /// nothing written, if the alert is not open (or does not exist).
     async fn acknowledge_alert(&self, id: i64, by: &str, at_ms: i64, event: &NewEvent) -> Result<bool, StoreError>;
+    /// Put an acknowledged alert back to open (its `acknowledged_at/by` cleared) and write
+    /// `event` (`alert.unacknowledged`, its metadata completed with `alert_id`, `rule`,
+    /// `subject` and `was_acknowledged_by`) in the same transaction; false, and nothing
+    /// written, if the alert is not acknowledged (or does not exist).
+    async fn unacknowledge_alert(&self, id: i64, event: &NewEvent) -> Result<bool, StoreError>;
     /// Every job lease.
     async fn job_leases(&self) -> Result<Vec<JobLease>, StoreError>;
     /// Right to erasure, in one transaction: delete the session's upload rows and its row,
@@ -288,7 +348,7 @@ fn page_shape(q: &SessionPageQuery) -> PageShape {
     if let Some(ip) = &q.filter.last_ip {
         return PageShape::Ip(ip.clone(), status);
     }
-    if q.sort == SessionSort::Id {
+    if q.sort.column() == SessionColumn::Id {
         // UUID order without a prefix: the whole key range.
         let all = UuidRange {
             low: Uuid::nil(),
@@ -386,7 +446,7 @@ macro_rules! audit_select {
 
 /// Every session page statement of a backend, by (sort, shape).
 macro_rules! page_table {
-    ($name:ident, ($p1:literal, $p2:literal, $p3:literal), $status4:literal, $ip4:literal, $range:literal, $ip_id:literal) => {
+    ($name:ident, ($p1:literal, $p2:literal, $p3:literal), $status4:literal, $ip4:literal, $range:literal, $ip_id:literal, $range_desc:literal, $ip_id_desc:literal) => {
         pub(super) fn $name(sort: super::SessionSort, shape: u8) -> &'static str {
             use super::SessionSort as S;
             match (sort, shape) {
@@ -404,6 +464,8 @@ macro_rules! page_table {
                 (S::LastSeenAsc, _) => page_sql!(key: "last_seen_at", cmp: ">", dir: "ASC", filter: $ip4, p: ($p1, $p2, $p3)),
                 (S::Id, 2) => $ip_id,
                 (S::Id, _) => $range,
+                (S::IdDesc, 2) => $ip_id_desc,
+                (S::IdDesc, _) => $range_desc,
             }
         }
     };
@@ -424,7 +486,15 @@ mod sqlite_sql {
         "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
          (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
          FROM user_sessions s WHERE s.last_ip = ?4 AND (?5 IS NULL OR s.status = ?5) AND s.id > ?2 \
-         AND ?1 = ?1 ORDER BY s.id LIMIT ?3"
+         AND ?1 = ?1 ORDER BY s.id LIMIT ?3",
+        "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
+         (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
+         FROM user_sessions s WHERE s.id < ?2 AND s.id >= ?4 AND s.id <= ?5 \
+         AND (?6 IS NULL OR s.status = ?6) AND ?1 = ?1 ORDER BY s.id DESC LIMIT ?3",
+        "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
+         (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
+         FROM user_sessions s WHERE s.last_ip = ?4 AND (?5 IS NULL OR s.status = ?5) AND s.id < ?2 \
+         AND ?1 = ?1 ORDER BY s.id DESC LIMIT ?3"
     );
     pub const SESSION_UPLOADS: &str = "SELECT id, filename, size, sha256, created_at FROM uploads \
         WHERE session_id = ? ORDER BY created_at DESC LIMIT ?";
@@ -466,6 +536,10 @@ mod sqlite_sql {
     pub const COUNT_OPEN_ALERTS: &str = "SELECT count(*) FROM alerts WHERE status = 'open'";
     pub const ACK_ALERT: &str = "UPDATE alerts SET status = 'acknowledged', acknowledged_by = ?1, \
         acknowledged_at = ?2 WHERE id = ?3 AND status = 'open' RETURNING rule, subject";
+    pub const ACKED_ALERT: &str =
+        "SELECT rule, subject, acknowledged_by FROM alerts WHERE id = ?1 AND status = 'acknowledged'";
+    pub const UNACK_ALERT: &str = "UPDATE alerts SET status = 'open', acknowledged_by = NULL, \
+        acknowledged_at = NULL WHERE id = ?1 AND status = 'acknowledged'";
     pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
     pub const SESSION_EXISTS: &str = "SELECT 1 FROM user_sessions WHERE id = ?";
     pub const QUEUE_SESSION_DELETION: &str = crate::store::deletions::sqlite_sql::QUEUE_SESSION;
@@ -493,7 +567,15 @@ mod pg_sql {
         "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
          (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
          FROM user_sessions s WHERE s.last_ip = $4 AND ($5::text IS NULL OR s.status = $5) AND s.id > $2 \
-         AND $1::bigint IS NOT NULL ORDER BY s.id LIMIT $3"
+         AND $1::bigint IS NOT NULL ORDER BY s.id LIMIT $3",
+        "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
+         (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
+         FROM user_sessions s WHERE s.id < $2 AND s.id >= $4 AND s.id <= $5 \
+         AND ($6::text IS NULL OR s.status = $6) AND $1::bigint IS NOT NULL ORDER BY s.id DESC LIMIT $3",
+        "SELECT s.id, s.status, s.created_at, s.last_seen_at, s.last_ip, \
+         (SELECT count(*) FROM uploads u WHERE u.session_id = s.id) AS uploads \
+         FROM user_sessions s WHERE s.last_ip = $4 AND ($5::text IS NULL OR s.status = $5) AND s.id < $2 \
+         AND $1::bigint IS NOT NULL ORDER BY s.id DESC LIMIT $3"
     );
     pub const SESSION_UPLOADS: &str = "SELECT id, filename, size, sha256, created_at FROM uploads \
         WHERE session_id = $1 ORDER BY created_at DESC LIMIT $2";
@@ -532,6 +614,10 @@ mod pg_sql {
     pub const COUNT_OPEN_ALERTS: &str = "SELECT count(*)::bigint FROM alerts WHERE status = 'open'";
     pub const ACK_ALERT: &str = "UPDATE alerts SET status = 'acknowledged', acknowledged_by = $1, \
         acknowledged_at = $2 WHERE id = $3 AND status = 'open' RETURNING rule, subject";
+    pub const ACKED_ALERT: &str =
+        "SELECT rule, subject, acknowledged_by FROM alerts WHERE id = $1 AND status = 'acknowledged' FOR UPDATE";
+    pub const UNACK_ALERT: &str = "UPDATE alerts SET status = 'open', acknowledged_by = NULL, \
+        acknowledged_at = NULL WHERE id = $1 AND status = 'acknowledged'";
     pub const JOB_LEASES: &str = "SELECT job, holder, expires_at FROM job_leases ORDER BY job";
     pub const SESSION_EXISTS: &str = "SELECT 1 FROM user_sessions WHERE id = $1 FOR UPDATE";
     pub const QUEUE_SESSION_DELETION: &str = crate::store::deletions::pg_sql::QUEUE_SESSION;
@@ -769,6 +855,29 @@ macro_rules! console_impl {
                 meta.insert("alert_id".into(), id.into());
                 meta.insert("rule".into(), rule.into());
                 meta.insert("subject".into(), subject.into());
+                Self::insert_event(&mut tx, event, &serde_json::Value::Object(meta)).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn unacknowledge_alert(&self, id: i64, event: &NewEvent) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let acked: Option<(String, String, Option<String>)> = sqlx::query_as($sql::ACKED_ALERT)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some((rule, subject, by)) = acked else {
+                    return Ok(false);
+                };
+                sqlx::query($sql::UNACK_ALERT).bind(id).execute(&mut *tx).await?;
+                let mut meta = match &event.metadata {
+                    serde_json::Value::Object(m) => m.clone(),
+                    _ => serde_json::Map::new(),
+                };
+                meta.insert("alert_id".into(), id.into());
+                meta.insert("rule".into(), rule.into());
+                meta.insert("subject".into(), subject.into());
+                meta.insert("was_acknowledged_by".into(), by.into());
                 Self::insert_event(&mut tx, event, &serde_json::Value::Object(meta)).await?;
                 tx.commit().await?;
                 Ok(true)

@@ -108,6 +108,55 @@ impl TryFrom<JobRunRow> for JobRun {
     }
 }
 
+/// A run requested from the console ("run now"): the one read model of a `job_requests` row.
+/// A daemon with jobs enabled claims it, runs the job under its lease and records the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRequest {
+    /// Row id.
+    pub id: i64,
+    /// The job ([`crate::jobs::JobName`] spelling).
+    pub job: String,
+    /// Who asked (`admin:<name>`).
+    pub requested_by: String,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+    /// Instance id of the daemon that took it.
+    pub claimed_by: Option<String>,
+    /// When it was taken.
+    pub claimed_at: Option<DateTime<Utc>>,
+    /// When its run ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Its `job_runs` row once run (none when the daemon did not know the job).
+    pub run_id: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRequestRow {
+    id: i64,
+    job: String,
+    requested_by: String,
+    requested_at: i64,
+    claimed_by: Option<String>,
+    claimed_at: Option<i64>,
+    finished_at: Option<i64>,
+    run_id: Option<i64>,
+}
+
+impl From<RunRequestRow> for RunRequest {
+    fn from(r: RunRequestRow) -> Self {
+        RunRequest {
+            id: r.id,
+            job: r.job,
+            requested_by: r.requested_by,
+            requested_at: from_millis(r.requested_at),
+            claimed_by: r.claimed_by,
+            claimed_at: r.claimed_at.map(from_millis),
+            finished_at: r.finished_at.map(from_millis),
+            run_id: r.run_id,
+        }
+    }
+}
+
 /// Leases and run records.
 #[async_trait::async_trait]
 pub trait JobStore: Send + Sync {
@@ -159,6 +208,27 @@ pub trait JobStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// The newest runs (of one job, or of all), newest first (by start, then id).
     async fn list_runs(&self, job: Option<&str>, limit: u32) -> Result<Vec<JobRun>, StoreError>;
+    /// Ask the daemons to run `job` now: add a request and write `event` (`job.requested`,
+    /// its metadata completed with `job` and `request_id`) in one transaction. When the job
+    /// already has a request no daemon has taken yet, nothing is written and that request's
+    /// id is returned with `false`.
+    async fn request_run(
+        &self,
+        job: &str,
+        by: &str,
+        at: DateTime<Utc>,
+        event: &crate::audit::NewEvent,
+    ) -> Result<(i64, bool), StoreError>;
+    /// Requests no daemon has taken yet, oldest first.
+    async fn pending_run_requests(&self, limit: u32) -> Result<Vec<RunRequest>, StoreError>;
+    /// Take request `id` for `holder`: one conditional update, true for exactly one caller.
+    async fn claim_run_request(&self, id: i64, holder: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Give a taken request back (its job was running elsewhere), for a later poll.
+    async fn release_run_request(&self, id: i64, holder: &str) -> Result<(), StoreError>;
+    /// Record the end of a request's run (`run_id` none: nothing could be run).
+    async fn finish_run_request(&self, id: i64, run_id: Option<i64>, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// A job's newest requests, newest first.
+    async fn run_requests(&self, job: &str, limit: u32) -> Result<Vec<RunRequest>, StoreError>;
 }
 
 macro_rules! job_store_impl {
@@ -320,6 +390,111 @@ macro_rules! job_store_impl {
                     .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
             }
+
+            async fn request_run(
+                &self,
+                job: &str,
+                by: &str,
+                at: chrono::DateTime<chrono::Utc>,
+                event: &crate::audit::NewEvent,
+            ) -> Result<(i64, bool), crate::store::StoreError> {
+                use $sql as q;
+                let mut tx = self.begin_write().await?;
+                let open: Option<i64> = sqlx::query_scalar(q::OPEN_REQUEST)
+                    .bind(job)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(id) = open {
+                    return Ok((id, false));
+                }
+                let id: i64 = sqlx::query_scalar(q::INSERT_REQUEST)
+                    .bind(job)
+                    .bind(by)
+                    .bind(at.timestamp_millis())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let mut meta = match &event.metadata {
+                    serde_json::Value::Object(m) => m.clone(),
+                    _ => serde_json::Map::new(),
+                };
+                meta.insert("job".into(), job.into());
+                meta.insert("request_id".into(), id.into());
+                Self::insert_event(&mut tx, event, &serde_json::Value::Object(meta)).await?;
+                tx.commit().await?;
+                Ok((id, true))
+            }
+
+            async fn pending_run_requests(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<crate::store::jobs::RunRequest>, crate::store::StoreError> {
+                use $sql as q;
+                let rows: Vec<crate::store::jobs::RunRequestRow> = sqlx::query_as(q::PENDING_REQUESTS)
+                    .bind(i64::from(limit.clamp(1, 1000)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn claim_run_request(
+                &self,
+                id: i64,
+                holder: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, crate::store::StoreError> {
+                use $sql as q;
+                let _gate = self.write_gate().await;
+                let n = sqlx::query(q::CLAIM_REQUEST)
+                    .bind(holder)
+                    .bind(at.timestamp_millis())
+                    .bind(id)
+                    .execute(&self.write_pool)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn release_run_request(&self, id: i64, holder: &str) -> Result<(), crate::store::StoreError> {
+                use $sql as q;
+                let _gate = self.write_gate().await;
+                sqlx::query(q::RELEASE_REQUEST)
+                    .bind(id)
+                    .bind(holder)
+                    .execute(&self.write_pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn finish_run_request(
+                &self,
+                id: i64,
+                run_id: Option<i64>,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), crate::store::StoreError> {
+                use $sql as q;
+                let _gate = self.write_gate().await;
+                sqlx::query(q::FINISH_REQUEST)
+                    .bind(at.timestamp_millis())
+                    .bind(run_id)
+                    .bind(id)
+                    .execute(&self.write_pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn run_requests(
+                &self,
+                job: &str,
+                limit: u32,
+            ) -> Result<Vec<crate::store::jobs::RunRequest>, crate::store::StoreError> {
+                use $sql as q;
+                let rows: Vec<crate::store::jobs::RunRequestRow> = sqlx::query_as(q::LIST_REQUESTS)
+                    .bind(job)
+                    .bind(i64::from(limit.clamp(1, 1000)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
         }
     };
 }
@@ -347,6 +522,19 @@ mod sqlite_sql {
         WHERE id = ?5";
     pub const LIST_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error, scheduled_for \
         FROM job_runs WHERE (?1 IS NULL OR job = ?1) ORDER BY started_at DESC, id DESC LIMIT ?2";
+    pub const OPEN_REQUEST: &str = "SELECT id FROM job_requests WHERE job = ?1 AND claimed_at IS NULL \
+        ORDER BY id LIMIT 1";
+    pub const INSERT_REQUEST: &str = "INSERT INTO job_requests (job, requested_by, requested_at) \
+        VALUES (?1, ?2, ?3) RETURNING id";
+    pub const PENDING_REQUESTS: &str = "SELECT id, job, requested_by, requested_at, claimed_by, claimed_at, \
+        finished_at, run_id FROM job_requests WHERE claimed_at IS NULL ORDER BY id LIMIT ?1";
+    pub const CLAIM_REQUEST: &str = "UPDATE job_requests SET claimed_by = ?1, claimed_at = ?2 \
+        WHERE id = ?3 AND claimed_at IS NULL";
+    pub const RELEASE_REQUEST: &str = "UPDATE job_requests SET claimed_by = NULL, claimed_at = NULL \
+        WHERE id = ?1 AND claimed_by = ?2 AND finished_at IS NULL";
+    pub const FINISH_REQUEST: &str = "UPDATE job_requests SET finished_at = ?1, run_id = ?2 WHERE id = ?3";
+    pub const LIST_REQUESTS: &str = "SELECT id, job, requested_by, requested_at, claimed_by, claimed_at, \
+        finished_at, run_id FROM job_requests WHERE job = ?1 ORDER BY id DESC LIMIT ?2";
 }
 
 mod pg_sql {
@@ -369,4 +557,17 @@ mod pg_sql {
         WHERE id = $5";
     pub const LIST_RUNS: &str = "SELECT id, job, holder, started_at, finished_at, status, counts, error, scheduled_for \
         FROM job_runs WHERE ($1::text IS NULL OR job = $1) ORDER BY started_at DESC, id DESC LIMIT $2";
+    pub const OPEN_REQUEST: &str = "SELECT id FROM job_requests WHERE job = $1 AND claimed_at IS NULL \
+        ORDER BY id LIMIT 1 FOR UPDATE";
+    pub const INSERT_REQUEST: &str = "INSERT INTO job_requests (job, requested_by, requested_at) \
+        VALUES ($1, $2, $3) RETURNING id";
+    pub const PENDING_REQUESTS: &str = "SELECT id, job, requested_by, requested_at, claimed_by, claimed_at, \
+        finished_at, run_id FROM job_requests WHERE claimed_at IS NULL ORDER BY id LIMIT $1";
+    pub const CLAIM_REQUEST: &str = "UPDATE job_requests SET claimed_by = $1, claimed_at = $2 \
+        WHERE id = $3 AND claimed_at IS NULL";
+    pub const RELEASE_REQUEST: &str = "UPDATE job_requests SET claimed_by = NULL, claimed_at = NULL \
+        WHERE id = $1 AND claimed_by = $2 AND finished_at IS NULL";
+    pub const FINISH_REQUEST: &str = "UPDATE job_requests SET finished_at = $1, run_id = $2 WHERE id = $3";
+    pub const LIST_REQUESTS: &str = "SELECT id, job, requested_by, requested_at, claimed_by, claimed_at, \
+        finished_at, run_id FROM job_requests WHERE job = $1 ORDER BY id DESC LIMIT $2";
 }

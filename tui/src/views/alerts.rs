@@ -1,5 +1,9 @@
-//! The Alerts tab: open and acknowledged alerts (resolved ones on request), `a` acknowledges,
-//! `Enter` shows the sample events that raised the alert.
+//! The Alerts tab: open and acknowledged alerts (resolved ones on request), sorted by any
+//! column, `a` acknowledges and `u` takes it back, `Enter` shows the sample events that raised
+//! the alert, `e` the subject's events in the Audit tab.
+
+use std::cmp::Ordering;
+use std::net::IpAddr;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -8,6 +12,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, 
 use sessiond_core::audit::AuditEvent;
 use sessiond_core::store::alerts::{Alert, AlertStatus};
 
+use super::sort::{SortBy, SortColumn, Viewport, move_selection, render_scrolled, scroll};
 use super::{Action, Draw, View};
 use crate::fmt;
 use crate::keymap::{Command, Scope};
@@ -28,16 +33,104 @@ pub struct AlertsView {
     pub filter_text: String,
     /// The open alert and its sample events.
     pub detail: Option<(Alert, Vec<AuditEvent>, u16)>,
+    /// The order shown (by status, open first, unless `s`/`S` changed it).
+    pub sort: SortBy<AlertColumn>,
+    /// The table's height at its last draw.
+    pub viewport: Viewport,
+    /// The detail pane's extent at its last draw.
+    pub detail_viewport: Viewport,
+}
+
+/// A column the Alerts tab sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AlertColumn {
+    /// Alert id (newest first).
+    Id,
+    /// Open, acknowledged, resolved (ties: latest activity first, as the store lists them).
+    #[default]
+    Status,
+    /// Critical first.
+    Severity,
+    /// Rule name.
+    Rule,
+    /// IP key, dependency or `*`.
+    Subject,
+    /// Matching events, most first.
+    Count,
+    /// Latest matching event, newest first.
+    LastSeen,
+}
+
+impl SortColumn for AlertColumn {
+    const ALL: &'static [Self] = &[
+        AlertColumn::Id,
+        AlertColumn::Status,
+        AlertColumn::Severity,
+        AlertColumn::Rule,
+        AlertColumn::Subject,
+        AlertColumn::Count,
+        AlertColumn::LastSeen,
+    ];
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|c| *c == self).unwrap_or(0)
+    }
+
+    fn descending_first(self) -> bool {
+        !matches!(self, AlertColumn::Status | AlertColumn::Rule | AlertColumn::Subject)
+    }
+}
+
+impl Default for SortBy<AlertColumn> {
+    fn default() -> Self {
+        SortBy::by(AlertColumn::Status)
+    }
+}
+
+fn status_rank(s: AlertStatus) -> u8 {
+    match s {
+        AlertStatus::Open => 0,
+        AlertStatus::Acknowledged => 1,
+        AlertStatus::Resolved => 2,
+    }
+}
+
+fn compare(column: AlertColumn, a: &Alert, b: &Alert) -> Ordering {
+    match column {
+        AlertColumn::Id => a.id.cmp(&b.id),
+        AlertColumn::Status => status_rank(a.status).cmp(&status_rank(b.status)),
+        AlertColumn::Severity => a.severity.cmp(&b.severity),
+        AlertColumn::Rule => a.rule.cmp(&b.rule),
+        AlertColumn::Subject => a.subject.cmp(&b.subject),
+        AlertColumn::Count => a.count.cmp(&b.count),
+        AlertColumn::LastSeen => a.last_seen_at.cmp(&b.last_seen_at),
+    }
+}
+
+/// The Audit tab's `/` filter for an alert's events: its subject when that is one address,
+/// otherwise (an IPv6 prefix, `*`, a dependency) the event type its rule watches.
+pub fn audit_filter(a: &Alert) -> Result<String, String> {
+    if a.subject.parse::<IpAddr>().is_ok() {
+        return Ok(format!("ip={}", a.subject));
+    }
+    match sessiond_core::alerts::rule_event(&a.rule) {
+        Some(event) => Ok(format!("type={event}")),
+        None => Err(format!("alert #{}: no audit filter for rule `{}`", a.id, a.rule)),
+    }
 }
 
 impl AlertsView {
-    /// The rows passing the filter.
+    /// The rows passing the filter, in the order shown.
     pub fn visible(&self) -> Vec<&Alert> {
         let f = self.filter_text.to_lowercase();
-        self.rows
+        let mut rows: Vec<&Alert> = self
+            .rows
             .iter()
             .filter(|a| f.is_empty() || a.rule.to_lowercase().contains(&f) || a.subject.to_lowercase().contains(&f))
-            .collect()
+            .collect();
+        // Stable: ties keep the store's order (latest activity first).
+        rows.sort_by(|a, b| self.sort.order(compare(self.sort.column, a, b)));
+        rows
     }
 
     /// New rows. The selection follows the alert it was on (acknowledging reorders the list:
@@ -96,11 +189,7 @@ impl AlertsView {
                 Span::styled(format!(" {} {}", e.ip.clone().unwrap_or_default(), e.metadata), t.dim),
             ]));
         }
-        Paragraph::new(lines)
-            .style(t.text)
-            .wrap(Wrap { trim: false })
-            .scroll((scroll, 0))
-            .render(area, buf);
+        render_scrolled(lines, scroll, &self.detail_viewport, t.text, area, buf);
     }
 }
 
@@ -117,34 +206,53 @@ impl View for AlertsView {
 
     fn scope(&self) -> Scope {
         if self.detail.is_some() {
-            Scope::Detail
+            Scope::AlertDetail
         } else {
             Scope::Alerts
         }
     }
 
     fn handle(&mut self, command: Command) -> Option<Action> {
-        if let Some((alert, _, scroll)) = &mut self.detail {
+        if let Some((alert, _, offset)) = &mut self.detail {
+            if scroll(offset, command, &self.detail_viewport) {
+                return None;
+            }
             match command {
                 Command::Back => self.detail = None,
-                Command::Down => *scroll = scroll.saturating_add(1),
-                Command::Up => *scroll = scroll.saturating_sub(1),
                 Command::Acknowledge => return Some(Action::Acknowledge(alert.id)),
+                Command::Unacknowledge => return Some(Action::Unacknowledge(alert.id)),
+                Command::Events => return Some(audit_filter(alert).map_or_else(Action::Toast, Action::AuditFor)),
                 _ => {}
             }
             return None;
         }
-        let selected = self.visible().get(self.selected).map(|a| a.id);
+        let len = self.visible().len();
+        if move_selection(&mut self.selected, len, command, self.viewport.page()) {
+            return None;
+        }
+        let selected = self.visible().get(self.selected).map(|a| (*a).clone());
         match command {
-            Command::Down => self.selected = (self.selected + 1).min(self.visible().len().saturating_sub(1)),
-            Command::Up => self.selected = self.selected.saturating_sub(1),
-            Command::Open => return selected.map(Action::OpenAlert),
-            Command::Acknowledge => return selected.map(Action::Acknowledge),
+            Command::Open => return selected.map(|a| Action::OpenAlert(a.id)),
+            Command::Acknowledge => return selected.map(|a| Action::Acknowledge(a.id)),
+            Command::Unacknowledge => return selected.map(|a| Action::Unacknowledge(a.id)),
+            Command::Events => return selected.map(|a| audit_filter(&a).map_or_else(Action::Toast, Action::AuditFor)),
             Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
             Command::ClearFilter if !self.filter_text.is_empty() => return self.apply_filter(""),
             Command::ToggleResolved => {
                 self.show_resolved = !self.show_resolved;
                 return Some(Action::ReloadAlerts);
+            }
+            Command::CycleSort | Command::ReverseSort => {
+                self.sort = if command == Command::CycleSort {
+                    self.sort.next_column()
+                } else {
+                    self.sort.reversed()
+                };
+                // The selection stays on its alert.
+                let visible = self.visible();
+                self.selected = selected
+                    .and_then(|a| visible.iter().position(|v| v.id == a.id))
+                    .unwrap_or(0);
             }
             _ => {}
         }
@@ -207,16 +315,23 @@ impl Draw for AlertsView {
             [
                 Constraint::Length(4),
                 Constraint::Length(12),
-                Constraint::Length(8),
+                Constraint::Length(9),
                 Constraint::Length(16),
                 Constraint::Fill(1),
                 Constraint::Length(6),
                 Constraint::Length(11),
             ],
         )
-        .header(Row::new(["id", "status", "severity", "rule", "subject", "count", "last seen"]).style(t.header))
+        .header(
+            Row::new(
+                self.sort
+                    .header(&["id", "status", "severity", "rule", "subject", "count", "last seen"]),
+            )
+            .style(t.header),
+        )
         .style(t.text)
         .row_highlight_style(t.selected);
+        self.viewport.set(body.height.saturating_sub(1), 0);
         let mut state = TableState::default().with_selected(Some(self.selected));
         StatefulWidget::render(table, body, buf, &mut state);
     }

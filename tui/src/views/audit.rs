@@ -1,6 +1,8 @@
-//! The Audit tab: a live tail of every daemon's events (id-cursor polling by the app), pause,
-//! filters (type, severity, session, IP) and an event's full metadata.
+//! The Audit tab: a live tail of every daemon's events (id-cursor polling by the app), pause
+//! (events keep arriving and are counted, "+N new", and shown on resume), filters (type,
+//! severity, session, IP), sorting of the loaded events, and an event's full metadata.
 
+use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
@@ -12,6 +14,7 @@ use sessiond_core::audit::{AuditEvent, AuditQuery, EventType, Severity};
 use sessiond_core::domain::rfc3339;
 use uuid::Uuid;
 
+use super::sort::{SortBy, SortColumn, Viewport, move_selection, render_scrolled, scroll};
 use super::{Action, Draw, View};
 use crate::fmt;
 use crate::keymap::{Command, Scope};
@@ -41,6 +44,74 @@ pub struct AuditView {
     pub loaded: bool,
     /// The event whose metadata is open, and the pane's scroll.
     pub detail: Option<(AuditEvent, u16)>,
+    /// The order shown (newest first unless `s`/`S` changed it).
+    pub sort: SortBy<AuditColumn>,
+    /// Events that arrived while paused, shown on resume (at most [`KEEP`]).
+    pub held: Vec<AuditEvent>,
+    /// How many events arrived while paused (the title's "+N new").
+    pub held_count: usize,
+    /// The table's height at its last draw.
+    pub viewport: Viewport,
+    /// The metadata pane's extent at its last draw.
+    pub detail_viewport: Viewport,
+}
+
+/// A column the Audit tab sorts its loaded events by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuditColumn {
+    /// Event id: the order events were committed (newest first by default).
+    #[default]
+    Id,
+    /// When it happened.
+    Time,
+    /// Severity, critical first.
+    Severity,
+    /// Event type.
+    Type,
+    /// Session UUID.
+    Session,
+    /// Actor.
+    Actor,
+    /// IP.
+    Ip,
+}
+
+impl SortColumn for AuditColumn {
+    const ALL: &'static [Self] = &[
+        AuditColumn::Id,
+        AuditColumn::Time,
+        AuditColumn::Severity,
+        AuditColumn::Type,
+        AuditColumn::Session,
+        AuditColumn::Actor,
+        AuditColumn::Ip,
+    ];
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|c| *c == self).unwrap_or(0)
+    }
+
+    fn descending_first(self) -> bool {
+        matches!(self, AuditColumn::Id | AuditColumn::Time | AuditColumn::Severity)
+    }
+}
+
+impl Default for SortBy<AuditColumn> {
+    fn default() -> Self {
+        SortBy::by(AuditColumn::Id)
+    }
+}
+
+fn compare(column: AuditColumn, a: &AuditEvent, b: &AuditEvent) -> Ordering {
+    match column {
+        AuditColumn::Id => a.id.cmp(&b.id),
+        AuditColumn::Time => (a.occurred_at, a.id).cmp(&(b.occurred_at, b.id)),
+        AuditColumn::Severity => Severity::parse(&a.severity).cmp(&Severity::parse(&b.severity)),
+        AuditColumn::Type => a.event_type.cmp(&b.event_type),
+        AuditColumn::Session => a.session_id.cmp(&b.session_id),
+        AuditColumn::Actor => a.actor.cmp(&b.actor),
+        AuditColumn::Ip => a.ip.cmp(&b.ip),
+    }
 }
 
 /// Parse the `/` filter: space-separated tokens, each a severity, an event type, a session
@@ -81,28 +152,89 @@ impl AuditView {
         self.cursor = cursor.max(self.rows.front().map_or(0, |e| e.id));
         self.selected = 0;
         self.loaded = true;
+        self.held.clear();
+        self.held_count = 0;
     }
 
-    /// New events from the tail (oldest first), and the new cursor. Events already shown are
-    /// skipped (PostgreSQL tails look back a little for late commits).
+    /// The loaded events in the order shown.
+    pub fn ordered(&self) -> Vec<&AuditEvent> {
+        let mut rows: Vec<&AuditEvent> = self.rows.iter().collect();
+        if self.sort != SortBy::default() {
+            // Stable: ties stay newest first.
+            rows.sort_by(|a, b| self.sort.order(compare(self.sort.column, a, b)));
+        }
+        rows
+    }
+
+    /// The selected event.
+    pub fn selected_event(&self) -> Option<&AuditEvent> {
+        self.ordered().get(self.selected).copied()
+    }
+
+    /// Put the selection on event `id` (or keep its position when it is gone).
+    fn select_id(&mut self, id: Option<i64>) {
+        let ordered = self.ordered();
+        self.selected = id
+            .and_then(|id| ordered.iter().position(|e| e.id == id))
+            .unwrap_or(self.selected)
+            .min(ordered.len().saturating_sub(1));
+    }
+
+    /// Whether `id` is already shown or held (PostgreSQL tails look back a little for late
+    /// commits, so an event can come twice).
+    fn known(&self, id: i64) -> bool {
+        self.rows.iter().take(512).any(|r| r.id == id) || self.held.iter().rev().take(512).any(|r| r.id == id)
+    }
+
+    /// Insert events in id order (a late commit lands where it belongs) and keep [`KEEP`].
+    fn insert(&mut self, events: Vec<AuditEvent>) {
+        for e in events {
+            let pos = self.rows.iter().position(|r| r.id < e.id).unwrap_or(self.rows.len());
+            self.rows.insert(pos, e);
+        }
+        self.rows.truncate(KEEP);
+    }
+
+    /// New events from the tail (oldest first), and the new cursor. While paused they are
+    /// held and counted; otherwise they are shown, and the selection stays on its event
+    /// (or on the newest one, when it was there in the default order).
     pub fn tail(&mut self, generation: u64, events: Vec<AuditEvent>, cursor: i64) {
         if generation != self.generation || !self.loaded {
             return;
         }
-        for e in events {
-            if self.rows.iter().take(512).any(|r| r.id == e.id) {
-                continue;
-            }
-            // Keep the order by id even when a late commit arrives.
-            let pos = self.rows.iter().position(|r| r.id < e.id).unwrap_or(self.rows.len());
-            self.rows.insert(pos, e);
-            if self.selected > 0 || self.detail.is_some() {
-                self.selected += 1;
-            }
-        }
-        self.rows.truncate(KEEP);
-        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
         self.cursor = self.cursor.max(cursor);
+        let fresh: Vec<AuditEvent> = events.into_iter().filter(|e| !self.known(e.id)).collect();
+        if self.paused {
+            self.held_count += fresh.len();
+            self.held.extend(fresh);
+            let over = self.held.len().saturating_sub(KEEP);
+            self.held.drain(..over);
+            return;
+        }
+        let follow = self.selected == 0 && self.detail.is_none() && self.sort == SortBy::default();
+        let was = self.selected_event().map(|e| e.id);
+        self.insert(fresh);
+        if follow {
+            self.selected = 0;
+        } else {
+            self.select_id(was);
+        }
+    }
+
+    /// `p`: pause, or resume and show what arrived meanwhile, the newest of it selected.
+    fn toggle_pause(&mut self) {
+        if !self.paused {
+            self.paused = true;
+            return;
+        }
+        self.paused = false;
+        self.held_count = 0;
+        let held = std::mem::take(&mut self.held);
+        let newest = held.iter().map(|e| e.id).max();
+        if newest.is_some() {
+            self.insert(held);
+            self.select_id(newest);
+        }
     }
 
     fn draw_detail(&self, e: &AuditEvent, scroll: u16, area: Rect, buf: &mut Buffer, t: &Theme) {
@@ -126,11 +258,7 @@ impl AuditView {
         ];
         let pretty = serde_json::to_string_pretty(&e.metadata).unwrap_or_else(|_| e.metadata.to_string());
         lines.extend(pretty.lines().map(|l| Line::from(format!("  {l}"))));
-        Paragraph::new(lines)
-            .style(t.text)
-            .wrap(Wrap { trim: false })
-            .scroll((scroll, 0))
-            .render(area, buf);
+        render_scrolled(lines, scroll, &self.detail_viewport, t.text, area, buf);
     }
 }
 
@@ -144,26 +272,45 @@ impl View for AuditView {
     }
 
     fn handle(&mut self, command: Command) -> Option<Action> {
-        if let Some((_, scroll)) = &mut self.detail {
-            match command {
-                Command::Back => self.detail = None,
-                Command::Down => *scroll = scroll.saturating_add(1),
-                Command::Up => *scroll = scroll.saturating_sub(1),
-                _ => {}
+        if let Some((_, offset)) = &mut self.detail {
+            if scroll(offset, command, &self.detail_viewport) {
+                return None;
             }
+        } else if move_selection(&mut self.selected, self.rows.len(), command, self.viewport.page()) {
             return None;
         }
-        let last = self.rows.len().saturating_sub(1);
+        // What the command is about: the open event, or the selected row.
+        let event = match &self.detail {
+            Some((e, _)) => Some(e.clone()),
+            None => self.selected_event().cloned(),
+        };
         match command {
-            Command::Down => self.selected = (self.selected + 1).min(last),
-            Command::Up => self.selected = self.selected.saturating_sub(1),
-            Command::PageDown => self.selected = (self.selected + 10).min(last),
-            Command::PageUp => self.selected = self.selected.saturating_sub(10),
-            Command::Top => self.selected = 0,
-            Command::Pause => self.paused = !self.paused,
-            Command::Open => self.detail = self.rows.get(self.selected).cloned().map(|e| (e, 0)),
+            Command::OpenSession | Command::Copy => {
+                let e = event?;
+                let Some(session) = e.session_id else {
+                    return Some(Action::Toast(format!("event #{} has no session", e.id)));
+                };
+                return Some(if command == Command::Copy {
+                    Action::Copy(session.to_string())
+                } else {
+                    Action::ShowSession(session)
+                });
+            }
+            Command::Back if self.detail.is_some() => self.detail = None,
+            _ if self.detail.is_some() => {}
+            Command::Open => self.detail = event.map(|e| (e, 0)),
+            Command::Pause => self.toggle_pause(),
             Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
             Command::ClearFilter if !self.filter_text.is_empty() => return self.apply_filter(""),
+            Command::CycleSort | Command::ReverseSort => {
+                let was = event.map(|e| e.id);
+                self.sort = if command == Command::CycleSort {
+                    self.sort.next_column()
+                } else {
+                    self.sort.reversed()
+                };
+                self.select_id(was);
+            }
             _ => {}
         }
         None
@@ -177,6 +324,8 @@ impl View for AuditView {
                 self.generation += 1;
                 self.loaded = false;
                 self.rows.clear();
+                self.held.clear();
+                self.held_count = 0;
                 self.selected = 0;
                 Some(Action::ReloadAudit)
             }
@@ -195,7 +344,12 @@ impl Draw for AuditView {
         let mut spans = vec![
             Span::styled(" Audit", t.accent),
             Span::styled(format!(" · {} events", self.rows.len()), t.text),
-            if self.paused {
+            if self.paused && self.held_count > 0 {
+                Span::styled(
+                    format!(" · PAUSED +{} new (p resumes)", fmt::count(self.held_count as i64)),
+                    t.warning,
+                )
+            } else if self.paused {
                 Span::styled(" · PAUSED (p resumes)", t.warning)
             } else {
                 Span::styled(" · live", t.ok)
@@ -219,7 +373,7 @@ impl Draw for AuditView {
                 .render(body, buf);
             return;
         }
-        let rows = self.rows.iter().map(|e| {
+        let rows = self.ordered().into_iter().map(|e| {
             let sev = match e.severity.as_str() {
                 "critical" => "CRIT",
                 "warning" => "WARN",
@@ -247,9 +401,17 @@ impl Draw for AuditView {
                 Constraint::Fill(1),
             ],
         )
-        .header(Row::new(["id", "time", "sev", "type", "session", "actor", "ip"]).style(t.header))
+        .header(
+            Row::new(
+                self.sort
+                    .header(&["id", "time", "sev", "type", "session", "actor", "ip"]),
+            )
+            .style(t.header),
+        )
         .style(t.text)
         .row_highlight_style(t.selected);
+        // The table's header takes a row.
+        self.viewport.set(body.height.saturating_sub(1), 0);
         let mut state = TableState::default().with_selected(Some(self.selected));
         StatefulWidget::render(table, body, buf, &mut state);
     }

@@ -6,6 +6,7 @@ use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
+use sessiond_core::jobs::JobName;
 use uuid::Uuid;
 
 use super::Draw;
@@ -16,6 +17,8 @@ use crate::theme::Theme;
 pub enum Pending {
     /// Reset this session.
     Reset(Uuid),
+    /// Ask the daemons to run this job now.
+    RunJob(JobName),
 }
 
 /// An open confirmation dialog.
@@ -45,6 +48,22 @@ impl ConfirmView {
                 "y: reset    any other key: cancel".into(),
             ],
             pending: Pending::Reset(id),
+        }
+    }
+
+    /// The dialog for running `job` now.
+    pub fn run_job(job: JobName) -> Self {
+        Self {
+            title: " Run job now? ".into(),
+            lines: vec![
+                format!("Job: {job}"),
+                "A daemon with jobs enabled takes the request within seconds".into(),
+                "and runs the job under its lease (after the current run, if".into(),
+                "one is going). The request is audited (job.requested).".into(),
+                String::new(),
+                "y: request the run    any other key: cancel".into(),
+            ],
+            pending: Pending::RunJob(job),
         }
     }
 

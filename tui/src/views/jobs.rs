@@ -1,11 +1,18 @@
 //! The Jobs tab: every scheduled job with its schedule, next run, last outcome and lease, and
-//! the selected job's recent runs.
+//! the selected job's recent runs; `Enter` opens a job (runs with their full errors, its run
+//! request), `r` asks the daemons to run it now.
+
+use std::cmp::Ordering;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
 
+use sessiond_core::jobs::JobName;
+use sessiond_core::store::jobs::{JobRun, RunRequest};
+
+use super::sort::{SortBy, SortColumn, Viewport, move_selection, render_scrolled, scroll};
 use super::{Action, Draw, View};
 use crate::fmt;
 use crate::keymap::{Command, Scope};
@@ -25,6 +32,112 @@ pub struct JobsView {
     pub filter_text: String,
     /// Webhook deliveries and the audit chain's state, once loaded.
     pub health: Option<crate::ops::AuditHealth>,
+    /// Each job's latest run request ("run now"), once loaded.
+    pub requests: Vec<RunRequest>,
+    /// The open job and the pane's scroll.
+    pub detail: Option<(&'static str, u16)>,
+    /// The order shown (by name unless `s`/`S` changed it).
+    pub sort: SortBy<JobColumn>,
+    /// The table's height at its last draw.
+    pub viewport: Viewport,
+    /// The detail pane's extent at its last draw.
+    pub detail_viewport: Viewport,
+}
+
+/// A column the Jobs tab sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JobColumn {
+    /// Job name, A→Z.
+    #[default]
+    Job,
+    /// Next scheduled run, soonest first.
+    NextRun,
+    /// Last run's start, most recent first.
+    LastRun,
+    /// Last run's outcome.
+    Outcome,
+    /// Lease holder.
+    Lease,
+}
+
+impl SortColumn for JobColumn {
+    const ALL: &'static [Self] = &[
+        JobColumn::Job,
+        JobColumn::NextRun,
+        JobColumn::LastRun,
+        JobColumn::Outcome,
+        JobColumn::Lease,
+    ];
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|c| *c == self).unwrap_or(0)
+    }
+
+    fn descending_first(self) -> bool {
+        self == JobColumn::LastRun
+    }
+}
+
+impl Default for SortBy<JobColumn> {
+    fn default() -> Self {
+        SortBy::by(JobColumn::Job)
+    }
+}
+
+fn compare(column: JobColumn, a: &JobOverview, b: &JobOverview) -> Ordering {
+    let last = |j: &JobOverview| j.runs.first().map(|r| r.started_at);
+    let outcome = |j: &JobOverview| j.runs.first().map(|r| r.status.as_str());
+    let lease = |j: &JobOverview| j.lease.as_ref().map(|l| l.holder.clone());
+    match column {
+        JobColumn::Job => a.name.cmp(b.name),
+        JobColumn::NextRun => a.next_run.cmp(&b.next_run),
+        JobColumn::LastRun => last(a).cmp(&last(b)),
+        JobColumn::Outcome => outcome(a).cmp(&outcome(b)),
+        JobColumn::Lease => lease(a).cmp(&lease(b)),
+    }
+}
+
+/// Where a run request is, in words.
+pub fn request_text(r: &RunRequest) -> String {
+    let asked = format!(
+        "run requested by {} at {}",
+        r.requested_by,
+        fmt::datetime(r.requested_at.timestamp_millis())
+    );
+    match (r.finished_at, r.run_id, &r.claimed_by, r.claimed_at) {
+        (Some(_), Some(run), _, _) => format!("{asked}: done, run #{run}"),
+        (Some(_), None, Some(by), _) => format!("{asked}: {by} does not know this job"),
+        (None, _, Some(by), Some(at)) => {
+            format!(
+                "{asked}: running on {by} since {}",
+                fmt::datetime(at.timestamp_millis())
+            )
+        }
+        _ => format!("{asked}: waiting for a daemon (only daemons with jobs.enabled take it)"),
+    }
+}
+
+fn run_line(r: &JobRun, full_error: bool, t: &Theme) -> Vec<Line<'static>> {
+    let took = r
+        .finished_at
+        .map(|f| duration((f - r.started_at).num_milliseconds()))
+        .unwrap_or_else(|| "…".into());
+    let detail = match &r.error {
+        // The detail pane prints the whole error on its own line.
+        Some(_) if full_error => String::new(),
+        Some(e) => e.clone(),
+        None => r.counts.to_string(),
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::raw(format!("  {} ", fmt::datetime(r.started_at.timestamp_millis()))),
+        Span::styled(format!("{:<9}", r.status), t.status(r.status.as_str())),
+        Span::raw(format!(" {took:>8}  ")),
+        Span::styled(detail, t.dim),
+    ])];
+    if let (true, Some(e)) = (full_error, &r.error) {
+        lines.push(Line::from(Span::styled(format!("    {e}"), t.critical)));
+    }
+    lines
 }
 
 fn duration(ms: i64) -> String {
@@ -36,12 +149,65 @@ fn duration(ms: i64) -> String {
 }
 
 impl JobsView {
-    /// The rows passing the filter.
+    /// The rows passing the filter, in the order shown.
     pub fn visible(&self) -> Vec<&JobOverview> {
-        self.rows
+        let mut rows: Vec<&JobOverview> = self
+            .rows
             .iter()
             .filter(|j| j.name.contains(self.filter_text.as_str()))
-            .collect()
+            .collect();
+        rows.sort_by(|a, b| self.sort.order(compare(self.sort.column, a, b)));
+        rows
+    }
+
+    /// `name`'s latest run request.
+    pub fn request(&self, name: &str) -> Option<&RunRequest> {
+        self.requests.iter().find(|r| r.job == name)
+    }
+
+    fn draw_detail(&self, name: &str, offset: u16, area: Rect, buf: &mut Buffer, t: &Theme) {
+        let Some(job) = self.rows.iter().find(|j| j.name == name) else {
+            return;
+        };
+        let field =
+            |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<13}"), t.dim), Span::raw(v)]);
+        let mut lines = vec![
+            Line::from(Span::styled(format!(" Job {}", job.name), t.accent)),
+            field(
+                "schedule",
+                format!(
+                    "`{}` {}",
+                    job.schedule,
+                    match job.schedule_source {
+                        ScheduleSource::Daemon => "(the daemons')",
+                        ScheduleSource::ConsoleConfig => "(this console's config: no daemon has scheduled it yet)",
+                    }
+                ),
+            ),
+            field(
+                "next run",
+                job.next_run.map(fmt::datetime).unwrap_or_else(|| "—".into()),
+            ),
+            field(
+                "lease",
+                job.lease.as_ref().map_or_else(
+                    || "— (not running)".into(),
+                    |l| format!("{} until {}", l.holder, fmt::datetime(l.expires_at)),
+                ),
+            ),
+            field(
+                "run request",
+                self.request(job.name).map_or_else(|| "—".into(), request_text),
+            ),
+            Line::from(Span::styled(format!("Runs ({} most recent)", job.runs.len()), t.header)),
+        ];
+        if job.runs.is_empty() {
+            lines.push(Line::from(Span::styled("  none recorded yet", t.dim)));
+        }
+        for r in &job.runs {
+            lines.extend(run_line(r, true, t));
+        }
+        render_scrolled(lines, offset, &self.detail_viewport, t.text, area, buf);
     }
 
     /// New rows.
@@ -68,15 +234,50 @@ impl View for JobsView {
     }
 
     fn scope(&self) -> Scope {
-        Scope::Jobs
+        if self.detail.is_some() {
+            Scope::JobDetail
+        } else {
+            Scope::Jobs
+        }
     }
 
     fn handle(&mut self, command: Command) -> Option<Action> {
+        let run = |name: &str| {
+            name.parse::<JobName>()
+                .map_or_else(|e| Action::Toast(e.to_string()), Action::AskRunJob)
+        };
+        if let Some((name, offset)) = &mut self.detail {
+            if scroll(offset, command, &self.detail_viewport) {
+                return None;
+            }
+            match command {
+                Command::Back => self.detail = None,
+                Command::RunJob => return Some(run(name)),
+                _ => {}
+            }
+            return None;
+        }
+        let len = self.visible().len();
+        if move_selection(&mut self.selected, len, command, self.viewport.page()) {
+            return None;
+        }
+        let selected = self.visible().get(self.selected).map(|j| j.name);
         match command {
-            Command::Down => self.selected = (self.selected + 1).min(self.visible().len().saturating_sub(1)),
-            Command::Up => self.selected = self.selected.saturating_sub(1),
+            Command::Open => self.detail = selected.map(|name| (name, 0)),
+            Command::RunJob => return selected.map(run),
             Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
             Command::ClearFilter if !self.filter_text.is_empty() => return self.apply_filter(""),
+            Command::CycleSort | Command::ReverseSort => {
+                self.sort = if command == Command::CycleSort {
+                    self.sort.next_column()
+                } else {
+                    self.sort.reversed()
+                };
+                let visible = self.visible();
+                self.selected = selected
+                    .and_then(|name| visible.iter().position(|j| j.name == name))
+                    .unwrap_or(0);
+            }
             _ => {}
         }
         None
@@ -85,6 +286,10 @@ impl View for JobsView {
 
 impl Draw for JobsView {
     fn draw(&self, area: Rect, buf: &mut Buffer, t: &Theme) {
+        if let Some((name, offset)) = self.detail {
+            self.draw_detail(name, offset, area, buf, t);
+            return;
+        }
         let visible = self.visible();
         let [title, table_area, runs_area] = Layout::vertical([
             Constraint::Length(1),
@@ -145,9 +350,16 @@ impl Draw for JobsView {
                 Constraint::Fill(1),
             ],
         )
-        .header(Row::new(["job", "next run", "last run", "outcome", "lease holder"]).style(t.header))
+        .header(
+            Row::new(
+                self.sort
+                    .header(&["job", "next run", "last run", "outcome", "lease holder"]),
+            )
+            .style(t.header),
+        )
         .style(t.text)
         .row_highlight_style(t.selected);
+        self.viewport.set(table_area.height.saturating_sub(1), 0);
         let mut state = TableState::default().with_selected(Some(self.selected));
         StatefulWidget::render(table, table_area, buf, &mut state);
 
@@ -163,6 +375,9 @@ impl Draw for JobsView {
                 t.dim,
             ),
         ])];
+        if let Some(r) = self.request(job.name).filter(|r| r.finished_at.is_none()) {
+            lines.push(Line::from(Span::styled(format!("  {}", request_text(r)), t.warning)));
+        }
         if job.runs.is_empty() {
             lines.push(Line::from(Span::styled(
                 "  No run recorded yet: jobs run inside sessiond, on the instance holding the job's lease.",
@@ -170,17 +385,7 @@ impl Draw for JobsView {
             )));
         }
         for r in &job.runs {
-            let took = r
-                .finished_at
-                .map(|f| duration((f - r.started_at).num_milliseconds()))
-                .unwrap_or_else(|| "…".into());
-            let detail = r.error.clone().unwrap_or_else(|| r.counts.to_string());
-            lines.push(Line::from(vec![
-                Span::raw(format!("  {} ", fmt::datetime(r.started_at.timestamp_millis()))),
-                Span::styled(format!("{:<9}", r.status), t.status(r.status.as_str())),
-                Span::raw(format!(" {took:>8}  ")),
-                Span::styled(detail, t.dim),
-            ]));
+            lines.extend(run_line(r, false, t));
         }
         Paragraph::new(lines)
             .style(t.text)

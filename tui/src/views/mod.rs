@@ -12,10 +12,12 @@ pub mod header;
 pub mod help;
 pub mod jobs;
 pub mod sessions;
+pub mod sort;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::widgets::Widget;
+use sessiond_core::jobs::JobName;
 use uuid::Uuid;
 
 use crate::keymap::{Command, Scope};
@@ -105,6 +107,16 @@ pub enum Action {
     OpenAlert(i64),
     /// Acknowledge an alert (the app checks read-only).
     Acknowledge(i64),
+    /// Put an acknowledged alert back to open (the app checks read-only).
+    Unacknowledge(i64),
+    /// Ask to confirm running a job now (the app checks read-only).
+    AskRunJob(JobName),
+    /// Copy this text (a UUID) to the clipboard.
+    Copy(String),
+    /// Show the Audit tab filtered by this `/` filter text.
+    AuditFor(String),
+    /// Show a session's detail in the Sessions tab.
+    ShowSession(Uuid),
     /// Reload alerts.
     ReloadAlerts,
     /// Reload the jobs and the audit trail's health line.

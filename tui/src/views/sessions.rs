@@ -1,5 +1,7 @@
 //! The Sessions tab: a keyset-paged table (only the visible page is fetched), the `/` filter
-//! (UUID prefix or IP), status filter and sort, and a session's detail pane.
+//! (UUID prefix or IP), status filter and sort, and a session's detail pane. A page is anchored
+//! at the start, after a row, before a row or at the end; a page before a row is the reverse
+//! order's page after it, so `G` (last page) and paging back from it need no history.
 
 use std::net::IpAddr;
 
@@ -10,9 +12,12 @@ use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, 
 use sessiond_core::audit::AuditEvent;
 use sessiond_core::domain::{Session, SessionStatus, rfc3339};
 use sessiond_core::store::console::{
-    SessionCursor, SessionFilter, SessionPageQuery, SessionSort, SessionSummary, UploadSummary, UuidRange,
+    SessionColumn, SessionCursor, SessionFilter, SessionPageQuery, SessionSort, SessionSummary, UploadSummary,
+    UuidRange,
 };
+use uuid::Uuid;
 
+use super::sort::{Viewport, render_scrolled, scroll};
 use super::{Action, Draw, View};
 use crate::fmt;
 use crate::keymap::{Command, Scope};
@@ -31,6 +36,50 @@ pub struct SessionDetail {
     pub scroll: u16,
 }
 
+/// Where the visible page is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PageAnchor {
+    /// The first page.
+    #[default]
+    Start,
+    /// The page that starts right after this row.
+    After(SessionCursor),
+    /// The page that ends right before this row (read in the reverse order).
+    Before(SessionCursor),
+    /// The last page (read in the reverse order).
+    End,
+}
+
+/// The visible page's number, as far as it is known: counted from the first page, or back
+/// from the last one after `G`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageNumber {
+    /// Page n (1-based) from the start.
+    FromStart(u64),
+    /// n pages before the last one (0: the last page).
+    FromEnd(u64),
+}
+
+impl Default for PageNumber {
+    fn default() -> Self {
+        PageNumber::FromStart(1)
+    }
+}
+
+/// Which row to select when the page arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PageSelect {
+    /// The same position (clamped).
+    #[default]
+    Keep,
+    /// The first row.
+    First,
+    /// The last row.
+    Last,
+    /// This session, if it is on the page.
+    Row(Uuid),
+}
+
 /// State of the Sessions tab.
 #[derive(Debug, Clone, Default)]
 pub struct SessionsView {
@@ -44,29 +93,49 @@ pub struct SessionsView {
     pub filter: SessionFilter,
     /// Chosen order.
     pub sort: SessionSort,
-    /// Start of the visible page (`None` = first page).
-    pub page_start: Option<SessionCursor>,
-    /// Starts of the pages before it (for going back).
-    pub back: Vec<Option<SessionCursor>>,
+    /// Where the visible page is.
+    pub anchor: PageAnchor,
+    /// Its number.
+    pub page: PageNumber,
     /// Rows per page (the table's height).
     pub page_size: u32,
     /// A page request is in flight.
     pub loading: bool,
     /// Generation of the latest request (older answers are dropped).
     pub generation: u64,
-    /// After going back a page, select its last row.
-    pub select_last: bool,
+    /// The row to select when the requested page arrives.
+    pub select: PageSelect,
     /// The open detail pane.
     pub detail: Option<SessionDetail>,
+    /// The detail pane's extent at its last draw.
+    pub detail_viewport: Viewport,
 }
 
 impl SessionsView {
-    /// The query for the page the view points at.
-    pub fn query(&self) -> SessionPageQuery {
+    /// The order the list is in (a UUID prefix filter forces UUID order).
+    pub fn effective_sort(&self) -> SessionSort {
         SessionPageQuery {
             filter: self.filter.clone(),
             sort: self.sort,
-            after: self.page_start,
+            ..Default::default()
+        }
+        .effective_sort()
+    }
+
+    /// The query for the page the view points at (pages anchored before a row or at the end
+    /// are read in the reverse order).
+    pub fn query(&self) -> SessionPageQuery {
+        let sort = self.effective_sort();
+        let (sort, after) = match self.anchor {
+            PageAnchor::Start => (sort, None),
+            PageAnchor::After(c) => (sort, Some(c)),
+            PageAnchor::Before(c) => (sort.reversed(), Some(c)),
+            PageAnchor::End => (sort.reversed(), None),
+        };
+        SessionPageQuery {
+            filter: self.filter.clone(),
+            sort,
+            after,
             limit: self.page_size.max(1),
         }
     }
@@ -83,58 +152,111 @@ impl SessionsView {
         self.generation
     }
 
-    /// A page arrived. Returns an action when the view wants another one (an empty page past
-    /// the end goes back to the last full page).
-    pub fn page_loaded(&mut self, generation: u64, rows: Vec<SessionSummary>) -> Option<Action> {
+    /// A page arrived. Returns an action when the view wants another one: past the end it
+    /// shows the last page, and a short page before a row (the start reached) is replaced by
+    /// the first page.
+    pub fn page_loaded(&mut self, generation: u64, mut rows: Vec<SessionSummary>) -> Option<Action> {
         if generation != self.generation {
             return None;
         }
         self.loading = false;
-        if rows.is_empty() && !self.back.is_empty() {
-            self.page_start = self.back.pop().flatten();
-            self.select_last = true;
-            return Some(Action::LoadSessions);
+        let full = rows.len() >= self.page_size.max(1) as usize;
+        match self.anchor {
+            PageAnchor::After(_) if rows.is_empty() => {
+                // The page before was the last one: show it again, its last row selected when
+                // `↓` asked for the row after it.
+                self.anchor = PageAnchor::End;
+                if self.select == PageSelect::First {
+                    self.select = PageSelect::Last;
+                }
+                self.page = match self.page {
+                    PageNumber::FromStart(n) => PageNumber::FromStart(n.saturating_sub(1).max(1)),
+                    PageNumber::FromEnd(_) => PageNumber::FromEnd(0),
+                };
+                return Some(Action::LoadSessions);
+            }
+            PageAnchor::Before(_) if !full => {
+                // Fewer rows than a page before this one: they start the list.
+                if let (PageSelect::Last, Some(r)) = (self.select, rows.first()) {
+                    self.select = PageSelect::Row(r.id);
+                }
+                self.anchor = PageAnchor::Start;
+                self.page = PageNumber::FromStart(1);
+                return Some(Action::LoadSessions);
+            }
+            _ => {}
+        }
+        if matches!(self.anchor, PageAnchor::Before(_) | PageAnchor::End) {
+            rows.reverse();
+            if !full {
+                // The whole list fits on the last page: it is the first page too.
+                self.anchor = PageAnchor::Start;
+                self.page = PageNumber::FromStart(1);
+            }
         }
         self.rows = rows;
-        self.selected = if self.select_last {
-            self.rows.len().saturating_sub(1)
-        } else {
-            self.selected.min(self.rows.len().saturating_sub(1))
+        let last = self.rows.len().saturating_sub(1);
+        self.selected = match self.select {
+            PageSelect::Keep => self.selected.min(last),
+            PageSelect::First => 0,
+            PageSelect::Last => last,
+            PageSelect::Row(id) => self.rows.iter().position(|r| r.id == id).unwrap_or(0),
         };
-        self.select_last = false;
+        self.select = PageSelect::Keep;
         None
     }
 
-    fn restart(&mut self) -> Option<Action> {
-        self.back.clear();
-        self.page_start = None;
-        self.selected = 0;
+    fn go(&mut self, anchor: PageAnchor, page: PageNumber, select: PageSelect) -> Option<Action> {
+        self.anchor = anchor;
+        self.page = page;
+        self.select = select;
         Some(Action::LoadSessions)
     }
 
-    fn next_page(&mut self) -> Option<Action> {
+    fn restart(&mut self) -> Option<Action> {
+        self.selected = 0;
+        self.go(PageAnchor::Start, PageNumber::FromStart(1), PageSelect::First)
+    }
+
+    fn next_page(&mut self, select: PageSelect) -> Option<Action> {
         let last = self.rows.last()?;
-        if self.rows.len() < self.page_size as usize {
+        if self.rows.len() < self.page_size as usize
+            || self.anchor == PageAnchor::End
+            || self.page == PageNumber::FromEnd(0)
+        {
             return None;
         }
-        let sort = self.query().effective_sort();
-        self.back.push(self.page_start);
-        self.page_start = Some(last.cursor(sort));
-        Some(Action::LoadSessions)
+        let page = match self.page {
+            PageNumber::FromStart(n) => PageNumber::FromStart(n + 1),
+            PageNumber::FromEnd(n) => PageNumber::FromEnd(n - 1),
+        };
+        let after = last.cursor(self.effective_sort());
+        self.go(PageAnchor::After(after), page, select)
     }
 
-    fn prev_page(&mut self, select_last: bool) -> Option<Action> {
-        let start = self.back.pop()?;
-        self.page_start = start;
-        self.select_last = select_last;
-        Some(Action::LoadSessions)
+    fn prev_page(&mut self, select: PageSelect) -> Option<Action> {
+        let first = self.rows.first()?;
+        let page = match self.page {
+            PageNumber::FromStart(1) => return None,
+            PageNumber::FromStart(n) => PageNumber::FromStart(n - 1),
+            PageNumber::FromEnd(n) => PageNumber::FromEnd(n + 1),
+        };
+        let before = first.cursor(self.effective_sort());
+        self.go(PageAnchor::Before(before), page, select)
     }
 
     fn title(&self, t: &Theme) -> Line<'static> {
         let mut spans = vec![
             Span::styled(" Sessions", t.accent),
-            Span::styled(format!(" · page {}", self.back.len() + 1), t.text),
-            Span::styled(format!(" · sort {}", self.query().effective_sort().label()), t.text),
+            Span::styled(
+                match self.page {
+                    PageNumber::FromStart(n) => format!(" · page {n}"),
+                    PageNumber::FromEnd(0) => " · last page".to_owned(),
+                    PageNumber::FromEnd(n) => format!(" · page last-{n}"),
+                },
+                t.text,
+            ),
+            Span::styled(format!(" · sort {}", self.effective_sort().label()), t.text),
             Span::styled(
                 format!(" · status {}", self.filter.status.map_or("all", SessionStatus::as_str)),
                 t.text,
@@ -147,6 +269,20 @@ impl SessionsView {
             spans.push(Span::styled(" · loading…", t.dim));
         }
         Line::from(spans)
+    }
+
+    /// The table's column labels, the sorted one with its arrow.
+    fn header_labels(&self) -> Vec<String> {
+        let sort = self.effective_sort();
+        let column = match sort.column() {
+            SessionColumn::Id => 0,
+            SessionColumn::Created => 2,
+            SessionColumn::LastSeen => 3,
+        };
+        super::sort::header(
+            &["uuid", "status", "created", "last seen", "upl", "last ip"],
+            Some((column, sort.descending())),
+        )
     }
 
     fn draw_detail(&self, d: &SessionDetail, area: Rect, buf: &mut Buffer, t: &Theme) {
@@ -193,11 +329,7 @@ impl SessionsView {
                 Span::styled(e.actor.clone(), t.dim),
             ]));
         }
-        Paragraph::new(lines)
-            .style(t.text)
-            .wrap(Wrap { trim: false })
-            .scroll((d.scroll, 0))
-            .render(area, buf);
+        render_scrolled(lines, d.scroll, &self.detail_viewport, t.text, area, buf);
     }
 }
 
@@ -212,20 +344,18 @@ impl View for SessionsView {
 
     fn handle(&mut self, command: Command) -> Option<Action> {
         if let Some(detail) = &mut self.detail {
+            if scroll(&mut detail.scroll, command, &self.detail_viewport) {
+                return None;
+            }
+            let id = detail.session.id;
             return match command {
                 Command::Back => {
                     self.detail = None;
                     None
                 }
-                Command::Down => {
-                    detail.scroll = detail.scroll.saturating_add(1);
-                    None
-                }
-                Command::Up => {
-                    detail.scroll = detail.scroll.saturating_sub(1);
-                    None
-                }
-                Command::Reset => Some(Action::AskReset(detail.session.id)),
+                Command::Reset => Some(Action::AskReset(id)),
+                Command::Copy => Some(Action::Copy(id.to_string())),
+                Command::Events => Some(Action::AuditFor(format!("session={id}"))),
                 _ => None,
             };
         }
@@ -235,11 +365,7 @@ impl View for SessionsView {
                     self.selected += 1;
                     None
                 } else {
-                    let action = self.next_page();
-                    if action.is_some() {
-                        self.selected = 0;
-                    }
-                    action
+                    self.next_page(PageSelect::First)
                 }
             }
             Command::Up => {
@@ -247,14 +373,19 @@ impl View for SessionsView {
                     self.selected -= 1;
                     None
                 } else {
-                    self.prev_page(true)
+                    self.prev_page(PageSelect::Last)
                 }
             }
-            Command::PageDown => self.next_page(),
-            Command::PageUp => self.prev_page(false),
+            Command::PageDown => self.next_page(PageSelect::Keep),
+            Command::PageUp => self.prev_page(PageSelect::Keep),
             Command::Top => self.restart(),
+            Command::Bottom => self.go(PageAnchor::End, PageNumber::FromEnd(0), PageSelect::Last),
             Command::Open => self.selected_row().map(|r| Action::OpenSession(r.id)),
             Command::Reset => self.selected_row().map(|r| Action::AskReset(r.id)),
+            Command::Copy => self.selected_row().map(|r| Action::Copy(r.id.to_string())),
+            Command::Events => self
+                .selected_row()
+                .map(|r| Action::AuditFor(format!("session={}", r.id))),
             Command::Filter => Some(Action::StartFilter(self.filter_text.clone())),
             Command::ClearFilter if !self.filter_text.is_empty() => self.apply_filter(""),
             Command::CycleStatus => {
@@ -267,8 +398,12 @@ impl View for SessionsView {
                 self.restart()
             }
             Command::CycleSort => {
-                let i = SessionSort::ALL.iter().position(|s| *s == self.sort).unwrap_or(0);
-                self.sort = SessionSort::ALL[(i + 1) % SessionSort::ALL.len()];
+                // From the order shown: a UUID prefix shows UUID order whatever was picked.
+                self.sort = self.effective_sort().next_column();
+                self.restart()
+            }
+            Command::ReverseSort => {
+                self.sort = self.effective_sort().reversed();
                 self.restart()
             }
             _ => None,
@@ -345,7 +480,7 @@ impl Draw for SessionsView {
                 Constraint::Fill(1),
             ],
         )
-        .header(Row::new(["uuid", "status", "created", "last seen", "upl", "last ip"]).style(t.header))
+        .header(Row::new(self.header_labels()).style(t.header))
         .style(t.text)
         .row_highlight_style(t.selected);
         let mut state = TableState::default().with_selected(Some(self.selected));
