@@ -280,6 +280,8 @@ fn jobs_table_and_runs() {
             job("retention", vec![]),
         ],
         loaded: true,
+        // By name, session_expiry is the second row.
+        selected: 1,
         ..Default::default()
     };
     insta::assert_snapshot!(render(&view, 80, 8));
@@ -337,4 +339,91 @@ fn severity_colours_differ_and_light_theme_avoids_yellow() {
         assert!(i != w && w != c && i != c);
     }
     assert_ne!(Theme::light().warning.fg, Some(ratatui::style::Color::Yellow));
+}
+
+/// Issue 19: the paused tail counts what arrived ("+N new") without showing it, and a sorted
+/// table marks its column.
+#[test]
+fn audit_paused_counts_new_events_and_sorted_header() {
+    let rows: VecDeque<AuditEvent> = vec![
+        event(3, "request.error", "critical"),
+        event(2, "session.validation_failed", "warning"),
+        event(1, "session.generated", "info"),
+    ]
+    .into();
+    let mut view = AuditView {
+        rows,
+        loaded: true,
+        ..Default::default()
+    };
+    view.handle(sessionctl::keymap::Command::Pause);
+    view.tail(
+        0,
+        vec![event(4, "session.validated", "info"), event(5, "session.read", "info")],
+        5,
+    );
+    // Sorted by severity (the third column), critical first.
+    view.handle(sessionctl::keymap::Command::CycleSort);
+    view.handle(sessionctl::keymap::Command::CycleSort);
+    insta::assert_snapshot!(render(&view, 80, 6));
+}
+
+/// Issue 19: a job's detail (Enter): schedule, lease, the run request and its runs with the
+/// whole error; the list shows a waiting request under the table.
+#[test]
+fn job_detail_and_run_request() {
+    use sessiond_core::store::jobs::RunRequest;
+    let run = |n: i64, status: RunStatus| JobRun {
+        id: n,
+        job: "retention".into(),
+        holder: "host-a:1234".into(),
+        started_at: from_millis(T0 - n * 300_000),
+        finished_at: Some(from_millis(T0 - n * 300_000 + 1_500)),
+        status,
+        counts: json!({ "events_deleted": n }),
+        error: (status == RunStatus::Failed)
+            .then(|| "database unavailable: pool timed out while waiting for an open connection".into()),
+        scheduled_for: None,
+    };
+    let job = JobOverview {
+        name: "retention",
+        schedule: "0 15 3 * * *".into(),
+        schedule_source: ScheduleSource::Daemon,
+        next_run: Some(T0 + 3_600_000),
+        enabled: true,
+        lease: None,
+        runs: vec![run(1, RunStatus::Succeeded), run(2, RunStatus::Failed)],
+    };
+    let request = RunRequest {
+        id: 7,
+        job: "retention".into(),
+        requested_by: "admin:alice".into(),
+        requested_at: from_millis(T0 - 2_000),
+        claimed_by: None,
+        claimed_at: None,
+        finished_at: None,
+        run_id: None,
+    };
+    let mut view = JobsView {
+        rows: vec![job],
+        loaded: true,
+        requests: vec![request],
+        ..Default::default()
+    };
+    let list = render(&view, 80, 7);
+    view.handle(sessionctl::keymap::Command::Open);
+    assert_eq!(view.scope(), Scope::JobDetail);
+    insta::assert_snapshot!(format!("{list}---\n{}", render(&view, 80, 12)));
+}
+
+/// Issue 19: the run-now dialog, and the help of the panes that gained keys.
+#[test]
+fn run_job_dialog_and_detail_help() {
+    let confirm = ConfirmView::run_job(sessiond_core::jobs::JobName::Retention);
+    insta::assert_snapshot!(format!(
+        "{}---\n{}---\n{}",
+        render(&confirm, 80, 10),
+        render(&HelpView { scope: Scope::Alerts }, 80, 20),
+        render(&HelpView { scope: Scope::Detail }, 80, 16),
+    ));
 }
