@@ -23,6 +23,7 @@ on_both_backends!(
     two_daemons_never_run_a_job_at_the_same_time,
     retention_purges_and_anonymizes_in_batches,
     a_panicking_job_fails_and_runs_again,
+    requested_runs_run_once_under_the_lease,
 );
 
 const DAY_MS: i64 = 86_400_000;
@@ -413,4 +414,96 @@ async fn a_panicking_job_fails_and_runs_again(kind: DbKind) {
         }
     }
     assert_eq!(runs.len(), 2, "the second call ran (the lease was released)");
+}
+
+/// Issue 19, "run job now": a run requested from the console (`job_requests`) runs once, on
+/// the daemon that takes it, under the job's lease; while the lease is held elsewhere it is
+/// given back and runs on a later poll; a job the daemon does not know closes the request.
+async fn requested_runs_run_once_under_the_lease(kind: DbKind) {
+    use sessiond_core::audit::Actor;
+    use sessiond_core::jobs::run_requested;
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let job_ctx = || async {
+        sessiond::jobs::job_context(Arc::new(db.settings()), db.store().await)
+            .await
+            .expect("job context")
+    };
+    let ctx = job_ctx().await;
+    assert!(run_requested(&ctx).await.expect("poll").is_empty(), "nothing requested");
+    let admin = Origin {
+        request_id: "sessionctl-test".into(),
+        ip: None,
+        user_agent: None,
+        actor: Actor::Admin("alice".into()),
+    };
+    let request = |job: &'static str| {
+        let store = store.clone();
+        let admin = admin.clone();
+        async move {
+            let event = NewEvent::new(
+                &admin,
+                now_millis(),
+                EventType::JobRequested,
+                Severity::Info,
+                None,
+                json!({}),
+            );
+            store
+                .request_run(job, "admin:alice", now_millis(), &event)
+                .await
+                .expect("request")
+                .0
+        }
+    };
+    let id = request("session_expiry").await;
+
+    // The job is running elsewhere: the request goes back to wait.
+    let now = Utc::now();
+    assert!(
+        store
+            .acquire_lease("session_expiry", "elsewhere", now, now + chrono::Duration::seconds(60))
+            .await
+            .expect("lease")
+    );
+    let done = run_requested(&ctx).await.expect("poll");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].outcome, Some(RunOutcome::Skipped));
+    let pending = store.pending_run_requests(10).await.expect("pending");
+    assert_eq!(pending.iter().map(|r| r.id).collect::<Vec<_>>(), [id]);
+    store
+        .release_lease("session_expiry", "elsewhere")
+        .await
+        .expect("release");
+
+    // Now it runs, and the run is recorded on the request.
+    let done = run_requested(&ctx).await.expect("poll");
+    let run_id = match &done[..] {
+        [r] if r.request_id == id => match r.outcome {
+            Some(RunOutcome::Succeeded { run_id, .. }) => run_id,
+            ref other => panic!("requested run: {other:?}"),
+        },
+        other => panic!("one requested run: {other:?}"),
+    };
+    let row = &store.run_requests("session_expiry", 1).await.expect("requests")[0];
+    assert_eq!((row.id, row.run_id), (id, Some(run_id)));
+    assert_eq!(row.claimed_by.as_deref(), Some(ctx.holder.as_str()));
+    assert!(row.finished_at.is_some());
+    let runs = store.list_runs(Some("session_expiry"), 10).await.expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!((runs[0].id, runs[0].status), (run_id, RunStatus::Succeeded));
+    assert_eq!(runs[0].scheduled_for, None, "not a scheduled tick");
+
+    // Another daemon polling afterwards finds nothing to do: it ran once in total.
+    let other = job_ctx().await;
+    assert!(run_requested(&other).await.expect("poll").is_empty());
+    assert!(run_requested(&ctx).await.expect("poll").is_empty());
+
+    // A job this daemon does not know: the request is closed without a run.
+    let unknown = request("from_the_future").await;
+    let done = run_requested(&ctx).await.expect("poll");
+    assert_eq!(done.len(), 1);
+    assert_eq!((done[0].request_id, &done[0].outcome), (unknown, &None));
+    let row = &store.run_requests("from_the_future", 1).await.expect("requests")[0];
+    assert!(row.finished_at.is_some() && row.run_id.is_none());
 }

@@ -450,7 +450,7 @@ impl App {
                     }
                 }
                 Err(e) => {
-                    self.tabs.sessions.loading = false;
+                    self.tabs.sessions.load_failed();
                     self.toast(format!("loading sessions failed: {e}"), true);
                 }
             },

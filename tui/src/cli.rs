@@ -114,7 +114,7 @@ pub struct ListArgs {
     /// Only sessions last seen from this IP.
     #[arg(long)]
     pub ip: Option<String>,
-    /// created, created-asc, last-seen, last-seen-asc, id.
+    /// created, created-asc, last-seen, last-seen-asc, id, id-desc.
     #[arg(long, default_value = "created")]
     pub sort: String,
     /// Rows (at most 1000).

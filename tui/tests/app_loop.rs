@@ -37,6 +37,26 @@ impl Screen {
         Screen { keys, screen, task }
     }
 
+    /// Like [`Screen::start`], with `setup` run on the app before its loop (a clipboard to
+    /// record what `y` copies).
+    fn start_with(
+        console: Arc<Console>,
+        width: u16,
+        height: u16,
+        setup: impl FnOnce(&mut App) + Send + 'static,
+    ) -> Screen {
+        let (keys, input) = mpsc::unbounded_channel();
+        let (publish, screen) = watch::channel(String::new());
+        let task = tokio::spawn(async move {
+            let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+            let mut app = App::new(console, Options::default());
+            setup(&mut app);
+            app.run(&mut terminal, input, Some(publish)).await.expect("loop ran");
+            app
+        });
+        Screen { keys, screen, task }
+    }
+
     fn key(&self, code: KeyCode) {
         self.keys
             .send(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
@@ -281,7 +301,10 @@ async fn read_only_refuses_reset(kind: DbKind) {
             scr.contains("Keys (any key closes)")
         })
         .await;
-    assert!(help.contains("reset session") && help.contains("cycle sort"), "{help}");
+    assert!(
+        help.contains("reset session") && help.contains("sort column / reverse"),
+        "{help}"
+    );
     s.key(KeyCode::Esc);
     s.quit().await;
     console.close().await;
@@ -343,5 +366,252 @@ async fn prompt_line_keys_and_esc_clear_filters(kind: DbKind) {
     })
     .await;
     s.quit().await;
+    d.stop().await;
+}
+
+on_both_backends!(
+    drill_down_copy_unacknowledge_and_paused_counter,
+    run_job_now_through_a_daemon,
+);
+
+/// Issue 19, operator keys in the real loop: an alert's subject → Audit filtered by that IP →
+/// the event's session → that session's events; `y` copies the UUID (the recorded clipboard
+/// gets it, a toast says so); `a` then `u` acknowledges and takes it back (both audited); the
+/// paused tail counts new events and resume shows them.
+async fn drill_down_copy_unacknowledge_and_paused_counter(kind: DbKind) {
+    use sessiond_core::audit::{EventType, NewEvent, Origin, Severity};
+    use sessiond_core::store::alerts::{AlertStatus, NewAlert};
+    let db = TestDb::new(kind).await;
+    let d = TestDaemon::start(db.settings()).await;
+    let id = generate(&d).await;
+    assert_eq!(d.validate(&id).await.status().as_u16(), 200);
+    let store = db.store().await;
+    let now = chrono::Utc::now();
+    let raised = NewEvent::new(
+        &Origin::system("test"),
+        now,
+        EventType::AlertRaised,
+        Severity::Warning,
+        None,
+        serde_json::json!({}),
+    );
+    let alert = NewAlert {
+        rule: "uuid_probing".into(),
+        // Every test request comes from here.
+        subject: "127.0.0.1".into(),
+        severity: Severity::Warning,
+        count: 20,
+        first_seen_at: now,
+        last_seen_at: now,
+        sample_event_ids: vec![],
+    };
+    let alert_id = store.raise_alert(&alert, &raised, None).await.expect("raise");
+    let console = Arc::new(Console::open(db.settings(), false).await.expect("console"));
+    let copied = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let clipboard = copied.clone();
+    let mut s = Screen::start_with(console.clone(), 120, 30, move |app| {
+        app.set_clipboard(Box::new(move |text| {
+            clipboard.lock().expect("clipboard").push(text.to_owned());
+            Ok(())
+        }))
+    });
+    s.wait(Duration::from_secs(10), "the session list", |scr| {
+        scr.contains(id.as_str())
+    })
+    .await;
+
+    // Alerts: a, then u puts it back to open; both are audited.
+    s.key(KeyCode::Char('3'));
+    s.wait(Duration::from_secs(10), "the alert", |scr| scr.contains("127.0.0.1"))
+        .await;
+    s.key(KeyCode::Char('a'));
+    s.wait(Duration::from_secs(10), "acknowledged", |scr| {
+        scr.contains(&format!("alert #{alert_id} acknowledged"))
+    })
+    .await;
+    s.key(KeyCode::Char('u'));
+    s.wait(Duration::from_secs(10), "the un-acknowledge toast", |scr| {
+        scr.contains(&format!("alert #{alert_id} is open again"))
+    })
+    .await;
+    let row = store.get_alert(alert_id).await.expect("get").expect("alert");
+    assert_eq!((row.status, row.acknowledged_by), (AlertStatus::Open, None));
+    for kind in ["alert.acknowledged", "alert.unacknowledged"] {
+        let events = store
+            .list_audit(&AuditQuery {
+                event_type: Some(kind.into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("audit");
+        assert_eq!(events.len(), 1, "{kind}");
+    }
+
+    // e: the Audit tab, filtered by the alert's subject (an address).
+    s.key(KeyCode::Char('e'));
+    let audit = s
+        .wait(Duration::from_secs(10), "the audit tab filtered by IP", |scr| {
+            scr.contains("filter ip=127.0.0.1") && scr.contains("session.validated")
+        })
+        .await;
+    assert!(!audit.contains("alert.acknowledged"), "only the IP's events:\n{audit}");
+
+    // o: the newest event's session opens in the Sessions tab; y copies its UUID.
+    s.key(KeyCode::Char('o'));
+    s.wait(Duration::from_secs(10), "the session's detail", |scr| {
+        scr.contains(&format!("Session {id}")) && scr.contains("Audit trail")
+    })
+    .await;
+    s.key(KeyCode::Char('y'));
+    s.wait(Duration::from_secs(10), "the copy toast", |scr| {
+        scr.contains(&format!("copied {id}"))
+    })
+    .await;
+    assert_eq!(*copied.lock().expect("clipboard"), vec![id.clone()]);
+
+    // e from the detail: the session's events in the Audit tab.
+    s.key(KeyCode::Char('e'));
+    s.wait(Duration::from_secs(10), "the audit tab filtered by session", |scr| {
+        scr.contains(&format!("filter session={id}")) && scr.contains("session.generated")
+    })
+    .await;
+    // y on an event copies its session's UUID.
+    s.key(KeyCode::Char('y'));
+    s.wait(Duration::from_secs(10), "the second copy", |_| {
+        copied.lock().expect("clipboard").len() == 2
+    })
+    .await;
+    assert_eq!(copied.lock().expect("clipboard")[1], id);
+
+    // Paused: new events are counted in the title, not shown; p shows them.
+    s.key(KeyCode::Esc);
+    s.wait(Duration::from_secs(10), "the unfiltered tail", |scr| {
+        scr.contains(" Audit ·") && !scr.contains("filter session=") && scr.contains("live")
+    })
+    .await;
+    s.key(KeyCode::Char('p'));
+    s.wait(Duration::from_secs(10), "paused", |scr| scr.contains("PAUSED"))
+        .await;
+    let held = [generate(&d).await, generate(&d).await];
+    let paused = s
+        .wait(Duration::from_secs(10), "the +2 counter", |scr| {
+            scr.contains("PAUSED +2 new")
+        })
+        .await;
+    assert!(held.iter().all(|h| !paused.contains(&h[..8])), "{paused}");
+    s.key(KeyCode::Char('p'));
+    s.wait(Duration::from_secs(10), "the held events after resuming", |scr| {
+        held.iter().all(|h| scr.contains(&h[..8])) && scr.contains("live") && !scr.contains("new (p")
+    })
+    .await;
+
+    s.quit().await;
+    console.close().await;
+    d.stop().await;
+}
+
+/// Issue 19, "run job now": `r` on a job asks first (any key but `y` cancels, `--read-only`
+/// refuses), `y` records a request that a daemon with jobs enabled takes within seconds and
+/// runs; the job's detail then shows the run it became.
+async fn run_job_now_through_a_daemon(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let mut settings = db.settings();
+    settings.jobs.enabled = true;
+    // Scheduled once a year: any run during the test is the requested one.
+    settings.jobs.session_expiry.schedule = "0 0 0 1 1 *".into();
+    let d = TestDaemon::start(settings).await;
+    let store = db.store().await;
+
+    // Read-only: refused, nothing asked, nothing written.
+    let read_only = Arc::new(Console::open(db.settings(), true).await.expect("console"));
+    let mut s = Screen::start(read_only.clone(), 100, 30);
+    s.key(KeyCode::Char('4'));
+    s.wait(Duration::from_secs(10), "the jobs", |scr| {
+        scr.contains("session_expiry")
+    })
+    .await;
+    s.key(KeyCode::Char('r'));
+    s.wait(Duration::from_secs(10), "the refusal", |scr| {
+        scr.contains("read-only mode")
+    })
+    .await;
+    s.quit().await;
+    read_only.close().await;
+    assert!(
+        store
+            .run_requests("session_expiry", 10)
+            .await
+            .expect("requests")
+            .is_empty()
+    );
+
+    let console = Arc::new(Console::open(db.settings(), false).await.expect("console"));
+    let mut s = Screen::start(console.clone(), 100, 30);
+    s.key(KeyCode::Char('4'));
+    s.wait(Duration::from_secs(10), "the jobs", |scr| {
+        scr.contains("session_expiry")
+    })
+    .await;
+    s.key(KeyCode::Char('/'));
+    s.type_text("session_expiry");
+    s.key(KeyCode::Enter);
+    s.wait(Duration::from_secs(10), "the filtered jobs", |scr| {
+        scr.contains("session_expiry") && !scr.contains("retention")
+    })
+    .await;
+    // n cancels.
+    s.key(KeyCode::Char('r'));
+    s.wait(Duration::from_secs(10), "the dialog", |scr| {
+        scr.contains("Run job now?")
+    })
+    .await;
+    s.key(KeyCode::Char('n'));
+    s.wait(Duration::from_secs(10), "cancelled", |scr| scr.contains("cancelled"))
+        .await;
+    assert!(
+        store
+            .run_requests("session_expiry", 10)
+            .await
+            .expect("requests")
+            .is_empty()
+    );
+    // y requests it.
+    s.key(KeyCode::Char('r'));
+    s.wait(Duration::from_secs(10), "the dialog", |scr| {
+        scr.contains("Run job now?")
+    })
+    .await;
+    s.key(KeyCode::Char('y'));
+    s.wait(Duration::from_secs(10), "the request toast", |scr| {
+        scr.contains("run of session_expiry requested")
+    })
+    .await;
+    // The daemon runs it; the detail shows the run it became.
+    s.key(KeyCode::Enter);
+    let detail = s
+        .wait(Duration::from_secs(30), "the finished request", |scr| {
+            scr.contains("Job session_expiry") && scr.contains(": done, run #")
+        })
+        .await;
+    let request = &store.run_requests("session_expiry", 10).await.expect("requests")[..];
+    assert_eq!(request.len(), 1);
+    let run_id = request[0].run_id.expect("ran");
+    assert!(detail.contains(&format!("done, run #{run_id}")), "{detail}");
+    let runs = store.list_runs(Some("session_expiry"), 10).await.expect("runs");
+    assert_eq!(runs.len(), 1, "the requested run only");
+    assert_eq!(runs[0].id, run_id);
+    let requested = store
+        .list_audit(&AuditQuery {
+            event_type: Some("job.requested".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(requested.len(), 1);
+    assert_eq!(requested[0].actor, format!("admin:{}", os_user()));
+    s.quit().await;
+    console.close().await;
     d.stop().await;
 }

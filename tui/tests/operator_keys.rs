@@ -50,6 +50,19 @@ async fn settle(view: &mut SessionsView, store: &dyn Store, mut action: Option<A
     action
 }
 
+/// Press `commands` while the page the first one asked for is still loading.
+async fn fast(view: &mut SessionsView, store: &dyn Store, commands: &[Command]) {
+    assert_eq!(view.handle(commands[0]), Some(Action::LoadSessions));
+    let generation = view.begin_load();
+    let query = view.query();
+    for c in &commands[1..] {
+        assert_eq!(view.handle(*c), None, "waits for the page in flight");
+    }
+    let rows = store.session_page(&query).await.expect("page");
+    let action = view.page_loaded(generation, rows);
+    settle(view, store, action).await;
+}
+
 fn ids(view: &SessionsView) -> Vec<Uuid> {
     view.rows.iter().map(|r| r.id).collect()
 }
@@ -131,6 +144,22 @@ async fn keys_page_the_session_list_both_ways(kind: DbKind) {
         assert_eq!(
             (view.selected_row().map(|r| r.id), view.page),
             (Some(all[6]), PageNumber::FromStart(1))
+        );
+
+        // Keys pressed faster than pages load are replayed in order: three quick PgDn from
+        // the first page reach the fourth, five quick PgUp from there come back to the first.
+        press(&mut view, &*store, Command::Top).await;
+        fast(&mut view, &*store, &[Command::PageDown; 3]).await;
+        assert_eq!(
+            (ids(&view), view.page),
+            (all[21..28].to_vec(), PageNumber::FromStart(4)),
+            "{sort:?}"
+        );
+        fast(&mut view, &*store, &[Command::PageUp; 5]).await;
+        assert_eq!(
+            (ids(&view), view.page),
+            (all[..7].to_vec(), PageNumber::FromStart(1)),
+            "{sort:?}"
         );
 
         // S reverses: the first page is the old last rows, backwards.

@@ -3,6 +3,7 @@
 //! at the start, after a row, before a row or at the end; a page before a row is the reverse
 //! order's page after it, so `G` (last page) and paging back from it need no history.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use ratatui::buffer::Buffer;
@@ -105,6 +106,9 @@ pub struct SessionsView {
     pub generation: u64,
     /// The row to select when the requested page arrives.
     pub select: PageSelect,
+    /// Moves pressed while a page was loading, replayed in order once it is shown (where they
+    /// lead depends on its rows: five quick `PgUp` are five pages back).
+    pub queued: VecDeque<Command>,
     /// The open detail pane.
     pub detail: Option<SessionDetail>,
     /// The detail pane's extent at its last draw.
@@ -203,10 +207,25 @@ impl SessionsView {
             PageSelect::Row(id) => self.rows.iter().position(|r| r.id == id).unwrap_or(0),
         };
         self.select = PageSelect::Keep;
+        while let Some(command) = self.queued.pop_front() {
+            if let Some(action) = self.handle(command) {
+                return Some(action);
+            }
+        }
         None
     }
 
+    /// A page could not be read: nothing is loading, and the moves waiting for it are dropped.
+    pub fn load_failed(&mut self) {
+        self.loading = false;
+        self.queued.clear();
+    }
+
     fn go(&mut self, anchor: PageAnchor, page: PageNumber, select: PageSelect) -> Option<Action> {
+        if matches!(anchor, PageAnchor::Start | PageAnchor::End) {
+            // A jump: moves queued for the page in flight no longer apply.
+            self.queued.clear();
+        }
         self.anchor = anchor;
         self.page = page;
         self.select = select;
@@ -358,6 +377,17 @@ impl View for SessionsView {
                 Command::Events => Some(Action::AuditFor(format!("session={id}"))),
                 _ => None,
             };
+        }
+        if self.loading
+            && matches!(
+                command,
+                Command::Down | Command::Up | Command::PageDown | Command::PageUp
+            )
+        {
+            if self.queued.len() < 100 {
+                self.queued.push_back(command);
+            }
+            return None;
         }
         match command {
             Command::Down => {
