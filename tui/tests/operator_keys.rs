@@ -525,3 +525,44 @@ fn y_writes_an_osc_52_sequence() {
     // ESC ] 52 ; c ; base64 ST
     assert_eq!(osc52("1b4e28ba"), "\x1b]52;c;MWI0ZTI4YmE=\x1b\\");
 }
+
+#[test]
+fn detail_panes_scroll_to_their_real_end() {
+    use ratatui::buffer::Buffer;
+    use ratatui::layout::Rect;
+    use ratatui::widgets::Widget;
+    use sessionctl::theme::Theme;
+    use sessionctl::views::Themed;
+    let render = |view: &AuditView| {
+        let mut buf = Buffer::empty(Rect::new(0, 0, 60, 8));
+        Themed(view, &Theme::dark()).render(buf.area, &mut buf);
+        sessionctl::app::buffer_text(&buf)
+    };
+    let mut e = event(1, "info", None);
+    // 30 metadata lines, one of them wrapping.
+    e.metadata = serde_json::Value::Object(
+        (0..30)
+            .map(|i| {
+                (
+                    format!("key{i:02}"),
+                    json!(if i == 29 { "x".repeat(100) } else { "v".into() }),
+                )
+            })
+            .collect(),
+    );
+    let mut view = AuditView {
+        detail: Some((e, 0)),
+        ..Default::default()
+    };
+    let top = render(&view);
+    assert!(top.contains("Audit event #1") && !top.contains("key29"));
+    view.handle(Command::Bottom);
+    let bottom = render(&view);
+    assert!(bottom.contains("key29") && bottom.trim_end().ends_with('}'), "{bottom}");
+    assert!(!bottom.contains("Audit event #1"));
+    // One page up from the end, then back to the top.
+    view.handle(Command::PageUp);
+    assert!(!render(&view).contains("key29"));
+    view.handle(Command::Top);
+    assert_eq!(render(&view), top);
+}
