@@ -436,6 +436,14 @@ macro_rules! shared_impl {
                 let mut attempt = 0;
                 loop {
                     match Self::MIGRATOR.run(&self.write_pool).await {
+                        Ok(()) if Self::BACKEND == crate::store::Backend::Postgres => {
+                            // Ids of linked events come from the chain's head, not the identity
+                            // sequence: move it past them for writes with the chain off.
+                            sqlx::query(crate::store::chain::pg_sql::ALIGN_ID_SEQUENCE)
+                                .execute(&self.write_pool)
+                                .await?;
+                            return Ok(());
+                        }
                         Ok(()) => return Ok(()),
                         Err(e)
                             if attempt < 5
