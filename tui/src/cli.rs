@@ -475,7 +475,9 @@ fn timeouts(console: &Console) -> Timeouts {
 /// Run a subcommand (`completions` and `man` need no database: `main` runs them before).
 pub async fn run(console: &Console, command: Command, out: &Out) -> Result<(), Failure> {
     let result = dispatch(console, command, out).await;
-    out.flush().and(result)
+    // The command's own failure wins over one of writing out the rest.
+    let flushed = out.flush();
+    result.and(flushed)
 }
 
 async fn dispatch(console: &Console, command: Command, out: &Out) -> Result<(), Failure> {
