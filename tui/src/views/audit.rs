@@ -2,15 +2,13 @@
 //! filters (type, severity, session, IP) and an event's full metadata.
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
-use sessiond_core::audit::{AuditEvent, AuditQuery, EventType, Severity};
+use sessiond_core::audit::{AuditEvent, AuditQuery};
 use sessiond_core::domain::rfc3339;
-use uuid::Uuid;
 
 use super::{Action, Draw, View};
 use crate::fmt;
@@ -44,30 +42,10 @@ pub struct AuditView {
 }
 
 /// Parse the `/` filter: space-separated tokens, each a severity, an event type, a session
-/// UUID or an IP (`key=value` forms `type=`, `severity=`, `session=`, `ip=` also work).
+/// UUID or an IP (`key=value` forms `type=`, `severity=`, `session=`, `ip=` also work); unknown
+/// values are errors ([`crate::filter::audit_filter`], shared with the subcommands' flags).
 pub fn parse_filter(text: &str) -> Result<AuditQuery, String> {
-    let mut f = AuditQuery::default();
-    for token in text.split_whitespace() {
-        let (key, value) = token.split_once('=').unwrap_or(("", token));
-        match key {
-            "type" => f.event_type = Some(value.to_owned()),
-            "severity" | "sev" => f.severity = Some(value.parse()?),
-            "session" => {
-                f.session_id = Some(Uuid::parse_str(value).map_err(|_| format!("`{value}` is not a session UUID"))?)
-            }
-            "ip" => f.ip = Some(value.to_owned()),
-            "" if Severity::parse(value).is_some() => f.severity = Severity::parse(value),
-            "" if EventType::parse(value).is_some() => f.event_type = Some(value.to_owned()),
-            "" if Uuid::parse_str(value).is_ok() => f.session_id = Uuid::parse_str(value).ok(),
-            "" if value.parse::<IpAddr>().is_ok() => f.ip = Some(value.to_owned()),
-            _ => {
-                return Err(format!(
-                    "`{token}`: expected a severity, an event type (e.g. session.reset), a session UUID or an IP"
-                ));
-            }
-        }
-    }
-    Ok(f)
+    crate::filter::audit_filter(text).map_err(|e| e.to_string())
 }
 
 impl AuditView {
