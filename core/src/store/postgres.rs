@@ -29,7 +29,7 @@ pub struct PgStore {
 
 impl PgStore {
     const BACKEND: Backend = Backend::Postgres;
-    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+    pub(crate) const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
     /// Connect to the server at `settings.url`.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {

@@ -27,6 +27,8 @@ pub struct AuditView {
     pub selected: usize,
     /// Tail paused.
     pub paused: bool,
+    /// The database is lost: the tail is not following (the header says why).
+    pub stale: bool,
     /// Active filter: a query with only its filter fields set.
     pub filter: AuditQuery,
     /// What was typed at `/`.
@@ -173,7 +175,9 @@ impl Draw for AuditView {
         let mut spans = vec![
             Span::styled(" Audit", t.accent),
             Span::styled(format!(" · {} events", self.rows.len()), t.text),
-            if self.paused {
+            if self.stale {
+                Span::styled(" · STALE (database lost)", t.critical)
+            } else if self.paused {
                 Span::styled(" · PAUSED (p resumes)", t.warning)
             } else {
                 Span::styled(" · live", t.ok)
