@@ -339,7 +339,7 @@ impl From<ConsoleError> for Failure {
             ConsoleError::NoSession(_) | ConsoleError::SessionGone(_) | ConsoleError::AlertGone(_) => "not_found",
             ConsoleError::AlertNotOpen(_) => "conflict",
             ConsoleError::StorageRootMissing(_) | ConsoleError::StorageBucketUnset => "storage_config",
-            ConsoleError::Open { .. } | ConsoleError::Migrate { .. } | ConsoleError::Store(_) => "database",
+            ConsoleError::Open(_) | ConsoleError::Store(_) => "database",
             _ => "failed",
         };
         Self::new(kind, 1, e.to_string())

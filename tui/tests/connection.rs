@@ -88,8 +88,14 @@ async fn a_missing_database_is_named_and_never_created(kind: DbKind) {
         &["backup", "copy.db"],
     ] {
         let out = sessionctl(cwd, &[&["--database-url", url.as_str()][..], args].concat());
-        let err = stderr(&out);
+        let mut err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        if args.contains(&"--json") {
+            // Under --json the failure is a JSON object on stderr: its message is the text.
+            let v: serde_json::Value = serde_json::from_str(err.trim()).expect("a JSON error object");
+            assert_eq!(v["error"]["code"], "database", "{err}");
+            err = v["error"]["message"].as_str().unwrap_or_default().to_owned();
+        }
         assert!(err.contains(&expected), "{args:?}: {err}");
         assert!(!err.contains("at line"), "the server's source line: {err}");
         names_the_settings(&err);
