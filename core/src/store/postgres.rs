@@ -25,6 +25,9 @@ pub struct PgStore {
     /// The chain's head as this daemon's last batch left it (`commit_chained`); `None` until
     /// read, and after a batch found that another writer had moved it.
     head: Arc<std::sync::Mutex<Option<crate::store::chain::Head>>>,
+    /// Taken by a chained batch for its statement: the writer's pipelined batches take turns
+    /// on the head instead of racing for it.
+    head_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PgStore {
@@ -47,6 +50,7 @@ impl PgStore {
             pool,
             chain: crate::store::chain::ChainSlot::default(),
             head: Arc::default(),
+            head_turn: Arc::default(),
         })
     }
 
@@ -192,6 +196,7 @@ impl PgStore {
             }
             return Ok(());
         }
+        let _turn = self.head_turn.lock().await;
         let cached = |head: &Self| {
             head.head
                 .lock()
