@@ -42,6 +42,9 @@ pub struct Cli {
     /// Colour palette.
     #[arg(long, value_enum, default_value_t = ThemeKind::Dark)]
     pub theme: ThemeKind,
+    /// Show the console's times in UTC (default: the zone of `TZ`, else the system's).
+    #[arg(long)]
+    pub utc: bool,
     /// Machine-readable output (JSON; `audit tail` prints one JSON object per line).
     #[arg(long, global = true)]
     pub json: bool,
@@ -382,10 +385,24 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
         }
         Command::Sessions(SessionsCmd::Reset { id, yes }) => {
             let uploads = store.upload_totals(id).await?.count;
-            confirm(&format!("Reset session {id} and delete its {uploads} upload(s)?"), yes)?;
+            // An already revoked session is left as it is (see `Console::reset`): no question.
+            let revoked = store
+                .get_session(id)
+                .await?
+                .is_some_and(|s| s.status == SessionStatus::Revoked);
+            if !revoked {
+                confirm(&format!("Reset session {id} and delete its {uploads} upload(s)?"), yes)?;
+            }
             let o = console.reset(id).await?;
             if json_out {
                 return print_json(&o);
+            }
+            if o.already_revoked {
+                println!(
+                    "session {id} was already revoked: nothing changed, no event written (its objects were \
+                     queued for deletion when it was revoked)"
+                );
+                return Ok(());
             }
             println!(
                 "session {id} reset (was {}); {} upload(s) queued for deletion (the daemon's \
