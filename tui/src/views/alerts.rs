@@ -214,7 +214,12 @@ impl Draw for AlertsView {
                 Column::new("status", fit::widest(visible.iter().map(|a| a.status.as_str())), 20).or("st", 4, 75),
                 Column::new("severity", 8, 30).or("sev", 4, 50),
                 Column::new("rule", fit::widest(visible.iter().map(|a| a.rule.as_str())), 80),
-                Column::fill("subject", 15, 90),
+                Column::fill(
+                    "subject",
+                    15,
+                    fit::widest(visible.iter().map(|a| a.subject.as_str())),
+                    90,
+                ),
                 Column::new("count", fit::widest(visible.iter().map(|a| fmt::count(a.count))), 85),
                 Column::new(format!("last seen ({label})"), 11, 35).or(label, 5, 55),
             ],

@@ -251,7 +251,7 @@ impl Draw for AuditView {
         // the type stay longest. Widths come from the values, so no id is ever cut.
         let z = self.zone;
         let label = z.label(self.rows.iter().map(|e| e.occurred_at));
-        let ips = self.rows.iter().map(|e| e.ip.as_deref().unwrap_or(""));
+        let ips = fit::widest(self.rows.iter().map(|e| e.ip.as_deref().unwrap_or("")));
         let fitted = Fitted::new(
             vec![
                 Column::new("id", fit::widest(self.rows.iter().map(|e| e.id.to_string())), 40),
@@ -268,7 +268,7 @@ impl Draw for AuditView {
                     fit::widest(self.rows.iter().map(|e| e.actor.as_str())).min(16),
                     50,
                 ),
-                Column::fill("ip", fit::widest(ips).min(15), 30),
+                Column::fill("ip", ips.min(15), ips, 30),
             ],
             body.width,
         );

@@ -39,7 +39,8 @@ impl Form {
 #[derive(Debug, Clone)]
 pub struct Column {
     forms: Vec<Form>,
-    fill: bool,
+    /// Takes the width left over, up to this much.
+    fill: Option<u16>,
 }
 
 impl Column {
@@ -48,7 +49,7 @@ impl Column {
     pub fn new(title: impl Into<String>, width: usize, keep: u8) -> Self {
         Self {
             forms: vec![Form::new(title.into(), width, keep)],
-            fill: false,
+            fill: None,
         }
     }
 
@@ -59,11 +60,15 @@ impl Column {
         self
     }
 
-    /// A column that takes the width left over, at least `min`.
-    pub fn fill(title: impl Into<String>, min: usize, keep: u8) -> Self {
+    /// A column that takes the width left over, at least `min` and at most `max` (its
+    /// widest value: the rest stays blank at the end of the row rather than pushing the
+    /// columns after it away). Its values are cut to fit, marked with `…`.
+    pub fn fill(title: impl Into<String>, min: usize, max: usize, keep: u8) -> Self {
+        let form = Form::new(title.into(), min.min(max), keep);
+        let max = u16::try_from(max).unwrap_or(u16::MAX).max(form.width);
         Self {
-            forms: vec![Form::new(title.into(), min, keep)],
-            fill: true,
+            forms: vec![form],
+            fill: Some(max),
         }
     }
 }
@@ -107,16 +112,17 @@ impl Fitted {
             };
             forms[i] = forms[i].map(|f| f + 1).filter(|f| *f < columns[i].forms.len());
         }
-        let spare = u32::from(width).saturating_sub(total(&forms));
-        let first_fill = (0..columns.len()).find(|&i| columns[i].fill && forms[i].is_some());
+        let mut spare = u32::from(width).saturating_sub(total(&forms));
         let fits = forms
             .iter()
             .enumerate()
             .map(|(i, f)| {
                 f.map(|form| {
                     let mut width = u32::from(columns[i].forms[form].width);
-                    if Some(i) == first_fill {
-                        width += spare;
+                    if let Some(max) = columns[i].fill {
+                        let more = spare.min(u32::from(max).saturating_sub(width));
+                        width += more;
+                        spare -= more;
                     }
                     Fit {
                         form,
@@ -217,14 +223,18 @@ mod tests {
             vec![
                 Column::new("id", 4, 40),
                 Column::new("status", 12, 20).or("st", 4, 70),
-                Column::fill("subject", 10, 90),
+                Column::fill("subject", 10, 30, 90),
                 Column::new("count", 6, 85),
             ]
         };
-        // Everything fits: the fill column takes the rest.
+        // Everything fits: the fill column takes the rest, up to its widest value.
         assert_eq!(
             shown(&Fitted::new(cols(), 40)),
             [Some((0, 4)), Some((0, 12)), Some((0, 15)), Some((0, 6))]
+        );
+        assert_eq!(
+            shown(&Fitted::new(cols(), 100)),
+            [Some((0, 4)), Some((0, 12)), Some((0, 30)), Some((0, 6))]
         );
         // 4+12+10+6+3 = 35 > 30: status narrows first (keep 20).
         assert_eq!(

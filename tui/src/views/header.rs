@@ -85,9 +85,15 @@ impl Draw for HeaderView {
         }
         items.push((Span::styled(format!(" │ ev/min {current:>4} "), t.text), 40));
         let left = fit::line(items, bottom.width);
+        // The sparkline is the ev/min figure's history: without its label it would be a
+        // picture of nothing in particular.
+        let spark = left.spans.last().is_some_and(|s| s.content.contains("ev/min"));
         let lw = left.width() as u16;
         let [l, r] = Layout::horizontal([Constraint::Length(lw), Constraint::Fill(1)]).areas(bottom);
         left.render(l, buf);
+        if !spark {
+            return;
+        }
         Sparkline::default()
             .data(
                 self.per_minute

@@ -139,7 +139,16 @@ impl Draw for JobsView {
                 Column::new(format!("next run ({next})"), 11, 35).or(next, 5, 50),
                 Column::new(format!("last run ({last})"), 11, 38).or(last, 5, 60),
                 Column::new("outcome", 9, 90),
-                Column::fill("lease holder", 12, 30),
+                Column::fill(
+                    "lease holder",
+                    12,
+                    fit::widest(
+                        visible
+                            .iter()
+                            .filter_map(|j| j.lease.as_ref().map(|l| l.holder.as_str())),
+                    ),
+                    30,
+                ),
             ],
             table_area.width,
         );

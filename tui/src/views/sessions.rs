@@ -382,7 +382,7 @@ impl Draw for SessionsView {
         let z = self.zone;
         let created = z.label(self.rows.iter().map(|r| from_millis(r.created_at)));
         let seen = z.label(self.rows.iter().map(|r| from_millis(r.last_seen_at)));
-        let ips = self.rows.iter().map(|r| r.last_ip.as_deref().unwrap_or(""));
+        let ips = fit::widest(self.rows.iter().map(|r| r.last_ip.as_deref().unwrap_or("")));
         let fitted = Fitted::new(
             vec![
                 Column::new("uuid", 36, 30).or("uuid", 23, 75).or("uuid", 9, 100),
@@ -390,7 +390,7 @@ impl Draw for SessionsView {
                 Column::new(format!("created ({created})"), 19, 20).or(format!("created ({created})"), 11, 45),
                 Column::new(format!("last seen ({seen})"), 19, 22).or(format!("seen ({seen})"), 11, 70),
                 Column::new("upl", fit::widest(self.rows.iter().map(uploads_cell)), 80),
-                Column::fill("last ip", fit::widest(ips).min(15), 40),
+                Column::fill("last ip", ips.min(12), ips, 40),
             ],
             body.width,
         );
