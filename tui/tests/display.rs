@@ -454,3 +454,16 @@ fn the_dot_hides_routine_system_events_in_the_query_and_says_so() {
     let shown = screen(&view, Tab::Audit, Zone::UTC, 80, 6);
     assert!(!shown.contains("hidden"), "{shown}");
 }
+
+#[test]
+fn utc_is_a_console_flag() {
+    use clap::Parser;
+    let cli = sessionctl::cli::Cli::try_parse_from(["sessionctl", "--utc"]).expect("--utc parses");
+    assert!(cli.utc);
+    let cli = sessionctl::cli::Cli::try_parse_from(["sessionctl"]).expect("no flag");
+    assert!(!cli.utc);
+    // With --utc the zone is UTC whatever TZ says.
+    let tokyo = Some(std::ffi::OsStr::new("Asia/Tokyo"));
+    assert_eq!(Zone::resolve(true, tokyo, || None), (Zone::UTC, None));
+    assert_eq!(Zone::resolve(false, tokyo, || None).0.name(), "Asia/Tokyo");
+}
