@@ -27,10 +27,11 @@ use crate::ops::{
 };
 use crate::theme::Theme;
 use crate::views::confirm::{ConfirmView, Pending};
-use crate::views::header::{HeaderView, footer_line, tabs_line};
+use crate::views::header::{HeaderView, disconnected_lines, footer_line, tabs_line};
 use crate::views::help::HelpView;
 use crate::views::sessions::SessionDetail;
 use crate::views::{Action, Tab, Tabs, Themed};
+use sessiond_core::store::open::OpenError;
 
 /// Audit tail poll interval (new events are on screen within one poll plus one frame).
 pub const POLL: Duration = Duration::from_millis(250);
@@ -41,6 +42,8 @@ pub const REFRESH: Duration = Duration::from_secs(5);
 pub const COUNTS: Duration = Duration::from_secs(30);
 /// How long a toast stays.
 pub const TOAST: Duration = Duration::from_secs(4);
+/// While the database is lost, how often the console tries it again.
+pub const RETRY: Duration = Duration::from_secs(1);
 /// A result from a background task.
 #[derive(Debug)]
 pub enum Msg {
@@ -71,8 +74,10 @@ pub enum Msg {
         /// The page.
         result: Result<AuditPage, ConsoleError>,
     },
-    /// Header figures, and whether sessions were counted this time.
+    /// Header figures, and whether sessions were counted this time (the database answered).
     Header(HeaderFigures, bool),
+    /// The header's refresh found the database lost, and why.
+    Disconnected(OpenError),
     /// The Alerts tab's rows.
     Alerts(Result<Vec<Alert>, ConsoleError>),
     /// An alert and its sample events.
@@ -144,6 +149,9 @@ pub struct App {
     header_loading: bool,
     last_refresh: Option<Instant>,
     last_counts: Option<Instant>,
+    /// A load failed with the database unavailable: shown once the connection check finds
+    /// the database there (a lost database is the header's to say, not a toast's).
+    pending_error: Option<String>,
     trace: Option<Trace>,
     first_page_traced: bool,
 }
@@ -180,6 +188,7 @@ impl App {
             header_loading: false,
             last_refresh: None,
             last_counts: None,
+            pending_error: None,
             trace: None,
             first_page_traced: false,
         }
@@ -247,9 +256,11 @@ impl App {
     }
 
     /// Reload the header and what each view loads on a refresh (the active tab's data, and
-    /// any tab's first load).
+    /// any tab's first load). The header's refresh checks the connection first; while the
+    /// database is lost only that check runs, every [`RETRY`].
     pub fn refresh(&mut self) {
         self.last_refresh = Some(Instant::now());
+        let disconnected = self.header.disconnected.is_some();
         if !self.header_loading {
             self.header_loading = true;
             let c = self.console.clone();
@@ -257,7 +268,15 @@ impl App {
             if count {
                 self.last_counts = Some(Instant::now());
             }
-            self.spawn(async move { Msg::Header(c.header_figures(Utc::now(), count).await, count) });
+            self.spawn(async move {
+                match c.check_connection(disconnected).await {
+                    Ok(()) => Msg::Header(c.header_figures(Utc::now(), count).await, count),
+                    Err(e) => Msg::Disconnected(e),
+                }
+            });
+        }
+        if disconnected {
+            return;
         }
         for tab in Tab::ALL {
             if let Some(action) = self.tabs.view(tab).refresh(tab == self.tab) {
@@ -271,8 +290,9 @@ impl App {
         if self.toast.as_ref().is_some_and(|t| Instant::now() >= t.until) {
             self.toast = None;
         }
+        let disconnected = self.header.disconnected.is_some();
         let audit = &self.tabs.audit;
-        if !audit.paused && audit.loaded && !self.audit_polling {
+        if !audit.paused && audit.loaded && !self.audit_polling && !disconnected {
             self.audit_polling = true;
             let c = self.console.clone();
             let generation = audit.generation;
@@ -283,9 +303,31 @@ impl App {
                 Msg::AuditTail { generation, result }
             });
         }
-        if self.last_refresh.is_none_or(|t| t.elapsed() >= REFRESH) {
+        let every = if disconnected { RETRY } else { REFRESH };
+        if self.last_refresh.is_none_or(|t| t.elapsed() >= every) {
             self.refresh();
         }
+    }
+
+    /// A load failed. With the database unavailable the connection is checked at the next
+    /// tick and the error waits for its answer (see `pending_error`); anything else is a toast.
+    fn load_failed(&mut self, text: String, e: &ConsoleError) {
+        if !e.is_unavailable() {
+            self.toast(text, true);
+        } else if self.header.disconnected.is_none() {
+            self.pending_error = Some(text);
+            self.last_refresh = None;
+        }
+    }
+
+    /// The database answers again: reload what the views show (the audit history too, as
+    /// the database may have been restored meanwhile) and count the sessions.
+    fn reconnected(&mut self) {
+        self.toast("reconnected to the database", false);
+        self.perform(Action::LoadSessions);
+        self.perform(Action::ReloadAudit);
+        self.last_counts = None;
+        self.refresh();
     }
 
     /// Run what a view asked for.
@@ -388,7 +430,7 @@ impl App {
                 }
                 Err(e) => {
                     self.tabs.sessions.loading = false;
-                    self.toast(format!("loading sessions failed: {e}"), true);
+                    self.load_failed(format!("loading sessions failed: {e}"), &e);
                 }
             },
             Msg::SessionDetail(r) => match r {
@@ -422,28 +464,49 @@ impl App {
             },
             Msg::AuditLoaded { generation, result } => match result {
                 Ok(page) => self.tabs.audit.loaded(generation, page.events, page.cursor),
-                Err(e) => self.toast(format!("loading audit events failed: {e}"), true),
+                Err(e) => self.load_failed(format!("loading audit events failed: {e}"), &e),
             },
             Msg::AuditTail { generation, result } => {
                 self.audit_polling = false;
                 match result {
                     Ok(page) => self.tabs.audit.tail(generation, page.events, page.cursor),
-                    Err(e) => self.toast(format!("audit tail failed: {e}"), true),
+                    Err(e) => self.load_failed(format!("audit tail failed: {e}"), &e),
                 }
             }
             Msg::Header(figures, counted) => {
                 self.header_loading = false;
+                let reconnected = self.header.disconnected.is_some();
                 self.header = HeaderView {
                     counts: if counted { figures.counts } else { self.header.counts },
                     per_minute: figures.per_minute,
                     open_alerts: figures.open_alerts,
                     pending_deletions: figures.pending_deletions,
+                    disconnected: None,
                     ..std::mem::take(&mut self.header)
                 };
+                self.tabs.audit.stale = false;
+                if let Some(text) = self.pending_error.take() {
+                    self.toast(text, true);
+                }
+                if reconnected {
+                    self.reconnected();
+                }
+            }
+            Msg::Disconnected(e) => {
+                self.header_loading = false;
+                self.pending_error = None;
+                // A success toast ("reconnected", "acknowledged") would contradict the banner.
+                if self.toast.as_ref().is_some_and(|t| !t.error) {
+                    self.toast = None;
+                }
+                self.header.disconnected = Some(e.to_string());
+                self.tabs.audit.stale = true;
+                // Counted again as soon as it is back.
+                self.last_counts = None;
             }
             Msg::Alerts(r) => match r {
                 Ok(rows) => self.tabs.alerts.set_rows(rows),
-                Err(e) => self.toast(format!("loading alerts failed: {e}"), true),
+                Err(e) => self.load_failed(format!("loading alerts failed: {e}"), &e),
             },
             Msg::AlertDetail(r) => match r {
                 Ok(AlertRecord { alert, events }) => self.tabs.alerts.detail = Some((alert, events, 0)),
@@ -451,11 +514,11 @@ impl App {
             },
             Msg::Jobs(r) => match r {
                 Ok(rows) => self.tabs.jobs.set_rows(rows),
-                Err(e) => self.toast(format!("loading jobs failed: {e}"), true),
+                Err(e) => self.load_failed(format!("loading jobs failed: {e}"), &e),
             },
             Msg::AuditHealth(r) => match r {
                 Ok(health) => self.tabs.jobs.health = Some(health),
-                Err(e) => self.toast(format!("loading webhook state failed: {e}"), true),
+                Err(e) => self.load_failed(format!("loading webhook state failed: {e}"), &e),
             },
             Msg::Done(result, reload) => {
                 match result {
@@ -609,13 +672,19 @@ impl App {
     /// Draw the whole screen.
     pub fn draw(&self, frame: &mut Frame) {
         let area = frame.area();
-        let [header, tabs, body, footer] = Layout::vertical([
+        let lost = match &self.header.disconnected {
+            Some(reason) => disconnected_lines(reason, area.width, &self.theme),
+            None => Vec::new(),
+        };
+        let [header, tabs, body, banner, footer] = Layout::vertical([
             Constraint::Length(2),
             Constraint::Length(1),
             Constraint::Fill(1),
+            Constraint::Length(lost.len() as u16),
             Constraint::Length(1),
         ])
         .areas(area);
+        frame.render_widget(ratatui::widgets::Paragraph::new(lost), banner);
         frame.render_widget(Themed(&self.header, &self.theme), header);
         frame.render_widget(tabs_line(self.tab, &self.theme), tabs);
         frame.render_widget(Themed(self.tabs.view(self.tab), &self.theme), body);

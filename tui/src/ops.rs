@@ -21,7 +21,8 @@ use sessiond_core::store::alerts::Alert;
 use sessiond_core::store::console::{JobLease, SessionPageQuery, SessionSummary, UploadSummary};
 use sessiond_core::store::deletions::DeletionBacklog;
 use sessiond_core::store::jobs::JobRun;
-use sessiond_core::store::{self, Backend, StatusCounts, Store, StoreError};
+use sessiond_core::store::open::{self, OpenError};
+use sessiond_core::store::{Backend, StatusCounts, Store, StoreError};
 use sessiond_core::writer::{BatchWriter, WriterHandle, WriterOptions};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -41,22 +42,9 @@ const AUDIT_TAIL: u32 = 1000;
 /// stderr).
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
-    /// The database could not be opened.
-    #[error("cannot open {url}: {source}")]
-    Open {
-        /// The database, password redacted.
-        url: String,
-        /// What the store said.
-        source: StoreError,
-    },
-    /// Pending migrations could not be applied.
-    #[error("cannot migrate {database}: {source}")]
-    Migrate {
-        /// The database, password redacted.
-        database: String,
-        /// What the migrator said.
-        source: StoreError,
-    },
+    /// The database could not be opened: what is wrong, then what to do about it.
+    #[error("{0}{hint}", hint = open_hint(.0))]
+    Open(OpenError),
     /// `--read-only` refuses every change.
     #[error("{READ_ONLY}")]
     ReadOnly,
@@ -90,6 +78,56 @@ pub enum ConsoleError {
     #[error(transparent)]
     Session(SessionError),
 }
+
+impl ConsoleError {
+    /// The database did not answer or refused the work (the console then checks whether it
+    /// is lost).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, ConsoleError::Store(StoreError::Unavailable(_)))
+    }
+}
+
+/// Where the database is chosen, for the hints below.
+const DATABASE_URL_FROM: &str = "--database-url, SESSIOND_DATABASE__URL or database.url in the config file \
+     (--config / SESSIOND_CONFIG; default ./config/sessiond.toml)";
+
+/// What to do about an [`OpenError`], appended to its text.
+fn open_hint(e: &OpenError) -> String {
+    match e {
+        OpenError::NoDatabase(_) => format!(
+            "; sessionctl never creates one: point it at the daemon's database (sqlite:///path/to/sessiond.db) \
+             with {DATABASE_URL_FROM}"
+        ),
+        OpenError::NoSchema(_) => format!(
+            "; start sessiond once to create it (`sessiond migrate` creates it and exits), or point \
+             sessionctl at the daemon's database with {DATABASE_URL_FROM}"
+        ),
+        OpenError::Behind { .. } => "; start this version's sessiond once to upgrade it (`sessiond migrate` \
+             upgrades it and exits): sessionctl never migrates"
+            .to_owned(),
+        OpenError::Ahead { .. } => "; a newer sessiond upgraded it: use the sessionctl of that version".to_owned(),
+        OpenError::Unreachable { .. } => {
+            format!(": is the server running, and are the host and port right? They come from {DATABASE_URL_FROM}")
+        }
+        OpenError::NoSuchDatabase { name, server, user } => {
+            let createdb = match server.rsplit_once(':') {
+                Some((host, port)) if port.parse::<u16>().is_ok() => {
+                    format!("createdb -h {host} -p {port} -U {user} {name}")
+                }
+                _ => format!("createdb -U {user} {name}"),
+            };
+            format!(
+                "; create it ({createdb}) and start sessiond once to create its schema, or point \
+                 sessionctl at the daemon's database with {DATABASE_URL_FROM}"
+            )
+        }
+        OpenError::Refused { .. } => format!("; check the user and password of {DATABASE_URL_FROM}"),
+        OpenError::Failed { .. } => format!("; the database comes from {DATABASE_URL_FROM}"),
+    }
+}
+
+/// How long a connected console's check waits for the database to answer.
+const PING: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A session with its uploads and audit trail (the Sessions tab's detail pane).
 #[derive(Debug, Clone)]
@@ -240,23 +278,15 @@ pub fn os_user() -> String {
 }
 
 impl Console {
-    /// Connect to the configured database and apply pending migrations (so a fresh database
-    /// works). In read-only mode nothing is migrated.
+    /// Connect to the configured database, which must exist with the schema of this version:
+    /// the console never creates or migrates a database (that is the daemon's), so a wrong
+    /// directory or URL is an error naming the database instead of a new empty one.
     pub async fn open(settings: Settings, read_only: bool) -> Result<Self, ConsoleError> {
-        let store = store::connect(&settings.database)
+        let store = open::open_existing(&settings.database)
             .await
-            .map_err(|source| ConsoleError::Open {
-                url: settings.database.url.redacted(),
-                source,
-            })?;
+            .map_err(ConsoleError::Open)?;
         // The console's own writes (resets, acknowledgements, purges) join the audit chain.
         store.set_chain_keys(sessiond_core::audit_chain::ChainKeys::from_settings(&settings.audit));
-        if !read_only {
-            store.migrate().await.map_err(|source| ConsoleError::Migrate {
-                database: store.describe(),
-                source,
-            })?;
-        }
         // No object store is opened (nor a directory created): see `Console::service`.
         let (writer, handle) = BatchWriter::spawn(store.clone(), WriterOptions::default());
         let timeouts = Timeouts::new(
@@ -272,6 +302,32 @@ impl Console {
             read_only,
             writer: Mutex::new(Some(handle)),
             chain_state: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Whether the database is still there and answers (the header's refresh asks first). A
+    /// SQLite file must still be at its path (connections keep working on a moved or deleted
+    /// file). When the pool fails, or with `thorough` (while the console is disconnected, so a
+    /// reconnection also needs the schema back), the database is probed on a connection of
+    /// its own, as at start, which names the cause.
+    pub async fn check_connection(&self, thorough: bool) -> Result<(), OpenError> {
+        let database = &self.settings.database;
+        if thorough {
+            open::probe(database).await?;
+        } else {
+            open::check_sqlite_file(database)?;
+        }
+        let failure = match tokio::time::timeout(PING, self.store.ping()).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e,
+            Err(_) => StoreError::Unavailable(format!("no answer within {} s", PING.as_secs())),
+        };
+        if !thorough {
+            open::probe(database).await?;
+        }
+        Err(OpenError::Failed {
+            database: self.store.describe(),
+            source: failure,
         })
     }
 

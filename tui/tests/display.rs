@@ -57,6 +57,7 @@ fn header(zone: Zone) -> HeaderView {
             oldest: None,
         }),
         zone,
+        disconnected: None,
     }
 }
 

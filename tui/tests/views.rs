@@ -339,3 +339,39 @@ fn severity_colours_differ_and_light_theme_avoids_yellow() {
     }
     assert_ne!(Theme::light().warning.fg, Some(ratatui::style::Color::Yellow));
 }
+
+/// Issue 19 point 9: with the database lost, the header keeps the last figures behind a
+/// DISCONNECTED mark, and the reason above the footer wraps at 80 columns instead of being
+/// cut.
+#[test]
+fn header_disconnected_marks_the_figures_stale_and_wraps_the_reason() {
+    let reason = "database \"sessiond_e930431964344ef28d607b1d91fd1067\" does not exist on 127.0.0.1:5432";
+    let header = HeaderView {
+        database: "postgres://sessiond:***@127.0.0.1:5432/sessiond_e930431964344ef28d607b1d91fd1067".into(),
+        counts: Some(StatusCounts {
+            active: 24,
+            revoked: 1,
+            expired: 2,
+        }),
+        per_minute: vec![0, 1, 3],
+        open_alerts: Some(0),
+        disconnected: Some(reason.into()),
+        ..Default::default()
+    };
+    let lines = sessionctl::views::header::disconnected_lines(reason, 80, &Theme::dark());
+    assert_eq!(lines.len(), 2);
+    let mut banner = Buffer::empty(Rect::new(0, 0, 80, 2));
+    ratatui::widgets::Paragraph::new(lines).render(banner.area, &mut banner);
+    let audit = AuditView {
+        rows: VecDeque::from(vec![event(1, "session.generated", "info")]),
+        loaded: true,
+        stale: true,
+        ..Default::default()
+    };
+    insta::assert_snapshot!(format!(
+        "{}---\n{}---\n{}",
+        render(&header, 80, 2),
+        buffer_text(&banner),
+        render(&audit, 80, 3)
+    ));
+}

@@ -50,7 +50,8 @@ impl std::fmt::Display for RunStatus {
 }
 
 /// One recorded run of a job: the one read model of a `job_runs` row. Times serialize as Unix
-/// milliseconds (`sessionctl jobs list --json`), as they are stored.
+/// milliseconds, as they are stored (`sessionctl` prints its own RFC 3339 shape,
+/// tui/src/cli/json.rs).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct JobRun {
     /// Row id (also in the run's audit events, `request_id = job:<name>:<id>`).

@@ -3,14 +3,12 @@
 //! metadata.
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, StatefulWidget, Table, TableState, Widget, Wrap};
-use sessiond_core::audit::{AuditEvent, AuditQuery, EventType, Severity};
-use uuid::Uuid;
+use sessiond_core::audit::{AuditEvent, AuditQuery};
 
 use super::fit::{self, Column, Fitted};
 use super::{Action, Draw, View};
@@ -30,6 +28,8 @@ pub struct AuditView {
     pub selected: usize,
     /// Tail paused.
     pub paused: bool,
+    /// The database is lost: the tail is not following (the header says why).
+    pub stale: bool,
     /// Active filter: a query with only its filter fields set.
     pub filter: AuditQuery,
     /// What was typed at `/`.
@@ -49,30 +49,10 @@ pub struct AuditView {
 }
 
 /// Parse the `/` filter: space-separated tokens, each a severity, an event type, a session
-/// UUID or an IP (`key=value` forms `type=`, `severity=`, `session=`, `ip=` also work).
+/// UUID or an IP (`key=value` forms `type=`, `severity=`, `session=`, `ip=` also work); unknown
+/// values are errors ([`crate::filter::audit_filter`], shared with the subcommands' flags).
 pub fn parse_filter(text: &str) -> Result<AuditQuery, String> {
-    let mut f = AuditQuery::default();
-    for token in text.split_whitespace() {
-        let (key, value) = token.split_once('=').unwrap_or(("", token));
-        match key {
-            "type" => f.event_type = Some(value.to_owned()),
-            "severity" | "sev" => f.severity = Some(value.parse()?),
-            "session" => {
-                f.session_id = Some(Uuid::parse_str(value).map_err(|_| format!("`{value}` is not a session UUID"))?)
-            }
-            "ip" => f.ip = Some(value.to_owned()),
-            "" if Severity::parse(value).is_some() => f.severity = Severity::parse(value),
-            "" if EventType::parse(value).is_some() => f.event_type = Some(value.to_owned()),
-            "" if Uuid::parse_str(value).is_ok() => f.session_id = Uuid::parse_str(value).ok(),
-            "" if value.parse::<IpAddr>().is_ok() => f.ip = Some(value.to_owned()),
-            _ => {
-                return Err(format!(
-                    "`{token}`: expected a severity, an event type (e.g. session.reset), a session UUID or an IP"
-                ));
-            }
-        }
-    }
-    Ok(f)
+    crate::filter::audit_filter(text).map_err(|e| e.to_string())
 }
 
 impl AuditView {
@@ -217,7 +197,9 @@ impl Draw for AuditView {
         let mut items = vec![
             (Span::styled(" Audit", t.accent), 100),
             (Span::styled(format!(" · {} events", self.rows.len()), t.text), 50),
-            if self.paused {
+            if self.stale {
+                (Span::styled(" · STALE (database lost)", t.critical), 95)
+            } else if self.paused {
                 (Span::styled(" · PAUSED (p resumes)", t.warning), 90)
             } else {
                 (Span::styled(" · live", t.ok), 90)

@@ -32,6 +32,8 @@ pub struct HeaderView {
     pub pending_deletions: Option<DeletionBacklog>,
     /// The zone times are shown in.
     pub zone: Zone,
+    /// Why the database is lost, while it is (the figures are then the last ones read).
+    pub disconnected: Option<String>,
 }
 
 impl Draw for HeaderView {
@@ -83,6 +85,17 @@ impl Draw for HeaderView {
             };
             items.push((Span::styled(text, if d.failing > 0 { t.warning } else { t.text }), 70));
         }
+        if self.disconnected.is_some() {
+            // The last figures read, dimmed, after a mark that says they are old; events per
+            // minute are of no use while none can be read, and the mark needs room.
+            let mut marked = vec![
+                (Span::styled("DISCONNECTED", t.critical), 100),
+                (Span::styled(" stale: ", t.warning), 99),
+            ];
+            marked.extend(items.into_iter().map(|(s, keep)| (s.style(t.dim), keep)));
+            fit::line(marked, bottom.width).render(bottom, buf);
+            return;
+        }
         items.push((Span::styled(format!(" │ ev/min {current:>4} "), t.text), 40));
         let left = fit::line(items, bottom.width);
         // The sparkline is the ev/min figure's history: without its label it would be a
@@ -109,6 +122,66 @@ impl Draw for HeaderView {
     }
 }
 
+/// Most lines [`disconnected_lines`] takes.
+pub const DISCONNECTED_LINES: usize = 3;
+
+/// The lost database's reason, word-wrapped to `width` columns on at most
+/// [`DISCONNECTED_LINES`] lines (the last one ends with `…` when that is not enough), drawn
+/// above the footer while the console retries.
+pub fn disconnected_lines(reason: &str, width: u16, theme: &Theme) -> Vec<Line<'static>> {
+    let text = format!("disconnected: {reason} — retrying");
+    wrap(&text, usize::from(width.saturating_sub(1)).max(10), DISCONNECTED_LINES)
+        .into_iter()
+        .map(|l| Line::from(Span::styled(format!(" {l}"), theme.critical)))
+        .collect()
+}
+
+/// Greedy word wrap of `text` to `width` columns, at most `max` lines; a word longer than a
+/// line is split, and text that does not fit ends the last line with `…`.
+fn wrap(text: &str, width: usize, max: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let mut overflow = false;
+    for word in text.split_whitespace() {
+        let mut word = word.to_owned();
+        loop {
+            let used = line.chars().count();
+            let gap = usize::from(used > 0);
+            let len = word.chars().count();
+            if used + gap + len <= width {
+                if gap == 1 {
+                    line.push(' ');
+                }
+                line.push_str(&word);
+                break;
+            }
+            if used == 0 {
+                // Longer than a whole line: split it.
+                let head: String = word.chars().take(width).collect();
+                word = word.chars().skip(width).collect();
+                lines.push(head);
+            } else {
+                lines.push(std::mem::take(&mut line));
+            }
+            if lines.len() == max {
+                overflow = true;
+                break;
+            }
+        }
+        if overflow {
+            break;
+        }
+    }
+    if !overflow && !line.is_empty() {
+        lines.push(line);
+    }
+    if overflow && let Some(last) = lines.last_mut() {
+        let keep: String = last.chars().take(width.saturating_sub(1)).collect();
+        *last = format!("{keep}…");
+    }
+    lines
+}
+
 /// The tab bar.
 pub fn tabs_line(active: Tab, theme: &Theme) -> Line<'static> {
     let mut spans = Vec::new();
@@ -133,4 +206,24 @@ pub fn footer_line(scope: Scope, theme: &Theme) -> Line<'static> {
         spans.push(Span::styled(format!(" {label} "), theme.dim));
     }
     Line::from(spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wrap_breaks_at_spaces_splits_long_words_and_marks_what_is_cut() {
+        assert_eq!(wrap("one two three", 7, 3), vec!["one two", "three"]);
+        assert_eq!(wrap("abcdefghij", 4, 3), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("aa bb cc dd ee", 5, 2), vec!["aa bb", "cc d…"]);
+        assert!(wrap("", 5, 2).is_empty());
+        for l in wrap(
+            "database \"sessiond_t_0123456789abcdef\" does not exist on 127.0.0.1:5432",
+            20,
+            9,
+        ) {
+            assert!(l.chars().count() <= 20, "{l}");
+        }
+    }
 }

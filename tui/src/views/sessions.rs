@@ -1,8 +1,6 @@
 //! The Sessions tab: a keyset-paged table (only the visible page is fetched), the `/` filter
 //! (UUID prefix or IP), status filter and sort, and a session's detail pane.
 
-use std::net::IpAddr;
-
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -10,11 +8,12 @@ use ratatui::widgets::{Cell, Paragraph, StatefulWidget, Table, TableState, Widge
 use sessiond_core::audit::AuditEvent;
 use sessiond_core::domain::{Session, SessionStatus, from_millis};
 use sessiond_core::store::console::{
-    SessionCursor, SessionFilter, SessionPageQuery, SessionSort, SessionSummary, UploadSummary, UuidRange,
+    SessionCursor, SessionFilter, SessionPageQuery, SessionSort, SessionSummary, UploadSummary,
 };
 
 use super::fit::{self, Column, Fitted};
 use super::{Action, Draw, View};
+use crate::filter::SessionMatch;
 use crate::fmt::{self, Zone};
 use crate::keymap::{Command, Scope};
 use crate::ops::FilesState;
@@ -334,19 +333,20 @@ impl View for SessionsView {
 
     fn apply_filter(&mut self, text: &str) -> Option<Action> {
         let text = text.trim();
-        if text.is_empty() {
-            self.filter.id_range = None;
-            self.filter.last_ip = None;
-        } else if text.parse::<IpAddr>().is_ok() {
-            self.filter.id_range = None;
-            self.filter.last_ip = Some(text.to_owned());
-        } else if let Some(range) = UuidRange::from_prefix(text) {
-            self.filter.last_ip = None;
-            self.filter.id_range = Some(range);
-        } else {
-            return Some(Action::Toast(format!(
-                "`{text}` is neither a UUID prefix (hex) nor an IP address"
-            )));
+        match crate::filter::session_filter(text) {
+            Ok(SessionMatch::All) => {
+                self.filter.id_range = None;
+                self.filter.last_ip = None;
+            }
+            Ok(SessionMatch::Ip(ip)) => {
+                self.filter.id_range = None;
+                self.filter.last_ip = Some(ip);
+            }
+            Ok(SessionMatch::Prefix(range)) => {
+                self.filter.last_ip = None;
+                self.filter.id_range = Some(range);
+            }
+            Err(e) => return Some(Action::Toast(e.to_string())),
         }
         self.filter_text = text.to_owned();
         self.restart()
