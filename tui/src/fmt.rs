@@ -120,19 +120,18 @@ impl Zone {
                     Some(z) => (z, None),
                     None => (
                         Zone::UTC,
-                        Some(format!(
-                            "the system time zone `{name}` is unknown here; times are shown in UTC"
-                        )),
+                        Some(format!("times in UTC: the system time zone `{name}` is unknown here")),
                     ),
                 },
                 None => (Zone::UTC, None),
             };
         };
+        // The outcome first: a footer on a narrow terminal shows the start.
         let unreadable = || {
             (
                 Zone::UTC,
                 Some(format!(
-                    "TZ={} is not a time zone name (such as Europe/Paris); times are shown in UTC",
+                    "times in UTC: TZ={} is not a time zone name (such as Europe/Paris)",
                     raw.to_string_lossy()
                 )),
             )
@@ -242,7 +241,7 @@ mod tests {
         ] {
             let (zone, warning) = tz(bad);
             assert_eq!(zone, Zone::UTC, "{bad:?}");
-            assert!(warning.is_some_and(|w| w.contains("times are shown in UTC")), "{bad:?}");
+            assert!(warning.is_some_and(|w| w.starts_with("times in UTC: TZ=")), "{bad:?}");
         }
         let (zone, warning) = Zone::resolve(false, None, || Some("Nowhere/Special".into()));
         assert_eq!(zone, Zone::UTC);
