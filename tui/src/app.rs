@@ -15,10 +15,12 @@ use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModif
 use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
 use ratatui::{Frame, Terminal};
+use sessiond_core::domain::SessionStatus;
 use sessiond_core::store::alerts::Alert;
 use sessiond_core::store::console::SessionSummary;
 use tokio::sync::{mpsc, watch};
 
+use crate::fmt::Zone;
 use crate::keymap::{Command, Scope, command_for};
 use crate::ops::{
     AlertRecord, AuditHealth, AuditPage, Console, ConsoleError, HeaderFigures, JobOverview, ResetFacts, SessionRecord,
@@ -112,6 +114,8 @@ pub struct Toast {
 pub struct Options {
     /// The theme to start with.
     pub theme: Theme,
+    /// The zone times are shown in (`--utc`, `TZ`, the system's; see [`Zone::resolve`]).
+    pub zone: Zone,
 }
 
 /// Timing trace (`SESSIONCTL_TRACE=<file>`): first frame, first page, each page's query.
@@ -159,14 +163,20 @@ impl App {
         let header = HeaderView {
             database: console.store.describe(),
             read_only: console.read_only,
+            zone: options.zone,
             ..HeaderView::default()
         };
+        let mut tabs = Tabs::default();
+        tabs.sessions.zone = options.zone;
+        tabs.audit.zone = options.zone;
+        tabs.alerts.zone = options.zone;
+        tabs.jobs.zone = options.zone;
         Self {
             console,
             tx,
             rx,
             tab: Tab::default(),
-            tabs: Tabs::default(),
+            tabs,
             header,
             help: false,
             confirm: None,
@@ -220,6 +230,11 @@ impl App {
     pub fn start(&mut self) {
         self.perform(Action::ReloadAudit);
         self.refresh();
+    }
+
+    /// Show a warning in the footer (e.g. a `TZ` the console could not read).
+    pub fn warn(&mut self, text: impl Into<String>) {
+        self.toast(text, true);
     }
 
     fn toast(&mut self, text: impl Into<String>, error: bool) {
@@ -281,7 +296,7 @@ impl App {
             self.audit_polling = true;
             let c = self.console.clone();
             let generation = audit.generation;
-            let filter = audit.filter.clone();
+            let filter = audit.query();
             let cursor = audit.cursor;
             self.spawn(async move {
                 let result = c.audit_tail(filter, cursor).await;
@@ -342,7 +357,7 @@ impl App {
             }
             Action::ReloadAudit => {
                 let generation = self.tabs.audit.generation;
-                let filter = self.tabs.audit.filter.clone();
+                let filter = self.tabs.audit.query();
                 self.spawn(async move {
                     let result = c.audit_history(filter).await;
                     Msg::AuditLoaded { generation, result }
@@ -382,6 +397,10 @@ impl App {
         match pending {
             Pending::Reset(id) => self.spawn(async move {
                 let result = c.reset(id).await.map(|o| {
+                    if o.already_revoked {
+                        // Revoked by someone else since the dialog opened.
+                        return format!("session {} was already revoked: nothing changed", &id.to_string()[..8]);
+                    }
                     format!(
                         "session {} reset (was {}); {} upload{} queued for deletion",
                         &id.to_string()[..8],
@@ -418,18 +437,28 @@ impl App {
                 Ok(SessionRecord {
                     session,
                     uploads,
+                    files,
                     events,
                 }) => {
+                    // A reload after an action keeps the pane's scroll.
+                    let scroll = match &self.tabs.sessions.detail {
+                        Some(d) if d.session.id == session.id => d.scroll,
+                        _ => 0,
+                    };
                     self.tabs.sessions.detail = Some(SessionDetail {
                         session,
                         uploads,
+                        files,
                         events,
-                        scroll: 0,
+                        scroll,
                     })
                 }
                 Err(e) => self.toast(e.to_string(), true),
             },
             Msg::AskReset(r) => match r {
+                Ok(f) if f.status == SessionStatus::Revoked => {
+                    self.confirm = Some(ConfirmView::already_revoked(&f, self.tabs.sessions.zone))
+                }
                 Ok(f) => self.confirm = Some(ConfirmView::reset(f.id, f.status.as_str(), f.uploads)),
                 Err(e) => self.toast(e.to_string(), true),
             },
@@ -551,7 +580,8 @@ impl App {
         if let Some(confirm) = self.confirm.take() {
             match confirm.answer(key.code) {
                 Some(p) => self.confirmed(p),
-                None => self.toast("cancelled: nothing was changed", false),
+                None if confirm.pending.is_some() => self.toast("cancelled: nothing was changed", false),
+                None => {}
             }
             return;
         }

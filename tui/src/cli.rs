@@ -73,6 +73,9 @@ pub struct Cli {
     /// Colour palette.
     #[arg(long, value_enum, default_value_t = ThemeKind::Dark)]
     pub theme: ThemeKind,
+    /// Show the console's times in UTC (default: the zone of `TZ`, else the system's).
+    #[arg(long)]
+    pub utc: bool,
     /// Output of the subcommands: table, wide (more columns, full times) or json.
     #[arg(
         short = 'o',
@@ -537,10 +540,23 @@ async fn dispatch(console: &Console, command: Command, out: &Out) -> Result<(), 
         }
         Command::Sessions(SessionsCmd::Reset { id, yes }) => {
             let uploads = store.upload_totals(id).await?.count;
-            confirm(&format!("Reset session {id} and delete its {uploads} upload(s)?"), yes)?;
+            // An already revoked session is left as it is (see `Console::reset`): no question.
+            let revoked = store
+                .get_session(id)
+                .await?
+                .is_some_and(|s| s.status == sessiond_core::domain::SessionStatus::Revoked);
+            if !revoked {
+                confirm(&format!("Reset session {id} and delete its {uploads} upload(s)?"), yes)?;
+            }
             let o = console.reset(id).await?;
             if out.json() {
                 return out.document(&json::reset(&o));
+            }
+            if o.already_revoked {
+                return out.line(&format!(
+                    "session {id} was already revoked: nothing changed, no event written (its objects were \
+                     queued for deletion when it was revoked)"
+                ));
             }
             out.line(&format!(
                 "session {id} reset (was {}); {} upload(s) queued for deletion (the daemon's \

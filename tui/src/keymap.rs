@@ -74,6 +74,8 @@ pub enum Command {
     Acknowledge,
     /// Show resolved alerts too.
     ToggleResolved,
+    /// Hide or show routine system events (Audit).
+    ToggleSystem,
 }
 
 /// One key binding.
@@ -155,6 +157,13 @@ pub const BINDINGS: &[Binding] = &[
         "filter",
     ),
     b(S::Audit, &[K::Esc], "clear the filter", C::ClearFilter, ""),
+    b(
+        S::Audit,
+        &[K::Char('.')],
+        "hide / show routine system events (job.completed …)",
+        C::ToggleSystem,
+        "system",
+    ),
     b(S::Alerts, &[K::Down, K::Char('j')], "down", C::Down, ""),
     b(S::Alerts, &[K::Up, K::Char('k')], "up", C::Up, ""),
     b(S::Alerts, &[K::Enter], "sample events", C::Open, "samples"),

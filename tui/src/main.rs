@@ -13,6 +13,7 @@ use ratatui::crossterm::event::{
 use ratatui::crossterm::execute;
 use sessionctl::app::{App, Options};
 use sessionctl::cli::{self, Cli, Failure, Out};
+use sessionctl::fmt::Zone;
 use sessionctl::ops::Console;
 use sessionctl::theme::Theme;
 use sessiond_core::Settings;
@@ -73,14 +74,30 @@ fn main() -> ExitCode {
                     ExitCode::from(f.code)
                 }
             },
-            None => tui(console.clone(), !cli.no_mouse, Theme::new(cli.theme), started).await,
+            None => {
+                let (zone, warning) = Zone::from_env(cli.utc);
+                if let Some(w) = &warning {
+                    eprintln!("sessionctl: {w}");
+                }
+                let options = Options {
+                    theme: Theme::new(cli.theme),
+                    zone,
+                };
+                tui(console.clone(), !cli.no_mouse, options, warning, started).await
+            }
         };
         console.close().await;
         code
     })
 }
 
-async fn tui(console: Arc<Console>, mouse: bool, theme: Theme, started: Instant) -> ExitCode {
+async fn tui(
+    console: Arc<Console>,
+    mouse: bool,
+    options: Options,
+    warning: Option<String>,
+    started: Instant,
+) -> ExitCode {
     // Mouse capture is ours to undo; ratatui's own hook (installed by try_init, which chains to
     // this one) restores raw mode and the screen on a panic.
     let previous = std::panic::take_hook();
@@ -120,7 +137,10 @@ async fn tui(console: Arc<Console>, mouse: bool, theme: Theme, started: Instant)
         }
         let _ = tx.send(Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
     });
-    let mut app = App::new(console, Options { theme });
+    let mut app = App::new(console, options);
+    if let Some(w) = warning {
+        app.warn(w);
+    }
     if let Some(path) = std::env::var_os("SESSIONCTL_TRACE") {
         let _ = app.trace_to(std::path::Path::new(&path), started);
     }

@@ -136,18 +136,46 @@ pub struct SessionRecord {
     pub session: Session,
     /// Its uploads, newest first (up to 100).
     pub uploads: Vec<UploadSummary>,
+    /// What became of the uploads' files.
+    pub files: FilesState,
     /// Its audit events, newest first (up to 100).
     pub events: Vec<AuditEvent>,
 }
 
+/// What became of a session's uploaded files. A reset or an expiry queues the session's files
+/// for deletion (`pending_object_deletions`, in the same transaction) and keeps the upload
+/// rows as the record of what was uploaded; the daemon's `object_deletion` job deletes the
+/// files and then drops the queue record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FilesState {
+    /// The session is active: its files are in the object store.
+    #[default]
+    Stored,
+    /// Revoked or expired, and the files are still queued for deletion.
+    Queued {
+        /// Queued at.
+        since: DateTime<Utc>,
+        /// Failed attempts so far.
+        attempts: i32,
+        /// The last failure.
+        last_error: Option<String>,
+    },
+    /// Revoked or expired, and the files are deleted.
+    Deleted,
+}
+
 /// What the reset dialog states before asking.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ResetFacts {
     /// The session.
     pub id: Uuid,
     /// Its stored status.
     pub status: SessionStatus,
-    /// How many uploads would be queued for deletion.
+    /// When it ended (revoked or expired).
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Who ended it (`client`, `admin:<name>`, `system`).
+    pub ended_by: Option<String>,
+    /// How many uploads it has (rows; their files go with a reset).
     pub uploads: i64,
 }
 
@@ -221,8 +249,12 @@ pub struct ResetOutcome {
     pub id: Uuid,
     /// Status before the reset.
     pub previous_status: SessionStatus,
-    /// Uploads the session has; their objects are queued for deletion (not deleted yet).
+    /// Uploads whose objects this reset queued for deletion (not deleted yet; 0 when the
+    /// session was already revoked).
     pub uploads_queued_for_deletion: i64,
+    /// The session was already revoked: nothing was changed and no event was written (its
+    /// objects were queued for deletion when it was revoked).
+    pub already_revoked: bool,
 }
 
 /// Result of a purge.
@@ -327,10 +359,22 @@ impl Console {
 
     /// Revoke a session through the session service (a `session.reset` event with actor
     /// `admin:<user>` is written, and its objects are queued for deletion in the same
-    /// transaction; the daemon's `object_deletion` job deletes them).
+    /// transaction; the daemon's `object_deletion` job deletes them). A session already
+    /// revoked is left alone: the service would write another `session.reset` and queue its
+    /// prefix again, though its objects were queued when it was revoked and the job works
+    /// that record until they are gone, so nothing would change but the audit trail.
     pub async fn reset(&self, id: Uuid) -> Result<ResetOutcome, ConsoleError> {
         if self.read_only {
             return Err(ConsoleError::ReadOnly);
+        }
+        let stored = self.store.get_session(id).await?.map(|s| s.status);
+        if stored == Some(SessionStatus::Revoked) {
+            return Ok(ResetOutcome {
+                id,
+                previous_status: SessionStatus::Revoked,
+                uploads_queued_for_deletion: 0,
+                already_revoked: true,
+            });
         }
         self.check_storage()?;
         let uploads = self.store.upload_totals(id).await?.count;
@@ -339,6 +383,7 @@ impl Console {
                 id,
                 previous_status,
                 uploads_queued_for_deletion: uploads,
+                already_revoked: false,
             }),
             Err(SessionError::NotFound) => Err(ConsoleError::NoSession(id)),
             Err(e) => Err(ConsoleError::Session(e)),
@@ -474,6 +519,7 @@ impl Console {
     pub async fn session_record(&self, id: Uuid) -> Result<SessionRecord, ConsoleError> {
         let session = self.store.get_session(id).await?.ok_or(ConsoleError::SessionGone(id))?;
         let uploads = self.store.session_uploads(id, 100).await?;
+        let files = self.files_state(&session, !uploads.is_empty()).await?;
         let events = self
             .store
             .list_audit(&AuditQuery {
@@ -485,7 +531,25 @@ impl Console {
         Ok(SessionRecord {
             session,
             uploads,
+            files,
             events,
+        })
+    }
+
+    /// What became of the files of `session`'s uploads (`has_uploads`: it has upload rows).
+    pub async fn files_state(&self, session: &Session, has_uploads: bool) -> Result<FilesState, ConsoleError> {
+        if session.status == SessionStatus::Active || !has_uploads {
+            return Ok(FilesState::Stored);
+        }
+        let target = sessiond_core::store::deletions::session_target(session.id);
+        let pending = self.store.object_deletions_for(&target).await?;
+        Ok(match pending.into_iter().next() {
+            Some(p) => FilesState::Queued {
+                since: p.created_at,
+                attempts: p.attempts,
+                last_error: p.last_error,
+            },
+            None => FilesState::Deleted,
         })
     }
 
@@ -496,6 +560,8 @@ impl Console {
         Ok(ResetFacts {
             id,
             status: session.status,
+            ended_at: session.ended_at,
+            ended_by: session.ended_by,
             uploads,
         })
     }

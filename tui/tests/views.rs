@@ -11,7 +11,7 @@ use ratatui::widgets::Widget;
 use serde_json::json;
 use sessionctl::app::buffer_text;
 use sessionctl::keymap::Scope;
-use sessionctl::ops::{JobOverview, ScheduleSource};
+use sessionctl::ops::{FilesState, JobOverview, ScheduleSource};
 use sessionctl::theme::Theme;
 use sessionctl::views::alerts::AlertsView;
 use sessionctl::views::audit::AuditView;
@@ -124,6 +124,7 @@ fn session_detail() {
                 sha256: "ab".repeat(32),
                 created_at: T0 - 1000,
             }],
+            files: FilesState::Deleted,
             events: vec![event(3, "session.reset", "info"), event(2, "session.validated", "info")],
             scroll: 0,
         }),

@@ -160,5 +160,6 @@ pub fn reset(o: &ResetOutcome) -> Value {
         "uuid": o.id,
         "previous_status": o.previous_status,
         "uploads_queued_for_deletion": o.uploads_queued_for_deletion,
+        "already_revoked": o.already_revoked,
     })
 }

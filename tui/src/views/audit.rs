@@ -1,17 +1,18 @@
 //! The Audit tab: a live tail of every daemon's events (id-cursor polling by the app), pause,
-//! filters (type, severity, session, IP) and an event's full metadata.
+//! filters (type, severity, session, IP), hiding routine system events, and an event's full
+//! metadata.
 
 use std::collections::VecDeque;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
+use ratatui::widgets::{Cell, Paragraph, StatefulWidget, Table, TableState, Widget, Wrap};
 use sessiond_core::audit::{AuditEvent, AuditQuery};
-use sessiond_core::domain::rfc3339;
 
+use super::fit::{self, Column, Fitted};
 use super::{Action, Draw, View};
-use crate::fmt;
+use crate::fmt::{self, Zone};
 use crate::keymap::{Command, Scope};
 use crate::theme::Theme;
 
@@ -41,6 +42,10 @@ pub struct AuditView {
     pub loaded: bool,
     /// The event whose metadata is open, and the pane's scroll.
     pub detail: Option<(AuditEvent, u16)>,
+    /// Routine system events (`job.completed` …) are left out (`.` toggles).
+    pub hide_system: bool,
+    /// The zone times are shown in.
+    pub zone: Zone,
 }
 
 /// Parse the `/` filter: space-separated tokens, each a severity, an event type, a session
@@ -51,6 +56,23 @@ pub fn parse_filter(text: &str) -> Result<AuditQuery, String> {
 }
 
 impl AuditView {
+    /// What the view reads: its filter, and whether routine system events are left out.
+    pub fn query(&self) -> AuditQuery {
+        AuditQuery {
+            hide_routine_system: self.hide_system,
+            ..self.filter.clone()
+        }
+    }
+
+    /// Read again from the newest event (a new filter, or system events hidden or shown).
+    fn reload(&mut self) -> Option<Action> {
+        self.generation += 1;
+        self.loaded = false;
+        self.rows.clear();
+        self.selected = 0;
+        Some(Action::ReloadAudit)
+    }
+
     /// The history page for the current filter arrived (newest first); `cursor` is the
     /// highest id that existed when it was read.
     pub fn loaded(&mut self, generation: u64, rows: Vec<AuditEvent>, cursor: i64) {
@@ -91,7 +113,7 @@ impl AuditView {
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
         let mut lines = vec![
             Line::from(Span::styled(format!(" Audit event #{}", e.id), t.accent)),
-            field("occurred", rfc3339(e.occurred_at)),
+            field("occurred", self.zone.datetime(e.occurred_at)),
             field("type", e.event_type.clone()),
             Line::from(vec![
                 Span::styled(format!("{:<12}", "severity"), t.dim),
@@ -144,6 +166,10 @@ impl View for AuditView {
             Command::Open => self.detail = self.rows.get(self.selected).cloned().map(|e| (e, 0)),
             Command::Filter => return Some(Action::StartFilter(self.filter_text.clone())),
             Command::ClearFilter if !self.filter_text.is_empty() => return self.apply_filter(""),
+            Command::ToggleSystem => {
+                self.hide_system = !self.hide_system;
+                return self.reload();
+            }
             _ => {}
         }
         None
@@ -154,11 +180,7 @@ impl View for AuditView {
             Ok(f) => {
                 self.filter = f;
                 self.filter_text = text.trim().to_owned();
-                self.generation += 1;
-                self.loaded = false;
-                self.rows.clear();
-                self.selected = 0;
-                Some(Action::ReloadAudit)
+                self.reload()
             }
             Err(e) => Some(Action::Toast(e)),
         }
@@ -172,26 +194,31 @@ impl Draw for AuditView {
             return;
         }
         let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-        let mut spans = vec![
-            Span::styled(" Audit", t.accent),
-            Span::styled(format!(" · {} events", self.rows.len()), t.text),
+        let mut items = vec![
+            (Span::styled(" Audit", t.accent), 100),
+            (Span::styled(format!(" · {} events", self.rows.len()), t.text), 50),
             if self.stale {
-                Span::styled(" · STALE (database lost)", t.critical)
+                (Span::styled(" · STALE (database lost)", t.critical), 95)
             } else if self.paused {
-                Span::styled(" · PAUSED (p resumes)", t.warning)
+                (Span::styled(" · PAUSED (p resumes)", t.warning), 90)
             } else {
-                Span::styled(" · live", t.ok)
+                (Span::styled(" · live", t.ok), 90)
             },
         ];
         if !self.filter_text.is_empty() {
-            spans.push(Span::styled(format!(" · filter {}", self.filter_text), t.warning));
+            items.push((Span::styled(format!(" · filter {}", self.filter_text), t.warning), 80));
         }
-        Line::from(spans).render(title, buf);
+        if self.hide_system {
+            items.push((Span::styled(" · system events hidden (. shows)", t.warning), 85));
+        }
+        fit::line(items, title.width).render(title, buf);
         if self.rows.is_empty() {
             let text = if !self.loaded {
                 "Loading…"
-            } else if self.filter_text.is_empty() {
+            } else if self.filter_text.is_empty() && !self.hide_system {
                 "No audit events yet. Every API call and refusal is recorded here as it happens."
+            } else if self.filter_text.is_empty() {
+                "No event yet but routine system events, which are hidden (. shows them); new ones appear as they happen."
             } else {
                 "No event matches the filter yet; new ones appear as they happen. Press / to change it."
             };
@@ -201,37 +228,59 @@ impl Draw for AuditView {
                 .render(body, buf);
             return;
         }
+        // Columns, widest form first; the lowest `keep` gives way first (see `fit`): the date
+        // goes, then the IP, the id, the actor, the severity and the session; the time and
+        // the type stay longest. Widths come from the values, so no id is ever cut.
+        let z = self.zone;
+        let label = z.label(self.rows.iter().map(|e| e.occurred_at));
+        let ips = fit::widest(self.rows.iter().map(|e| e.ip.as_deref().unwrap_or("")));
+        let fitted = Fitted::new(
+            vec![
+                Column::new("id", fit::widest(self.rows.iter().map(|e| e.id.to_string())), 40),
+                Column::new(format!("time ({label})"), 14, 20).or(format!("time ({label})"), 8, 95),
+                Column::new("sev", 4, 60),
+                Column::new(
+                    "type",
+                    fit::widest(self.rows.iter().map(|e| e.event_type.as_str())),
+                    100,
+                ),
+                Column::new("session", 8, 70),
+                Column::new(
+                    "actor",
+                    fit::widest(self.rows.iter().map(|e| e.actor.as_str())).min(16),
+                    50,
+                ),
+                Column::fill("ip", ips.min(15), ips, 30),
+            ],
+            body.width,
+        );
         let rows = self.rows.iter().map(|e| {
             let sev = match e.severity.as_str() {
                 "critical" => "CRIT",
                 "warning" => "WARN",
                 _ => "info",
             };
-            Row::new(vec![
-                Cell::from(format!("{:>6}", e.id)),
-                Cell::from(fmt::time(e.occurred_at)),
-                Cell::from(Span::styled(sev, t.severity(&e.severity))),
-                Cell::from(Span::styled(e.event_type.clone(), t.severity(&e.severity))),
-                Cell::from(e.session_id.map(|s| s.to_string()[..8].to_owned()).unwrap_or_default()),
-                Cell::from(e.actor.clone()),
-                Cell::from(e.ip.clone().unwrap_or_default()),
-            ])
+            fitted.row(|i, f| {
+                let w = usize::from(f.width);
+                match i {
+                    0 => Cell::from(format!("{:>w$}", e.id)),
+                    1 => Cell::from(if f.form == 0 {
+                        z.day_time(e.occurred_at)
+                    } else {
+                        z.time(e.occurred_at)
+                    }),
+                    2 => Cell::from(Span::styled(sev, t.severity(&e.severity))),
+                    3 => Cell::from(Span::styled(e.event_type.clone(), t.severity(&e.severity))),
+                    4 => Cell::from(e.session_id.map(|s| s.to_string()[..8].to_owned()).unwrap_or_default()),
+                    5 => Cell::from(fmt::clip(&e.actor, w)),
+                    _ => Cell::from(fmt::clip(e.ip.as_deref().unwrap_or(""), w)),
+                }
+            })
         });
-        let table = Table::new(
-            rows,
-            [
-                Constraint::Length(6),
-                Constraint::Length(8),
-                Constraint::Length(4),
-                Constraint::Length(25),
-                Constraint::Length(8),
-                Constraint::Length(12),
-                Constraint::Fill(1),
-            ],
-        )
-        .header(Row::new(["id", "time", "sev", "type", "session", "actor", "ip"]).style(t.header))
-        .style(t.text)
-        .row_highlight_style(t.selected);
+        let table = Table::new(rows, fitted.widths())
+            .header(fitted.header().style(t.header))
+            .style(t.text)
+            .row_highlight_style(t.selected);
         let mut state = TableState::default().with_selected(Some(self.selected));
         StatefulWidget::render(table, body, buf, &mut state);
     }

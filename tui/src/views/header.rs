@@ -1,6 +1,6 @@
-//! The header (database, session counts, events per minute, open alerts, objects queued for
-//! deletion), the tab bar and the
-//! footer (main keys, the filter prompt, or a toast).
+//! The header (database, the zone of the times shown, session counts, events per minute, open
+//! alerts, objects queued for deletion), the tab bar and the footer (main keys, the filter
+//! prompt, or a toast). On a narrow terminal the header leaves out whole figures, never a digit.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -9,8 +9,9 @@ use ratatui::widgets::{Sparkline, Widget};
 use sessiond_core::store::StatusCounts;
 use sessiond_core::store::deletions::DeletionBacklog;
 
+use super::fit::{self, width};
 use super::{Draw, Tab};
-use crate::fmt;
+use crate::fmt::{self, Zone};
 use crate::keymap::{Scope, footer_entries};
 use crate::theme::Theme;
 
@@ -29,6 +30,8 @@ pub struct HeaderView {
     pub open_alerts: Option<i64>,
     /// Objects queued for deletion (`pending_object_deletions`); shown while any wait.
     pub pending_deletions: Option<DeletionBacklog>,
+    /// The zone times are shown in.
+    pub zone: Zone,
     /// Why the database is lost, while it is (the figures are then the last ones read).
     pub disconnected: Option<String>,
 }
@@ -36,54 +39,74 @@ pub struct HeaderView {
 impl Draw for HeaderView {
     fn draw(&self, area: Rect, buf: &mut Buffer, t: &Theme) {
         let [top, bottom] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
-        let mut spans = vec![
+        // Top: the database gets what the name, READ-ONLY and the zone leave (cut with `…`);
+        // the zone goes first when the line is short.
+        let read_only = if self.read_only { "  READ-ONLY" } else { "" };
+        let zone = format!("  times {}", self.zone.name());
+        let fixed = width("sessionctl ") + width(read_only);
+        let room = usize::from(top.width).saturating_sub(fixed);
+        let zone = if room >= width(&zone) + 12 { zone } else { String::new() };
+        let database = fmt::clip(&self.database, room.saturating_sub(width(&zone)));
+        Line::from(vec![
             Span::styled("sessionctl ", t.accent),
-            Span::styled(self.database.clone(), t.text),
-        ];
-        if self.read_only {
-            spans.push(Span::styled("  READ-ONLY", t.warning));
-        }
-        Line::from(spans).render(top, buf);
-        let counts = match self.counts {
-            Some(c) => format!(
-                "active {}  revoked {}  expired {}",
-                fmt::count(c.active),
-                fmt::count(c.revoked),
-                fmt::count(c.expired)
+            Span::styled(database, t.text),
+            Span::styled(read_only, t.warning),
+            Span::styled(zone, t.dim),
+        ])
+        .render(top, buf);
+        let mut items = match self.counts {
+            Some(c) => vec![
+                (Span::styled(format!("active {}", fmt::count(c.active)), t.text), 90),
+                (Span::styled(format!("  revoked {}", fmt::count(c.revoked)), t.text), 60),
+                (Span::styled(format!("  expired {}", fmt::count(c.expired)), t.text), 55),
+            ],
+            None => vec![(Span::styled("counting sessions…", t.text), 90)],
+        };
+        items.push(match self.open_alerts {
+            Some(n) => (
+                Span::styled(
+                    format!(" │ alerts {} open", fmt::count(n)),
+                    if n > 0 { t.critical } else { t.text },
+                ),
+                95,
             ),
-            None => "counting sessions…".into(),
-        };
-        let alerts = match self.open_alerts {
-            Some(n) => (format!(" │ alerts {n} open"), if n > 0 { t.critical } else { t.text }),
-            None => (" │ alerts …".into(), t.dim),
-        };
+            None => (Span::styled(" │ alerts …", t.dim), 95),
+        });
         let current = self.per_minute.last().copied().unwrap_or(0);
-        let mut spans = vec![Span::styled(counts, t.text), Span::styled(alerts.0, alerts.1)];
-        if self.disconnected.is_some() {
-            // The last figures read, dimmed, after a mark that says they are old.
-            spans = std::iter::once(Span::styled("DISCONNECTED", t.critical))
-                .chain(std::iter::once(Span::styled(" stale: ", t.warning)))
-                .chain(spans.into_iter().map(|s| s.style(t.dim)))
-                .collect();
-        }
         if let Some(d) = self.pending_deletions.filter(|d| d.pending > 0) {
             let text = if d.failing > 0 {
-                format!(" │ deletions {} pending, {} failing", d.pending, d.failing)
+                format!(
+                    " │ deletions {} pending, {} failing",
+                    fmt::count(d.pending),
+                    fmt::count(d.failing)
+                )
             } else {
-                format!(" │ deletions {} pending", d.pending)
+                format!(" │ deletions {} pending", fmt::count(d.pending))
             };
-            spans.push(Span::styled(text, if d.failing > 0 { t.warning } else { t.text }));
+            items.push((Span::styled(text, if d.failing > 0 { t.warning } else { t.text }), 70));
         }
         if self.disconnected.is_some() {
-            // Events per minute are of no use while none can be read, and the mark needs room.
-            Line::from(spans).render(bottom, buf);
+            // The last figures read, dimmed, after a mark that says they are old; events per
+            // minute are of no use while none can be read, and the mark needs room.
+            let mut marked = vec![
+                (Span::styled("DISCONNECTED", t.critical), 100),
+                (Span::styled(" stale: ", t.warning), 99),
+            ];
+            marked.extend(items.into_iter().map(|(s, keep)| (s.style(t.dim), keep)));
+            fit::line(marked, bottom.width).render(bottom, buf);
             return;
         }
-        spans.push(Span::styled(format!(" │ ev/min {current:>4} "), t.text));
-        let left = Line::from(spans);
+        items.push((Span::styled(format!(" │ ev/min {current:>4} "), t.text), 40));
+        let left = fit::line(items, bottom.width);
+        // The sparkline is the ev/min figure's history: without its label it would be a
+        // picture of nothing in particular.
+        let spark = left.spans.last().is_some_and(|s| s.content.contains("ev/min"));
         let lw = left.width() as u16;
         let [l, r] = Layout::horizontal([Constraint::Length(lw), Constraint::Fill(1)]).areas(bottom);
         left.render(l, buf);
+        if !spark {
+            return;
+        }
         Sparkline::default()
             .data(
                 self.per_minute

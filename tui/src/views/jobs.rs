@@ -4,10 +4,12 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
+use ratatui::widgets::{Cell, Paragraph, StatefulWidget, Table, TableState, Widget, Wrap};
+use sessiond_core::domain::from_millis;
 
+use super::fit::{self, Column, Fitted};
 use super::{Action, Draw, View};
-use crate::fmt;
+use crate::fmt::{self, Zone};
 use crate::keymap::{Command, Scope};
 use crate::ops::{JobOverview, ScheduleSource};
 use crate::theme::Theme;
@@ -25,6 +27,8 @@ pub struct JobsView {
     pub filter_text: String,
     /// Webhook deliveries and the audit chain's state, once loaded.
     pub health: Option<crate::ops::AuditHealth>,
+    /// The zone times are shown in.
+    pub zone: Zone,
 }
 
 fn duration(ms: i64) -> String {
@@ -92,69 +96,98 @@ impl Draw for JobsView {
             Constraint::Fill(1),
         ])
         .areas(area);
-        let mut spans = vec![Span::styled(" Jobs", t.accent)];
+        let mut items = vec![(Span::styled(" Jobs", t.accent), 100)];
         if let Some(j) = visible.first() {
-            spans.push(Span::styled(
-                if j.enabled {
-                    " · scheduler enabled"
-                } else {
-                    " · jobs.enabled = false"
-                },
-                t.text,
+            items.push((
+                Span::styled(
+                    if j.enabled {
+                        " · scheduler enabled"
+                    } else {
+                        " · jobs.enabled = false"
+                    },
+                    t.text,
+                ),
+                if j.enabled { 40 } else { 85 },
             ));
         }
         if let Some(h) = &self.health {
             if !h.webhooks.is_empty() {
                 let style = if h.webhooks_failing { t.warning } else { t.text };
-                spans.push(Span::styled(format!(" · {}", h.webhooks), style));
+                let keep = if h.webhooks_failing { 75 } else { 50 };
+                items.push((Span::styled(format!(" · {}", h.webhooks), style), keep));
             }
             let style = if h.chain_broken { t.warning } else { t.text };
-            spans.push(Span::styled(format!(" · {}", h.chain), style));
+            let keep = if h.chain_broken { 78 } else { 45 };
+            items.push((Span::styled(format!(" · {}", h.chain), style), keep));
         }
         if !self.filter_text.is_empty() {
-            spans.push(Span::styled(format!(" · filter {}", self.filter_text), t.warning));
+            items.push((Span::styled(format!(" · filter {}", self.filter_text), t.warning), 80));
         }
-        Line::from(spans).render(title, buf);
+        fit::line(items, title.width).render(title, buf);
         if !self.loaded {
             Paragraph::new("Loading…").style(t.dim).render(table_area, buf);
             return;
         }
+        // Columns, widest form first; the lowest `keep` gives way first (see `fit`): the lease
+        // holder goes, the dates go, then the next run; the job and its outcome stay.
+        let z = self.zone;
+        let next = z.label(visible.iter().filter_map(|j| j.next_run.map(from_millis)));
+        let last = z.label(visible.iter().filter_map(|j| j.runs.first().map(|r| r.started_at)));
+        let fitted = Fitted::new(
+            vec![
+                Column::new("job", fit::widest(visible.iter().map(|j| j.name)), 100),
+                Column::new(format!("next run ({next})"), 11, 35).or(next, 5, 50),
+                Column::new(format!("last run ({last})"), 11, 38).or(last, 5, 60),
+                Column::new("outcome", 9, 90),
+                Column::fill(
+                    "lease holder",
+                    12,
+                    fit::widest(
+                        visible
+                            .iter()
+                            .filter_map(|j| j.lease.as_ref().map(|l| l.holder.as_str())),
+                    ),
+                    30,
+                ),
+            ],
+            table_area.width,
+        );
         let rows = visible.iter().map(|j| {
             let last = j.runs.first();
-            Row::new(vec![
-                Cell::from(j.name),
-                Cell::from(j.next_run.map(fmt::short).unwrap_or_else(|| "—".into())),
-                Cell::from(
-                    last.map(|r| fmt::short(r.started_at.timestamp_millis()))
+            fitted.row(|i, f| match i {
+                0 => Cell::from(j.name),
+                1 => Cell::from(
+                    j.next_run
+                        .map(|ms| if f.form == 0 { z.short(ms) } else { z.hour_minute(ms) })
+                        .unwrap_or_else(|| "—".into()),
+                ),
+                2 => Cell::from(
+                    last.map(|r| r.started_at.timestamp_millis())
+                        .map(|ms| if f.form == 0 { z.short(ms) } else { z.hour_minute(ms) })
                         .unwrap_or_else(|| "never".into()),
                 ),
-                match last {
+                3 => match last {
                     Some(r) => Cell::from(Span::styled(r.status.as_str(), t.status(r.status.as_str()))),
                     None => Cell::from(Span::styled("—", t.dim)),
                 },
-                Cell::from(j.lease.as_ref().map(|l| l.holder.clone()).unwrap_or_default()),
-            ])
+                _ => Cell::from(fmt::clip(
+                    &j.lease.as_ref().map(|l| l.holder.clone()).unwrap_or_default(),
+                    usize::from(f.width),
+                )),
+            })
         });
-        let table = Table::new(
-            rows,
-            [
-                Constraint::Length(19),
-                Constraint::Length(11),
-                Constraint::Length(11),
-                Constraint::Length(9),
-                Constraint::Fill(1),
-            ],
-        )
-        .header(Row::new(["job", "next run", "last run", "outcome", "lease holder"]).style(t.header))
-        .style(t.text)
-        .row_highlight_style(t.selected);
+        let table = Table::new(rows, fitted.widths())
+            .header(fitted.header().style(t.header))
+            .style(t.text)
+            .row_highlight_style(t.selected);
         let mut state = TableState::default().with_selected(Some(self.selected));
         StatefulWidget::render(table, table_area, buf, &mut state);
 
         let Some(job) = visible.get(self.selected) else { return };
         let mut lines = vec![Line::from(vec![
             Span::styled(format!(" {} ", job.name), t.header),
-            Span::styled(format!("schedule `{}`", job.schedule), t.dim),
+            // The daemons run every schedule in UTC.
+            Span::styled(format!("schedule `{}` UTC", job.schedule), t.dim),
             Span::styled(
                 match job.schedule_source {
                     ScheduleSource::Daemon => " (the daemons')",
@@ -176,7 +209,7 @@ impl Draw for JobsView {
                 .unwrap_or_else(|| "…".into());
             let detail = r.error.clone().unwrap_or_else(|| r.counts.to_string());
             lines.push(Line::from(vec![
-                Span::raw(format!("  {} ", fmt::datetime(r.started_at.timestamp_millis()))),
+                Span::raw(format!("  {} ", z.datetime(r.started_at))),
                 Span::styled(format!("{:<9}", r.status), t.status(r.status.as_str())),
                 Span::raw(format!(" {took:>8}  ")),
                 Span::styled(detail, t.dim),
