@@ -6,8 +6,9 @@
 #   scripts/bench-console.sh sqlite [sessions] [pages]
 #   scripts/bench-console.sh postgres [sessions] [pages]
 #
-# Uses target/release/sessionctl when it exists (cargo build --release -p sessionctl), else
-# the debug binary. Needs sqlite3 / psql and tmux.
+# Uses target/release/sessionctl and sessiond (which creates the schema) when they exist
+# (cargo build --release -p sessionctl -p sessiond), else the debug binaries. Needs sqlite3 /
+# psql and tmux.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-sqlite}
@@ -16,13 +17,17 @@ pages=${3:-20}
 bin=target/release/sessionctl
 [ -x "$bin" ] || bin=target/debug/sessionctl
 [ -x "$bin" ] || { echo "build sessionctl first (cargo build -p sessionctl)"; exit 1; }
+# The schema is the daemon's to create (sessionctl never creates or migrates a database).
+daemon=target/release/sessiond
+[ -x "$daemon" ] || daemon=target/debug/sessiond
+[ -x "$daemon" ] || { echo "build sessiond first (cargo build -p sessiond)"; exit 1; }
 work=$(mktemp -d)
 trap 'tmux -L bench-console kill-server 2>/dev/null || true; rm -rf "$work"' EXIT
 now=$(($(date +%s) * 1000))
 case "$kind" in
   sqlite)
     url="sqlite://$work/sessiond.db"
-    "$bin" --database-url "$url" jobs list >/dev/null   # creates and migrates
+    SESSIOND_DATABASE__URL="$url" "$daemon" migrate >/dev/null
     sqlite3 "$work/sessiond.db" "PRAGMA cache_size=-400000;
       WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $n)
       INSERT INTO user_sessions (id, status, created_at, last_seen_at, created_ip, last_ip)
@@ -37,7 +42,7 @@ case "$kind" in
     psql -q "$admin" -c "CREATE DATABASE $db"
     trap 'tmux -L bench-console kill-server 2>/dev/null || true; psql -q "$admin" -c "DROP DATABASE IF EXISTS '"$db"' WITH (FORCE)"; rm -rf "$work"' EXIT
     url="${admin%/*}/$db"
-    "$bin" --database-url "$url" jobs list >/dev/null
+    SESSIOND_DATABASE__URL="$url" "$daemon" migrate >/dev/null
     psql -q "$url" -c "INSERT INTO user_sessions (id, status, created_at, last_seen_at, created_ip, last_ip)
       SELECT gen_random_uuid(),
              CASE WHEN i % 50 = 0 THEN 'revoked' WHEN i % 7 = 0 THEN 'expired' ELSE 'active' END,

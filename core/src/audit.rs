@@ -257,6 +257,12 @@ pub struct AuditQuery {
     pub event_type: Option<String>,
     /// Only this severity.
     pub severity: Option<Severity>,
+    /// Leave out routine system events: those the daemon writes about itself (actor `system`),
+    /// for no session, at severity `info` (`job.completed`, `notification.sent`,
+    /// `dependency.up`, …). Failures and warnings (`job.failed`, `dependency.down`) and the
+    /// system's events about a session (`session.expired`) stay. Filtered in the query, so a
+    /// page still holds `limit` of the other events.
+    pub hide_routine_system: bool,
     /// At most this many (capped at 10 000).
     pub limit: u32,
     /// Oldest first (tails) instead of newest first.

@@ -83,6 +83,10 @@ pub struct WriterOptions {
     pub queue: usize,
     /// Metrics hook.
     pub observer: Option<BatchObserver>,
+    /// Batches committed at once by a writer on the runtime (PostgreSQL): while one batch's
+    /// statements are on the wire, the next one's look-ups go out on another connection, as
+    /// they would from another daemon. The writer on a thread (SQLite) commits one at a time.
+    pub pipeline: usize,
 }
 
 impl Default for WriterOptions {
@@ -91,6 +95,7 @@ impl Default for WriterOptions {
             max_batch_ops: 512,
             queue: 8192,
             observer: None,
+            pipeline: 2,
         }
     }
 }
@@ -231,6 +236,14 @@ impl Batcher {
             todo: Vec::new(),
             done: Vec::new(),
             health: Arc::new(WriteHealth::default()),
+        }
+    }
+
+    /// An empty batcher for another batch, with the same options and health.
+    fn fresh(&self) -> Self {
+        Self {
+            health: self.health.clone(),
+            ..Self::new(self.options.clone())
         }
     }
 
@@ -381,19 +394,51 @@ impl Answers {
     }
 }
 
-async fn run_on_runtime(store: Arc<dyn Store>, mut batcher: Batcher, mut rx: mpsc::Receiver<Msg>) {
-    while let Some(msg) = rx.recv().await {
-        if batcher.gather(msg, &mut rx) {
-            while let Some((part, ops)) = batcher.next_part() {
+/// Commit batches as tasks, up to `options.pipeline` at once. A batch is gathered only when a
+/// slot is free, so submissions queue up meanwhile and the next batch is a full one. Batches
+/// in flight together hold requests that were in flight together: whichever commits first,
+/// no client has seen the other's answer (a client's next request waits for its answer).
+async fn run_on_runtime(store: Arc<dyn Store>, batcher: Batcher, mut rx: mpsc::Receiver<Msg>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(batcher.options.pipeline.max(1)));
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let Some(msg) = rx.recv().await else {
+            break;
+        };
+        let mut batch = batcher.fresh();
+        if !batch.gather(msg, &mut rx) {
+            continue;
+        }
+        let store = store.clone();
+        running.spawn(async move {
+            while let Some((part, ops)) = batch.next_part() {
                 let result = store.commit_batch(ops).await;
-                batcher.record(part, result);
+                batch.record(part, result);
             }
-            for answers in batcher.take() {
+            for answers in batch.take() {
                 let ops = answers.ops;
                 answers.send();
-                batcher.observe(ops);
+                batch.observe(ops);
             }
+            drop(slot);
+        });
+        while let Some(ended) = running.try_join_next() {
+            log_abnormal_end(ended);
         }
+    }
+    // Stopping: every batch already gathered commits and is answered.
+    while let Some(ended) = running.join_next().await {
+        log_abnormal_end(ended);
+    }
+}
+
+fn log_abnormal_end(ended: Result<(), tokio::task::JoinError>) {
+    // A batch task that panicked dropped its answers: those requests get `Closed` (503).
+    if let Err(e) = ended {
+        tracing::error!(error = %e, "a batch of the writer ended abnormally");
     }
 }
 

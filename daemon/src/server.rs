@@ -112,6 +112,7 @@ pub async fn serve_with(
         store.clone(),
         WriterOptions {
             observer: Some(metrics.batch_observer()),
+            pipeline: settings.database.postgres_write_pipeline as usize,
             ..WriterOptions::default()
         },
     );

@@ -50,16 +50,32 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// A fresh, empty database of `kind`.
+    /// A fresh, empty database of `kind`, migrated.
     pub async fn new(kind: DbKind) -> TestDb {
+        let mut db = TestDb::unmigrated(kind).await;
+        // Migrate once, up front, so daemons started on it find the schema in place.
+        let store = sessiond::open_store(&db.settings())
+            .await
+            .expect("open and migrate the test database");
+        db.store = Some(store);
+        db
+    }
+
+    /// A database of `kind` that exists but has no schema: an empty SQLite file, or a new
+    /// PostgreSQL database nothing was migrated in ([`TestDb::store`] is not available).
+    pub async fn unmigrated(kind: DbKind) -> TestDb {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let mut db = match kind {
-            DbKind::Sqlite => TestDb {
-                url: format!("sqlite://{}", dir.path().join("sessiond.db").display()),
-                dir,
-                pg_name: None,
-                store: None,
-            },
+        match kind {
+            DbKind::Sqlite => {
+                let path = dir.path().join("sessiond.db");
+                std::fs::File::create(&path).expect("create the empty database file");
+                TestDb {
+                    url: format!("sqlite://{}", path.display()),
+                    dir,
+                    pg_name: None,
+                    store: None,
+                }
+            }
             DbKind::Postgres => {
                 let name = format!("sessiond_t_{}", uuid::Uuid::new_v4().simple());
                 let admin = postgres_admin_url();
@@ -83,13 +99,7 @@ impl TestDb {
                     store: None,
                 }
             }
-        };
-        // Migrate once, up front, so daemons started on it find the schema in place.
-        let store = sessiond::open_store(&db.settings())
-            .await
-            .expect("open and migrate the test database");
-        db.store = Some(store);
-        db
+        }
     }
 
     /// Settings for a daemon or console on this database: rate limiting and jobs off, objects

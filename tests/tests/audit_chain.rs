@@ -399,10 +399,26 @@ async fn retention_anonymization_and_purge_keep_the_chain_verifiable(kind: DbKin
 /// transaction holds while it waits for X's row: PostgreSQL ends the batch's transaction (the
 /// first to wait detects the cycle). The store runs the batch again once the other has
 /// committed: its request succeeds, nothing is written twice, and the chain verifies.
+/// PostgreSQL looks for a cycle once per wait, `deadlock_timeout` after it began: the store's
+/// connections look after 5 s and the other transaction's after 60 s, so on a loaded machine
+/// too the batch's look comes after the cycle formed and before the other's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_that_loses_a_deadlock_runs_again() {
     use sqlx::Connection as _;
     let db = TestDb::new(DbKind::Postgres).await;
+    {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+        let name: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&mut c)
+            .await
+            .expect("name");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE \"{name}\" SET deadlock_timeout = '5s'"
+        )))
+        .execute(&mut c)
+        .await
+        .expect("deadlock_timeout");
+    }
     let (store, _) = chained_store(&db).await;
     let x =
         sessiond_tests::seed_session(&store, chrono::Duration::minutes(5), chrono::Duration::minutes(1), None).await;
@@ -418,6 +434,10 @@ async fn a_batch_that_loses_a_deadlock_runs_again() {
 
     // The other transaction takes the head first.
     let mut other = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    sqlx::query("SET deadlock_timeout = '60s'")
+        .execute(&mut other)
+        .await
+        .expect("deadlock_timeout");
     sqlx::query("BEGIN").execute(&mut other).await.expect("begin");
     sqlx::query("SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE")
         .execute(&mut other)
@@ -487,4 +507,77 @@ async fn a_batch_that_loses_a_deadlock_runs_again() {
     assert_eq!(resets.len(), 1, "the reset was written once");
     let report = check(&store).await;
     assert_eq!(report.status, Status::Intact, "{report:?}");
+}
+
+/// Two daemons on one PostgreSQL, each with its own group-commit writer, write chained batches
+/// at once (the batches race for the head: `PgStore::commit_chained` recomputes its link when
+/// the other moved it), with the console's transactions in between: one chain, every event in
+/// it once, ids in chain order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_daemons_writing_at_once_keep_one_verifiable_chain() {
+    let db = TestDb::new(DbKind::Postgres).await;
+    let (a, _) = chained_store(&db).await;
+    let (b, _) = chained_store(&db).await;
+    let (writer_a, handle_a) = sessiond_core::writer::BatchWriter::spawn(a.clone(), Default::default());
+    let (writer_b, handle_b) = sessiond_core::writer::BatchWriter::spawn(b.clone(), Default::default());
+    let mut submits = tokio::task::JoinSet::new();
+    for i in 0..400 {
+        let writer = if i % 2 == 0 { writer_a.clone() } else { writer_b.clone() };
+        submits.spawn(async move {
+            writer
+                .submit(vec![WriteOp::Event(event(i, chrono::Duration::zero(), None))])
+                .await
+        });
+    }
+    // Transactions that lock the head (a session's expiry) in between.
+    for _ in 0..5 {
+        let s = session(chrono::Duration::days(60));
+        let created = b
+            .commit_batch(&[WriteOp::CreateSession {
+                session: s.clone(),
+                event: event(999, chrono::Duration::days(60), Some(s.id)),
+            }])
+            .await;
+        assert!(created.is_ok(), "{created:?}");
+    }
+    while let Some(r) = submits.join_next().await {
+        r.expect("join").expect("submit");
+    }
+    handle_a.shutdown().await;
+    handle_b.shutdown().await;
+    let all = ids(&a).await;
+    assert_eq!(all.len(), 405);
+    let report = check(&a).await;
+    assert_eq!(report.status, Status::Intact, "{report:?}");
+    assert_eq!(report.events_checked, 405);
+    let links = a.chain_links(0, 10_000).await.expect("links");
+    assert!(
+        links
+            .windows(2)
+            .all(|w| w[0].link.header.last_id < w[1].link.header.first_id),
+        "links follow id order"
+    );
+}
+
+/// Linked events take their ids from the chain's head on PostgreSQL; writes with the chain
+/// off (a daemon started without the key, or SQL by hand) still get new ids.
+#[tokio::test]
+async fn writes_without_the_chain_after_chained_ones_take_new_ids() {
+    let db = TestDb::new(DbKind::Postgres).await;
+    let (chained, _) = chained_store(&db).await;
+    batch(&chained, 0, 4, chrono::Duration::zero(), None).await;
+    let plain = sessiond::open_store(&db.settings()).await.expect("open store");
+    let done = plain
+        .commit_batch(&[WriteOp::Event(event(10, chrono::Duration::zero(), None))])
+        .await;
+    assert!(done.is_ok(), "{done:?}");
+    batch(&chained, 20, 4, chrono::Duration::zero(), None).await;
+    let all = ids(&chained).await;
+    assert_eq!(all.len(), 9);
+    let report = check(&chained).await;
+    assert_eq!(
+        report.status,
+        Status::Broken,
+        "the unchained event is named: {report:?}"
+    );
 }

@@ -1102,6 +1102,7 @@ async fn session_audit_statements_use_indexes(kind: DbKind) {
                         .bind(None::<String>)
                         .bind(None::<String>)
                         .bind(10_i64)
+                        .bind(false)
                         .bind(id)
                         .fetch_all(&mut c)
                         .await
@@ -1125,7 +1126,7 @@ async fn session_audit_statements_use_indexes(kind: DbKind) {
             for (name, sql) in session_audit_statements(Backend::Postgres) {
                 let query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
                 // The purge binds (pseudonym, session); the pages (after, before, ip, type,
-                // severity, request id, limit, session).
+                // severity, request id, limit, hide routine system events, session).
                 let query = if name.starts_with("pseudonymize") {
                     query.bind(id).bind(id)
                 } else {
@@ -1137,6 +1138,7 @@ async fn session_audit_statements_use_indexes(kind: DbKind) {
                         .bind(None::<String>)
                         .bind(None::<String>)
                         .bind(10_i64)
+                        .bind(false)
                         .bind(id)
                 };
                 let plan = query.fetch_all(&mut c).await.expect("explain");

@@ -15,21 +15,24 @@ use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModif
 use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
 use ratatui::{Frame, Terminal};
+use sessiond_core::domain::SessionStatus;
 use sessiond_core::store::alerts::Alert;
 use sessiond_core::store::console::SessionSummary;
 use sessiond_core::store::jobs::RunRequest;
 use tokio::sync::{mpsc, watch};
 
+use crate::fmt::Zone;
 use crate::keymap::{Command, Scope, command_for};
 use crate::ops::{
     AlertRecord, AuditHealth, AuditPage, Console, ConsoleError, HeaderFigures, JobOverview, ResetFacts, SessionRecord,
 };
 use crate::theme::Theme;
 use crate::views::confirm::{ConfirmView, Pending};
-use crate::views::header::{HeaderView, footer_line, tabs_line};
+use crate::views::header::{HeaderView, disconnected_lines, footer_line, tabs_line};
 use crate::views::help::HelpView;
 use crate::views::sessions::SessionDetail;
 use crate::views::{Action, Tab, Tabs, Themed, View};
+use sessiond_core::store::open::OpenError;
 
 /// Audit tail poll interval (new events are on screen within one poll plus one frame).
 pub const POLL: Duration = Duration::from_millis(250);
@@ -40,6 +43,8 @@ pub const REFRESH: Duration = Duration::from_secs(5);
 pub const COUNTS: Duration = Duration::from_secs(30);
 /// How long a toast stays.
 pub const TOAST: Duration = Duration::from_secs(4);
+/// While the database is lost, how often the console tries it again.
+pub const RETRY: Duration = Duration::from_secs(1);
 /// A result from a background task.
 #[derive(Debug)]
 pub enum Msg {
@@ -70,8 +75,10 @@ pub enum Msg {
         /// The page.
         result: Result<AuditPage, ConsoleError>,
     },
-    /// Header figures, and whether sessions were counted this time.
+    /// Header figures, and whether sessions were counted this time (the database answered).
     Header(HeaderFigures, bool),
+    /// The header's refresh found the database lost, and why.
+    Disconnected(OpenError),
     /// The Alerts tab's rows.
     Alerts(Result<Vec<Alert>, ConsoleError>),
     /// An alert and its sample events.
@@ -133,6 +140,8 @@ fn terminal_clipboard() -> Clipboard {
 pub struct Options {
     /// The theme to start with.
     pub theme: Theme,
+    /// The zone times are shown in (`--utc`, `TZ`, the system's; see [`Zone::resolve`]).
+    pub zone: Zone,
 }
 
 /// Timing trace (`SESSIONCTL_TRACE=<file>`): first frame, first page, each page's query.
@@ -166,6 +175,9 @@ pub struct App {
     header_loading: bool,
     last_refresh: Option<Instant>,
     last_counts: Option<Instant>,
+    /// A load failed with the database unavailable: shown once the connection check finds
+    /// the database there (a lost database is the header's to say, not a toast's).
+    pending_error: Option<String>,
     trace: Option<Trace>,
     first_page_traced: bool,
     clipboard: Clipboard,
@@ -178,14 +190,20 @@ impl App {
         let header = HeaderView {
             database: console.store.describe(),
             read_only: console.read_only,
+            zone: options.zone,
             ..HeaderView::default()
         };
+        let mut tabs = Tabs::default();
+        tabs.sessions.zone = options.zone;
+        tabs.audit.zone = options.zone;
+        tabs.alerts.zone = options.zone;
+        tabs.jobs.zone = options.zone;
         Self {
             console,
             tx,
             rx,
             tab: Tab::default(),
-            tabs: Tabs::default(),
+            tabs,
             header,
             help: false,
             confirm: None,
@@ -197,6 +215,7 @@ impl App {
             header_loading: false,
             last_refresh: None,
             last_counts: None,
+            pending_error: None,
             trace: None,
             first_page_traced: false,
             clipboard: terminal_clipboard(),
@@ -246,6 +265,11 @@ impl App {
         self.refresh();
     }
 
+    /// Show a warning in the footer (e.g. a `TZ` the console could not read).
+    pub fn warn(&mut self, text: impl Into<String>) {
+        self.toast(text, true);
+    }
+
     fn toast(&mut self, text: impl Into<String>, error: bool) {
         self.toast = Some(Toast {
             text: text.into(),
@@ -265,9 +289,11 @@ impl App {
     }
 
     /// Reload the header and what each view loads on a refresh (the active tab's data, and
-    /// any tab's first load).
+    /// any tab's first load). The header's refresh checks the connection first; while the
+    /// database is lost only that check runs, every [`RETRY`].
     pub fn refresh(&mut self) {
         self.last_refresh = Some(Instant::now());
+        let disconnected = self.header.disconnected.is_some();
         if !self.header_loading {
             self.header_loading = true;
             let c = self.console.clone();
@@ -275,7 +301,15 @@ impl App {
             if count {
                 self.last_counts = Some(Instant::now());
             }
-            self.spawn(async move { Msg::Header(c.header_figures(Utc::now(), count).await, count) });
+            self.spawn(async move {
+                match c.check_connection(disconnected).await {
+                    Ok(()) => Msg::Header(c.header_figures(Utc::now(), count).await, count),
+                    Err(e) => Msg::Disconnected(e),
+                }
+            });
+        }
+        if disconnected {
+            return;
         }
         for tab in Tab::ALL {
             if let Some(action) = self.tabs.view(tab).refresh(tab == self.tab) {
@@ -290,21 +324,48 @@ impl App {
             self.toast = None;
         }
         // Paused too: what arrives is held and counted ("+N new") for the resume.
+        let disconnected = self.header.disconnected.is_some();
         let audit = &self.tabs.audit;
-        if audit.loaded && !self.audit_polling {
+        if audit.loaded && !self.audit_polling && !disconnected {
             self.audit_polling = true;
             let c = self.console.clone();
             let generation = audit.generation;
-            let filter = audit.filter.clone();
+            let filter = audit.query();
             let cursor = audit.cursor;
             self.spawn(async move {
                 let result = c.audit_tail(filter, cursor).await;
                 Msg::AuditTail { generation, result }
             });
         }
-        if self.last_refresh.is_none_or(|t| t.elapsed() >= REFRESH) {
+        let every = if disconnected { RETRY } else { REFRESH };
+        if self.last_refresh.is_none_or(|t| t.elapsed() >= every) {
             self.refresh();
         }
+    }
+
+    /// A load failed. With the database unavailable the connection is checked at the next
+    /// tick and the error waits for its answer (see `pending_error`); anything else is a toast.
+    fn load_failed(&mut self, text: String, e: &ConsoleError) {
+        if !e.is_unavailable() {
+            self.toast(text, true);
+        } else if self.header.disconnected.is_none() {
+            self.pending_error = Some(text);
+            self.last_refresh = None;
+        }
+    }
+
+    /// The database answers again: reload what the views show (the audit history too, as
+    /// the database may have been restored meanwhile) and count the sessions, unless the
+    /// header that found it back (`counted`) just did: a second count raced a database lost
+    /// again at once, and its failure blanked the counts just shown.
+    fn reconnected(&mut self, counted: bool) {
+        self.toast("reconnected to the database", false);
+        self.perform(Action::LoadSessions);
+        self.perform(Action::ReloadAudit);
+        if !counted {
+            self.last_counts = None;
+        }
+        self.refresh();
     }
 
     /// Run what a view asked for.
@@ -334,7 +395,7 @@ impl App {
             }
             Action::ReloadAudit => {
                 let generation = self.tabs.audit.generation;
-                let filter = self.tabs.audit.filter.clone();
+                let filter = self.tabs.audit.query();
                 self.spawn(async move {
                     let result = c.audit_history(filter).await;
                     Msg::AuditLoaded { generation, result }
@@ -412,6 +473,10 @@ impl App {
         match pending {
             Pending::Reset(id) => self.spawn(async move {
                 let result = c.reset(id).await.map(|o| {
+                    if o.already_revoked {
+                        // Revoked by someone else since the dialog opened.
+                        return format!("session {} was already revoked: nothing changed", &id.to_string()[..8]);
+                    }
                     format!(
                         "session {} reset (was {}); {} upload{} queued for deletion",
                         &id.to_string()[..8],
@@ -451,52 +516,83 @@ impl App {
                 }
                 Err(e) => {
                     self.tabs.sessions.load_failed();
-                    self.toast(format!("loading sessions failed: {e}"), true);
+                    self.load_failed(format!("loading sessions failed: {e}"), &e);
                 }
             },
             Msg::SessionDetail(r) => match r {
                 Ok(SessionRecord {
                     session,
                     uploads,
+                    files,
                     events,
                 }) => {
+                    // A reload after an action keeps the pane's scroll.
+                    let scroll = match &self.tabs.sessions.detail {
+                        Some(d) if d.session.id == session.id => d.scroll,
+                        _ => 0,
+                    };
                     self.tabs.sessions.detail = Some(SessionDetail {
                         session,
                         uploads,
+                        files,
                         events,
-                        scroll: 0,
+                        scroll,
                     })
                 }
                 Err(e) => self.toast(e.to_string(), true),
             },
             Msg::AskReset(r) => match r {
+                Ok(f) if f.status == SessionStatus::Revoked => {
+                    self.confirm = Some(ConfirmView::already_revoked(&f, self.tabs.sessions.zone))
+                }
                 Ok(f) => self.confirm = Some(ConfirmView::reset(f.id, f.status.as_str(), f.uploads)),
                 Err(e) => self.toast(e.to_string(), true),
             },
             Msg::AuditLoaded { generation, result } => match result {
                 Ok(page) => self.tabs.audit.loaded(generation, page.events, page.cursor),
-                Err(e) => self.toast(format!("loading audit events failed: {e}"), true),
+                Err(e) => self.load_failed(format!("loading audit events failed: {e}"), &e),
             },
             Msg::AuditTail { generation, result } => {
                 self.audit_polling = false;
                 match result {
                     Ok(page) => self.tabs.audit.tail(generation, page.events, page.cursor),
-                    Err(e) => self.toast(format!("audit tail failed: {e}"), true),
+                    Err(e) => self.load_failed(format!("audit tail failed: {e}"), &e),
                 }
             }
             Msg::Header(figures, counted) => {
                 self.header_loading = false;
+                let reconnected = self.header.disconnected.is_some();
                 self.header = HeaderView {
                     counts: if counted { figures.counts } else { self.header.counts },
                     per_minute: figures.per_minute,
                     open_alerts: figures.open_alerts,
                     pending_deletions: figures.pending_deletions,
+                    disconnected: None,
                     ..std::mem::take(&mut self.header)
                 };
+                self.tabs.audit.stale = false;
+                if let Some(text) = self.pending_error.take() {
+                    self.toast(text, true);
+                }
+                if reconnected {
+                    self.reconnected(counted);
+                }
+            }
+            Msg::Disconnected(e) => {
+                self.header_loading = false;
+                self.pending_error = None;
+                // A success toast ("reconnected", "acknowledged") would contradict the banner.
+                if self.toast.as_ref().is_some_and(|t| !t.error) {
+                    self.toast = None;
+                }
+                self.header.disconnected = Some(e.to_string());
+                self.tabs.audit.stale = true;
+                // Counted again as soon as it is back.
+                self.last_counts = None;
             }
             Msg::Alerts(r) => match r {
                 Ok(rows) => self.tabs.alerts.set_rows(rows),
-                Err(e) => self.toast(format!("loading alerts failed: {e}"), true),
+                Err(e) => self.load_failed(format!("loading alerts failed: {e}"), &e),
             },
             Msg::AlertDetail(r) => match r {
                 Ok(AlertRecord { alert, events }) => self.tabs.alerts.detail = Some((alert, events, 0)),
@@ -504,15 +600,15 @@ impl App {
             },
             Msg::Jobs(r) => match r {
                 Ok(rows) => self.tabs.jobs.set_rows(rows),
-                Err(e) => self.toast(format!("loading jobs failed: {e}"), true),
+                Err(e) => self.load_failed(format!("loading jobs failed: {e}"), &e),
             },
             Msg::AuditHealth(r) => match r {
                 Ok(health) => self.tabs.jobs.health = Some(health),
-                Err(e) => self.toast(format!("loading webhook state failed: {e}"), true),
+                Err(e) => self.load_failed(format!("loading webhook state failed: {e}"), &e),
             },
             Msg::JobRequests(r) => match r {
                 Ok(requests) => self.tabs.jobs.requests = requests,
-                Err(e) => self.toast(format!("loading run requests failed: {e}"), true),
+                Err(e) => self.load_failed(format!("loading run requests failed: {e}"), &e),
             },
             Msg::Done(result, reload) => {
                 match result {
@@ -575,7 +671,8 @@ impl App {
         if let Some(confirm) = self.confirm.take() {
             match confirm.answer(key.code) {
                 Some(p) => self.confirmed(p),
-                None => self.toast("cancelled: nothing was changed", false),
+                None if confirm.pending.is_some() => self.toast("cancelled: nothing was changed", false),
+                None => {}
             }
             return;
         }
@@ -666,13 +763,19 @@ impl App {
     /// Draw the whole screen.
     pub fn draw(&self, frame: &mut Frame) {
         let area = frame.area();
-        let [header, tabs, body, footer] = Layout::vertical([
+        let lost = match &self.header.disconnected {
+            Some(reason) => disconnected_lines(reason, area.width, &self.theme),
+            None => Vec::new(),
+        };
+        let [header, tabs, body, banner, footer] = Layout::vertical([
             Constraint::Length(2),
             Constraint::Length(1),
             Constraint::Fill(1),
+            Constraint::Length(lost.len() as u16),
             Constraint::Length(1),
         ])
         .areas(area);
+        frame.render_widget(ratatui::widgets::Paragraph::new(lost), banner);
         frame.render_widget(Themed(&self.header, &self.theme), header);
         frame.render_widget(tabs_line(self.tab, &self.theme), tabs);
         frame.render_widget(Themed(self.tabs.view(self.tab), &self.theme), body);

@@ -1,40 +1,71 @@
-//! Command line: the full-screen console by default, and subcommands for scripts with table
-//! or `--json` output. Destructive subcommands (`sessions reset|purge`) ask for confirmation
-//! on a terminal and require `--yes` otherwise.
+//! Command line: the full-screen console by default, and subcommands for scripts with table,
+//! wide or JSON output (`-o`). Destructive subcommands (`sessions reset|purge`) ask for
+//! confirmation on a terminal and require `--yes` otherwise. `out` is where they write,
+//! `json` the shape of every JSON row, `sessions` the paged session list.
 
+pub(crate) mod json;
+mod out;
+mod sessions;
+
+use std::ffi::OsStr;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde_json::json;
 use sessiond_core::audit::{AuditEvent, AuditQuery, Severity};
-use sessiond_core::domain::{SessionStatus, rfc3339};
-use sessiond_core::store::console::{SessionFilter, SessionPageQuery, SessionSort, SessionSummary, UuidRange};
+use sessiond_core::domain::{Timeouts, rfc3339};
 use uuid::Uuid;
 
 use crate::fmt;
-use crate::ops::Console;
+use crate::ops::{Console, ConsoleError};
 use crate::theme::ThemeKind;
 
 pub use crate::export::ExportFormat;
+pub use out::{Format, Out, report};
+pub use sessions::{Cursor, ListArgs, SortArg};
+
+/// The end of `--help`: exit codes and environment variables.
+const AFTER_LONG_HELP: &str = "\
+Exit codes:
+  0  success
+  1  failure: not found, database error, read-only refusal
+     (audit verify: the chain is broken)
+  2  usage: bad flag or value, configuration error, destructive action refused
+     without --yes or cancelled (audit verify: the chain cannot be checked)
+
+With -o json, a failure is also a JSON object on stderr:
+  {\"error\": {\"code\": \"usage\", \"message\": \"...\", \"exit_code\": 2}}
+
+Environment:
+  SESSIOND_CONFIG            config file, as --config
+  SESSIOND_DATABASE__URL     database URL, as --database-url
+  SESSIOND_<SECTION>__<KEY>  any config key (the daemon's), e.g.
+                             SESSIOND_STORAGE__FS__ROOT, SESSIOND_AUDIT__HMAC_KEY
+  SESSIONCTL_TRACE           console only: append start-up and page timings to this file
+
+More: `sessionctl man` (manual page), `sessionctl completions bash|zsh|fish`, docs/console.md.";
 
 /// `sessionctl`.
 #[derive(Debug, Parser)]
 #[command(
     name = "sessionctl",
     version,
-    about = "Admin console for sessiond (full-screen without a subcommand)"
+    about = "Admin console for sessiond (full-screen without a subcommand)",
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage or configuration (--help lists them and the environment).",
+    after_long_help = AFTER_LONG_HELP
 )]
 pub struct Cli {
     /// Config file (default: ./config/sessiond.toml when it exists, else built-in defaults).
-    #[arg(long, global = true, env = "SESSIOND_CONFIG")]
+    #[arg(long, global = true, help_heading = "Global options", env = "SESSIOND_CONFIG")]
     pub config: Option<PathBuf>,
     /// Database URL, overriding `database.url` (sqlite://… or postgres://…).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub database_url: Option<String>,
     /// Disable every action that changes data.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub read_only: bool,
     /// Do not capture the mouse (keeps the terminal's own selection working).
     #[arg(long)]
@@ -42,12 +73,84 @@ pub struct Cli {
     /// Colour palette.
     #[arg(long, value_enum, default_value_t = ThemeKind::Dark)]
     pub theme: ThemeKind,
-    /// Machine-readable output (JSON; `audit tail` prints one JSON object per line).
-    #[arg(long, global = true)]
+    /// Show the console's times in UTC (default: the zone of `TZ`, else the system's).
+    #[arg(long)]
+    pub utc: bool,
+    /// Output of the subcommands: table, wide (more columns, full times) or json.
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_enum,
+        ignore_case = true
+    )]
+    pub output: Option<Format>,
+    /// Same as `-o json`.
+    #[arg(long, global = true, help_heading = "Global options", conflicts_with = "output")]
     pub json: bool,
+    /// Tables without their header line.
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub no_headers: bool,
     /// What to do (default: the full-screen console).
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The chosen output format.
+    pub fn format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else {
+            self.output.unwrap_or_default()
+        }
+    }
+
+    /// Whether raw `args` ask for JSON output: for reporting a failure clap found before the
+    /// arguments could be parsed.
+    pub fn wants_json<S: AsRef<OsStr>>(args: &[S]) -> bool {
+        let args: Vec<String> = args
+            .iter()
+            .filter_map(|a| a.as_ref().to_str())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        args.iter().enumerate().any(|(i, a)| {
+            matches!(a.as_str(), "--json" | "-ojson" | "-o=json" | "--output=json")
+                || (matches!(a.as_str(), "-o" | "--output") && args.get(i + 1).is_some_and(|v| v == "json"))
+        })
+    }
+}
+
+/// `--watch` and its bound.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Print the list again every INTERVAL (seconds, or e.g. 500ms, 1m; default 2s) until
+    /// interrupted; on a terminal the screen is cleared first, with JSON one document each time.
+    #[arg(
+        short = 'w',
+        long,
+        value_name = "INTERVAL",
+        num_args = 0..=1,
+        default_missing_value = "2",
+        value_parser = interval
+    )]
+    pub watch: Option<Duration>,
+    /// Stop after this many refreshes.
+    #[arg(long, hide = true, requires = "watch")]
+    pub watch_count: Option<u64>,
+}
+
+/// A `--watch` interval: whole seconds, or a humantime duration; at least 100 ms.
+fn interval(text: &str) -> Result<Duration, String> {
+    let d = match text.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(text).map_err(|e| format!("`{text}`: {e} (e.g. 2, 500ms, 1m)"))?,
+    };
+    if d < Duration::from_millis(100) {
+        return Err(format!("`{text}`: at least 100ms"));
+    }
+    Ok(d)
 }
 
 /// Subcommands.
@@ -71,12 +174,25 @@ pub enum Command {
         /// The new backup file (never overwritten).
         file: std::path::PathBuf,
     },
+    /// Print a shell completion script (e.g. `sessionctl completions bash >
+    /// /etc/bash_completion.d/sessionctl`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; `sessionctl man | man -l -`), or with --dir write one page
+    /// per subcommand there.
+    Man {
+        /// Write sessionctl.1, sessionctl-sessions.1, … into this directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `sessions …`
 #[derive(Debug, Subcommand)]
 pub enum SessionsCmd {
-    /// List sessions (one keyset page).
+    /// List sessions: one keyset page, a cursor for the next, or --all of them.
     List(ListArgs),
     /// One session with its uploads and audit trail.
     Show {
@@ -88,7 +204,7 @@ pub enum SessionsCmd {
         /// Session UUID.
         id: Uuid,
         /// Do not ask (required when stdin is not a terminal).
-        #[arg(long)]
+        #[arg(short = 'y', long)]
         yes: bool,
     },
     /// Right to erasure: delete the session, its uploads and objects; pseudonymize its audit
@@ -97,29 +213,9 @@ pub enum SessionsCmd {
         /// Session UUID.
         id: Uuid,
         /// Do not ask (required when stdin is not a terminal).
-        #[arg(long)]
+        #[arg(short = 'y', long)]
         yes: bool,
     },
-}
-
-/// `sessions list` options.
-#[derive(Debug, Args)]
-pub struct ListArgs {
-    /// Only this status (active, revoked, expired).
-    #[arg(long)]
-    pub status: Option<String>,
-    /// Only sessions whose UUID starts with this hex prefix (sorted by UUID).
-    #[arg(long)]
-    pub prefix: Option<String>,
-    /// Only sessions last seen from this IP.
-    #[arg(long)]
-    pub ip: Option<String>,
-    /// created, created-asc, last-seen, last-seen-asc, id, id-desc.
-    #[arg(long, default_value = "created")]
-    pub sort: String,
-    /// Rows (at most 1000).
-    #[arg(long, default_value_t = 50)]
-    pub limit: u32,
 }
 
 /// `audit …`
@@ -128,22 +224,22 @@ pub enum AuditCmd {
     /// Print the latest events, oldest first; with --follow keep printing new ones.
     Tail {
         /// Keep printing new events (every 250 ms) until interrupted.
-        #[arg(long)]
+        #[arg(short = 'f', long)]
         follow: bool,
-        /// Events printed before following.
-        #[arg(long, default_value_t = 20)]
+        /// Events printed before following, 1 to 10000.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
-        /// Only this event type.
-        #[arg(long = "type")]
+        /// Only this event type (e.g. session.reset; any case).
+        #[arg(long = "type", value_parser = crate::filter::arg::event_type)]
         event_type: Option<String>,
-        /// Only this severity.
-        #[arg(long)]
+        /// Only this severity: info, warning (WARN), critical (CRIT); any case.
+        #[arg(long, value_parser = crate::filter::arg::severity)]
         severity: Option<Severity>,
         /// Only this session.
         #[arg(long)]
         session: Option<Uuid>,
-        /// Only this IP.
-        #[arg(long)]
+        /// Only this IP address.
+        #[arg(long, value_parser = crate::filter::arg::ip)]
         ip: Option<String>,
     },
     /// Check the tamper-evident chain (needs `audit.hmac_key`); exit 0 intact, 1 broken (the
@@ -157,8 +253,8 @@ pub enum AuditCmd {
         /// Only events before this time (RFC 3339).
         #[arg(long)]
         until: Option<String>,
-        /// Only these event types (repeatable).
-        #[arg(long = "type")]
+        /// Only these event types (repeatable; any case).
+        #[arg(long = "type", value_parser = crate::filter::arg::event_type)]
         event_types: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
@@ -174,6 +270,8 @@ pub enum AlertsCmd {
         /// Include resolved alerts.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        watch: WatchArgs,
     },
     /// Acknowledge an open alert (audited).
     Ack {
@@ -186,56 +284,122 @@ pub enum AlertsCmd {
 #[derive(Debug, Subcommand)]
 pub enum JobsCmd {
     /// Every job: schedule, next run, last run and outcome.
-    List,
+    List {
+        #[command(flatten)]
+        watch: WatchArgs,
+    },
 }
 
-/// A subcommand failure: message and exit code.
+/// A subcommand failure: message, exit code and, for `-o json`, a stable code.
 #[derive(Debug)]
 pub struct Failure {
-    /// For stderr.
+    /// For stderr (empty: nothing to add, e.g. a report already printed).
     pub message: String,
     /// Process exit code.
     pub code: u8,
+    /// `error.code` of the JSON report: `usage`, `config`, `not_found`, `read_only`,
+    /// `conflict`, `database`, `storage_config`, `cancelled`, `failed`.
+    pub kind: &'static str,
+}
+
+impl Failure {
+    /// A failure of `kind` with exit code `code`.
+    pub fn new(kind: &'static str, code: u8, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code,
+            kind,
+        }
+    }
+
+    /// Stdout could not be written: a closed pipe (`| head`) ends the command quietly and
+    /// successfully; anything else is a failure.
+    fn from_stdout(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Self::new("closed", 0, "")
+        } else {
+            Self::new("failed", 1, format!("cannot write to stdout: {e}"))
+        }
+    }
 }
 
 impl From<String> for Failure {
     fn from(message: String) -> Self {
-        Self { message, code: 1 }
+        Self::new("failed", 1, message)
     }
 }
 
 impl From<sessiond_core::store::StoreError> for Failure {
     fn from(e: sessiond_core::store::StoreError) -> Self {
-        e.to_string().into()
+        Self::new("database", 1, e.to_string())
     }
 }
 
-impl From<crate::ops::ConsoleError> for Failure {
-    fn from(e: crate::ops::ConsoleError) -> Self {
-        e.to_string().into()
+impl From<ConsoleError> for Failure {
+    fn from(e: ConsoleError) -> Self {
+        let kind = match &e {
+            ConsoleError::ReadOnly => "read_only",
+            ConsoleError::NoSession(_) | ConsoleError::SessionGone(_) | ConsoleError::AlertGone(_) => "not_found",
+            ConsoleError::AlertNotOpen(_) => "conflict",
+            ConsoleError::StorageRootMissing(_) | ConsoleError::StorageBucketUnset => "storage_config",
+            ConsoleError::Open(_) | ConsoleError::Store(_) => "database",
+            _ => "failed",
+        };
+        Self::new(kind, 1, e.to_string())
     }
 }
 
 fn usage(message: impl Into<String>) -> Failure {
-    Failure {
-        message: message.into(),
-        code: 2,
+    Failure::new("usage", 2, message)
+}
+
+/// A command line clap refused: its message (in JSON with `-o json`) and exit code 2; help
+/// and version go to stdout as clap prints them.
+pub fn parse_failure(e: clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind;
+    let code = u8::try_from(e.exit_code()).unwrap_or(2);
+    if !json || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::from(code);
+    }
+    let text = e.render().to_string();
+    let message = text
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .trim_start_matches("error: ")
+        .to_owned();
+    report(&Failure::new("usage", code, message), true);
+    ExitCode::from(code)
+}
+
+/// `sessionctl completions SHELL`.
+pub fn completions(shell: clap_complete::Shell) -> ExitCode {
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "sessionctl", &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+/// `sessionctl man [--dir DIR]`.
+pub fn man(dir: Option<&Path>) -> ExitCode {
+    let cmd = Cli::command();
+    let written = match dir {
+        Some(dir) => clap_mangen::generate_to(cmd, dir),
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sessionctl: cannot write the manual page: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn session_json(s: &SessionSummary) -> serde_json::Value {
-    json!({
-        "id": s.id,
-        "status": s.status,
-        "created_at": rfc3339(sessiond_core::domain::from_millis(s.created_at)),
-        "last_seen_at": rfc3339(sessiond_core::domain::from_millis(s.last_seen_at)),
-        "uploads": s.uploads,
-        "last_ip": s.last_ip,
-    })
-}
-
-fn event_line(e: &AuditEvent) -> String {
-    format!(
+fn event_line(e: &AuditEvent, wide: bool) -> String {
+    let line = format!(
         "{:>8}  {}  {:<8} {:<26} {:<36} {:<15} {} {}",
         e.id,
         rfc3339(e.occurred_at),
@@ -245,13 +409,15 @@ fn event_line(e: &AuditEvent) -> String {
         e.ip.clone().unwrap_or_else(|| "-".into()),
         e.actor,
         e.metadata
+    );
+    if !wide {
+        return line;
+    }
+    format!(
+        "{line} request_id={} user_agent={}",
+        e.request_id.as_deref().unwrap_or("-"),
+        serde_json::Value::from(e.user_agent.as_deref().unwrap_or("-"))
     )
-}
-
-fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
-    println!("{text}");
-    Ok(())
 }
 
 /// Ask on the terminal, or require `--yes` when stdin is not one.
@@ -260,7 +426,9 @@ fn confirm(question: &str, yes: bool) -> Result<(), Failure> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(usage(
+        return Err(Failure::new(
+            "confirmation_required",
+            2,
             "refusing a destructive action without --yes (stdin is not a terminal)",
         ));
     }
@@ -274,65 +442,60 @@ fn confirm(question: &str, yes: bool) -> Result<(), Failure> {
     if answer.trim().eq_ignore_ascii_case("y") || answer.trim().eq_ignore_ascii_case("yes") {
         Ok(())
     } else {
-        Err(usage("cancelled: nothing was changed"))
+        Err(Failure::new("cancelled", 2, "cancelled: nothing was changed"))
     }
 }
 
-/// Run a subcommand.
-pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<(), Failure> {
+/// Run `once`, or with `--watch` again and again (until `--watch-count` refreshes).
+async fn watch<F, Fut>(w: &WatchArgs, out: &Out, mut once: F) -> Result<(), Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), Failure>>,
+{
+    let Some(every) = w.watch else {
+        return once().await;
+    };
+    let mut done = 0u64;
+    loop {
+        out.refresh(every)?;
+        once().await?;
+        out.flush()?;
+        done += 1;
+        if w.watch_count.is_some_and(|n| done >= n) {
+            return Ok(());
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+fn timeouts(console: &Console) -> Timeouts {
+    Timeouts::new(
+        console.settings.session.idle_timeout.get(),
+        console.settings.session.absolute_timeout.get(),
+    )
+}
+
+/// Run a subcommand (`completions` and `man` need no database: `main` runs them before).
+pub async fn run(console: &Console, command: Command, out: &Out) -> Result<(), Failure> {
+    let result = dispatch(console, command, out).await;
+    // The command's own failure wins over one of writing out the rest.
+    let flushed = out.flush();
+    result.and(flushed)
+}
+
+async fn dispatch(console: &Console, command: Command, out: &Out) -> Result<(), Failure> {
     let store = &console.store;
     match command {
         Command::Sessions(SessionsCmd::List(a)) => {
-            let status = match a.status.as_deref() {
-                None => None,
-                Some(s) => {
-                    Some(SessionStatus::parse(s).ok_or_else(|| usage(format!("--status: unknown status `{s}`")))?)
-                }
-            };
-            let id_range = match a.prefix.as_deref() {
-                None => None,
-                Some(p) => Some(UuidRange::from_prefix(p).ok_or_else(|| usage(format!("--prefix: `{p}` is not hex")))?),
-            };
-            let sort =
-                SessionSort::parse(&a.sort).ok_or_else(|| usage(format!("--sort: unknown order `{}`", a.sort)))?;
-            let rows = store
-                .session_page(&SessionPageQuery {
-                    filter: SessionFilter {
-                        status,
-                        id_range,
-                        last_ip: a.ip,
-                    },
-                    sort,
-                    after: None,
-                    limit: a.limit.clamp(1, 1000),
-                })
-                .await?;
-            if json_out {
-                return print_json(&rows.iter().map(session_json).collect::<Vec<_>>());
-            }
-            println!(
-                "{:<36}  {:<7}  {:<19}  {:<19}  {:>7}  last ip",
-                "uuid", "status", "created", "last seen", "uploads"
-            );
-            for r in &rows {
-                println!(
-                    "{:<36}  {:<7}  {:<19}  {:<19}  {:>7}  {}",
-                    r.id,
-                    r.status,
-                    fmt::datetime(r.created_at),
-                    fmt::datetime(r.last_seen_at),
-                    r.uploads,
-                    r.last_ip.clone().unwrap_or_default()
-                );
-            }
-            Ok(())
+            let t = timeouts(console);
+            watch(&a.watch, out, || sessions::list(store.as_ref(), &t, &a, out)).await
         }
         Command::Sessions(SessionsCmd::Show { id }) => {
             let s = store
                 .get_session(id)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| Failure::from(format!("no session {id}")))?;
+                .await?
+                .ok_or_else(|| Failure::new("not_found", 1, format!("no session {id}")))?;
+            let totals = store.upload_totals(id).await?;
             let uploads = store.session_uploads(id, 1000).await?;
             let events = store
                 .list_audit(&AuditQuery {
@@ -341,59 +504,66 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                     ..Default::default()
                 })
                 .await?;
-            if json_out {
-                return print_json(&json!({
-                    "id": s.id,
-                    "status": s.status,
-                    "created_at": rfc3339(s.created_at),
-                    "last_seen_at": rfc3339(s.last_seen_at),
-                    "ended_at": s.ended_at.map(rfc3339),
-                    "ended_by": s.ended_by,
-                    "user_info": s.user_info,
-                    "created_ip": s.created_ip,
-                    "last_ip": s.last_ip,
-                    "uploads": uploads,
-                    "events": events,
-                }));
+            let t = timeouts(console);
+            if out.json() {
+                return out.document(&json::session_detail(&s, &t, &totals, &uploads, &events));
             }
-            println!("id          {}", s.id);
-            println!("status      {}", s.status.as_str());
-            println!("created     {}", rfc3339(s.created_at));
-            println!("last seen   {}", rfc3339(s.last_seen_at));
-            println!("ended       {}", s.ended_at.map(rfc3339).unwrap_or_else(|| "-".into()));
-            println!("ended by    {}", s.ended_by.unwrap_or_else(|| "-".into()));
-            println!("created ip  {}", s.created_ip.unwrap_or_else(|| "-".into()));
-            println!("last ip     {}", s.last_ip.unwrap_or_else(|| "-".into()));
-            println!("uploads     {}", uploads.len());
+            let lines = [
+                format!("uuid        {}", s.id),
+                format!("status      {}", s.status.as_str()),
+                format!("created     {}", rfc3339(s.created_at)),
+                format!("last seen   {}", rfc3339(s.last_seen_at)),
+                format!("expires     {}", rfc3339(s.expires_at(&t))),
+                format!("ended       {}", s.ended_at.map(rfc3339).unwrap_or_else(|| "-".into())),
+                format!("ended by    {}", s.ended_by.as_deref().unwrap_or("-")),
+                format!("created ip  {}", s.created_ip.as_deref().unwrap_or("-")),
+                format!("last ip     {}", s.last_ip.as_deref().unwrap_or("-")),
+                format!("uploads     {} ({} bytes)", totals.count, totals.bytes),
+            ];
+            for l in &lines {
+                out.line(l)?;
+            }
             for u in &uploads {
-                println!(
+                out.line(&format!(
                     "  {}  {}  {:>9} B  {}",
                     u.id,
                     fmt::datetime(u.created_at),
                     u.size,
                     u.filename
-                );
+                ))?;
             }
-            println!("events      {} most recent", events.len());
+            out.line(&format!("events      {} most recent", events.len()))?;
             for e in &events {
-                println!("  {}", event_line(e));
+                out.line(&format!("  {}", event_line(e, out.wide())))?;
             }
             Ok(())
         }
         Command::Sessions(SessionsCmd::Reset { id, yes }) => {
             let uploads = store.upload_totals(id).await?.count;
-            confirm(&format!("Reset session {id} and delete its {uploads} upload(s)?"), yes)?;
-            let o = console.reset(id).await?;
-            if json_out {
-                return print_json(&o);
+            // An already revoked session is left as it is (see `Console::reset`): no question.
+            let revoked = store
+                .get_session(id)
+                .await?
+                .is_some_and(|s| s.status == sessiond_core::domain::SessionStatus::Revoked);
+            if !revoked {
+                confirm(&format!("Reset session {id} and delete its {uploads} upload(s)?"), yes)?;
             }
-            println!(
+            let o = console.reset(id).await?;
+            if out.json() {
+                return out.document(&json::reset(&o));
+            }
+            if o.already_revoked {
+                return out.line(&format!(
+                    "session {id} was already revoked: nothing changed, no event written (its objects were \
+                     queued for deletion when it was revoked)"
+                ));
+            }
+            out.line(&format!(
                 "session {id} reset (was {}); {} upload(s) queued for deletion (the daemon's \
                  object_deletion job removes them; `sessiond run-job object_deletion` does it now)",
                 o.previous_status.as_str(),
                 o.uploads_queued_for_deletion
-            );
-            Ok(())
+            ))
         }
         Command::Sessions(SessionsCmd::Purge { id, yes }) => {
             confirm(
@@ -403,31 +573,31 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             let o = console
                 .purge(id)
                 .await?
-                .ok_or_else(|| Failure::from(format!("no session {id}")))?;
-            if json_out {
-                return print_json(&o);
+                .ok_or_else(|| Failure::new("not_found", 1, format!("no session {id}")))?;
+            if out.json() {
+                return out.document(&serde_json::to_value(&o).map_err(|e| e.to_string())?);
             }
-            println!(
+            out.line(&format!(
                 "session purged: {} upload row(s) deleted and their objects queued for deletion (the daemon's \
                  object_deletion job removes them), {} audit event(s) now under pseudonym {}",
                 o.uploads_deleted, o.events_pseudonymized, o.pseudonym
-            );
-            Ok(())
+            ))
         }
         Command::Audit(AuditCmd::Verify) => {
             let keys = sessiond_core::audit_chain::ChainKeys::from_settings(&console.settings.audit);
             let report = sessiond_core::audit_verify::verify(store.as_ref(), keys.as_deref()).await;
-            if json_out {
-                print_json(&report)?;
+            if out.json() {
+                out.document(&serde_json::to_value(&report).map_err(|e| e.to_string())?)?;
             } else {
-                println!("{}", report.summary());
+                out.line(&report.summary())?;
             }
             match report.exit_code() {
                 0 => Ok(()),
-                code => Err(Failure {
-                    message: String::new(),
-                    code: u8::try_from(code).unwrap_or(1),
-                }),
+                code => Err(Failure::new(
+                    if code == 1 { "chain_broken" } else { "cannot_check" },
+                    u8::try_from(code).unwrap_or(1),
+                    "",
+                )),
             }
         }
         Command::Audit(AuditCmd::Export {
@@ -457,30 +627,22 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             let mut rows = store
                 .list_audit(&AuditQuery {
                     before_id: Some(max.saturating_add(1)),
-                    limit: limit.clamp(1, 10_000),
+                    limit,
                     ..filter.clone()
                 })
                 .await?;
             rows.reverse();
             let print = |e: &AuditEvent| -> Result<(), Failure> {
-                let line = if json_out {
-                    serde_json::to_string(e).map_err(|e| e.to_string())?
+                if out.json() {
+                    out.compact(&json::event(e))
                 } else {
-                    event_line(e)
-                };
-                let mut out = std::io::stdout().lock();
-                // A closed pipe (`| head`) ends the tail quietly.
-                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                    return Err(Failure {
-                        message: String::new(),
-                        code: 0,
-                    });
+                    out.line(&event_line(e, out.wide()))
                 }
-                Ok(())
             };
             for e in &rows {
                 print(e)?;
             }
+            out.flush()?;
             if !follow {
                 return Ok(());
             }
@@ -499,44 +661,64 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
                 for e in &new {
                     print(e)?;
                 }
+                out.flush()?;
                 let last = new.last().map_or(cursor, |e| e.id);
                 cursor = if new.len() < 1000 { last.max(top) } else { last };
             }
         }
-        Command::Alerts(AlertsCmd::List { all }) => {
-            let rows = store.list_alerts(all, 10_000).await?;
-            if json_out {
-                return print_json(&rows);
-            }
-            println!(
-                "{:>5}  {:<12}  {:<8}  {:<16}  {:<20}  {:>7}  last seen",
-                "id", "status", "severity", "rule", "subject", "count"
-            );
-            for a in &rows {
-                println!(
-                    "{:>5}  {:<12}  {:<8}  {:<16}  {:<20}  {:>7}  {}",
-                    a.id,
-                    a.status,
-                    a.severity,
-                    a.rule,
-                    a.subject,
-                    a.count,
-                    fmt::datetime(a.last_seen_at.timestamp_millis())
-                );
-            }
-            Ok(())
+        Command::Alerts(AlertsCmd::List { all, watch: w }) => {
+            watch(&w, out, || async {
+                let rows = store.list_alerts(all, 10_000).await?;
+                if out.json() {
+                    return out.document(&json!({ "alerts": rows.iter().map(json::alert).collect::<Vec<_>>() }));
+                }
+                if out.wide() {
+                    out.header(&format!(
+                        "{:>5}  {:<12}  {:<8}  {:<16}  {:<20}  {:>7}  {:<24}  {:<24}  acknowledged by",
+                        "id", "status", "severity", "rule", "subject", "count", "first seen", "last seen"
+                    ))?;
+                } else {
+                    out.header(&format!(
+                        "{:>5}  {:<12}  {:<8}  {:<16}  {:<20}  {:>7}  last seen",
+                        "id", "status", "severity", "rule", "subject", "count"
+                    ))?;
+                }
+                for a in &rows {
+                    let line = format!(
+                        "{:>5}  {:<12}  {:<8}  {:<16}  {:<20}  {:>7}",
+                        a.id, a.status, a.severity, a.rule, a.subject, a.count
+                    );
+                    out.line(&if out.wide() {
+                        format!(
+                            "{line}  {:<24}  {:<24}  {}",
+                            rfc3339(a.first_seen_at),
+                            rfc3339(a.last_seen_at),
+                            a.acknowledged_by.as_deref().unwrap_or("-")
+                        )
+                    } else {
+                        format!("{line}  {}", fmt::datetime(a.last_seen_at.timestamp_millis()))
+                    })?;
+                }
+                Ok(())
+            })
+            .await
         }
         Command::Alerts(AlertsCmd::Ack { id }) => {
             if !console.acknowledge(id).await? {
-                return Err(Failure::from(format!("alert #{id} does not exist or is not open")));
+                return Err(Failure::new(
+                    "conflict",
+                    1,
+                    format!("alert #{id} does not exist or is not open"),
+                ));
             }
-            if json_out {
-                return print_json(
-                    &json!({ "id": id, "status": "acknowledged", "by": format!("admin:{}", console.admin) }),
-                );
+            if out.json() {
+                return out.document(&json!({
+                    "id": id,
+                    "status": "acknowledged",
+                    "acknowledged_by": format!("admin:{}", console.admin),
+                }));
             }
-            println!("alert #{id} acknowledged");
-            Ok(())
+            out.line(&format!("alert #{id} acknowledged"))
         }
         Command::Backup { file } => {
             if store.backend() != sessiond_core::store::Backend::Sqlite {
@@ -549,39 +731,57 @@ pub async fn run(console: &Console, command: Command, json_out: bool) -> Result<
             let report = tokio::task::spawn_blocking(move || sessiond_core::store::backup::sqlite_backup(&url, &file))
                 .await
                 .map_err(|e| e.to_string())??;
-            if json_out {
-                return print_json(&report);
+            if out.json() {
+                return out.document(&serde_json::to_value(&report).map_err(|e| e.to_string())?);
             }
-            println!(
+            out.line(&format!(
                 "backup written to {} ({} bytes, {} pages, integrity ok)",
                 report.path.display(),
                 report.bytes,
                 report.pages
-            );
-            Ok(())
+            ))
         }
-        Command::Jobs(JobsCmd::List) => {
-            let jobs = console.jobs(chrono::Utc::now(), 5).await?;
-            if json_out {
-                return print_json(&jobs);
-            }
-            println!(
-                "{:<20}  {:<16}  {:<19}  {:<19}  outcome",
-                "job", "schedule", "next run", "last run"
-            );
-            for j in &jobs {
-                let last = j.runs.first();
-                println!(
-                    "{:<20}  {:<16}  {:<19}  {:<19}  {}",
-                    j.name,
-                    j.schedule,
-                    j.next_run.map(fmt::datetime).unwrap_or_else(|| "-".into()),
-                    last.map(|r| fmt::datetime(r.started_at.timestamp_millis()))
-                        .unwrap_or_else(|| "never".into()),
-                    last.map(|r| r.status.as_str()).unwrap_or("-")
-                );
-            }
-            Ok(())
+        Command::Jobs(JobsCmd::List { watch: w }) => {
+            watch(&w, out, || async {
+                let jobs = console.jobs(chrono::Utc::now(), 5).await?;
+                if out.json() {
+                    return out.document(&json!({ "jobs": jobs.iter().map(json::job).collect::<Vec<_>>() }));
+                }
+                let wide = out.wide();
+                out.header(&format!(
+                    "{:<20}  {:<16}  {:<19}  {:<19}  {:<9}{}",
+                    "job",
+                    "schedule",
+                    "next run",
+                    "last run",
+                    "outcome",
+                    if wide { "  schedule from   lease holder" } else { "" }
+                ))?;
+                for j in &jobs {
+                    let last = j.runs.first();
+                    let mut line = format!(
+                        "{:<20}  {:<16}  {:<19}  {:<19}  {:<9}",
+                        j.name,
+                        j.schedule,
+                        j.next_run.map(fmt::datetime).unwrap_or_else(|| "-".into()),
+                        last.map(|r| fmt::datetime(r.started_at.timestamp_millis()))
+                            .unwrap_or_else(|| "never".into()),
+                        last.map(|r| r.status.as_str()).unwrap_or("-")
+                    );
+                    if wide {
+                        let source = match j.schedule_source {
+                            crate::ops::ScheduleSource::Daemon => "daemon",
+                            crate::ops::ScheduleSource::ConsoleConfig => "console config",
+                        };
+                        let holder = j.lease.as_ref().map_or("-", |l| l.holder.as_str());
+                        line.push_str(&format!("  {source:<14}  {holder}"));
+                    }
+                    out.line(line.trim_end())?;
+                }
+                Ok(())
+            })
+            .await
         }
+        Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }

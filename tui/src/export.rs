@@ -14,7 +14,7 @@ const PAGE: u32 = 1000;
 /// `audit export --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
-    /// One JSON object per line.
+    /// One JSON object per line (the shape of `audit tail -o json`).
     Jsonl,
     /// RFC 4180 CSV with a header line; metadata as a JSON string.
     Csv,
@@ -122,7 +122,7 @@ pub async fn run(
             }
             let text = match format {
                 ExportFormat::Jsonl => {
-                    let mut line = serde_json::to_string(e).map_err(|e| e.to_string())?;
+                    let mut line = serde_json::to_string(&crate::cli::json::event(e)).map_err(|e| e.to_string())?;
                     line.push('\n');
                     line
                 }

@@ -95,6 +95,8 @@ pub enum Command {
     RunJob,
     /// Show resolved alerts too.
     ToggleResolved,
+    /// Hide or show routine system events (Audit).
+    ToggleSystem,
 }
 
 /// One key binding.
@@ -180,6 +182,13 @@ pub const BINDINGS: &[Binding] = &[
     b(S::Audit, &[K::Esc], "clear the filter", C::ClearFilter, ""),
     b(S::Audit, &[K::Char('s')], "sort column", C::CycleSort, ""),
     b(S::Audit, &[K::Char('S')], "reverse", C::ReverseSort, ""),
+    b(
+        S::Audit,
+        &[K::Char('.')],
+        "hide / show routine system events (job.completed …)",
+        C::ToggleSystem,
+        "system",
+    ),
     b(S::Alerts, &[K::Enter], "sample events", C::Open, "samples"),
     b(S::Alerts, &[K::Char('a')], "acknowledge", C::Acknowledge, "ack"),
     b(S::Alerts, &[K::Char('u')], "un-acknowledge", C::Unacknowledge, ""),

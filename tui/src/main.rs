@@ -1,5 +1,6 @@
 //! `sessionctl`: the full-screen console (no subcommand) or a script subcommand.
 
+use std::ffi::OsString;
 use std::io::stdout;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use ratatui::crossterm::event::{
 };
 use ratatui::crossterm::execute;
 use sessionctl::app::{App, Options};
-use sessionctl::cli::{self, Cli};
+use sessionctl::cli::{self, Cli, Failure, Out};
+use sessionctl::fmt::Zone;
 use sessionctl::ops::Console;
 use sessionctl::theme::Theme;
 use sessiond_core::Settings;
@@ -20,58 +22,82 @@ use tokio::sync::mpsc;
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let cli = Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return cli::parse_failure(e, Cli::wants_json(&args)),
+    };
+    let json = cli.format() == cli::Format::Json;
+    let fail = |kind: &'static str, code: u8, message: String| {
+        cli::report(&Failure::new(kind, code, message), json);
+        ExitCode::from(code)
+    };
+    // Generated from the command line itself: no configuration, no database.
+    match &cli.command {
+        Some(cli::Command::Completions { shell }) => return cli::completions(*shell),
+        Some(cli::Command::Man { dir }) => return cli::man(dir.as_deref()),
+        _ => {}
+    }
     let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("sessionctl: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail("config", 2, e.to_string()),
     };
     if let Some(url) = &cli.database_url {
         settings.database.url = SecretUrl::new(url.clone());
         if let Err(e) = settings.validate() {
-            eprintln!("sessionctl: --database-url: {e}");
-            return ExitCode::from(2);
+            return fail("config", 2, format!("--database-url: {e}"));
         }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("sessionctl: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail("failed", 1, format!("cannot start the async runtime: {e}")),
     };
     runtime.block_on(async move {
         let console = match Console::open(settings, cli.read_only).await {
             Ok(c) => Arc::new(c),
             Err(e) => {
-                eprintln!("sessionctl: {e}");
+                let mut f = Failure::from(e);
                 // `audit verify`: 2 is "cannot check".
-                return match cli.command {
-                    Some(cli::Command::Audit(cli::AuditCmd::Verify)) => ExitCode::from(2),
-                    _ => ExitCode::FAILURE,
-                };
+                if matches!(cli.command, Some(cli::Command::Audit(cli::AuditCmd::Verify))) {
+                    f.code = 2;
+                }
+                cli::report(&f, json);
+                return ExitCode::from(f.code);
             }
         };
+        let out = Out::new(cli.format(), cli.no_headers);
         let code = match cli.command {
-            Some(command) => match cli::run(&console, command, cli.json).await {
+            Some(command) => match cli::run(&console, command, &out).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(f) => {
-                    if !f.message.is_empty() {
-                        eprintln!("sessionctl: {}", f.message);
-                    }
+                    cli::report(&f, json);
                     ExitCode::from(f.code)
                 }
             },
-            None => tui(console.clone(), !cli.no_mouse, Theme::new(cli.theme), started).await,
+            None => {
+                let (zone, warning) = Zone::from_env(cli.utc);
+                if let Some(w) = &warning {
+                    eprintln!("sessionctl: {w}");
+                }
+                let options = Options {
+                    theme: Theme::new(cli.theme),
+                    zone,
+                };
+                tui(console.clone(), !cli.no_mouse, options, warning, started).await
+            }
         };
         console.close().await;
         code
     })
 }
 
-async fn tui(console: Arc<Console>, mouse: bool, theme: Theme, started: Instant) -> ExitCode {
+async fn tui(
+    console: Arc<Console>,
+    mouse: bool,
+    options: Options,
+    warning: Option<String>,
+    started: Instant,
+) -> ExitCode {
     // Mouse capture is ours to undo; ratatui's own hook (installed by try_init, which chains to
     // this one) restores raw mode and the screen on a panic.
     let previous = std::panic::take_hook();
@@ -111,7 +137,10 @@ async fn tui(console: Arc<Console>, mouse: bool, theme: Theme, started: Instant)
         }
         let _ = tx.send(Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
     });
-    let mut app = App::new(console, Options { theme });
+    let mut app = App::new(console, options);
+    if let Some(w) = warning {
+        app.warn(w);
+    }
     if let Some(path) = std::env::var_os("SESSIONCTL_TRACE") {
         let _ = app.trace_to(std::path::Path::new(&path), started);
     }

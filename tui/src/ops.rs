@@ -21,7 +21,8 @@ use sessiond_core::store::alerts::Alert;
 use sessiond_core::store::console::{JobLease, SessionPageQuery, SessionSummary, UploadSummary};
 use sessiond_core::store::deletions::DeletionBacklog;
 use sessiond_core::store::jobs::{JobRun, RunRequest};
-use sessiond_core::store::{self, Backend, StatusCounts, Store, StoreError};
+use sessiond_core::store::open::{self, OpenError};
+use sessiond_core::store::{Backend, StatusCounts, Store, StoreError};
 use sessiond_core::writer::{BatchWriter, WriterHandle, WriterOptions};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -41,22 +42,9 @@ const AUDIT_TAIL: u32 = 1000;
 /// stderr).
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
-    /// The database could not be opened.
-    #[error("cannot open {url}: {source}")]
-    Open {
-        /// The database, password redacted.
-        url: String,
-        /// What the store said.
-        source: StoreError,
-    },
-    /// Pending migrations could not be applied.
-    #[error("cannot migrate {database}: {source}")]
-    Migrate {
-        /// The database, password redacted.
-        database: String,
-        /// What the migrator said.
-        source: StoreError,
-    },
+    /// The database could not be opened: what is wrong, then what to do about it.
+    #[error("{0}{hint}", hint = open_hint(.0))]
+    Open(OpenError),
     /// `--read-only` refuses every change.
     #[error("{READ_ONLY}")]
     ReadOnly,
@@ -94,6 +82,56 @@ pub enum ConsoleError {
     Session(SessionError),
 }
 
+impl ConsoleError {
+    /// The database did not answer or refused the work (the console then checks whether it
+    /// is lost).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, ConsoleError::Store(StoreError::Unavailable(_)))
+    }
+}
+
+/// Where the database is chosen, for the hints below.
+const DATABASE_URL_FROM: &str = "--database-url, SESSIOND_DATABASE__URL or database.url in the config file \
+     (--config / SESSIOND_CONFIG; default ./config/sessiond.toml)";
+
+/// What to do about an [`OpenError`], appended to its text.
+fn open_hint(e: &OpenError) -> String {
+    match e {
+        OpenError::NoDatabase(_) => format!(
+            "; sessionctl never creates one: point it at the daemon's database (sqlite:///path/to/sessiond.db) \
+             with {DATABASE_URL_FROM}"
+        ),
+        OpenError::NoSchema(_) => format!(
+            "; start sessiond once to create it (`sessiond migrate` creates it and exits), or point \
+             sessionctl at the daemon's database with {DATABASE_URL_FROM}"
+        ),
+        OpenError::Behind { .. } => "; start this version's sessiond once to upgrade it (`sessiond migrate` \
+             upgrades it and exits): sessionctl never migrates"
+            .to_owned(),
+        OpenError::Ahead { .. } => "; a newer sessiond upgraded it: use the sessionctl of that version".to_owned(),
+        OpenError::Unreachable { .. } => {
+            format!(": is the server running, and are the host and port right? They come from {DATABASE_URL_FROM}")
+        }
+        OpenError::NoSuchDatabase { name, server, user } => {
+            let createdb = match server.rsplit_once(':') {
+                Some((host, port)) if port.parse::<u16>().is_ok() => {
+                    format!("createdb -h {host} -p {port} -U {user} {name}")
+                }
+                _ => format!("createdb -U {user} {name}"),
+            };
+            format!(
+                "; create it ({createdb}) and start sessiond once to create its schema, or point \
+                 sessionctl at the daemon's database with {DATABASE_URL_FROM}"
+            )
+        }
+        OpenError::Refused { .. } => format!("; check the user and password of {DATABASE_URL_FROM}"),
+        OpenError::Failed { .. } => format!("; the database comes from {DATABASE_URL_FROM}"),
+    }
+}
+
+/// How long a connected console's check waits for the database to answer.
+const PING: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A session with its uploads and audit trail (the Sessions tab's detail pane).
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
@@ -101,18 +139,46 @@ pub struct SessionRecord {
     pub session: Session,
     /// Its uploads, newest first (up to 100).
     pub uploads: Vec<UploadSummary>,
+    /// What became of the uploads' files.
+    pub files: FilesState,
     /// Its audit events, newest first (up to 100).
     pub events: Vec<AuditEvent>,
 }
 
+/// What became of a session's uploaded files. A reset or an expiry queues the session's files
+/// for deletion (`pending_object_deletions`, in the same transaction) and keeps the upload
+/// rows as the record of what was uploaded; the daemon's `object_deletion` job deletes the
+/// files and then drops the queue record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FilesState {
+    /// The session is active: its files are in the object store.
+    #[default]
+    Stored,
+    /// Revoked or expired, and the files are still queued for deletion.
+    Queued {
+        /// Queued at.
+        since: DateTime<Utc>,
+        /// Failed attempts so far.
+        attempts: i32,
+        /// The last failure.
+        last_error: Option<String>,
+    },
+    /// Revoked or expired, and the files are deleted.
+    Deleted,
+}
+
 /// What the reset dialog states before asking.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ResetFacts {
     /// The session.
     pub id: Uuid,
     /// Its stored status.
     pub status: SessionStatus,
-    /// How many uploads would be queued for deletion.
+    /// When it ended (revoked or expired).
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Who ended it (`client`, `admin:<name>`, `system`).
+    pub ended_by: Option<String>,
+    /// How many uploads it has (rows; their files go with a reset).
     pub uploads: i64,
 }
 
@@ -186,8 +252,12 @@ pub struct ResetOutcome {
     pub id: Uuid,
     /// Status before the reset.
     pub previous_status: SessionStatus,
-    /// Uploads the session has; their objects are queued for deletion (not deleted yet).
+    /// Uploads whose objects this reset queued for deletion (not deleted yet; 0 when the
+    /// session was already revoked).
     pub uploads_queued_for_deletion: i64,
+    /// The session was already revoked: nothing was changed and no event was written (its
+    /// objects were queued for deletion when it was revoked).
+    pub already_revoked: bool,
 }
 
 /// Result of a purge.
@@ -211,23 +281,15 @@ pub fn os_user() -> String {
 }
 
 impl Console {
-    /// Connect to the configured database and apply pending migrations (so a fresh database
-    /// works). In read-only mode nothing is migrated.
+    /// Connect to the configured database, which must exist with the schema of this version:
+    /// the console never creates or migrates a database (that is the daemon's), so a wrong
+    /// directory or URL is an error naming the database instead of a new empty one.
     pub async fn open(settings: Settings, read_only: bool) -> Result<Self, ConsoleError> {
-        let store = store::connect(&settings.database)
+        let store = open::open_existing(&settings.database)
             .await
-            .map_err(|source| ConsoleError::Open {
-                url: settings.database.url.redacted(),
-                source,
-            })?;
+            .map_err(ConsoleError::Open)?;
         // The console's own writes (resets, acknowledgements, purges) join the audit chain.
         store.set_chain_keys(sessiond_core::audit_chain::ChainKeys::from_settings(&settings.audit));
-        if !read_only {
-            store.migrate().await.map_err(|source| ConsoleError::Migrate {
-                database: store.describe(),
-                source,
-            })?;
-        }
         // No object store is opened (nor a directory created): see `Console::service`.
         let (writer, handle) = BatchWriter::spawn(store.clone(), WriterOptions::default());
         let timeouts = Timeouts::new(
@@ -243,6 +305,32 @@ impl Console {
             read_only,
             writer: Mutex::new(Some(handle)),
             chain_state: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Whether the database is still there and answers (the header's refresh asks first). A
+    /// SQLite file must still be at its path (connections keep working on a moved or deleted
+    /// file). When the pool fails, or with `thorough` (while the console is disconnected, so a
+    /// reconnection also needs the schema back), the database is probed on a connection of
+    /// its own, as at start, which names the cause.
+    pub async fn check_connection(&self, thorough: bool) -> Result<(), OpenError> {
+        let database = &self.settings.database;
+        if thorough {
+            open::probe(database).await?;
+        } else {
+            open::check_sqlite_file(database)?;
+        }
+        let failure = match tokio::time::timeout(PING, self.store.ping()).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e,
+            Err(_) => StoreError::Unavailable(format!("no answer within {} s", PING.as_secs())),
+        };
+        if !thorough {
+            open::probe(database).await?;
+        }
+        Err(OpenError::Failed {
+            database: self.store.describe(),
+            source: failure,
         })
     }
 
@@ -274,10 +362,22 @@ impl Console {
 
     /// Revoke a session through the session service (a `session.reset` event with actor
     /// `admin:<user>` is written, and its objects are queued for deletion in the same
-    /// transaction; the daemon's `object_deletion` job deletes them).
+    /// transaction; the daemon's `object_deletion` job deletes them). A session already
+    /// revoked is left alone: the service would write another `session.reset` and queue its
+    /// prefix again, though its objects were queued when it was revoked and the job works
+    /// that record until they are gone, so nothing would change but the audit trail.
     pub async fn reset(&self, id: Uuid) -> Result<ResetOutcome, ConsoleError> {
         if self.read_only {
             return Err(ConsoleError::ReadOnly);
+        }
+        let stored = self.store.get_session(id).await?.map(|s| s.status);
+        if stored == Some(SessionStatus::Revoked) {
+            return Ok(ResetOutcome {
+                id,
+                previous_status: SessionStatus::Revoked,
+                uploads_queued_for_deletion: 0,
+                already_revoked: true,
+            });
         }
         self.check_storage()?;
         let uploads = self.store.upload_totals(id).await?.count;
@@ -286,6 +386,7 @@ impl Console {
                 id,
                 previous_status,
                 uploads_queued_for_deletion: uploads,
+                already_revoked: false,
             }),
             Err(SessionError::NotFound) => Err(ConsoleError::NoSession(id)),
             Err(e) => Err(ConsoleError::Session(e)),
@@ -381,11 +482,7 @@ impl Console {
 
     /// Each job's latest run request.
     pub async fn run_requests(&self) -> Result<Vec<RunRequest>, ConsoleError> {
-        let mut out = Vec::new();
-        for job in JobName::ALL {
-            out.extend(self.store.run_requests(job.as_str(), 1).await?);
-        }
-        Ok(out)
+        Ok(self.store.latest_run_requests().await?)
     }
 
     /// Webhook deliveries and the audit chain's state (verified once per session, when a key
@@ -465,6 +562,7 @@ impl Console {
     pub async fn session_record(&self, id: Uuid) -> Result<SessionRecord, ConsoleError> {
         let session = self.store.get_session(id).await?.ok_or(ConsoleError::SessionGone(id))?;
         let uploads = self.store.session_uploads(id, 100).await?;
+        let files = self.files_state(&session, !uploads.is_empty()).await?;
         let events = self
             .store
             .list_audit(&AuditQuery {
@@ -476,7 +574,25 @@ impl Console {
         Ok(SessionRecord {
             session,
             uploads,
+            files,
             events,
+        })
+    }
+
+    /// What became of the files of `session`'s uploads (`has_uploads`: it has upload rows).
+    pub async fn files_state(&self, session: &Session, has_uploads: bool) -> Result<FilesState, ConsoleError> {
+        if session.status == SessionStatus::Active || !has_uploads {
+            return Ok(FilesState::Stored);
+        }
+        let target = sessiond_core::store::deletions::session_target(session.id);
+        let pending = self.store.object_deletions_for(&target).await?;
+        Ok(match pending.into_iter().next() {
+            Some(p) => FilesState::Queued {
+                since: p.created_at,
+                attempts: p.attempts,
+                last_error: p.last_error,
+            },
+            None => FilesState::Deleted,
         })
     }
 
@@ -487,6 +603,8 @@ impl Console {
         Ok(ResetFacts {
             id,
             status: session.status,
+            ended_at: session.ended_at,
+            ended_by: session.ended_by,
             uploads,
         })
     }

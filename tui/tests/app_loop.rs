@@ -422,8 +422,10 @@ async fn drill_down_copy_unacknowledge_and_paused_counter(kind: DbKind) {
 
     // Alerts: a, then u puts it back to open; both are audited.
     s.key(KeyCode::Char('3'));
-    s.wait(Duration::from_secs(10), "the alert", |scr| scr.contains("127.0.0.1"))
-        .await;
+    s.wait(Duration::from_secs(10), "the alert", |scr| {
+        scr.contains("uuid_probing") && scr.contains("127.0.0.1")
+    })
+    .await;
     s.key(KeyCode::Char('a'));
     s.wait(Duration::from_secs(10), "acknowledged", |scr| {
         scr.contains(&format!("alert #{alert_id} acknowledged"))

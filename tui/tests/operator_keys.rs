@@ -357,6 +357,16 @@ async fn run_requests_are_audited_deduplicated_and_claimed_once(kind: DbKind) {
         (id, Some(42), Some("daemon-x"))
     );
     assert!(done.finished_at.is_some());
+    // The console shows each job's latest request.
+    let (again, new) = console.request_job_run(JobName::SessionExpiry).await.expect("again");
+    assert!(new && again > id);
+    let latest = console.run_requests().await.expect("requests");
+    let mut shown: Vec<(String, i64)> = latest.iter().map(|r| (r.job.clone(), r.id)).collect();
+    shown.sort();
+    assert_eq!(
+        shown,
+        [("retention".to_owned(), other), ("session_expiry".to_owned(), again)]
+    );
     // Read-only refuses.
     let read_only = Console::open(db.settings(), true).await.expect("console");
     assert!(matches!(

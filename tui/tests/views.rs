@@ -11,7 +11,7 @@ use ratatui::widgets::Widget;
 use serde_json::json;
 use sessionctl::app::buffer_text;
 use sessionctl::keymap::Scope;
-use sessionctl::ops::{JobOverview, ScheduleSource};
+use sessionctl::ops::{FilesState, JobOverview, ScheduleSource};
 use sessionctl::theme::Theme;
 use sessionctl::views::alerts::AlertsView;
 use sessionctl::views::audit::AuditView;
@@ -124,6 +124,7 @@ fn session_detail() {
                 sha256: "ab".repeat(32),
                 created_at: T0 - 1000,
             }],
+            files: FilesState::Deleted,
             events: vec![event(3, "session.reset", "info"), event(2, "session.validated", "info")],
             scroll: 0,
         }),
@@ -425,5 +426,41 @@ fn run_job_dialog_and_detail_help() {
         render(&confirm, 80, 10),
         render(&HelpView { scope: Scope::Alerts }, 80, 20),
         render(&HelpView { scope: Scope::Detail }, 80, 16),
+    ));
+}
+
+/// Issue 19 point 9: with the database lost, the header keeps the last figures behind a
+/// DISCONNECTED mark, and the reason above the footer wraps at 80 columns instead of being
+/// cut.
+#[test]
+fn header_disconnected_marks_the_figures_stale_and_wraps_the_reason() {
+    let reason = "database \"sessiond_e930431964344ef28d607b1d91fd1067\" does not exist on 127.0.0.1:5432";
+    let header = HeaderView {
+        database: "postgres://sessiond:***@127.0.0.1:5432/sessiond_e930431964344ef28d607b1d91fd1067".into(),
+        counts: Some(StatusCounts {
+            active: 24,
+            revoked: 1,
+            expired: 2,
+        }),
+        per_minute: vec![0, 1, 3],
+        open_alerts: Some(0),
+        disconnected: Some(reason.into()),
+        ..Default::default()
+    };
+    let lines = sessionctl::views::header::disconnected_lines(reason, 80, &Theme::dark());
+    assert_eq!(lines.len(), 2);
+    let mut banner = Buffer::empty(Rect::new(0, 0, 80, 2));
+    ratatui::widgets::Paragraph::new(lines).render(banner.area, &mut banner);
+    let audit = AuditView {
+        rows: VecDeque::from(vec![event(1, "session.generated", "info")]),
+        loaded: true,
+        stale: true,
+        ..Default::default()
+    };
+    insta::assert_snapshot!(format!(
+        "{}---\n{}---\n{}",
+        render(&header, 80, 2),
+        buffer_text(&banner),
+        render(&audit, 80, 3)
     ));
 }

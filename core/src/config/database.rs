@@ -34,6 +34,9 @@ pub struct DatabaseSettings {
     /// SQLite only: once the log holds this many MiB it is made to start over, which holds
     /// writes back for a few milliseconds (see `store/sqlite/checkpoint.rs`).
     pub sqlite_wal_restart_mib: u32,
+    /// PostgreSQL only: group-commit batches in flight at once (1–16). While one batch's
+    /// statements are on the wire the next one's go out on another connection.
+    pub postgres_write_pipeline: u32,
 }
 
 impl Default for DatabaseSettings {
@@ -44,6 +47,7 @@ impl Default for DatabaseSettings {
             sqlite_synchronous: SqliteSync::Full,
             sqlite_checkpoint_interval: HumanDuration::secs(1),
             sqlite_wal_restart_mib: 64,
+            postgres_write_pipeline: 2,
         }
     }
 }
@@ -68,6 +72,12 @@ impl DatabaseSettings {
             return Err(ConfigError::new(
                 "database.sqlite_checkpoint_interval",
                 "must be between 10ms and 60s",
+            ));
+        }
+        if !(1..=16).contains(&self.postgres_write_pipeline) {
+            return Err(ConfigError::new(
+                "database.postgres_write_pipeline",
+                "must be between 1 and 16",
             ));
         }
         if self.sqlite_wal_restart_mib == 0 {

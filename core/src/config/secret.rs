@@ -73,20 +73,42 @@ impl SecretUrl {
 }
 
 /// Replace the password of `scheme://user:password@host...` with `***`; userinfo without a
-/// password (`scheme://token@host`) is a credential of its own and is replaced whole.
+/// password (`scheme://token@host`) is a credential of its own and is replaced whole. A
+/// password given as a query parameter (`?password=…`, which PostgreSQL URLs accept, and
+/// `sslpassword`) is replaced too.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
+    let tail = redact_query(tail);
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
             None => format!("{scheme}://***@{host}{tail}"),
         },
-        None => url.to_owned(),
+        None => format!("{scheme}://{authority}{tail}"),
     }
+}
+
+/// `path?query#fragment` with the value of every `…password` query parameter replaced.
+fn redact_query(tail: &str) -> String {
+    let Some((path, rest)) = tail.split_once('?') else {
+        return tail.to_owned();
+    };
+    let (query, fragment) = match rest.split_once('#') {
+        Some((q, f)) => (q, format!("#{f}")),
+        None => (rest, String::new()),
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.to_ascii_lowercase().ends_with("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}{fragment}", pairs.join("&"))
 }
 
 impl fmt::Debug for SecretUrl {

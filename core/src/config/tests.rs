@@ -268,6 +268,15 @@ fn redaction_of_urls() {
     assert_eq!(redact_url("smtp://user@h"), "smtp://***@h");
     assert_eq!(redact_url("redis://t0ken@h:6379/0"), "redis://***@h:6379/0");
     assert_eq!(redact_url("https://h/p?x=a@b"), "https://h/p?x=a@b");
+    // PostgreSQL also takes the password as a query parameter.
+    assert_eq!(
+        redact_url("postgres://u@h/d?sslmode=disable&password=hunter2#f"),
+        "postgres://***@h/d?sslmode=disable&password=***#f"
+    );
+    assert_eq!(
+        redact_url("postgres://h/d?sslpassword=k3y&user=u"),
+        "postgres://h/d?sslpassword=***&user=u"
+    );
 }
 
 #[test]

@@ -48,7 +48,8 @@ impl std::fmt::Display for AlertStatus {
 }
 
 /// A stored alert: the one read model of an alert row, for the jobs and the console alike.
-/// Times serialize as Unix milliseconds (`sessionctl alerts --json`), as they are stored.
+/// Times serialize as Unix milliseconds, as they are stored (`sessionctl` prints its own
+/// RFC 3339 shape, tui/src/cli/json.rs).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Alert {
     /// Row id.

@@ -203,11 +203,18 @@ pub(crate) fn touches_json(touches: &[Touch<'_>]) -> Value {
 /// Events as `[[occurred_at, type, severity, session, ip, user_agent, request_id, actor,
 /// metadata], ...]`.
 pub(crate) fn events_json(events: &[Cow<'_, NewEvent>]) -> Value {
+    events_json_from(events, None)
+}
+
+/// [`events_json`], each event with its id (`first_id`, `first_id + 1`, …) as a tenth item
+/// when given.
+pub(crate) fn events_json_from(events: &[Cow<'_, NewEvent>], first_id: Option<i64>) -> Value {
     Value::Array(
         events
             .iter()
-            .map(|e| {
-                json!([
+            .zip(0..)
+            .map(|(e, i)| {
+                let mut row = json!([
                     e.occurred_at.timestamp_millis(),
                     e.event_type.as_str(),
                     e.severity.as_str(),
@@ -217,7 +224,11 @@ pub(crate) fn events_json(events: &[Cow<'_, NewEvent>]) -> Value {
                     e.request_id,
                     e.actor,
                     e.metadata
-                ])
+                ]);
+                if let (Some(first), Value::Array(items)) = (first_id, &mut row) {
+                    items.push(json!(first + i));
+                }
+                row
             })
             .collect(),
     )

@@ -36,12 +36,36 @@ impl ChainSlot {
     }
 }
 
+/// The chain's head: the last link's `seq` and MAC, and the id of the last event linked.
+/// On PostgreSQL the id of every linked event is drawn from here (`last_id + 1`, …) rather
+/// than from the table's identity sequence, so ids follow the chain's order across daemons and
+/// a batch knows its ids before it sends its one statement (`PgStore::commit_chained`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub(crate) struct Head {
+    pub(crate) seq: i64,
+    pub(crate) mac: Vec<u8>,
+    pub(crate) last_id: i64,
+}
+
+impl Head {
+    /// The head after `link`.
+    pub(crate) fn after(link: &Link) -> Self {
+        Self {
+            seq: link.header.seq,
+            mac: link.mac.clone(),
+            last_id: link.header.last_id,
+        }
+    }
+}
+
 /// The link of one transaction while its events are inserted.
 pub(crate) struct ChainTx {
     keys: Arc<ChainKeys>,
     builder: LinkBuilder,
-    /// The head (seq, MAC) once taken.
-    pub(crate) head: Option<(i64, Vec<u8>)>,
+    /// The head once taken.
+    pub(crate) head: Option<Head>,
+    /// Events absorbed so far (the next explicit id is `head.last_id + absorbed + 1`).
+    absorbed: i64,
 }
 
 impl ChainTx {
@@ -51,13 +75,21 @@ impl ChainTx {
             keys,
             builder,
             head: None,
+            absorbed: 0,
         }
+    }
+
+    /// The id the next event takes when ids are drawn from the head (PostgreSQL); `None`
+    /// before the head is taken.
+    pub(crate) fn next_id(&self) -> Option<i64> {
+        self.head.as_ref().map(|h| h.last_id + self.absorbed + 1)
     }
 
     /// Add the event just inserted with `id` (ids must increase within a transaction).
     pub(crate) fn absorb(&mut self, id: i64, e: &NewEvent, metadata: &Value) {
         let key = self.keys.current();
         self.builder.push_new(key, &EventView::of_new(id, e, metadata));
+        self.absorbed += 1;
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -69,10 +101,10 @@ impl ChainTx {
     }
 
     /// The link to write after `head`, and the key check to store with it.
-    pub(crate) fn into_link(self, head: &(i64, Vec<u8>)) -> Option<(Link, [u8; 8])> {
+    pub(crate) fn into_link(self, head: &Head) -> Option<(Link, [u8; 8])> {
         let key = self.keys.current();
         let check = key.check();
-        self.builder.finish(key, head.0, &head.1).map(|link| (link, check))
+        self.builder.finish(key, head.seq, &head.mac).map(|link| (link, check))
     }
 }
 
@@ -82,9 +114,13 @@ pub(crate) fn seal_rusqlite(tx: &rusqlite::Transaction<'_>, chain: ChainTx) -> R
     if chain.is_empty() {
         return Ok(());
     }
-    let head: (i64, Vec<u8>) = tx
-        .prepare_cached(sqlite_sql::LOCK_HEAD)?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let head = tx.prepare_cached(sqlite_sql::LOCK_HEAD)?.query_row([], |r| {
+        Ok(Head {
+            seq: r.get(0)?,
+            mac: r.get(1)?,
+            last_id: r.get(2)?,
+        })
+    })?;
     let Some((link, check)) = chain.into_link(&head) else {
         return Ok(());
     };
@@ -103,7 +139,7 @@ pub(crate) fn seal_rusqlite(tx: &rusqlite::Transaction<'_>, chain: ChainTx) -> R
         Utc::now().timestamp_millis(),
     ])?;
     tx.prepare_cached(sqlite_sql::UPDATE_HEAD)?
-        .execute(rusqlite::params![h.seq, link.mac])?;
+        .execute(rusqlite::params![h.seq, link.mac, h.last_id])?;
     Ok(())
 }
 
@@ -219,7 +255,7 @@ macro_rules! chain_impl {
             ) -> Result<(), crate::store::StoreError> {
                 use $sql as c;
                 if chain.head.is_none() {
-                    let head: (i64, Vec<u8>) = sqlx::query_as(c::LOCK_HEAD).fetch_one(&mut *conn).await?;
+                    let head: crate::store::chain::Head = sqlx::query_as(c::LOCK_HEAD).fetch_one(&mut *conn).await?;
                     chain.head = Some(head);
                 }
                 Ok(())
@@ -236,7 +272,11 @@ macro_rules! chain_impl {
                 use $sql as c;
                 if let Some(chain) = chain {
                     Self::chain_lock(&mut *conn, chain).await?;
-                    let id: i64 = Self::bind_event(sqlx::query_scalar(c::INSERT_EVENT_RETURNING), e, metadata)
+                    // PostgreSQL draws a linked event's id from the head; SQLite (one writer,
+                    // ids in commit order anyway) lets the table pick it.
+                    let id = if c::IDS_FROM_HEAD { chain.next_id() } else { None };
+                    let id: i64 = Self::bind_event(sqlx::query_scalar(c::INSERT_LINKED_EVENT), e, metadata)
+                        .bind(id)
                         .fetch_one(&mut *conn)
                         .await?;
                     chain.absorb(id, e, metadata);
@@ -278,10 +318,11 @@ macro_rules! chain_impl {
                     return Ok(());
                 }
                 Self::chain_lock(&mut *conn, &mut chain).await?;
-                let head = chain
-                    .head
-                    .clone()
-                    .unwrap_or((0, crate::audit_chain::GENESIS.to_vec()));
+                let head = chain.head.clone().unwrap_or(crate::store::chain::Head {
+                    seq: 0,
+                    mac: crate::audit_chain::GENESIS.to_vec(),
+                    last_id: 0,
+                });
                 let Some((link, check)) = chain.into_link(&head) else {
                     return Ok(());
                 };
@@ -303,6 +344,7 @@ macro_rules! chain_impl {
                 sqlx::query(c::UPDATE_HEAD)
                     .bind(h.seq)
                     .bind(link.mac.as_slice())
+                    .bind(h.last_id)
                     .execute(&mut *conn)
                     .await?;
                 Ok(())
@@ -535,14 +577,20 @@ pub(crate) use chain_impl;
 
 /// SQLite statements (sqlx and rusqlite both take `?N`).
 pub(crate) mod sqlite_sql {
-    pub const LOCK_HEAD: &str = "SELECT seq, mac FROM audit_chain_head WHERE id = 1";
+    /// Linked events take the table's next id (the writer's lock orders them).
+    pub const IDS_FROM_HEAD: bool = false;
+    pub const LOCK_HEAD: &str = "SELECT seq, mac, last_id FROM audit_chain_head WHERE id = 1";
     pub const INSERT_EVENT_RETURNING: &str = "INSERT INTO audit_events \
         (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id";
+    /// `?10` is NULL: SQLite picks the id.
+    pub const INSERT_LINKED_EVENT: &str = "INSERT INTO audit_events \
+        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata, id) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id";
     pub const INSERT_LINK: &str = "INSERT INTO audit_chain (seq, first_id, last_id, event_count, \
         max_occurred_at, key_id, key_check, prev_mac, mac, tags, created_at) \
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
-    pub const UPDATE_HEAD: &str = "UPDATE audit_chain_head SET seq = ?1, mac = ?2 WHERE id = 1";
+    pub const UPDATE_HEAD: &str = "UPDATE audit_chain_head SET seq = ?1, mac = ?2, last_id = ?3 WHERE id = 1";
     pub const LINKS_AFTER: &str = "SELECT seq, first_id, last_id, event_count, max_occurred_at, key_id, \
         key_check, prev_mac, mac, tags FROM audit_chain WHERE seq > ?1 ORDER BY seq LIMIT ?2";
     pub const CHECKPOINT: &str =
@@ -570,14 +618,25 @@ pub(crate) mod sqlite_sql {
 
 /// PostgreSQL statements.
 pub(crate) mod pg_sql {
-    pub const LOCK_HEAD: &str = "SELECT seq, mac FROM audit_chain_head WHERE id = 1 FOR UPDATE";
+    /// Linked events take their ids from the head ([`super::Head`]).
+    pub const IDS_FROM_HEAD: bool = true;
+    /// Lock the head for a transaction; [`READ_HEAD`]'s statement, which locks it too.
+    pub const LOCK_HEAD: &str = READ_HEAD;
     pub const INSERT_EVENT_RETURNING: &str = "INSERT INTO audit_events \
         (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+    pub const INSERT_LINKED_EVENT: &str = "INSERT INTO audit_events \
+        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata, id) \
+        OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
     pub const INSERT_LINK: &str = "INSERT INTO audit_chain (seq, first_id, last_id, event_count, \
         max_occurred_at, key_id, key_check, prev_mac, mac, tags, created_at) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-    pub const UPDATE_HEAD: &str = "UPDATE audit_chain_head SET seq = $1, mac = $2 WHERE id = 1";
+    /// Move the head, and the identity sequence past the ids drawn from it (so writes with the
+    /// chain off, or by hand, take new ids).
+    pub const UPDATE_HEAD: &str = "WITH head AS (UPDATE audit_chain_head SET seq = $1, mac = $2, last_id = $3 \
+        WHERE id = 1 RETURNING last_id) \
+        SELECT setval('audit_events_id_seq', head.last_id) FROM head, audit_events_id_seq s \
+        WHERE head.last_id > s.last_value";
     pub const LINKS_AFTER: &str = "SELECT seq, first_id, last_id, event_count, max_occurred_at, key_id, \
         key_check, prev_mac, mac, tags FROM audit_chain WHERE seq > $1 ORDER BY seq LIMIT $2";
     pub const CHECKPOINT: &str =
@@ -601,11 +660,47 @@ pub(crate) mod pg_sql {
         (SELECT id FROM audit_events WHERE id <= $1 ORDER BY id LIMIT $2)";
     pub const DELETE_LINKS_THROUGH: &str = "DELETE FROM audit_chain WHERE seq <= $1";
     pub const DELETE_REDACTIONS_THROUGH: &str = "DELETE FROM audit_redactions WHERE event_id <= $1";
-    /// Events of the batch, in order, returning their ids (the chain needs them).
-    pub const INSERT_EVENTS_RETURNING: &str = "INSERT INTO audit_events \
-        (occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
-        SELECT (e->>0)::bigint, e->>1, e->>2, (e->>3)::uuid, e->>4, e->>5, e->>6, e->>7, e->8 \
-        FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, n) ORDER BY n RETURNING id";
+    /// Events of the batch with their ids (item 9, drawn from the head).
+    pub const INSERT_LINKED_EVENTS: &str = "INSERT INTO audit_events \
+        (id, occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
+        OVERRIDING SYSTEM VALUE \
+        SELECT (e->>9)::bigint, (e->>0)::bigint, e->>1, e->>2, (e->>3)::uuid, e->>4, e->>5, e->>6, e->>7, e->8 \
+        FROM jsonb_array_elements($1::jsonb) AS e";
+    /// The head (for a transaction, or for `PgStore::commit_chained`'s cached copy), locked
+    /// until the end of the transaction. Events inserted while the chain was off took ids from
+    /// the identity sequence: the head moves past them first, so ids drawn from it are new.
+    pub const READ_HEAD: &str = "UPDATE audit_chain_head \
+        SET last_id = GREATEST(last_id, (SELECT coalesce(max(id), 0) FROM audit_events)) \
+        WHERE id = 1 RETURNING seq, mac, last_id";
+    /// With the chain off, the identity sequence moves past the ids drawn from the head (never
+    /// back: another daemon may be drawing from it).
+    pub const ALIGN_ID_SEQUENCE: &str = "SELECT setval('audit_events_id_seq', t.m) FROM \
+        (SELECT GREATEST(coalesce(max(id), 0), (SELECT last_id FROM audit_chain_head WHERE id = 1)) AS m \
+         FROM audit_events) AS t, audit_events_id_seq AS s WHERE t.m > s.last_value";
+    /// A whole validate batch with its link in one autocommit statement: the refreshes (their
+    /// row locks first, as in every other transaction), then the head — moved only if it is
+    /// still the one the link was computed after (`$6`, `$7`) — then, only if it moved, the
+    /// events (ids from the head), the link and the identity sequence (as [`UPDATE_HEAD`]).
+    /// Returns 1 when it linked, 0 when the head had moved (another writer): then nothing but
+    /// the refreshes happened.
+    pub const CHAINED_BATCH: &str = "WITH touched AS (\
+        UPDATE user_sessions AS u \
+        SET last_seen_at = GREATEST(u.last_seen_at, t.at), last_ip = coalesce(t.ip, u.last_ip) \
+        FROM (SELECT (e->>0)::uuid AS id, (e->>1)::bigint AS at, e->>2 AS ip \
+              FROM jsonb_array_elements($1::jsonb) AS e) AS t WHERE u.id = t.id RETURNING 1), \
+        head AS (UPDATE audit_chain_head SET seq = $3, mac = $4, last_id = $5 \
+              WHERE id = 1 AND seq = $6 AND last_id = $7 AND (SELECT count(*) FROM touched) >= 0 \
+              RETURNING 1), \
+        events AS (INSERT INTO audit_events \
+              (id, occurred_at, event_type, severity, session_id, ip, user_agent, request_id, actor, metadata) \
+              OVERRIDING SYSTEM VALUE \
+              SELECT (e->>9)::bigint, (e->>0)::bigint, e->>1, e->>2, (e->>3)::uuid, e->>4, e->>5, e->>6, e->>7, e->8 \
+              FROM jsonb_array_elements($2::jsonb) AS e WHERE EXISTS (SELECT 1 FROM head)), \
+        link AS (INSERT INTO audit_chain (seq, first_id, last_id, event_count, max_occurred_at, key_id, \
+              key_check, prev_mac, mac, tags, created_at) \
+              SELECT $3, $8, $5, $9, $10, $11, $12, $13, $4, $14, $15 FROM head), \
+        ids AS (SELECT setval('audit_events_id_seq', $5) FROM head, audit_events_id_seq s WHERE $5 > s.last_value) \
+        SELECT count(*) FROM head LEFT JOIN ids ON true";
 }
 
 #[cfg(test)]

@@ -498,27 +498,29 @@ mod sqlite_sql {
     );
     pub const SESSION_UPLOADS: &str = "SELECT id, filename, size, sha256, created_at FROM uploads \
         WHERE session_id = ? ORDER BY created_at DESC LIMIT ?";
-    // Binds: after (?1), before (?2), ip, type, severity, request id, limit (?7), session (?8).
+    // Binds: after (?1), before (?2), ip, type, severity, request id, limit (?7), hide routine
+    // system events (?8), session (?9).
     macro_rules! filters {
         () => {
             "id > ?1 AND id < ?2 AND (?3 IS NULL OR ip = ?3) AND (?4 IS NULL OR event_type = ?4) \
-            AND (?5 IS NULL OR severity = ?5) AND (?6 IS NULL OR request_id = ?6) "
+            AND (?5 IS NULL OR severity = ?5) AND (?6 IS NULL OR request_id = ?6) \
+            AND (NOT ?8 OR actor <> 'system' OR session_id IS NOT NULL OR severity <> 'info') "
         };
     }
     pub const AUDIT_DESC: &str = concat!(audit_select!(), filters!(), "ORDER BY id DESC LIMIT ?7");
     pub const AUDIT_ASC: &str = concat!(audit_select!(), filters!(), "ORDER BY id ASC LIMIT ?7");
     // A session's events come from the segment index (migration 0008, `session_event_ids!`).
     pub const AUDIT_SESSION_DESC: &str = concat!(
-        session_event_ids!("?8"),
+        session_event_ids!("?9"),
         audit_select!(),
-        "id IN session_event_ids AND session_id = ?8 AND ",
+        "id IN session_event_ids AND session_id = ?9 AND ",
         filters!(),
         "ORDER BY id DESC LIMIT ?7"
     );
     pub const AUDIT_SESSION_ASC: &str = concat!(
-        session_event_ids!("?8"),
+        session_event_ids!("?9"),
         audit_select!(),
-        "id IN session_event_ids AND session_id = ?8 AND ",
+        "id IN session_event_ids AND session_id = ?9 AND ",
         filters!(),
         "ORDER BY id ASC LIMIT ?7"
     );
@@ -579,24 +581,26 @@ mod pg_sql {
     );
     pub const SESSION_UPLOADS: &str = "SELECT id, filename, size, sha256, created_at FROM uploads \
         WHERE session_id = $1 ORDER BY created_at DESC LIMIT $2";
-    // Binds: after ($1), before ($2), ip, type, severity, request id, limit ($7), session ($8).
+    // Binds: after ($1), before ($2), ip, type, severity, request id, limit ($7), hide routine
+    // system events ($8), session ($9).
     macro_rules! filters {
         () => {
             "id > $1 AND id < $2 AND ($3::text IS NULL OR ip = $3) AND ($4::text IS NULL OR event_type = $4) \
-            AND ($5::text IS NULL OR severity = $5) AND ($6::text IS NULL OR request_id = $6) "
+            AND ($5::text IS NULL OR severity = $5) AND ($6::text IS NULL OR request_id = $6) \
+            AND (NOT $8::boolean OR actor <> 'system' OR session_id IS NOT NULL OR severity <> 'info') "
         };
     }
     pub const AUDIT_DESC: &str = concat!(audit_select!(), filters!(), "ORDER BY id DESC LIMIT $7");
     pub const AUDIT_ASC: &str = concat!(audit_select!(), filters!(), "ORDER BY id ASC LIMIT $7");
     pub const AUDIT_SESSION_DESC: &str = concat!(
         audit_select!(),
-        "session_id = $8 AND ",
+        "session_id = $9 AND ",
         filters!(),
         "ORDER BY id DESC LIMIT $7"
     );
     pub const AUDIT_SESSION_ASC: &str = concat!(
         audit_select!(),
-        "session_id = $8 AND ",
+        "session_id = $9 AND ",
         filters!(),
         "ORDER BY id ASC LIMIT $7"
     );
@@ -631,7 +635,7 @@ mod pg_sql {
 
 /// The statements that find one session's audit events on `backend` (console pages, purge),
 /// for query-plan tests: the pages bind (after, before, ip, type, severity, request id, limit,
-/// session), the purge ones (pseudonym, session).
+/// hide routine system events, session), the purge ones (pseudonym, session).
 #[doc(hidden)]
 pub fn session_audit_statements(backend: super::Backend) -> Vec<(&'static str, &'static str)> {
     let (desc, asc, purge, purge_index) = match backend {
@@ -734,7 +738,8 @@ macro_rules! console_impl {
                     .bind(q.event_type.as_deref())
                     .bind(q.severity.map(crate::audit::Severity::as_str))
                     .bind(q.request_id.as_deref())
-                    .bind(i64::from(q.limit.clamp(1, 10_000)));
+                    .bind(i64::from(q.limit.clamp(1, 10_000)))
+                    .bind(q.hide_routine_system);
                 let query = match q.session_id {
                     Some(s) => query.bind(s),
                     None => query,

@@ -111,6 +111,9 @@ pub trait DeletionStore: Send + Sync {
     async fn object_deletion_backlog(&self) -> Result<DeletionBacklog, StoreError>;
     /// Every record, oldest first (console, tests).
     async fn list_object_deletions(&self, limit: u32) -> Result<Vec<PendingDeletion>, StoreError>;
+    /// The records still waiting for `target` (e.g. a session's prefix), oldest first: the
+    /// console tells "deletion queued" from "deleted" with it.
+    async fn object_deletions_for(&self, target: &str) -> Result<Vec<PendingDeletion>, StoreError>;
 }
 
 macro_rules! deletion_impl {
@@ -193,6 +196,14 @@ macro_rules! deletion_impl {
             async fn list_object_deletions(&self, limit: u32) -> Result<Vec<PendingDeletion>, StoreError> {
                 let rows: Vec<PendingRow> = sqlx::query_as($sql::LIST)
                     .bind(i64::from(limit.max(1)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn object_deletions_for(&self, target: &str) -> Result<Vec<PendingDeletion>, StoreError> {
+                let rows: Vec<PendingRow> = sqlx::query_as($sql::FOR_TARGET)
+                    .bind(target)
                     .fetch_all(&self.pool)
                     .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
@@ -296,6 +307,8 @@ pub(crate) mod sqlite_sql {
         min(created_at) FROM pending_object_deletions";
     pub const LIST: &str = "SELECT id, target, reason, created_at, attempts, next_attempt_at, last_error \
         FROM pending_object_deletions ORDER BY id LIMIT ?";
+    pub const FOR_TARGET: &str = "SELECT id, target, reason, created_at, attempts, next_attempt_at, last_error \
+        FROM pending_object_deletions WHERE target = ? ORDER BY id";
 }
 
 pub(crate) mod pg_sql {
@@ -319,4 +332,6 @@ pub(crate) mod pg_sql {
         min(created_at) FROM pending_object_deletions";
     pub const LIST: &str = "SELECT id, target, reason, created_at, attempts, next_attempt_at, last_error \
         FROM pending_object_deletions ORDER BY id LIMIT $1";
+    pub const FOR_TARGET: &str = "SELECT id, target, reason, created_at, attempts, next_attempt_at, last_error \
+        FROM pending_object_deletions WHERE target = $1 ORDER BY id";
 }

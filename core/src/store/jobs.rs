@@ -50,7 +50,8 @@ impl std::fmt::Display for RunStatus {
 }
 
 /// One recorded run of a job: the one read model of a `job_runs` row. Times serialize as Unix
-/// milliseconds (`sessionctl jobs list --json`), as they are stored.
+/// milliseconds, as they are stored (`sessionctl` prints its own RFC 3339 shape,
+/// tui/src/cli/json.rs).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct JobRun {
     /// Row id (also in the run's audit events, `request_id = job:<name>:<id>`).
@@ -229,6 +230,8 @@ pub trait JobStore: Send + Sync {
     async fn finish_run_request(&self, id: i64, run_id: Option<i64>, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// A job's newest requests, newest first.
     async fn run_requests(&self, job: &str, limit: u32) -> Result<Vec<RunRequest>, StoreError>;
+    /// Each job's latest request (one query, for the console's refresh).
+    async fn latest_run_requests(&self) -> Result<Vec<RunRequest>, StoreError>;
 }
 
 macro_rules! job_store_impl {
@@ -495,6 +498,15 @@ macro_rules! job_store_impl {
                     .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
             }
+
+            async fn latest_run_requests(
+                &self,
+            ) -> Result<Vec<crate::store::jobs::RunRequest>, crate::store::StoreError> {
+                use $sql as q;
+                let rows: Vec<crate::store::jobs::RunRequestRow> =
+                    sqlx::query_as(q::LATEST_REQUESTS).fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
         }
     };
 }
@@ -535,6 +547,9 @@ mod sqlite_sql {
     pub const FINISH_REQUEST: &str = "UPDATE job_requests SET finished_at = ?1, run_id = ?2 WHERE id = ?3";
     pub const LIST_REQUESTS: &str = "SELECT id, job, requested_by, requested_at, claimed_by, claimed_at, \
         finished_at, run_id FROM job_requests WHERE job = ?1 ORDER BY id DESC LIMIT ?2";
+    pub const LATEST_REQUESTS: &str = "SELECT id, job, requested_by, requested_at, claimed_by, claimed_at, \
+        finished_at, run_id FROM job_requests \
+        WHERE id IN (SELECT max(id) FROM job_requests GROUP BY job) ORDER BY job";
 }
 
 mod pg_sql {
@@ -570,4 +585,7 @@ mod pg_sql {
     pub const FINISH_REQUEST: &str = "UPDATE job_requests SET finished_at = $1, run_id = $2 WHERE id = $3";
     pub const LIST_REQUESTS: &str = "SELECT id, job, requested_by, requested_at, claimed_by, claimed_at, \
         finished_at, run_id FROM job_requests WHERE job = $1 ORDER BY id DESC LIMIT $2";
+    pub const LATEST_REQUESTS: &str = "SELECT id, job, requested_by, requested_at, claimed_by, claimed_at, \
+        finished_at, run_id FROM job_requests \
+        WHERE id IN (SELECT max(id) FROM job_requests GROUP BY job) ORDER BY job";
 }

@@ -9,6 +9,7 @@ pub mod chain;
 pub mod console;
 pub mod deletions;
 pub mod jobs;
+pub mod open;
 mod postgres;
 pub mod retention;
 mod sqlite;
@@ -327,7 +328,8 @@ pub struct PoolStats {
     pub max: u32,
 }
 
-/// Open the database named by `settings.url`: `sqlite://` or `postgres://`. Does not migrate.
+/// Open the database named by `settings.url`: `sqlite://` or `postgres://`, creating a missing
+/// SQLite file (the daemon's way; [`open::open_existing`] never creates one). Does not migrate.
 pub async fn connect(settings: &DatabaseSettings) -> Result<Arc<dyn Store>, StoreError> {
     match settings.url.scheme().as_str() {
         "sqlite" => Ok(Arc::new(SqliteStore::connect(settings).await?)),
@@ -436,6 +438,14 @@ macro_rules! shared_impl {
                 let mut attempt = 0;
                 loop {
                     match Self::MIGRATOR.run(&self.write_pool).await {
+                        Ok(()) if Self::BACKEND == crate::store::Backend::Postgres => {
+                            // Ids of linked events come from the chain's head, not the identity
+                            // sequence: move it past them for writes with the chain off.
+                            sqlx::query(crate::store::chain::pg_sql::ALIGN_ID_SEQUENCE)
+                                .execute(&self.write_pool)
+                                .await?;
+                            return Ok(());
+                        }
                         Ok(()) => return Ok(()),
                         Err(e)
                             if attempt < 5

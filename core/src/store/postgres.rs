@@ -22,11 +22,17 @@ pub struct PgStore {
     pub(crate) pool: PgPool,
     pub(crate) write_pool: PgPool,
     pub(crate) chain: crate::store::chain::ChainSlot,
+    /// The chain's head as this daemon's last batch left it (`commit_chained`); `None` until
+    /// read, and after a batch found that another writer had moved it.
+    head: Arc<std::sync::Mutex<Option<crate::store::chain::Head>>>,
+    /// Taken by a chained batch for its statement: the writer's pipelined batches take turns
+    /// on the head instead of racing for it.
+    head_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PgStore {
     const BACKEND: Backend = Backend::Postgres;
-    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+    pub(crate) const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
     /// Connect to the server at `settings.url`.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
@@ -43,6 +49,8 @@ impl PgStore {
             write_pool: pool.clone(),
             pool,
             chain: crate::store::chain::ChainSlot::default(),
+            head: Arc::default(),
+            head_turn: Arc::default(),
         })
     }
 
@@ -75,13 +83,21 @@ impl PgStore {
             batch::judge(ops, &found, &mut outcomes);
         }
         let (firsts, repeats) = batch::new_sessions(ops);
-        // With the audit chain on, the events and their link commit together.
-        let mut chain = self.chain.begin();
-        let in_tx = chain.is_some()
-            || !firsts.is_empty()
+        let decides = !firsts.is_empty()
             || ops
                 .iter()
                 .any(|op| matches!(op, WriteOp::Revoke { .. } | WriteOp::Upload(_)));
+        // With the audit chain on, the events and their link commit together: in one
+        // statement when the batch needs no decisions, else in the transaction.
+        let mut chain = self.chain.begin();
+        if let Some(link) = chain.take_if(|_| !decides) {
+            let touches = batch::touches(ops, &outcomes);
+            let events = batch::events(ops, &outcomes);
+            self.commit_chained(conn.get(), link, &touches, &events).await?;
+            conn.finished();
+            return Ok(outcomes);
+        }
+        let in_tx = chain.is_some() || decides;
         if in_tx {
             sqlx::query("BEGIN").execute(conn.get()).await?;
         }
@@ -145,17 +161,108 @@ impl PgStore {
             return Ok(());
         }
         Self::chain_lock(&mut *conn, chain).await?;
-        let mut ids: Vec<i64> = sqlx::query_scalar(crate::store::chain::pg_sql::INSERT_EVENTS_RETURNING)
-            .bind(Json(batch::events_json(events)))
-            .fetch_all(&mut *conn)
+        let first = chain.next_id();
+        sqlx::query(crate::store::chain::pg_sql::INSERT_LINKED_EVENTS)
+            .bind(Json(batch::events_json_from(events, first)))
+            .execute(&mut *conn)
             .await?;
-        // Ids are drawn in the statement's ORDER BY (the events' order); RETURNING's order is
-        // not promised, so sort.
-        ids.sort_unstable();
-        for (id, e) in ids.into_iter().zip(events) {
+        for (id, e) in (first.unwrap_or(0)..).zip(events) {
             chain.absorb(id, e, &e.metadata);
         }
         Ok(())
+    }
+
+    /// A batch of refreshes and events with the chain on, in one autocommit statement
+    /// ([`pg_sql::CHAINED_BATCH`](crate::store::chain::pg_sql::CHAINED_BATCH)), as cheap as
+    /// without the chain: the link is computed before the statement from the head this daemon
+    /// last left (ids drawn from it), and the statement moves the head only if no other writer
+    /// has. If one has, it reads the head again and retries; after [`HEAD_RACES`] lost races
+    /// (several daemons writing hard) it links the batch in a transaction that locks the head.
+    async fn commit_chained(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        chain: crate::store::chain::ChainTx,
+        touches: &[batch::Touch<'_>],
+        events: &[std::borrow::Cow<'_, crate::audit::NewEvent>],
+    ) -> Result<(), StoreError> {
+        use crate::store::chain::{ChainTx, Head, pg_sql};
+        let keys = chain.keys().clone();
+        if events.is_empty() {
+            if !touches.is_empty() {
+                sqlx::query(sql::TOUCH_SESSIONS)
+                    .bind(Json(batch::touches_json(touches)))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            return Ok(());
+        }
+        let _turn = self.head_turn.lock().await;
+        let cached = |head: &Self| {
+            head.head
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        };
+        let touches_json = Json(batch::touches_json(touches));
+        for _ in 0..HEAD_RACES {
+            let head = match cached(self) {
+                Some(head) => head,
+                None => {
+                    sqlx::query_as::<_, Head>(pg_sql::READ_HEAD)
+                        .fetch_one(&mut *conn)
+                        .await?
+                }
+            };
+            let mut link = ChainTx::new(keys.clone());
+            for (id, e) in (head.last_id + 1..).zip(events) {
+                link.absorb(id, e, &e.metadata);
+            }
+            let Some((link, check)) = link.into_link(&head) else {
+                return Ok(());
+            };
+            let h = &link.header;
+            // Forget the head first: if the statement fails, whether it moved is unknown.
+            self.set_head(None);
+            let moved: Result<i64, _> = sqlx::query_scalar(pg_sql::CHAINED_BATCH)
+                .bind(&touches_json)
+                .bind(Json(batch::events_json_from(events, Some(h.first_id))))
+                .bind(h.seq)
+                .bind(link.mac.as_slice())
+                .bind(h.last_id)
+                .bind(head.seq)
+                .bind(head.last_id)
+                .bind(h.first_id)
+                .bind(h.event_count)
+                .bind(h.max_occurred_at)
+                .bind(h.key_id.as_str())
+                .bind(check.as_slice())
+                .bind(h.prev_mac.as_slice())
+                .bind(h.tags.as_slice())
+                .bind(chrono::Utc::now().timestamp_millis())
+                .fetch_one(&mut *conn)
+                .await;
+            let moved = match moved {
+                // An event written with the chain off took an id past the cached head's: the
+                // head read again moves past it.
+                Err(sqlx::Error::Database(e)) if e.constraint() == Some("audit_events_pkey") => continue,
+                other => other?,
+            };
+            if moved == 1 {
+                self.set_head(Some(Head::after(&link)));
+                return Ok(());
+            }
+        }
+        // Lost every race: take the head's lock (refreshes again, which is harmless).
+        sqlx::query("BEGIN").execute(&mut *conn).await?;
+        let mut chain = ChainTx::new(keys);
+        Self::insert_chained(&mut *conn, &mut chain, touches, events).await?;
+        Self::chain_seal(&mut *conn, chain).await?;
+        sqlx::query("COMMIT").execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    fn set_head(&self, head: Option<crate::store::chain::Head>) {
+        *self.head.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = head;
     }
 
     /// Revoke one session inside the batch's transaction; `None` when it does not exist.
@@ -215,6 +322,10 @@ impl PgStore {
         &self.pool
     }
 }
+
+/// How many times a chained batch recomputes its link after another writer moved the head
+/// before it locks the head instead ([`PgStore::commit_chained`]).
+const HEAD_RACES: u32 = 3;
 
 /// The write connection while a group-commit batch runs on it. Unless the batch calls
 /// [`BatchConn::finished`], dropping it closes the connection instead of returning it to the

@@ -8,13 +8,14 @@ use std::net::IpAddr;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
+use ratatui::widgets::{Cell, Paragraph, StatefulWidget, Table, TableState, Widget, Wrap};
 use sessiond_core::audit::AuditEvent;
 use sessiond_core::store::alerts::{Alert, AlertStatus};
 
+use super::fit::{self, Column, Fitted};
 use super::sort::{SortBy, SortColumn, Viewport, move_selection, render_scrolled, scroll};
 use super::{Action, Draw, View};
-use crate::fmt;
+use crate::fmt::{self, Zone};
 use crate::keymap::{Command, Scope};
 use crate::theme::Theme;
 
@@ -39,6 +40,8 @@ pub struct AlertsView {
     pub viewport: Viewport,
     /// The detail pane's extent at its last draw.
     pub detail_viewport: Viewport,
+    /// The zone times are shown in.
+    pub zone: Zone,
 }
 
 /// A column the Alerts tab sorts by.
@@ -119,6 +122,15 @@ pub fn audit_filter(a: &Alert) -> Result<String, String> {
     }
 }
 
+/// A status in at most 4 columns, for narrow tables.
+fn short_status(s: AlertStatus) -> &'static str {
+    match s {
+        AlertStatus::Open => "open",
+        AlertStatus::Acknowledged => "ack",
+        AlertStatus::Resolved => "res",
+    }
+}
+
 impl AlertsView {
     /// The rows passing the filter, in the order shown.
     pub fn visible(&self) -> Vec<&Alert> {
@@ -161,12 +173,12 @@ impl AlertsView {
                 Span::styled(a.status.as_str(), t.status(a.status.as_str())),
             ]),
             field("count", fmt::count(a.count)),
-            field("first seen", fmt::datetime(a.first_seen_at.timestamp_millis())),
-            field("last seen", fmt::datetime(a.last_seen_at.timestamp_millis())),
+            field("first seen", self.zone.datetime(a.first_seen_at)),
+            field("last seen", self.zone.datetime(a.last_seen_at)),
             field(
                 "acknowledged",
                 match (&a.acknowledged_by, a.acknowledged_at) {
-                    (Some(by), Some(at)) => format!("{} by {by}", fmt::datetime(at.timestamp_millis())),
+                    (Some(by), Some(at)) => format!("{} by {by}", self.zone.datetime(at)),
                     _ => "—".into(),
                 },
             ),
@@ -180,11 +192,7 @@ impl AlertsView {
         }
         for e in events {
             lines.push(Line::from(vec![
-                Span::raw(format!(
-                    "  #{} {} ",
-                    e.id,
-                    fmt::datetime(e.occurred_at.timestamp_millis())
-                )),
+                Span::raw(format!("  #{} {} ", e.id, self.zone.datetime(e.occurred_at))),
                 Span::styled(e.event_type.clone(), t.severity(&e.severity)),
                 Span::styled(format!(" {} {}", e.ip.clone().unwrap_or_default(), e.metadata), t.dim),
             ]));
@@ -269,22 +277,26 @@ impl Draw for AlertsView {
         let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
         let visible = self.visible();
         let open = self.rows.iter().filter(|a| a.status == AlertStatus::Open).count();
-        let mut spans = vec![
-            Span::styled(" Alerts", t.accent),
-            Span::styled(format!(" · {open} open · {} shown", visible.len()), t.text),
-            Span::styled(
-                if self.show_resolved {
-                    " · with resolved"
-                } else {
-                    " · open + acknowledged"
-                },
-                t.dim,
+        let mut items = vec![
+            (Span::styled(" Alerts", t.accent), 100),
+            (Span::styled(format!(" · {open} open"), t.text), 90),
+            (Span::styled(format!(" · {} shown", visible.len()), t.text), 50),
+            (
+                Span::styled(
+                    if self.show_resolved {
+                        " · with resolved"
+                    } else {
+                        " · open + acknowledged"
+                    },
+                    t.dim,
+                ),
+                40,
             ),
         ];
         if !self.filter_text.is_empty() {
-            spans.push(Span::styled(format!(" · filter {}", self.filter_text), t.warning));
+            items.push((Span::styled(format!(" · filter {}", self.filter_text), t.warning), 80));
         }
-        Line::from(spans).render(title, buf);
+        fit::line(items, title.width).render(title, buf);
         if visible.is_empty() {
             let text = if !self.loaded {
                 "Loading…"
@@ -299,38 +311,58 @@ impl Draw for AlertsView {
                 .render(body, buf);
             return;
         }
+        // Columns, widest form first; the lowest `keep` gives way first (see `fit`): status and
+        // severity shorten (`ack`, `WARN`), the date goes, then the id, the severity and the
+        // time; the subject, the count and the rule stay longest.
+        let z = self.zone;
+        let label = z.label(visible.iter().map(|a| a.last_seen_at));
+        let fitted = Fitted::new(
+            self.sort.mark(vec![
+                Column::new("id", fit::widest(visible.iter().map(|a| a.id.to_string())), 45),
+                Column::new("status", fit::widest(visible.iter().map(|a| a.status.as_str())), 20).or("st", 4, 75),
+                Column::new("severity", 8, 30).or("sev", 4, 50),
+                Column::new("rule", fit::widest(visible.iter().map(|a| a.rule.as_str())), 80),
+                Column::fill(
+                    "subject",
+                    15,
+                    fit::widest(visible.iter().map(|a| a.subject.as_str())),
+                    90,
+                ),
+                Column::new("count", fit::widest(visible.iter().map(|a| fmt::count(a.count))), 85),
+                Column::new(format!("last seen ({label})"), 11, 35).or(label, 5, 55),
+            ]),
+            body.width,
+        );
         let rows = visible.iter().map(|a| {
-            Row::new(vec![
-                Cell::from(format!("{:>4}", a.id)),
-                Cell::from(Span::styled(a.status.as_str(), t.status(a.status.as_str()))),
-                Cell::from(Span::styled(a.severity.as_str(), t.severity(a.severity.as_str()))),
-                Cell::from(a.rule.clone()),
-                Cell::from(a.subject.clone()),
-                Cell::from(format!("{:>6}", fmt::count(a.count))),
-                Cell::from(fmt::short(a.last_seen_at.timestamp_millis())),
-            ])
+            let status = t.status(a.status.as_str());
+            let severity = t.severity(a.severity.as_str());
+            fitted.row(|i, f| {
+                let w = usize::from(f.width);
+                match i {
+                    0 => Cell::from(format!("{:>w$}", a.id)),
+                    1 if f.form == 0 => Cell::from(Span::styled(a.status.as_str(), status)),
+                    1 => Cell::from(Span::styled(short_status(a.status), status)),
+                    2 if f.form == 0 => Cell::from(Span::styled(a.severity.as_str(), severity)),
+                    2 => Cell::from(Span::styled(
+                        match a.severity.as_str() {
+                            "critical" => "CRIT",
+                            "warning" => "WARN",
+                            _ => "info",
+                        },
+                        severity,
+                    )),
+                    3 => Cell::from(a.rule.clone()),
+                    4 => Cell::from(fmt::clip(&a.subject, w)),
+                    5 => Cell::from(format!("{:>w$}", fmt::count(a.count))),
+                    _ if f.form == 0 => Cell::from(z.short(a.last_seen_at.timestamp_millis())),
+                    _ => Cell::from(z.hour_minute(a.last_seen_at.timestamp_millis())),
+                }
+            })
         });
-        let table = Table::new(
-            rows,
-            [
-                Constraint::Length(4),
-                Constraint::Length(12),
-                Constraint::Length(9),
-                Constraint::Length(16),
-                Constraint::Fill(1),
-                Constraint::Length(6),
-                Constraint::Length(11),
-            ],
-        )
-        .header(
-            Row::new(
-                self.sort
-                    .header(&["id", "status", "severity", "rule", "subject", "count", "last seen"]),
-            )
-            .style(t.header),
-        )
-        .style(t.text)
-        .row_highlight_style(t.selected);
+        let table = Table::new(rows, fitted.widths())
+            .header(fitted.header().style(t.header))
+            .style(t.text)
+            .row_highlight_style(t.selected);
         self.viewport.set(body.height.saturating_sub(1), 0);
         let mut state = TableState::default().with_selected(Some(self.selected));
         StatefulWidget::render(table, body, buf, &mut state);

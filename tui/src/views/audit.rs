@@ -1,22 +1,21 @@
 //! The Audit tab: a live tail of every daemon's events (id-cursor polling by the app), pause
 //! (events keep arriving and are counted, "+N new", and shown on resume), filters (type,
-//! severity, session, IP), sorting of the loaded events, and an event's full metadata.
+//! severity, session, IP), hiding routine system events, sorting of the loaded events, and an
+//! event's full metadata.
 
 use std::cmp::Ordering;
 use std::collections::VecDeque;
-use std::net::IpAddr;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
-use sessiond_core::audit::{AuditEvent, AuditQuery, EventType, Severity};
-use sessiond_core::domain::rfc3339;
-use uuid::Uuid;
+use ratatui::widgets::{Cell, Paragraph, StatefulWidget, Table, TableState, Widget, Wrap};
+use sessiond_core::audit::{AuditEvent, AuditQuery, Severity};
 
+use super::fit::{self, Column, Fitted};
 use super::sort::{SortBy, SortColumn, Viewport, move_selection, render_scrolled, scroll};
 use super::{Action, Draw, View};
-use crate::fmt;
+use crate::fmt::{self, Zone};
 use crate::keymap::{Command, Scope};
 use crate::theme::Theme;
 
@@ -32,6 +31,8 @@ pub struct AuditView {
     pub selected: usize,
     /// Tail paused.
     pub paused: bool,
+    /// The database is lost: the tail is not following (the header says why).
+    pub stale: bool,
     /// Active filter: a query with only its filter fields set.
     pub filter: AuditQuery,
     /// What was typed at `/`.
@@ -54,6 +55,10 @@ pub struct AuditView {
     pub viewport: Viewport,
     /// The metadata pane's extent at its last draw.
     pub detail_viewport: Viewport,
+    /// Routine system events (`job.completed` …) are left out (`.` toggles).
+    pub hide_system: bool,
+    /// The zone times are shown in.
+    pub zone: Zone,
 }
 
 /// A column the Audit tab sorts its loaded events by.
@@ -115,33 +120,32 @@ fn compare(column: AuditColumn, a: &AuditEvent, b: &AuditEvent) -> Ordering {
 }
 
 /// Parse the `/` filter: space-separated tokens, each a severity, an event type, a session
-/// UUID or an IP (`key=value` forms `type=`, `severity=`, `session=`, `ip=` also work).
+/// UUID or an IP (`key=value` forms `type=`, `severity=`, `session=`, `ip=` also work); unknown
+/// values are errors ([`crate::filter::audit_filter`], shared with the subcommands' flags).
 pub fn parse_filter(text: &str) -> Result<AuditQuery, String> {
-    let mut f = AuditQuery::default();
-    for token in text.split_whitespace() {
-        let (key, value) = token.split_once('=').unwrap_or(("", token));
-        match key {
-            "type" => f.event_type = Some(value.to_owned()),
-            "severity" | "sev" => f.severity = Some(value.parse()?),
-            "session" => {
-                f.session_id = Some(Uuid::parse_str(value).map_err(|_| format!("`{value}` is not a session UUID"))?)
-            }
-            "ip" => f.ip = Some(value.to_owned()),
-            "" if Severity::parse(value).is_some() => f.severity = Severity::parse(value),
-            "" if EventType::parse(value).is_some() => f.event_type = Some(value.to_owned()),
-            "" if Uuid::parse_str(value).is_ok() => f.session_id = Uuid::parse_str(value).ok(),
-            "" if value.parse::<IpAddr>().is_ok() => f.ip = Some(value.to_owned()),
-            _ => {
-                return Err(format!(
-                    "`{token}`: expected a severity, an event type (e.g. session.reset), a session UUID or an IP"
-                ));
-            }
-        }
-    }
-    Ok(f)
+    crate::filter::audit_filter(text).map_err(|e| e.to_string())
 }
 
 impl AuditView {
+    /// What the view reads: its filter, and whether routine system events are left out.
+    pub fn query(&self) -> AuditQuery {
+        AuditQuery {
+            hide_routine_system: self.hide_system,
+            ..self.filter.clone()
+        }
+    }
+
+    /// Read again from the newest event (a new filter, or system events hidden or shown).
+    fn reload(&mut self) -> Option<Action> {
+        self.generation += 1;
+        self.loaded = false;
+        self.rows.clear();
+        self.held.clear();
+        self.held_count = 0;
+        self.selected = 0;
+        Some(Action::ReloadAudit)
+    }
+
     /// The history page for the current filter arrived (newest first); `cursor` is the
     /// highest id that existed when it was read.
     pub fn loaded(&mut self, generation: u64, rows: Vec<AuditEvent>, cursor: i64) {
@@ -243,7 +247,7 @@ impl AuditView {
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
         let mut lines = vec![
             Line::from(Span::styled(format!(" Audit event #{}", e.id), t.accent)),
-            field("occurred", rfc3339(e.occurred_at)),
+            field("occurred", self.zone.datetime(e.occurred_at)),
             field("type", e.event_type.clone()),
             Line::from(vec![
                 Span::styled(format!("{:<12}", "severity"), t.dim),
@@ -311,6 +315,10 @@ impl View for AuditView {
                 };
                 self.select_id(was);
             }
+            Command::ToggleSystem => {
+                self.hide_system = !self.hide_system;
+                return self.reload();
+            }
             _ => {}
         }
         None
@@ -321,13 +329,7 @@ impl View for AuditView {
             Ok(f) => {
                 self.filter = f;
                 self.filter_text = text.trim().to_owned();
-                self.generation += 1;
-                self.loaded = false;
-                self.rows.clear();
-                self.held.clear();
-                self.held_count = 0;
-                self.selected = 0;
-                Some(Action::ReloadAudit)
+                self.reload()
             }
             Err(e) => Some(Action::Toast(e)),
         }
@@ -341,29 +343,39 @@ impl Draw for AuditView {
             return;
         }
         let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-        let mut spans = vec![
-            Span::styled(" Audit", t.accent),
-            Span::styled(format!(" · {} events", self.rows.len()), t.text),
-            if self.paused && self.held_count > 0 {
-                Span::styled(
-                    format!(" · PAUSED +{} new (p resumes)", fmt::count(self.held_count as i64)),
-                    t.warning,
+        let mut items = vec![
+            (Span::styled(" Audit", t.accent), 100),
+            (Span::styled(format!(" · {} events", self.rows.len()), t.text), 50),
+            if self.stale {
+                (Span::styled(" · STALE (database lost)", t.critical), 95)
+            } else if self.paused && self.held_count > 0 {
+                (
+                    Span::styled(
+                        format!(" · PAUSED +{} new (p resumes)", fmt::count(self.held_count as i64)),
+                        t.warning,
+                    ),
+                    90,
                 )
             } else if self.paused {
-                Span::styled(" · PAUSED (p resumes)", t.warning)
+                (Span::styled(" · PAUSED (p resumes)", t.warning), 90)
             } else {
-                Span::styled(" · live", t.ok)
+                (Span::styled(" · live", t.ok), 90)
             },
         ];
         if !self.filter_text.is_empty() {
-            spans.push(Span::styled(format!(" · filter {}", self.filter_text), t.warning));
+            items.push((Span::styled(format!(" · filter {}", self.filter_text), t.warning), 80));
         }
-        Line::from(spans).render(title, buf);
+        if self.hide_system {
+            items.push((Span::styled(" · system events hidden (. shows)", t.warning), 85));
+        }
+        fit::line(items, title.width).render(title, buf);
         if self.rows.is_empty() {
             let text = if !self.loaded {
                 "Loading…"
-            } else if self.filter_text.is_empty() {
+            } else if self.filter_text.is_empty() && !self.hide_system {
                 "No audit events yet. Every API call and refusal is recorded here as it happens."
+            } else if self.filter_text.is_empty() {
+                "No event yet but routine system events, which are hidden (. shows them); new ones appear as they happen."
             } else {
                 "No event matches the filter yet; new ones appear as they happen. Press / to change it."
             };
@@ -373,43 +385,59 @@ impl Draw for AuditView {
                 .render(body, buf);
             return;
         }
+        // Columns, widest form first; the lowest `keep` gives way first (see `fit`): the date
+        // goes, then the IP, the id, the actor, the severity and the session; the time and
+        // the type stay longest. Widths come from the values, so no id is ever cut.
+        let z = self.zone;
+        let label = z.label(self.rows.iter().map(|e| e.occurred_at));
+        let ips = fit::widest(self.rows.iter().map(|e| e.ip.as_deref().unwrap_or("")));
+        let fitted = Fitted::new(
+            self.sort.mark(vec![
+                Column::new("id", fit::widest(self.rows.iter().map(|e| e.id.to_string())), 40),
+                Column::new(format!("time ({label})"), 14, 20).or(format!("time ({label})"), 8, 95),
+                Column::new("sev", 4, 60),
+                Column::new(
+                    "type",
+                    fit::widest(self.rows.iter().map(|e| e.event_type.as_str())),
+                    100,
+                ),
+                Column::new("session", 8, 70),
+                Column::new(
+                    "actor",
+                    fit::widest(self.rows.iter().map(|e| e.actor.as_str())).min(16),
+                    50,
+                ),
+                Column::fill("ip", ips.min(15), ips, 30),
+            ]),
+            body.width,
+        );
         let rows = self.ordered().into_iter().map(|e| {
             let sev = match e.severity.as_str() {
                 "critical" => "CRIT",
                 "warning" => "WARN",
                 _ => "info",
             };
-            Row::new(vec![
-                Cell::from(format!("{:>6}", e.id)),
-                Cell::from(fmt::time(e.occurred_at)),
-                Cell::from(Span::styled(sev, t.severity(&e.severity))),
-                Cell::from(Span::styled(e.event_type.clone(), t.severity(&e.severity))),
-                Cell::from(e.session_id.map(|s| s.to_string()[..8].to_owned()).unwrap_or_default()),
-                Cell::from(e.actor.clone()),
-                Cell::from(e.ip.clone().unwrap_or_default()),
-            ])
+            fitted.row(|i, f| {
+                let w = usize::from(f.width);
+                match i {
+                    0 => Cell::from(format!("{:>w$}", e.id)),
+                    1 => Cell::from(if f.form == 0 {
+                        z.day_time(e.occurred_at)
+                    } else {
+                        z.time(e.occurred_at)
+                    }),
+                    2 => Cell::from(Span::styled(sev, t.severity(&e.severity))),
+                    3 => Cell::from(Span::styled(e.event_type.clone(), t.severity(&e.severity))),
+                    4 => Cell::from(e.session_id.map(|s| s.to_string()[..8].to_owned()).unwrap_or_default()),
+                    5 => Cell::from(fmt::clip(&e.actor, w)),
+                    _ => Cell::from(fmt::clip(e.ip.as_deref().unwrap_or(""), w)),
+                }
+            })
         });
-        let table = Table::new(
-            rows,
-            [
-                Constraint::Length(6),
-                Constraint::Length(8),
-                Constraint::Length(4),
-                Constraint::Length(25),
-                Constraint::Length(8),
-                Constraint::Length(12),
-                Constraint::Fill(1),
-            ],
-        )
-        .header(
-            Row::new(
-                self.sort
-                    .header(&["id", "time", "sev", "type", "session", "actor", "ip"]),
-            )
-            .style(t.header),
-        )
-        .style(t.text)
-        .row_highlight_style(t.selected);
+        let table = Table::new(rows, fitted.widths())
+            .header(fitted.header().style(t.header))
+            .style(t.text)
+            .row_highlight_style(t.selected);
         // The table's header takes a row.
         self.viewport.set(body.height.saturating_sub(1), 0);
         let mut state = TableState::default().with_selected(Some(self.selected));

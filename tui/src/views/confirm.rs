@@ -1,5 +1,6 @@
 //! The confirmation dialog in front of every destructive action: it says exactly what will
-//! happen, and only `y` confirms.
+//! happen, and only `y` confirms. When an action would change nothing, the same dialog says
+//! so and only closes.
 
 use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::KeyCode;
@@ -10,6 +11,8 @@ use sessiond_core::jobs::JobName;
 use uuid::Uuid;
 
 use super::Draw;
+use crate::fmt::Zone;
+use crate::ops::ResetFacts;
 use crate::theme::Theme;
 
 /// What a confirmation will do.
@@ -28,26 +31,68 @@ pub struct ConfirmView {
     pub title: String,
     /// What will happen.
     pub lines: Vec<String>,
-    /// The action `y` runs.
-    pub pending: Pending,
+    /// The action `y` runs (`None`: nothing to do, the dialog only informs).
+    pub pending: Option<Pending>,
+}
+
+fn uploads(n: i64) -> String {
+    format!("{n} upload{}", if n == 1 { "" } else { "s" })
 }
 
 impl ConfirmView {
     /// The dialog for resetting `id`, which has `uploads` uploads.
     pub fn reset(id: Uuid, status: &str, uploads: i64) -> Self {
+        let mut lines = vec![format!("Session {id}"), format!("Status: {status}")];
+        if status == "expired" {
+            // Expiry already queued its files: a reset only changes the status (and is audited).
+            lines.push("It will be marked revoked.".into());
+            if uploads > 0 {
+                lines.push(format!(
+                    "The files of its {} went when it expired.",
+                    self::uploads(uploads)
+                ));
+            }
+        } else {
+            lines.push(format!(
+                "It will be revoked and its {} deleted.",
+                self::uploads(uploads)
+            ));
+            if uploads > 0 {
+                lines.push("(The files go; the upload records stay, marked deleted.)".into());
+            }
+        }
+        lines.extend([String::new(), "y: reset    any other key: cancel".into()]);
         Self {
             title: " Reset session? ".into(),
-            lines: vec![
-                format!("Session {id}"),
-                format!("Status: {status}"),
-                format!(
-                    "It will be revoked and its {uploads} upload{} deleted.",
-                    if uploads == 1 { "" } else { "s" }
-                ),
-                String::new(),
-                "y: reset    any other key: cancel".into(),
-            ],
-            pending: Pending::Reset(id),
+            lines,
+            pending: Some(Pending::Reset(id)),
+        }
+    }
+
+    /// The dialog for `r` on a session that is already revoked: resetting it again would
+    /// change nothing, so nothing is done and no event is written.
+    pub fn already_revoked(f: &ResetFacts, zone: Zone) -> Self {
+        let mut lines = vec![format!("Session {}", f.id)];
+        lines.push(match (f.ended_at, &f.ended_by) {
+            (Some(at), Some(by)) => format!("Revoked {} by {by}.", zone.datetime(at)),
+            (Some(at), None) => format!("Revoked {}.", zone.datetime(at)),
+            _ => "Revoked.".into(),
+        });
+        if f.uploads > 0 {
+            lines.push(format!(
+                "The files of its {} were queued for deletion then.",
+                uploads(f.uploads)
+            ));
+        }
+        lines.extend([
+            "A reset would change nothing: nothing is done.".into(),
+            String::new(),
+            "any key: close".into(),
+        ]);
+        Self {
+            title: " Already revoked ".into(),
+            lines,
+            pending: None,
         }
     }
 
@@ -63,13 +108,13 @@ impl ConfirmView {
                 String::new(),
                 "y: request the run    any other key: cancel".into(),
             ],
-            pending: Pending::RunJob(job),
+            pending: Some(Pending::RunJob(job)),
         }
     }
 
     /// `Some(action)` if `key` confirms; any other key cancels.
     pub fn answer(&self, key: KeyCode) -> Option<Pending> {
-        (key == KeyCode::Char('y')).then_some(self.pending)
+        self.pending.filter(|_| key == KeyCode::Char('y'))
     }
 }
 
@@ -83,12 +128,14 @@ impl Draw for ConfirmView {
             .iter()
             .map(|l| Line::from(Span::styled(format!(" {l}"), t.text)))
             .collect();
+        // A dialog that only informs is not drawn as a warning.
+        let style = if self.pending.is_some() { t.critical } else { t.accent };
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
             .block(
                 Block::bordered()
-                    .title(Span::styled(self.title.clone(), t.critical))
-                    .border_style(t.critical),
+                    .title(Span::styled(self.title.clone(), style))
+                    .border_style(style),
             )
             .render(rect, buf);
     }

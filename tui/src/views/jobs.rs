@@ -7,14 +7,16 @@ use std::cmp::Ordering;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
+use ratatui::widgets::{Cell, Paragraph, StatefulWidget, Table, TableState, Widget, Wrap};
+use sessiond_core::domain::from_millis;
 
 use sessiond_core::jobs::JobName;
 use sessiond_core::store::jobs::{JobRun, RunRequest};
 
+use super::fit::{self, Column, Fitted};
 use super::sort::{SortBy, SortColumn, Viewport, move_selection, render_scrolled, scroll};
 use super::{Action, Draw, View};
-use crate::fmt;
+use crate::fmt::{self, Zone};
 use crate::keymap::{Command, Scope};
 use crate::ops::{JobOverview, ScheduleSource};
 use crate::theme::Theme;
@@ -42,6 +44,8 @@ pub struct JobsView {
     pub viewport: Viewport,
     /// The detail pane's extent at its last draw.
     pub detail_viewport: Viewport,
+    /// The zone times are shown in.
+    pub zone: Zone,
 }
 
 /// A column the Jobs tab sorts by.
@@ -97,27 +101,20 @@ fn compare(column: JobColumn, a: &JobOverview, b: &JobOverview) -> Ordering {
     }
 }
 
-/// Where a run request is, in words.
-pub fn request_text(r: &RunRequest) -> String {
-    let asked = format!(
-        "run requested by {} at {}",
-        r.requested_by,
-        fmt::datetime(r.requested_at.timestamp_millis())
-    );
+/// Where a run request is, in words, its times in `z`.
+pub fn request_text(r: &RunRequest, z: Zone) -> String {
+    let asked = format!("run requested by {} at {}", r.requested_by, z.datetime(r.requested_at));
     match (r.finished_at, r.run_id, &r.claimed_by, r.claimed_at) {
         (Some(_), Some(run), _, _) => format!("{asked}: done, run #{run}"),
         (Some(_), None, Some(by), _) => format!("{asked}: {by} does not know this job"),
         (None, _, Some(by), Some(at)) => {
-            format!(
-                "{asked}: running on {by} since {}",
-                fmt::datetime(at.timestamp_millis())
-            )
+            format!("{asked}: running on {by} since {}", z.datetime(at))
         }
         _ => format!("{asked}: waiting for a daemon (only daemons with jobs.enabled take it)"),
     }
 }
 
-fn run_line(r: &JobRun, full_error: bool, t: &Theme) -> Vec<Line<'static>> {
+fn run_line(r: &JobRun, full_error: bool, z: Zone, t: &Theme) -> Vec<Line<'static>> {
     let took = r
         .finished_at
         .map(|f| duration((f - r.started_at).num_milliseconds()))
@@ -129,7 +126,7 @@ fn run_line(r: &JobRun, full_error: bool, t: &Theme) -> Vec<Line<'static>> {
         None => r.counts.to_string(),
     };
     let mut lines = vec![Line::from(vec![
-        Span::raw(format!("  {} ", fmt::datetime(r.started_at.timestamp_millis()))),
+        Span::raw(format!("  {} ", z.datetime(r.started_at))),
         Span::styled(format!("{:<9}", r.status), t.status(r.status.as_str())),
         Span::raw(format!(" {took:>8}  ")),
         Span::styled(detail, t.dim),
@@ -169,14 +166,16 @@ impl JobsView {
         let Some(job) = self.rows.iter().find(|j| j.name == name) else {
             return;
         };
+        let z = self.zone;
         let field =
             |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<13}"), t.dim), Span::raw(v)]);
         let mut lines = vec![
             Line::from(Span::styled(format!(" Job {}", job.name), t.accent)),
             field(
                 "schedule",
+                // The daemons run every schedule in UTC.
                 format!(
-                    "`{}` {}",
+                    "`{}` UTC {}",
                     job.schedule,
                     match job.schedule_source {
                         ScheduleSource::Daemon => "(the daemons')",
@@ -186,18 +185,19 @@ impl JobsView {
             ),
             field(
                 "next run",
-                job.next_run.map(fmt::datetime).unwrap_or_else(|| "—".into()),
+                job.next_run.map(|ms| z.datetime_ms(ms)).unwrap_or_else(|| "—".into()),
             ),
             field(
                 "lease",
                 job.lease.as_ref().map_or_else(
                     || "— (not running)".into(),
-                    |l| format!("{} until {}", l.holder, fmt::datetime(l.expires_at)),
+                    |l| format!("{} until {}", l.holder, z.datetime_ms(l.expires_at)),
                 ),
             ),
             field(
                 "run request",
-                self.request(job.name).map_or_else(|| "—".into(), request_text),
+                self.request(job.name)
+                    .map_or_else(|| "—".into(), |r| request_text(r, z)),
             ),
             Line::from(Span::styled(format!("Runs ({} most recent)", job.runs.len()), t.header)),
         ];
@@ -205,7 +205,7 @@ impl JobsView {
             lines.push(Line::from(Span::styled("  none recorded yet", t.dim)));
         }
         for r in &job.runs {
-            lines.extend(run_line(r, true, t));
+            lines.extend(run_line(r, true, z, t));
         }
         render_scrolled(lines, offset, &self.detail_viewport, t.text, area, buf);
     }
@@ -297,68 +297,90 @@ impl Draw for JobsView {
             Constraint::Fill(1),
         ])
         .areas(area);
-        let mut spans = vec![Span::styled(" Jobs", t.accent)];
+        let mut items = vec![(Span::styled(" Jobs", t.accent), 100)];
         if let Some(j) = visible.first() {
-            spans.push(Span::styled(
-                if j.enabled {
-                    " · scheduler enabled"
-                } else {
-                    " · jobs.enabled = false"
-                },
-                t.text,
+            items.push((
+                Span::styled(
+                    if j.enabled {
+                        " · scheduler enabled"
+                    } else {
+                        " · jobs.enabled = false"
+                    },
+                    t.text,
+                ),
+                if j.enabled { 40 } else { 85 },
             ));
         }
         if let Some(h) = &self.health {
             if !h.webhooks.is_empty() {
                 let style = if h.webhooks_failing { t.warning } else { t.text };
-                spans.push(Span::styled(format!(" · {}", h.webhooks), style));
+                let keep = if h.webhooks_failing { 75 } else { 50 };
+                items.push((Span::styled(format!(" · {}", h.webhooks), style), keep));
             }
             let style = if h.chain_broken { t.warning } else { t.text };
-            spans.push(Span::styled(format!(" · {}", h.chain), style));
+            let keep = if h.chain_broken { 78 } else { 45 };
+            items.push((Span::styled(format!(" · {}", h.chain), style), keep));
         }
         if !self.filter_text.is_empty() {
-            spans.push(Span::styled(format!(" · filter {}", self.filter_text), t.warning));
+            items.push((Span::styled(format!(" · filter {}", self.filter_text), t.warning), 80));
         }
-        Line::from(spans).render(title, buf);
+        fit::line(items, title.width).render(title, buf);
         if !self.loaded {
             Paragraph::new("Loading…").style(t.dim).render(table_area, buf);
             return;
         }
+        // Columns, widest form first; the lowest `keep` gives way first (see `fit`): the lease
+        // holder goes, the dates go, then the next run; the job and its outcome stay.
+        let z = self.zone;
+        let next = z.label(visible.iter().filter_map(|j| j.next_run.map(from_millis)));
+        let last = z.label(visible.iter().filter_map(|j| j.runs.first().map(|r| r.started_at)));
+        let fitted = Fitted::new(
+            self.sort.mark(vec![
+                Column::new("job", fit::widest(visible.iter().map(|j| j.name)), 100),
+                Column::new(format!("next run ({next})"), 11, 35).or(next, 5, 50),
+                Column::new(format!("last run ({last})"), 11, 38).or(last, 5, 60),
+                Column::new("outcome", 9, 90),
+                Column::fill(
+                    "lease holder",
+                    12,
+                    fit::widest(
+                        visible
+                            .iter()
+                            .filter_map(|j| j.lease.as_ref().map(|l| l.holder.as_str())),
+                    ),
+                    30,
+                ),
+            ]),
+            table_area.width,
+        );
         let rows = visible.iter().map(|j| {
             let last = j.runs.first();
-            Row::new(vec![
-                Cell::from(j.name),
-                Cell::from(j.next_run.map(fmt::short).unwrap_or_else(|| "—".into())),
-                Cell::from(
-                    last.map(|r| fmt::short(r.started_at.timestamp_millis()))
+            fitted.row(|i, f| match i {
+                0 => Cell::from(j.name),
+                1 => Cell::from(
+                    j.next_run
+                        .map(|ms| if f.form == 0 { z.short(ms) } else { z.hour_minute(ms) })
+                        .unwrap_or_else(|| "—".into()),
+                ),
+                2 => Cell::from(
+                    last.map(|r| r.started_at.timestamp_millis())
+                        .map(|ms| if f.form == 0 { z.short(ms) } else { z.hour_minute(ms) })
                         .unwrap_or_else(|| "never".into()),
                 ),
-                match last {
+                3 => match last {
                     Some(r) => Cell::from(Span::styled(r.status.as_str(), t.status(r.status.as_str()))),
                     None => Cell::from(Span::styled("—", t.dim)),
                 },
-                Cell::from(j.lease.as_ref().map(|l| l.holder.clone()).unwrap_or_default()),
-            ])
+                _ => Cell::from(fmt::clip(
+                    &j.lease.as_ref().map(|l| l.holder.clone()).unwrap_or_default(),
+                    usize::from(f.width),
+                )),
+            })
         });
-        let table = Table::new(
-            rows,
-            [
-                Constraint::Length(19),
-                Constraint::Length(11),
-                Constraint::Length(11),
-                Constraint::Length(9),
-                Constraint::Fill(1),
-            ],
-        )
-        .header(
-            Row::new(
-                self.sort
-                    .header(&["job", "next run", "last run", "outcome", "lease holder"]),
-            )
-            .style(t.header),
-        )
-        .style(t.text)
-        .row_highlight_style(t.selected);
+        let table = Table::new(rows, fitted.widths())
+            .header(fitted.header().style(t.header))
+            .style(t.text)
+            .row_highlight_style(t.selected);
         self.viewport.set(table_area.height.saturating_sub(1), 0);
         let mut state = TableState::default().with_selected(Some(self.selected));
         StatefulWidget::render(table, table_area, buf, &mut state);
@@ -366,7 +388,8 @@ impl Draw for JobsView {
         let Some(job) = visible.get(self.selected) else { return };
         let mut lines = vec![Line::from(vec![
             Span::styled(format!(" {} ", job.name), t.header),
-            Span::styled(format!("schedule `{}`", job.schedule), t.dim),
+            // The daemons run every schedule in UTC.
+            Span::styled(format!("schedule `{}` UTC", job.schedule), t.dim),
             Span::styled(
                 match job.schedule_source {
                     ScheduleSource::Daemon => " (the daemons')",
@@ -376,7 +399,7 @@ impl Draw for JobsView {
             ),
         ])];
         if let Some(r) = self.request(job.name).filter(|r| r.finished_at.is_none()) {
-            lines.push(Line::from(Span::styled(format!("  {}", request_text(r)), t.warning)));
+            lines.push(Line::from(Span::styled(format!("  {}", request_text(r, z)), t.warning)));
         }
         if job.runs.is_empty() {
             lines.push(Line::from(Span::styled(
@@ -385,7 +408,7 @@ impl Draw for JobsView {
             )));
         }
         for r in &job.runs {
-            lines.extend(run_line(r, false, t));
+            lines.extend(run_line(r, false, z, t));
         }
         Paragraph::new(lines)
             .style(t.text)

@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod confirm;
+pub mod fit;
 pub mod header;
 pub mod help;
 pub mod jobs;

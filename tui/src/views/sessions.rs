@@ -4,24 +4,25 @@
 //! order's page after it, so `G` (last page) and paging back from it need no history.
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
+use ratatui::widgets::{Cell, Paragraph, StatefulWidget, Table, TableState, Widget, Wrap};
 use sessiond_core::audit::AuditEvent;
-use sessiond_core::domain::{Session, SessionStatus, rfc3339};
+use sessiond_core::domain::{Session, SessionStatus, from_millis};
 use sessiond_core::store::console::{
     SessionColumn, SessionCursor, SessionFilter, SessionPageQuery, SessionSort, SessionSummary, UploadSummary,
-    UuidRange,
 };
 use uuid::Uuid;
 
+use super::fit::{self, Column, Fitted};
 use super::sort::{Viewport, render_scrolled, scroll};
 use super::{Action, Draw, View};
-use crate::fmt;
+use crate::filter::SessionMatch;
+use crate::fmt::{self, Zone};
 use crate::keymap::{Command, Scope};
+use crate::ops::FilesState;
 use crate::theme::Theme;
 
 /// A session with its uploads and audit trail.
@@ -31,6 +32,8 @@ pub struct SessionDetail {
     pub session: Session,
     /// Its uploads.
     pub uploads: Vec<UploadSummary>,
+    /// What became of the uploads' files.
+    pub files: FilesState,
     /// Its audit events, newest first.
     pub events: Vec<AuditEvent>,
     /// Scroll offset of the pane.
@@ -113,6 +116,18 @@ pub struct SessionsView {
     pub detail: Option<SessionDetail>,
     /// The detail pane's extent at its last draw.
     pub detail_viewport: Viewport,
+    /// The zone times are shown in.
+    pub zone: Zone,
+}
+
+/// The list's upload count: a session that is no longer active has had its files deleted
+/// (or queued for deletion) and keeps only the records, so its count is marked `del`.
+fn uploads_cell(r: &SessionSummary) -> String {
+    if r.status != SessionStatus::Active && r.uploads > 0 {
+        format!("{} del", fmt::count(r.uploads))
+    } else {
+        fmt::count(r.uploads)
+    }
 }
 
 impl SessionsView {
@@ -264,56 +279,52 @@ impl SessionsView {
         self.go(PageAnchor::Before(before), page, select)
     }
 
-    fn title(&self, t: &Theme) -> Line<'static> {
-        let mut spans = vec![
-            Span::styled(" Sessions", t.accent),
-            Span::styled(
-                match self.page {
-                    PageNumber::FromStart(n) => format!(" · page {n}"),
-                    PageNumber::FromEnd(0) => " · last page".to_owned(),
-                    PageNumber::FromEnd(n) => format!(" · page last-{n}"),
-                },
-                t.text,
+    fn title(&self, t: &Theme, width: u16) -> Line<'static> {
+        let mut items = vec![
+            (Span::styled(" Sessions", t.accent), 100),
+            (
+                Span::styled(
+                    match self.page {
+                        PageNumber::FromStart(n) => format!(" · page {n}"),
+                        PageNumber::FromEnd(0) => " · last page".to_owned(),
+                        PageNumber::FromEnd(n) => format!(" · page last-{n}"),
+                    },
+                    t.text,
+                ),
+                60,
             ),
-            Span::styled(format!(" · sort {}", self.effective_sort().label()), t.text),
-            Span::styled(
-                format!(" · status {}", self.filter.status.map_or("all", SessionStatus::as_str)),
-                t.text,
+            (
+                Span::styled(format!(" · sort {}", self.effective_sort().label()), t.text),
+                50,
+            ),
+            (
+                Span::styled(
+                    format!(" · status {}", self.filter.status.map_or("all", SessionStatus::as_str)),
+                    t.text,
+                ),
+                70,
             ),
         ];
         if !self.filter_text.is_empty() {
-            spans.push(Span::styled(format!(" · filter {}", self.filter_text), t.warning));
+            items.push((Span::styled(format!(" · filter {}", self.filter_text), t.warning), 80));
         }
         if self.loading {
-            spans.push(Span::styled(" · loading…", t.dim));
+            items.push((Span::styled(" · loading…", t.dim), 30));
         }
-        Line::from(spans)
-    }
-
-    /// The table's column labels, the sorted one with its arrow.
-    fn header_labels(&self) -> Vec<String> {
-        let sort = self.effective_sort();
-        let column = match sort.column() {
-            SessionColumn::Id => 0,
-            SessionColumn::Created => 2,
-            SessionColumn::LastSeen => 3,
-        };
-        super::sort::header(
-            &["uuid", "status", "created", "last seen", "upl", "last ip"],
-            Some((column, sort.descending())),
-        )
+        fit::line(items, width)
     }
 
     fn draw_detail(&self, d: &SessionDetail, area: Rect, buf: &mut Buffer, t: &Theme) {
         let s = &d.session;
+        let z = self.zone;
         let field =
             |k: &'static str, v: String| Line::from(vec![Span::styled(format!("{k:<12}"), t.dim), Span::raw(v)]);
         let mut lines = vec![
             Line::from(Span::styled(format!(" Session {}", s.id), t.accent)),
             field("status", s.status.as_str().into()),
-            field("created", rfc3339(s.created_at)),
-            field("last seen", rfc3339(s.last_seen_at)),
-            field("ended", s.ended_at.map(rfc3339).unwrap_or_else(|| "—".into())),
+            field("created", z.datetime(s.created_at)),
+            field("last seen", z.datetime(s.last_seen_at)),
+            field("ended", s.ended_at.map(|e| z.datetime(e)).unwrap_or_else(|| "—".into())),
             field("ended by", s.ended_by.clone().unwrap_or_else(|| "—".into())),
             field("created ip", s.created_ip.clone().unwrap_or_else(|| "—".into())),
             field("last ip", s.last_ip.clone().unwrap_or_else(|| "—".into())),
@@ -321,18 +332,52 @@ impl SessionsView {
                 "user info",
                 s.user_info.as_ref().map_or_else(|| "—".into(), |v| v.to_string()),
             ),
-            Line::from(Span::styled(format!("Uploads ({})", d.uploads.len()), t.header)),
+            Line::from(vec![
+                Span::styled(format!("Uploads ({})", d.uploads.len()), t.header),
+                match (&d.files, d.uploads.is_empty()) {
+                    (_, true) | (FilesState::Stored, _) => Span::raw(""),
+                    (FilesState::Deleted, _) => Span::styled(" · files deleted; the records stay", t.dim),
+                    (
+                        FilesState::Queued {
+                            since,
+                            attempts,
+                            last_error,
+                        },
+                        _,
+                    ) => Span::styled(
+                        match (attempts, last_error) {
+                            (0, _) | (_, None) => {
+                                format!(" · files queued for deletion since {}", z.datetime(*since))
+                            }
+                            (n, Some(e)) => format!(
+                                " · files queued for deletion since {}; {n} failed attempt{}: {e}",
+                                z.datetime(*since),
+                                if *n == 1 { "" } else { "s" }
+                            ),
+                        },
+                        t.warning,
+                    ),
+                },
+            ]),
         ];
         if d.uploads.is_empty() {
             lines.push(Line::from(Span::styled("  no uploads", t.dim)));
         }
+        let marker = match d.files {
+            FilesState::Stored => Span::raw(""),
+            FilesState::Queued { .. } => Span::styled("  deletion queued", t.warning),
+            FilesState::Deleted => Span::styled("  deleted", t.dim),
+        };
         for u in &d.uploads {
-            lines.push(Line::from(format!(
-                "  {}  {:>9} B  {}",
-                fmt::datetime(u.created_at),
-                fmt::count(u.size),
-                u.filename
-            )));
+            lines.push(Line::from(vec![
+                Span::raw(format!(
+                    "  {}  {:>9} B  {}",
+                    z.datetime_ms(u.created_at),
+                    fmt::count(u.size),
+                    u.filename
+                )),
+                marker.clone(),
+            ]));
         }
         lines.push(Line::from(Span::styled(
             format!("Audit trail ({} most recent)", d.events.len()),
@@ -343,7 +388,7 @@ impl SessionsView {
         }
         for e in &d.events {
             lines.push(Line::from(vec![
-                Span::raw(format!("  {} ", fmt::datetime(e.occurred_at.timestamp_millis()))),
+                Span::raw(format!("  {} ", z.datetime(e.occurred_at))),
                 Span::styled(format!("{:<26}", e.event_type), t.severity(&e.severity)),
                 Span::styled(e.actor.clone(), t.dim),
             ]));
@@ -442,19 +487,20 @@ impl View for SessionsView {
 
     fn apply_filter(&mut self, text: &str) -> Option<Action> {
         let text = text.trim();
-        if text.is_empty() {
-            self.filter.id_range = None;
-            self.filter.last_ip = None;
-        } else if text.parse::<IpAddr>().is_ok() {
-            self.filter.id_range = None;
-            self.filter.last_ip = Some(text.to_owned());
-        } else if let Some(range) = UuidRange::from_prefix(text) {
-            self.filter.last_ip = None;
-            self.filter.id_range = Some(range);
-        } else {
-            return Some(Action::Toast(format!(
-                "`{text}` is neither a UUID prefix (hex) nor an IP address"
-            )));
+        match crate::filter::session_filter(text) {
+            Ok(SessionMatch::All) => {
+                self.filter.id_range = None;
+                self.filter.last_ip = None;
+            }
+            Ok(SessionMatch::Ip(ip)) => {
+                self.filter.id_range = None;
+                self.filter.last_ip = Some(ip);
+            }
+            Ok(SessionMatch::Prefix(range)) => {
+                self.filter.last_ip = None;
+                self.filter.id_range = Some(range);
+            }
+            Err(e) => return Some(Action::Toast(e.to_string())),
         }
         self.filter_text = text.to_owned();
         self.restart()
@@ -468,7 +514,7 @@ impl Draw for SessionsView {
             return;
         }
         let [title, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-        self.title(t).render(title, buf);
+        self.title(t, title.width).render(title, buf);
         if self.rows.is_empty() {
             let text = if self.loading {
                 "Loading…".to_owned()
@@ -484,35 +530,56 @@ impl Draw for SessionsView {
                 .render(body, buf);
             return;
         }
-        let wide = area.width >= 110;
-        let uuid_width: u16 = if wide { 36 } else { 23 };
-        let time = |ms: i64| if wide { fmt::datetime(ms) } else { fmt::short(ms) };
+        // Columns, widest form first; the lowest `keep` gives way first (see `fit`): full times
+        // lose their seconds and year and the UUID its tail, then the last IP and the created
+        // time go; the status and the upload count stay longest.
+        let z = self.zone;
+        let created = z.label(self.rows.iter().map(|r| from_millis(r.created_at)));
+        let seen = z.label(self.rows.iter().map(|r| from_millis(r.last_seen_at)));
+        let ips = fit::widest(self.rows.iter().map(|r| r.last_ip.as_deref().unwrap_or("")));
+        let mut columns = vec![
+            Column::new("uuid", 36, 30).or("uuid", 23, 75).or("uuid", 9, 100),
+            Column::new("status", 7, 90),
+            Column::new(format!("created ({created})"), 19, 20).or(format!("created ({created})"), 11, 45),
+            Column::new(format!("last seen ({seen})"), 19, 22).or(format!("seen ({seen})"), 11, 70),
+            Column::new("upl", fit::widest(self.rows.iter().map(uploads_cell)), 80),
+            Column::fill("last ip", ips.min(12), ips, 40),
+        ];
+        // The sorted column's title carries ▲/▼.
+        let sort = self.effective_sort();
+        let sorted = match sort.column() {
+            SessionColumn::Id => 0,
+            SessionColumn::Created => 2,
+            SessionColumn::LastSeen => 3,
+        };
+        columns[sorted] = columns[sorted].clone().sorted(sort.descending());
+        let fitted = Fitted::new(columns, body.width);
         let rows = self.rows.iter().map(|r| {
-            let id = r.id.to_string();
-            Row::new(vec![
-                Cell::from(if wide { id } else { fmt::clip(&id, uuid_width as usize) }),
-                Cell::from(Span::styled(r.status.as_str(), t.status(r.status.as_str()))),
-                Cell::from(time(r.created_at)),
-                Cell::from(time(r.last_seen_at)),
-                Cell::from(format!("{:>3}", r.uploads)),
-                Cell::from(r.last_ip.clone().unwrap_or_default()),
-            ])
+            fitted.row(|i, f| {
+                let w = usize::from(f.width);
+                match i {
+                    0 => Cell::from(fmt::clip(&r.id.to_string(), w)),
+                    1 => Cell::from(Span::styled(r.status.as_str(), t.status(r.status.as_str()))),
+                    2 | 3 => {
+                        let ms = if i == 2 { r.created_at } else { r.last_seen_at };
+                        Cell::from(if f.form == 0 { z.long(ms) } else { z.short(ms) })
+                    }
+                    4 => Cell::from(Span::styled(
+                        format!("{:>w$}", uploads_cell(r)),
+                        if r.status == SessionStatus::Active {
+                            t.text
+                        } else {
+                            t.dim
+                        },
+                    )),
+                    _ => Cell::from(fmt::clip(r.last_ip.as_deref().unwrap_or(""), w)),
+                }
+            })
         });
-        let time_width = if wide { 19 } else { 11 };
-        let table = Table::new(
-            rows,
-            [
-                Constraint::Length(uuid_width),
-                Constraint::Length(7),
-                Constraint::Length(time_width),
-                Constraint::Length(time_width),
-                Constraint::Length(3),
-                Constraint::Fill(1),
-            ],
-        )
-        .header(Row::new(self.header_labels()).style(t.header))
-        .style(t.text)
-        .row_highlight_style(t.selected);
+        let table = Table::new(rows, fitted.widths())
+            .header(fitted.header().style(t.header))
+            .style(t.text)
+            .row_highlight_style(t.selected);
         let mut state = TableState::default().with_selected(Some(self.selected));
         StatefulWidget::render(table, body, buf, &mut state);
     }

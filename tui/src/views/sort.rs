@@ -11,6 +11,7 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
+use super::fit::Column;
 use crate::keymap::Command;
 
 /// A column an in-memory table sorts by.
@@ -65,22 +66,13 @@ impl<C: SortColumn> SortBy<C> {
         }
     }
 
-    /// The header labels with this sort's arrow.
-    pub fn header(self, labels: &[&str]) -> Vec<String> {
-        header(labels, Some((self.column.index(), self.descending)))
+    /// A table's `columns` with this sort's column marked (▲/▼ after its titles).
+    pub fn mark(self, mut columns: Vec<Column>) -> Vec<Column> {
+        if let Some(c) = columns.get_mut(self.column.index()) {
+            *c = c.clone().sorted(self.descending);
+        }
+        columns
     }
-}
-
-/// Header labels with ▲ (ascending) or ▼ (descending) right after the sorted column's.
-pub fn header(labels: &[&str], sorted: Option<(usize, bool)>) -> Vec<String> {
-    labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| match sorted {
-            Some((at, descending)) if at == i => format!("{l}{}", if descending { "▼" } else { "▲" }),
-            _ => (*l).to_owned(),
-        })
-        .collect()
 }
 
 /// What a list or pane learns only when drawn: the rows a page shows and, for a scrolled
@@ -188,12 +180,5 @@ mod tests {
             assert!(scroll(&mut offset, command, &viewport));
             assert_eq!(offset, expect, "{command:?}");
         }
-    }
-
-    #[test]
-    fn the_header_marks_the_sorted_column() {
-        assert_eq!(header(&["id", "count"], Some((1, true))), ["id", "count▼"]);
-        assert_eq!(header(&["id", "count"], Some((0, false))), ["id▲", "count"]);
-        assert_eq!(header(&["id"], None), ["id"]);
     }
 }

@@ -82,13 +82,14 @@ impl BatchDb {
     /// is flushed.
     pub(crate) fn open(
         options: &SqliteConnectOptions,
+        flags: rusqlite::OpenFlags,
         settings: &DatabaseSettings,
         gate: Arc<tokio::sync::Mutex<()>>,
         chain: ChainSlot,
     ) -> Result<Self, StoreError> {
         let sync = settings.sqlite_synchronous;
         let path = options.get_filename();
-        let conn = Connection::open(path)?;
+        let conn = Connection::open_with_flags(path, flags)?;
         // Another process (the console, a second daemon) may hold the write lock: retry every
         // millisecond for up to 5 s, so the batch starts as soon as the lock is free (SQLite's
         // default handler backs off to 100 ms sleeps).
@@ -109,7 +110,7 @@ impl BatchDb {
             conn: Mutex::new(conn),
             wal,
             broken: AtomicBool::new(false),
-            checkpointer: Checkpointer::start(path, settings, gate.clone())?,
+            checkpointer: Checkpointer::start(path, flags, settings, gate.clone())?,
             gate,
             indexer: Mutex::new(SessionIndexer::default()),
             sessions: Mutex::new(SessionCache::default()),

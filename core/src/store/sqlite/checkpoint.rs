@@ -72,10 +72,11 @@ impl Checkpointer {
     /// after.
     pub(crate) fn start(
         path: &Path,
+        flags: rusqlite::OpenFlags,
         settings: &DatabaseSettings,
         gate: Arc<tokio::sync::Mutex<()>>,
     ) -> Result<Self, StoreError> {
-        let conn = connect(path, settings.sqlite_synchronous)?;
+        let conn = connect(path, flags, settings.sqlite_synchronous)?;
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
         let restart_bytes = u64::from(settings.sqlite_wal_restart_mib) << 20;
         let rhythm = Rhythm {
@@ -114,8 +115,8 @@ impl Drop for Checkpointer {
 }
 
 /// The checkpoint thread's connection to the database at `path`.
-fn connect(path: &Path, sync: SqliteSync) -> Result<Connection, rusqlite::Error> {
-    let conn = Connection::open(path)?;
+fn connect(path: &Path, flags: rusqlite::OpenFlags, sync: SqliteSync) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open_with_flags(path, flags)?;
     // A `RESTART` waits for readers still on the old log while holding writers off: look
     // again every 50 µs (a read takes about that; SQLite's own handler sleeps 1 ms, then
     // longer), and give up after about 100 ms (the next pass tries again), not after 5 s.
@@ -237,7 +238,7 @@ mod tests {
             .pragma_update(None, "wal_autocheckpoint", 0)
             .expect("no autocheckpoint");
         writer.execute("CREATE TABLE t (x BLOB)", []).expect("create");
-        let checkpointer = connect(&path, SqliteSync::Full).expect("open");
+        let checkpointer = connect(&path, rusqlite::OpenFlags::default(), SqliteSync::Full).expect("open");
         (dir, writer, checkpointer)
     }
 

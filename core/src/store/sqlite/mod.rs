@@ -38,13 +38,19 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     const BACKEND: Backend = Backend::Sqlite;
-    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+    pub(crate) const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
     /// Open (creating the file and its directory if missing) the database at `settings.url`.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        Self::open(settings, true).await
+    }
+
+    /// Open the database at `settings.url`; without `create`, a missing file is an error on
+    /// every connection (the console's: `store/open.rs`), never a new empty database.
+    pub(crate) async fn open(settings: &DatabaseSettings, create: bool) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(settings.url.expose())
             .map_err(|e| StoreError::Internal(format!("database.url: {e}")))?
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match settings.sqlite_synchronous {
                 SqliteSync::Full => SqliteSynchronous::Full,
@@ -55,6 +61,7 @@ impl SqliteStore {
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-16000");
         if let Some(dir) = options.get_filename().parent()
+            && create
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir)
@@ -74,7 +81,11 @@ impl SqliteStore {
             .await?;
         let gate = Arc::new(tokio::sync::Mutex::new(()));
         let chain = ChainSlot::default();
-        let batch = Arc::new(BatchDb::open(&options, settings, gate.clone(), chain.clone())?);
+        let mut flags = rusqlite::OpenFlags::default();
+        if !create {
+            flags.remove(rusqlite::OpenFlags::SQLITE_OPEN_CREATE);
+        }
+        let batch = Arc::new(BatchDb::open(&options, flags, settings, gate.clone(), chain.clone())?);
         Ok(Self {
             url: settings.url.clone(),
             pool,
