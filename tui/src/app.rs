@@ -563,7 +563,12 @@ impl App {
                 self.header_loading = false;
                 let reconnected = self.header.disconnected.is_some();
                 self.header = HeaderView {
-                    counts: if counted { figures.counts } else { self.header.counts },
+                    // A count that failed (the database going) keeps the last one.
+                    counts: if counted {
+                        figures.counts.or(self.header.counts)
+                    } else {
+                        self.header.counts
+                    },
                     per_minute: figures.per_minute,
                     open_alerts: figures.open_alerts,
                     pending_deletions: figures.pending_deletions,
@@ -581,10 +586,10 @@ impl App {
             Msg::Disconnected(e) => {
                 self.header_loading = false;
                 self.pending_error = None;
-                // A success toast ("reconnected", "acknowledged") would contradict the banner.
-                if self.toast.as_ref().is_some_and(|t| !t.error) {
-                    self.toast = None;
-                }
+                // The banner says it all: a success toast ("reconnected", "acknowledged") would
+                // contradict it, and an error toast is most likely a load that failed as the
+                // database went (shown when a check between them still passed), cut to a line.
+                self.toast = None;
                 self.header.disconnected = Some(e.to_string());
                 self.tabs.audit.stale = true;
                 // Counted again as soon as it is back.
