@@ -355,16 +355,12 @@ impl App {
     }
 
     /// The database answers again: reload what the views show (the audit history too, as
-    /// the database may have been restored meanwhile) and count the sessions, unless the
-    /// header that found it back (`counted`) just did: a second count raced a database lost
-    /// again at once, and its failure blanked the counts just shown.
-    fn reconnected(&mut self, counted: bool) {
+    /// the database may have been restored meanwhile) and count the sessions.
+    fn reconnected(&mut self) {
         self.toast("reconnected to the database", false);
         self.perform(Action::LoadSessions);
         self.perform(Action::ReloadAudit);
-        if !counted {
-            self.last_counts = None;
-        }
+        self.last_counts = None;
         self.refresh();
     }
 
@@ -580,7 +576,7 @@ impl App {
                     self.toast(text, true);
                 }
                 if reconnected {
-                    self.reconnected(counted);
+                    self.reconnected();
                 }
             }
             Msg::Disconnected(e) => {
