@@ -95,7 +95,7 @@ impl Default for WriterOptions {
             max_batch_ops: 512,
             queue: 8192,
             observer: None,
-            pipeline: 2,
+            pipeline: 1,
         }
     }
 }

@@ -518,8 +518,15 @@ async fn two_daemons_writing_at_once_keep_one_verifiable_chain() {
     let db = TestDb::new(DbKind::Postgres).await;
     let (a, _) = chained_store(&db).await;
     let (b, _) = chained_store(&db).await;
-    let (writer_a, handle_a) = sessiond_core::writer::BatchWriter::spawn(a.clone(), Default::default());
-    let (writer_b, handle_b) = sessiond_core::writer::BatchWriter::spawn(b.clone(), Default::default());
+    // Each with batches pipelined (`database.postgres_write_pipeline`): its own batches take
+    // turns on the head while the other daemon's race them.
+    let options = || sessiond_core::writer::WriterOptions {
+        pipeline: 4,
+        max_batch_ops: 8,
+        ..Default::default()
+    };
+    let (writer_a, handle_a) = sessiond_core::writer::BatchWriter::spawn(a.clone(), options());
+    let (writer_b, handle_b) = sessiond_core::writer::BatchWriter::spawn(b.clone(), options());
     let mut submits = tokio::task::JoinSet::new();
     for i in 0..400 {
         let writer = if i % 2 == 0 { writer_a.clone() } else { writer_b.clone() };

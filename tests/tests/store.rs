@@ -315,6 +315,14 @@ async fn migrations_are_idempotent(kind: DbKind) {
 }
 
 async fn writer_groups_concurrent_requests_into_batches(kind: DbKind) {
+    // One batch at a time, and (PostgreSQL's `database.postgres_write_pipeline`; SQLite's
+    // writer thread ignores it) three in flight.
+    for pipeline in [1, 3] {
+        writer_groups_with_pipeline(kind, pipeline).await;
+    }
+}
+
+async fn writer_groups_with_pipeline(kind: DbKind, pipeline: usize) {
     let db = TestDb::new(kind).await;
     let store = db.store().await;
     let sizes = Arc::new(Mutex::new(Vec::new()));
@@ -323,6 +331,7 @@ async fn writer_groups_concurrent_requests_into_batches(kind: DbKind) {
         store.clone(),
         WriterOptions {
             observer: Some(Arc::new(move |n| seen.lock().expect("lock").push(n))),
+            pipeline,
             ..Default::default()
         },
     );

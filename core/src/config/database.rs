@@ -35,7 +35,9 @@ pub struct DatabaseSettings {
     /// writes back for a few milliseconds (see `store/sqlite/checkpoint.rs`).
     pub sqlite_wal_restart_mib: u32,
     /// PostgreSQL only: group-commit batches in flight at once (1–16). While one batch's
-    /// statements are on the wire the next one's go out on another connection.
+    /// statements are on the wire the next one's go out on another connection: for a database
+    /// across a network, where round trips and not CPU bound a batch. 1 (the default) on a
+    /// database on the same machine, where it measured no gain (docs/PERFORMANCE.md).
     pub postgres_write_pipeline: u32,
 }
 
@@ -47,7 +49,7 @@ impl Default for DatabaseSettings {
             sqlite_synchronous: SqliteSync::Full,
             sqlite_checkpoint_interval: HumanDuration::secs(1),
             sqlite_wal_restart_mib: 64,
-            postgres_write_pipeline: 2,
+            postgres_write_pipeline: 1,
         }
     }
 }
