@@ -749,7 +749,7 @@ async fn dispatch(console: &Console, command: Command, out: &Out) -> Result<(), 
                 }
                 let wide = out.wide();
                 out.header(&format!(
-                    "{:<20}  {:<16}  {:<19}  {:<19}  {:<9}{}",
+                    "{:<20}  {:<16}  {:<20}  {:<20}  {:<9}{}",
                     "job",
                     "schedule",
                     "next run",
@@ -760,7 +760,7 @@ async fn dispatch(console: &Console, command: Command, out: &Out) -> Result<(), 
                 for j in &jobs {
                     let last = j.runs.first();
                     let mut line = format!(
-                        "{:<20}  {:<16}  {:<19}  {:<19}  {:<9}",
+                        "{:<20}  {:<16}  {:<20}  {:<20}  {:<9}",
                         j.name,
                         j.schedule,
                         j.next_run.map(fmt::datetime).unwrap_or_else(|| "-".into()),

@@ -168,9 +168,9 @@ impl Zone {
     }
 }
 
-/// `2026-11-28 01:02:03` (UTC).
+/// `2026-11-28 01:02:03Z`: UTC, and marked so (the subcommands' tables; JSON has RFC 3339).
 pub fn datetime(ms: i64) -> String {
-    from_millis(ms).format("%Y-%m-%d %H:%M:%S").to_string()
+    from_millis(ms).format("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
 /// `11-28 01:02` (UTC), for narrow columns.

@@ -63,7 +63,10 @@ async fn sessions_subcommands(kind: DbKind) {
     let db = TestDb::new(kind).await;
     seed_sessions(&db, 120, now_millis().timestamp_millis()).await;
 
-    // list: newest first, one page.
+    // list: newest first, one page; the table's times are marked UTC.
+    let table = sessionctl(&db, &["sessions", "list", "--limit", "10"]);
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert_eq!(utc_times(&table), 20, "created and last seen of 10 rows: {table}");
     let rows = json_ok(&db, &["--json", "sessions", "list", "--limit", "10"]);
     let rows = rows["sessions"].as_array().expect("array");
     assert_eq!(rows.len(), 10);
@@ -262,7 +265,23 @@ async fn alerts_and_jobs_subcommands(kind: DbKind) {
     );
     assert!(jobs.iter().all(|j| j["next_run_at"].as_str().is_some_and(is_rfc3339)));
     let text = sessionctl(&db, &["jobs", "list"]);
-    assert!(String::from_utf8_lossy(&text.stdout).contains("never"));
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(text.contains("never"));
+    // Tables print UTC and say so (issue 19 point 13): `2026-12-01 21:19:05Z`.
+    let utc = utc_times(&text);
+    assert!(utc > 0, "next runs marked Z: {text}");
+}
+
+/// How many `YYYY-MM-DD HH:MM:SSZ` times `text` holds.
+fn utc_times(text: &str) -> usize {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| {
+            chrono::NaiveDate::parse_from_str(w[0], "%Y-%m-%d").is_ok()
+                && w[1].strip_suffix('Z').is_some_and(|t| chrono::NaiveTime::parse_from_str(t, "%H:%M:%S").is_ok())
+        })
+        .count()
 }
 
 /// Issue 16 point 6: `sessionctl` uses the daemon's storage settings or refuses, never creates

@@ -194,7 +194,7 @@ impl<'a> Rows<'a> {
             ))?;
         } else {
             out.header(&format!(
-                "{:<36}  {:<7}  {:<19}  {:<19}  {:>7}  last ip",
+                "{:<36}  {:<7}  {:<20}  {:<20}  {:>7}  last ip",
                 "uuid", "status", "created", "last seen", "uploads"
             ))?;
         }
@@ -227,7 +227,7 @@ impl<'a> Rows<'a> {
             ));
         }
         self.out.line(&format!(
-            "{:<36}  {:<7}  {:<19}  {:<19}  {:>7}  {ip}",
+            "{:<36}  {:<7}  {:<20}  {:<20}  {:>7}  {ip}",
             r.id,
             r.status,
             fmt::datetime(r.created_at),
