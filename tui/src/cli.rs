@@ -278,6 +278,11 @@ pub enum AlertsCmd {
         /// Alert id.
         id: i64,
     },
+    /// Put an acknowledged alert back to open (audited), as `u` in the console.
+    Unack {
+        /// Alert id.
+        id: i64,
+    },
 }
 
 /// `jobs …`
@@ -287,6 +292,14 @@ pub enum JobsCmd {
     List {
         #[command(flatten)]
         watch: WatchArgs,
+    },
+    /// Ask the daemons to run a job now, as `r` in the console's Jobs tab: a daemon with jobs
+    /// enabled takes the request within seconds and runs it under the job's lease (audited
+    /// `job.requested`; a request already waiting is not doubled).
+    Run {
+        /// The job.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(sessiond_core::jobs::JobName::ALL.map(|j| j.as_str())))]
+        job: String,
     },
 }
 
@@ -719,6 +732,33 @@ async fn dispatch(console: &Console, command: Command, out: &Out) -> Result<(), 
                 }));
             }
             out.line(&format!("alert #{id} acknowledged"))
+        }
+        Command::Alerts(AlertsCmd::Unack { id }) => {
+            if !console.unacknowledge(id).await? {
+                return Err(Failure::new(
+                    "conflict",
+                    1,
+                    format!("alert #{id} does not exist or is not acknowledged"),
+                ));
+            }
+            if out.json() {
+                return out.document(&json!({ "id": id, "status": "open" }));
+            }
+            out.line(&format!("alert #{id} open again"))
+        }
+        Command::Jobs(JobsCmd::Run { job }) => {
+            let name: sessiond_core::jobs::JobName = job
+                .parse()
+                .map_err(|e: sessiond_core::jobs::UnknownJob| usage(e.to_string()))?;
+            let (request, new) = console.request_job_run(name).await?;
+            if out.json() {
+                return out.document(&json!({ "job": name, "request_id": request, "new": new }));
+            }
+            out.line(&if new {
+                format!("{name}: run requested (request #{request}); a daemon with jobs enabled runs it within seconds")
+            } else {
+                format!("{name}: a run request is already waiting (request #{request}); nothing added")
+            })
         }
         Command::Backup { file } => {
             if store.backend() != sessiond_core::store::Backend::Sqlite {

@@ -247,6 +247,53 @@ async fn alerts_and_jobs_subcommands(kind: DbKind) {
     assert_eq!(sessionctl(&db, &["alerts", "ack", &id]).status.code(), Some(1));
     let again = store.list_audit(&acknowledged).await.expect("audit");
     assert_eq!(again.len(), 1, "one acknowledgement, one event");
+    // Un-acknowledge (as `u` in the console): open again, audited; twice is an error.
+    let reopened = json_ok(&db, &["--json", "alerts", "unack", &id]);
+    assert_eq!(reopened["status"], "open");
+    let alert = store
+        .get_alert(id.parse().expect("id"))
+        .await
+        .expect("get")
+        .expect("alert");
+    assert_eq!(alert.status, sessiond_core::store::alerts::AlertStatus::Open);
+    let unacked = AuditQuery {
+        event_type: Some("alert.unacknowledged".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.list_audit(&unacked).await.expect("audit").len(), 1);
+    assert_eq!(sessionctl(&db, &["alerts", "unack", &id]).status.code(), Some(1));
+    assert_eq!(
+        sessionctl(&db, &["--read-only", "alerts", "ack", &id]).status.code(),
+        Some(1),
+        "read-only refuses"
+    );
+    // Run a job now (as `r` in the Jobs tab): one request, audited; a second waits on it.
+    let first = json_ok(&db, &["--json", "jobs", "run", "session_expiry"]);
+    assert_eq!(first["new"], true, "{first}");
+    let second = json_ok(&db, &["--json", "jobs", "run", "session_expiry"]);
+    assert_eq!(
+        (second["new"].clone(), second["request_id"].clone()),
+        (serde_json::json!(false), first["request_id"].clone())
+    );
+    let requested = AuditQuery {
+        event_type: Some("job.requested".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.list_audit(&requested).await.expect("audit").len(), 1);
+    assert_eq!(
+        sessionctl(&db, &["jobs", "run", "nope"]).status.code(),
+        Some(2),
+        "unknown job"
+    );
+    assert_eq!(
+        sessionctl(&db, &["--read-only", "jobs", "run", "retention"])
+            .status
+            .code(),
+        Some(1),
+        "read-only refuses"
+    );
 
     let jobs = json_ok(&db, &["--json", "jobs", "list"]);
     let jobs = jobs["jobs"].as_array().expect("array");
@@ -279,7 +326,9 @@ fn utc_times(text: &str) -> usize {
         .windows(2)
         .filter(|w| {
             chrono::NaiveDate::parse_from_str(w[0], "%Y-%m-%d").is_ok()
-                && w[1].strip_suffix('Z').is_some_and(|t| chrono::NaiveTime::parse_from_str(t, "%H:%M:%S").is_ok())
+                && w[1]
+                    .strip_suffix('Z')
+                    .is_some_and(|t| chrono::NaiveTime::parse_from_str(t, "%H:%M:%S").is_ok())
         })
         .count()
 }
