@@ -2,101 +2,19 @@
 //! and database (both backends): the reset flow (dialog, cancel, confirm, toast, audit event,
 //! the daemon then refusing the session), the `/` filter, and pausing the live audit tail.
 
+mod support;
+use support::Screen;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::KeyCode;
 use serde_json::Value;
-use sessionctl::app::{App, Options};
 use sessionctl::ops::{Console, os_user};
 use sessiond_core::audit::AuditQuery;
 use sessiond_core::domain::SessionStatus;
 use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use uuid::Uuid;
-
-struct Screen {
-    keys: mpsc::UnboundedSender<Event>,
-    screen: watch::Receiver<String>,
-    task: JoinHandle<App>,
-}
-
-impl Screen {
-    fn start(console: Arc<Console>, width: u16, height: u16) -> Screen {
-        let (keys, input) = mpsc::unbounded_channel();
-        let (publish, screen) = watch::channel(String::new());
-        let task = tokio::spawn(async move {
-            let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
-            let mut app = App::new(console, Options::default());
-            app.run(&mut terminal, input, Some(publish)).await.expect("loop ran");
-            app
-        });
-        Screen { keys, screen, task }
-    }
-
-    /// Like [`Screen::start`], with `setup` run on the app before its loop (a clipboard to
-    /// record what `y` copies).
-    fn start_with(
-        console: Arc<Console>,
-        width: u16,
-        height: u16,
-        setup: impl FnOnce(&mut App) + Send + 'static,
-    ) -> Screen {
-        let (keys, input) = mpsc::unbounded_channel();
-        let (publish, screen) = watch::channel(String::new());
-        let task = tokio::spawn(async move {
-            let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
-            let mut app = App::new(console, Options::default());
-            setup(&mut app);
-            app.run(&mut terminal, input, Some(publish)).await.expect("loop ran");
-            app
-        });
-        Screen { keys, screen, task }
-    }
-
-    fn key(&self, code: KeyCode) {
-        self.keys
-            .send(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-            .expect("loop is running");
-    }
-
-    fn ctrl(&self, c: char) {
-        self.keys
-            .send(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)))
-            .expect("loop is running");
-    }
-
-    fn type_text(&self, text: &str) {
-        for c in text.chars() {
-            self.key(KeyCode::Char(c));
-        }
-    }
-
-    /// Wait (with a deadline) until the screen satisfies `pred`; returns it.
-    async fn wait(&mut self, within: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let now = self.screen.borrow().clone();
-            if pred(&now) {
-                return now;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out waiting for {what}; screen:\n{now}");
-            let _ = tokio::time::timeout(left, self.screen.changed()).await;
-        }
-    }
-
-    async fn quit(self) -> App {
-        self.key(KeyCode::Char('q'));
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("loop ends on q")
-            .expect("loop task")
-    }
-}
 
 async fn generate(d: &TestDaemon) -> String {
     let res = client()
@@ -152,7 +70,7 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
     let mut s = Screen::start(console.clone(), 120, 30);
 
     // All three sessions are listed (120 columns: full UUIDs).
-    s.wait(Duration::from_secs(10), "the session list", |scr| {
+    s.wait_within(Duration::from_secs(10), "the session list", |scr| {
         ids.iter().all(|id| scr.contains(id.as_str()))
     })
     .await;
@@ -161,7 +79,7 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
     s.key(KeyCode::Char('/'));
     s.type_text(&ids[1][..8]);
     s.key(KeyCode::Enter);
-    s.wait(Duration::from_secs(10), "the filtered list", |scr| {
+    s.wait_within(Duration::from_secs(10), "the filtered list", |scr| {
         scr.contains(&ids[1]) && !scr.contains(&ids[0]) && !scr.contains(&ids[2]) && scr.contains("filter ")
     })
     .await;
@@ -169,14 +87,14 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
     // `r` opens a dialog naming the session and its uploads; `n` cancels.
     s.key(KeyCode::Char('r'));
     let dialog = s
-        .wait(Duration::from_secs(10), "the reset dialog", |scr| {
+        .wait_within(Duration::from_secs(10), "the reset dialog", |scr| {
             scr.contains("Reset session?")
         })
         .await;
     assert!(dialog.contains(&format!("Session {}", ids[1])), "{dialog}");
     assert!(dialog.contains("its 2 uploads deleted"), "{dialog}");
     s.key(KeyCode::Char('n'));
-    s.wait(Duration::from_secs(10), "the cancel toast", |scr| {
+    s.wait_within(Duration::from_secs(10), "the cancel toast", |scr| {
         scr.contains("cancelled")
     })
     .await;
@@ -186,18 +104,18 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
 
     // `r` then `y` resets through the session service.
     s.key(KeyCode::Char('r'));
-    s.wait(Duration::from_secs(10), "the reset dialog", |scr| {
+    s.wait_within(Duration::from_secs(10), "the reset dialog", |scr| {
         scr.contains("Reset session?")
     })
     .await;
     s.key(KeyCode::Char('y'));
     let done = s
-        .wait(Duration::from_secs(10), "the reset toast", |scr| {
+        .wait_within(Duration::from_secs(10), "the reset toast", |scr| {
             scr.contains("reset (was active)")
         })
         .await;
     assert!(done.contains("2 uploads queued for deletion"), "{done}");
-    s.wait(Duration::from_secs(10), "the row shown revoked", |scr| {
+    s.wait_within(Duration::from_secs(10), "the row shown revoked", |scr| {
         scr.contains("revoked")
     })
     .await;
@@ -225,13 +143,13 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
 
     // Audit tab: an event written by the running daemon is on screen within 1 s.
     s.key(KeyCode::Char('2'));
-    s.wait(Duration::from_secs(10), "the audit tab", |scr| {
+    s.wait_within(Duration::from_secs(10), "the audit tab", |scr| {
         scr.contains("session.reset")
     })
     .await;
     let fresh = generate(&d).await;
     let committed = Instant::now();
-    s.wait(Duration::from_secs(1), "a new daemon event within 1 s", |scr| {
+    s.wait_within(Duration::from_secs(1), "a new daemon event within 1 s", |scr| {
         scr.contains(&fresh[..8])
     })
     .await;
@@ -239,19 +157,16 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
 
     // `p` pauses: new events stay off screen until `p` again.
     s.key(KeyCode::Char('p'));
-    s.wait(Duration::from_secs(10), "the paused marker", |scr| {
+    s.wait_within(Duration::from_secs(10), "the paused marker", |scr| {
         scr.contains("PAUSED")
     })
     .await;
     let held = generate(&d).await;
     // Absence can only be shown over a time window: four poll intervals.
     tokio::time::sleep(sessionctl::app::POLL * 4).await;
-    assert!(
-        !s.screen.borrow().contains(&held[..8]),
-        "paused tail must not show new events"
-    );
+    assert!(!s.now().contains(&held[..8]), "paused tail must not show new events");
     s.key(KeyCode::Char('p'));
-    s.wait(Duration::from_secs(2), "the held event after resuming", |scr| {
+    s.wait_within(Duration::from_secs(2), "the held event after resuming", |scr| {
         scr.contains(&held[..8]) && scr.contains("live")
     })
     .await;
@@ -260,7 +175,7 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
     s.key(KeyCode::Char('/'));
     s.type_text("session.reset");
     s.key(KeyCode::Enter);
-    s.wait(Duration::from_secs(10), "the filtered audit list", |scr| {
+    s.wait_within(Duration::from_secs(10), "the filtered audit list", |scr| {
         scr.contains("session.reset") && !scr.contains("session.generated")
     })
     .await;
@@ -277,12 +192,12 @@ async fn read_only_refuses_reset(kind: DbKind) {
     let id = generate(&d).await;
     let console = Arc::new(Console::open(db.settings(), true).await.expect("console"));
     let mut s = Screen::start(console.clone(), 120, 30);
-    s.wait(Duration::from_secs(10), "the list", |scr| {
+    s.wait_within(Duration::from_secs(10), "the list", |scr| {
         scr.contains(id.as_str()) && scr.contains("READ-ONLY")
     })
     .await;
     s.key(KeyCode::Char('r'));
-    s.wait(Duration::from_secs(10), "the read-only refusal", |scr| {
+    s.wait_within(Duration::from_secs(10), "the read-only refusal", |scr| {
         scr.contains("read-only mode")
     })
     .await;
@@ -297,7 +212,7 @@ async fn read_only_refuses_reset(kind: DbKind) {
     // Help overlay is generated from the keymap and lists the view's keys.
     s.key(KeyCode::Char('?'));
     let help = s
-        .wait(Duration::from_secs(10), "the help overlay", |scr| {
+        .wait_within(Duration::from_secs(10), "the help overlay", |scr| {
             scr.contains("Keys (any key closes)")
         })
         .await;
@@ -328,7 +243,7 @@ async fn prompt_line_keys_and_esc_clear_filters(kind: DbKind) {
     }
     let console = Arc::new(Console::open(db.settings(), true).await.expect("console"));
     let mut s = Screen::start(console, 120, 30);
-    s.wait(Duration::from_secs(10), "the session list", |scr| {
+    s.wait_within(Duration::from_secs(10), "the session list", |scr| {
         ids.iter().all(|id| scr.contains(id.as_str()))
     })
     .await;
@@ -337,7 +252,7 @@ async fn prompt_line_keys_and_esc_clear_filters(kind: DbKind) {
     s.key(KeyCode::Char('/'));
     s.type_text("nonsense");
     s.key(KeyCode::Enter);
-    s.wait(Duration::from_secs(10), "the filter's error", |scr| {
+    s.wait_within(Duration::from_secs(10), "the filter's error", |scr| {
         scr.contains("`nonsense` is neither")
     })
     .await;
@@ -352,7 +267,7 @@ async fn prompt_line_keys_and_esc_clear_filters(kind: DbKind) {
     s.type_text(&ids[1][..8]);
     s.key(KeyCode::Enter);
     let filtered = s
-        .wait(Duration::from_secs(10), "the filtered list", |scr| {
+        .wait_within(Duration::from_secs(10), "the filtered list", |scr| {
             scr.contains(&ids[1]) && !scr.contains(&ids[0]) && !scr.contains(&ids[2])
         })
         .await;
@@ -361,7 +276,7 @@ async fn prompt_line_keys_and_esc_clear_filters(kind: DbKind) {
 
     // Esc on the list drops the filter.
     s.key(KeyCode::Esc);
-    s.wait(Duration::from_secs(10), "the whole list again", |scr| {
+    s.wait_within(Duration::from_secs(10), "the whole list again", |scr| {
         ids.iter().all(|id| scr.contains(id.as_str()))
     })
     .await;
@@ -415,24 +330,24 @@ async fn drill_down_copy_unacknowledge_and_paused_counter(kind: DbKind) {
             Ok(())
         }))
     });
-    s.wait(Duration::from_secs(10), "the session list", |scr| {
+    s.wait_within(Duration::from_secs(10), "the session list", |scr| {
         scr.contains(id.as_str())
     })
     .await;
 
     // Alerts: a, then u puts it back to open; both are audited.
     s.key(KeyCode::Char('3'));
-    s.wait(Duration::from_secs(10), "the alert", |scr| {
+    s.wait_within(Duration::from_secs(10), "the alert", |scr| {
         scr.contains("uuid_probing") && scr.contains("127.0.0.1")
     })
     .await;
     s.key(KeyCode::Char('a'));
-    s.wait(Duration::from_secs(10), "acknowledged", |scr| {
+    s.wait_within(Duration::from_secs(10), "acknowledged", |scr| {
         scr.contains(&format!("alert #{alert_id} acknowledged"))
     })
     .await;
     s.key(KeyCode::Char('u'));
-    s.wait(Duration::from_secs(10), "the un-acknowledge toast", |scr| {
+    s.wait_within(Duration::from_secs(10), "the un-acknowledge toast", |scr| {
         scr.contains(&format!("alert #{alert_id} is open again"))
     })
     .await;
@@ -453,7 +368,7 @@ async fn drill_down_copy_unacknowledge_and_paused_counter(kind: DbKind) {
     // e: the Audit tab, filtered by the alert's subject (an address).
     s.key(KeyCode::Char('e'));
     let audit = s
-        .wait(Duration::from_secs(10), "the audit tab filtered by IP", |scr| {
+        .wait_within(Duration::from_secs(10), "the audit tab filtered by IP", |scr| {
             scr.contains("filter ip=127.0.0.1") && scr.contains("session.validated")
         })
         .await;
@@ -461,12 +376,12 @@ async fn drill_down_copy_unacknowledge_and_paused_counter(kind: DbKind) {
 
     // o: the newest event's session opens in the Sessions tab; y copies its UUID.
     s.key(KeyCode::Char('o'));
-    s.wait(Duration::from_secs(10), "the session's detail", |scr| {
+    s.wait_within(Duration::from_secs(10), "the session's detail", |scr| {
         scr.contains(&format!("Session {id}")) && scr.contains("Audit trail")
     })
     .await;
     s.key(KeyCode::Char('y'));
-    s.wait(Duration::from_secs(10), "the copy toast", |scr| {
+    s.wait_within(Duration::from_secs(10), "the copy toast", |scr| {
         scr.contains(&format!("copied {id}"))
     })
     .await;
@@ -474,13 +389,13 @@ async fn drill_down_copy_unacknowledge_and_paused_counter(kind: DbKind) {
 
     // e from the detail: the session's events in the Audit tab.
     s.key(KeyCode::Char('e'));
-    s.wait(Duration::from_secs(10), "the audit tab filtered by session", |scr| {
+    s.wait_within(Duration::from_secs(10), "the audit tab filtered by session", |scr| {
         scr.contains(&format!("filter session={id}")) && scr.contains("session.generated")
     })
     .await;
     // y on an event copies its session's UUID.
     s.key(KeyCode::Char('y'));
-    s.wait(Duration::from_secs(10), "the second copy", |_| {
+    s.wait_within(Duration::from_secs(10), "the second copy", |_| {
         copied.lock().expect("clipboard").len() == 2
     })
     .await;
@@ -488,22 +403,22 @@ async fn drill_down_copy_unacknowledge_and_paused_counter(kind: DbKind) {
 
     // Paused: new events are counted in the title, not shown; p shows them.
     s.key(KeyCode::Esc);
-    s.wait(Duration::from_secs(10), "the unfiltered tail", |scr| {
+    s.wait_within(Duration::from_secs(10), "the unfiltered tail", |scr| {
         scr.contains(" Audit ·") && !scr.contains("filter session=") && scr.contains("live")
     })
     .await;
     s.key(KeyCode::Char('p'));
-    s.wait(Duration::from_secs(10), "paused", |scr| scr.contains("PAUSED"))
+    s.wait_within(Duration::from_secs(10), "paused", |scr| scr.contains("PAUSED"))
         .await;
     let held = [generate(&d).await, generate(&d).await];
     let paused = s
-        .wait(Duration::from_secs(10), "the +2 counter", |scr| {
+        .wait_within(Duration::from_secs(10), "the +2 counter", |scr| {
             scr.contains("PAUSED +2 new")
         })
         .await;
     assert!(held.iter().all(|h| !paused.contains(&h[..8])), "{paused}");
     s.key(KeyCode::Char('p'));
-    s.wait(Duration::from_secs(10), "the held events after resuming", |scr| {
+    s.wait_within(Duration::from_secs(10), "the held events after resuming", |scr| {
         held.iter().all(|h| scr.contains(&h[..8])) && scr.contains("live") && !scr.contains("new (p")
     })
     .await;
@@ -529,12 +444,12 @@ async fn run_job_now_through_a_daemon(kind: DbKind) {
     let read_only = Arc::new(Console::open(db.settings(), true).await.expect("console"));
     let mut s = Screen::start(read_only.clone(), 100, 30);
     s.key(KeyCode::Char('4'));
-    s.wait(Duration::from_secs(10), "the jobs", |scr| {
+    s.wait_within(Duration::from_secs(10), "the jobs", |scr| {
         scr.contains("session_expiry")
     })
     .await;
     s.key(KeyCode::Char('r'));
-    s.wait(Duration::from_secs(10), "the refusal", |scr| {
+    s.wait_within(Duration::from_secs(10), "the refusal", |scr| {
         scr.contains("read-only mode")
     })
     .await;
@@ -551,25 +466,25 @@ async fn run_job_now_through_a_daemon(kind: DbKind) {
     let console = Arc::new(Console::open(db.settings(), false).await.expect("console"));
     let mut s = Screen::start(console.clone(), 100, 30);
     s.key(KeyCode::Char('4'));
-    s.wait(Duration::from_secs(10), "the jobs", |scr| {
+    s.wait_within(Duration::from_secs(10), "the jobs", |scr| {
         scr.contains("session_expiry")
     })
     .await;
     s.key(KeyCode::Char('/'));
     s.type_text("session_expiry");
     s.key(KeyCode::Enter);
-    s.wait(Duration::from_secs(10), "the filtered jobs", |scr| {
+    s.wait_within(Duration::from_secs(10), "the filtered jobs", |scr| {
         scr.contains("session_expiry") && !scr.contains("retention")
     })
     .await;
     // n cancels.
     s.key(KeyCode::Char('r'));
-    s.wait(Duration::from_secs(10), "the dialog", |scr| {
+    s.wait_within(Duration::from_secs(10), "the dialog", |scr| {
         scr.contains("Run job now?")
     })
     .await;
     s.key(KeyCode::Char('n'));
-    s.wait(Duration::from_secs(10), "cancelled", |scr| scr.contains("cancelled"))
+    s.wait_within(Duration::from_secs(10), "cancelled", |scr| scr.contains("cancelled"))
         .await;
     assert!(
         store
@@ -580,19 +495,19 @@ async fn run_job_now_through_a_daemon(kind: DbKind) {
     );
     // y requests it.
     s.key(KeyCode::Char('r'));
-    s.wait(Duration::from_secs(10), "the dialog", |scr| {
+    s.wait_within(Duration::from_secs(10), "the dialog", |scr| {
         scr.contains("Run job now?")
     })
     .await;
     s.key(KeyCode::Char('y'));
-    s.wait(Duration::from_secs(10), "the request toast", |scr| {
+    s.wait_within(Duration::from_secs(10), "the request toast", |scr| {
         scr.contains("run of session_expiry requested")
     })
     .await;
     // The daemon runs it; the detail shows the run it became.
     s.key(KeyCode::Enter);
     let detail = s
-        .wait(Duration::from_secs(30), "the finished request", |scr| {
+        .wait_within(Duration::from_secs(30), "the finished request", |scr| {
             scr.contains("Job session_expiry") && scr.contains(": done, run #")
         })
         .await;

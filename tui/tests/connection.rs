@@ -5,21 +5,19 @@
 //! database goes away says so in its header (counts marked stale, the audit tail no longer
 //! "live", the reason wrapped, not cut) and reconnects by itself when it is back.
 
+mod support;
+use support::Screen;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use sessionctl::app::{App, Options};
+use ratatui::crossterm::event::KeyCode;
 use sessionctl::ops::Console;
 use sessiond_core::config::SecretUrl;
 use sessiond_tests::faultproxy::{Fault, FaultProxy, url_addr};
 use sessiond_tests::{DbKind, TestDb, on_both_backends, postgres_admin_url, seed_session};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
 /// `sessionctl ARGS` in `cwd`, with no configuration from the environment.
 fn sessionctl(cwd: &Path, args: &[&str]) -> Output {
@@ -231,55 +229,6 @@ on_both_backends!(
     console_shows_a_lost_database_and_reconnects,
 );
 
-/// The console loop on a `TestBackend`, publishing each drawn screen.
-struct Screen {
-    keys: mpsc::UnboundedSender<Event>,
-    screen: watch::Receiver<String>,
-    task: JoinHandle<App>,
-}
-
-impl Screen {
-    fn start(console: Arc<Console>, width: u16, height: u16) -> Screen {
-        let (keys, input) = mpsc::unbounded_channel();
-        let (publish, screen) = watch::channel(String::new());
-        let task = tokio::spawn(async move {
-            let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
-            let mut app = App::new(console, Options::default());
-            app.run(&mut terminal, input, Some(publish)).await.expect("loop ran");
-            app
-        });
-        Screen { keys, screen, task }
-    }
-
-    fn key(&self, code: KeyCode) {
-        self.keys
-            .send(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-            .expect("loop is running");
-    }
-
-    /// Wait (with a deadline) until the screen satisfies `pred`; returns it.
-    async fn wait(&mut self, within: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let now = self.screen.borrow().clone();
-            if pred(&now) {
-                return now;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out waiting for {what}; screen:\n{now}");
-            let _ = tokio::time::timeout(left, self.screen.changed()).await;
-        }
-    }
-
-    async fn quit(self) -> App {
-        self.key(KeyCode::Char('q'));
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("loop ends on q")
-            .expect("loop task")
-    }
-}
-
 /// The screen's text with its lines joined and spaces collapsed, so a wrapped message reads
 /// as one.
 fn joined(screen: &str) -> String {
@@ -291,7 +240,7 @@ fn joined(screen: &str) -> String {
 async fn wait_disconnected(s: &mut Screen, reason: &str) -> String {
     let message = format!("disconnected: {reason}");
     let screen = s
-        .wait(Duration::from_secs(20), &message, |scr| {
+        .wait_within(Duration::from_secs(20), &message, |scr| {
             let text = joined(scr);
             text.contains(&message) && text.contains("— retrying")
         })
@@ -312,7 +261,7 @@ async fn wait_disconnected(s: &mut Screen, reason: &str) -> String {
 /// Back: the header counts again (`active n`), the audit tail is live, the banner is gone.
 async fn wait_reconnected(s: &mut Screen, active: usize) {
     let counts = format!("active {active} ");
-    s.wait(Duration::from_secs(20), "the reconnection", |scr| {
+    s.wait_within(Duration::from_secs(20), "the reconnection", |scr| {
         !scr.contains("DISCONNECTED") && scr.contains(&counts) && scr.contains("· live")
     })
     .await;

@@ -4,17 +4,17 @@
 //! list and in the detail (through the real console loop too); hiding routine system events
 //! is done in the query, so pages stay full.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod support;
+use support::Screen;
 
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use std::sync::Arc;
+
 use ratatui::buffer::Buffer;
-use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::Rect;
 use ratatui::widgets::Widget;
 use serde_json::json;
-use sessionctl::app::{App, Options, buffer_text};
+use sessionctl::app::buffer_text;
 use sessionctl::ops::{Console, FilesState, os_user};
 use sessionctl::theme::Theme;
 use sessionctl::views::Themed;
@@ -26,8 +26,6 @@ use sessiond_core::store::console::SessionPageQuery;
 use sessiond_core::store::deletions::session_target;
 use sessiond_core::store::{Store, WriteOp};
 use sessiond_tests::{DbKind, TestDb, on_both_backends, seed_session};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 on_both_backends!(
@@ -164,54 +162,6 @@ async fn a_reset_of_a_revoked_session_changes_nothing(kind: DbKind) {
     console.close().await;
 }
 
-struct Screen {
-    keys: mpsc::UnboundedSender<Event>,
-    screen: watch::Receiver<String>,
-    task: JoinHandle<App>,
-}
-
-impl Screen {
-    fn start(console: Arc<Console>, width: u16, height: u16) -> Screen {
-        let (keys, input) = mpsc::unbounded_channel();
-        let (publish, screen) = watch::channel(String::new());
-        let task = tokio::spawn(async move {
-            let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
-            let mut app = App::new(console, Options::default());
-            app.run(&mut terminal, input, Some(publish)).await.expect("loop ran");
-            app
-        });
-        Screen { keys, screen, task }
-    }
-
-    fn key(&self, code: KeyCode) {
-        self.keys
-            .send(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-            .expect("loop is running");
-    }
-
-    /// Wait (with a deadline) until the screen satisfies `pred`; returns it.
-    async fn wait(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let now = self.screen.borrow().clone();
-            if pred(&now) {
-                return now;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out waiting for {what}; screen:\n{now}");
-            let _ = tokio::time::timeout(left, self.screen.changed()).await;
-        }
-    }
-
-    async fn quit(self) -> App {
-        self.key(KeyCode::Char('q'));
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("loop ends on q")
-            .expect("loop task")
-    }
-}
-
 /// The console loop: the detail and the list show the reset's effect on the uploads right
 /// after it; `r` again says the session is already revoked and does nothing.
 async fn the_console_shows_what_a_reset_did(kind: DbKind) {
@@ -253,7 +203,7 @@ async fn the_console_shows_what_a_reset_did(kind: DbKind) {
     s.key(KeyCode::Char('y'));
     s.wait("the dialog closed", |scr| !scr.contains("Already revoked"))
         .await;
-    assert!(!s.screen.borrow().contains("cancelled"), "nothing to cancel");
+    assert!(!s.now().contains("cancelled"), "nothing to cancel");
     assert_eq!(resets(&store, id).await.len(), 1, "one session.reset event");
     s.quit().await;
     console.close().await;

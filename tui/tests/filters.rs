@@ -4,13 +4,12 @@
 //! (`sessionctl::filter`) serves the subcommands' flags (tui/tests/cli.rs). The real loop on a
 //! `TestBackend`, on both databases.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod support;
+use support::Screen;
 
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use sessionctl::app::{App, Options};
+use std::sync::Arc;
+
+use ratatui::crossterm::event::KeyCode;
 use sessionctl::ops::Console;
 use sessionctl::views::audit::AuditView;
 use sessionctl::views::sessions::SessionsView;
@@ -19,56 +18,8 @@ use sessiond_core::audit::{Actor, EventType, NewEvent, Origin, Severity};
 use sessiond_core::domain::now_millis;
 use sessiond_core::store::WriteOp;
 use sessiond_tests::{DbKind, TestDb, on_both_backends};
-use tokio::sync::{mpsc, watch};
 
 on_both_backends!(console_filters_refuse_unknown_values);
-
-struct Screen {
-    keys: mpsc::UnboundedSender<Event>,
-    screen: watch::Receiver<String>,
-}
-
-impl Screen {
-    fn start(console: Arc<Console>) -> Screen {
-        let (keys, input) = mpsc::unbounded_channel();
-        let (publish, screen) = watch::channel(String::new());
-        tokio::spawn(async move {
-            let mut terminal = Terminal::new(TestBackend::new(160, 24)).expect("terminal");
-            let mut app = App::new(console, Options::default());
-            app.run(&mut terminal, input, Some(publish)).await.expect("loop ran");
-        });
-        Screen { keys, screen }
-    }
-
-    fn key(&self, code: KeyCode, modifiers: KeyModifiers) {
-        self.keys
-            .send(Event::Key(KeyEvent::new(code, modifiers)))
-            .expect("loop is running");
-    }
-
-    /// `/`, clear the prompt, type `text`, Enter.
-    fn filter(&self, text: &str) {
-        self.key(KeyCode::Char('/'), KeyModifiers::NONE);
-        self.key(KeyCode::Char('u'), KeyModifiers::CONTROL);
-        for c in text.chars() {
-            self.key(KeyCode::Char(c), KeyModifiers::NONE);
-        }
-        self.key(KeyCode::Enter, KeyModifiers::NONE);
-    }
-
-    async fn wait(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let now = self.screen.borrow().clone();
-            if pred(&now) {
-                return now;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out waiting for {what}; screen:\n{now}");
-            let _ = tokio::time::timeout(left, self.screen.changed()).await;
-        }
-    }
-}
 
 async fn console_filters_refuse_unknown_values(kind: DbKind) {
     let db = TestDb::new(kind).await;
@@ -88,9 +39,9 @@ async fn console_filters_refuse_unknown_values(kind: DbKind) {
     .collect();
     store.commit_batch(&ops).await.expect("events");
     let console = Arc::new(Console::open(db.settings(), true).await.expect("console"));
-    let mut s = Screen::start(console);
+    let mut s = Screen::start(console, 160, 24);
 
-    s.key(KeyCode::Char('2'), KeyModifiers::NONE);
+    s.key(KeyCode::Char('2'));
     s.wait("both events", |scr| {
         scr.contains("session.reset") && scr.contains("rate_limit.exceeded")
     })
@@ -121,7 +72,7 @@ async fn console_filters_refuse_unknown_values(kind: DbKind) {
     }
 
     // Sessions: `1.2.3` is a mistyped address, not an empty list.
-    s.key(KeyCode::Char('1'), KeyModifiers::NONE);
+    s.key(KeyCode::Char('1'));
     s.filter("1.2.3");
     let scr = s
         .wait("the sessions error", |scr| scr.contains("`1.2.3` is not an IP address"))
