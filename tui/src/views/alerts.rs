@@ -75,10 +75,6 @@ impl SortColumn for AlertColumn {
         AlertColumn::LastSeen,
     ];
 
-    fn index(self) -> usize {
-        Self::ALL.iter().position(|c| *c == self).unwrap_or(0)
-    }
-
     fn descending_first(self) -> bool {
         !matches!(self, AlertColumn::Status | AlertColumn::Rule | AlertColumn::Subject)
     }

@@ -92,10 +92,6 @@ impl SortColumn for AuditColumn {
         AuditColumn::Ip,
     ];
 
-    fn index(self) -> usize {
-        Self::ALL.iter().position(|c| *c == self).unwrap_or(0)
-    }
-
     fn descending_first(self) -> bool {
         matches!(self, AuditColumn::Id | AuditColumn::Time | AuditColumn::Severity)
     }

@@ -73,10 +73,6 @@ impl SortColumn for JobColumn {
         JobColumn::Lease,
     ];
 
-    fn index(self) -> usize {
-        Self::ALL.iter().position(|c| *c == self).unwrap_or(0)
-    }
-
     fn descending_first(self) -> bool {
         self == JobColumn::LastRun
     }

@@ -18,8 +18,11 @@ use crate::keymap::Command;
 pub trait SortColumn: Copy + PartialEq + std::fmt::Debug + 'static {
     /// Every sortable column, in the order `s` cycles through them.
     const ALL: &'static [Self];
-    /// The table column (0-based) whose header carries the arrow.
-    fn index(self) -> usize;
+    /// The table column (0-based) whose header carries the arrow: its place in [`Self::ALL`]
+    /// (the tables list their sortable columns in that order).
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|c| *c == self).unwrap_or(0)
+    }
     /// The direction it takes when picked: times and counts newest or largest first, text and
     /// names A→Z, states most urgent first.
     fn descending_first(self) -> bool;
