@@ -3,7 +3,7 @@
 //! the daemon then refusing the session), the `/` filter, and pausing the live audit tail.
 
 mod support;
-use support::Screen;
+use support::{Screen, add_upload};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,33 +27,6 @@ async fn generate(d: &TestDaemon) -> String {
     body["uuid"].as_str().expect("uuid").to_owned()
 }
 
-async fn add_uploads(db: &TestDb, id: Uuid, n: usize) {
-    for i in 0..n {
-        let key = format!("sessions/{id}/{i}.pdf");
-        if db.url.starts_with("sqlite:") {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
-            sqlx::query("INSERT INTO uploads VALUES (?, ?, ?, 'a.pdf', 10, 'x', 'application/pdf', 0)")
-                .bind(Uuid::new_v4())
-                .bind(id)
-                .bind(key)
-                .execute(&pool)
-                .await
-                .expect("insert upload");
-            pool.close().await;
-        } else {
-            let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
-            sqlx::query("INSERT INTO uploads VALUES ($1, $2, $3, 'a.pdf', 10, 'x', 'application/pdf', 0)")
-                .bind(Uuid::new_v4())
-                .bind(id)
-                .bind(key)
-                .execute(&pool)
-                .await
-                .expect("insert upload");
-            pool.close().await;
-        }
-    }
-}
-
 async fn reset_flow_filter_and_live_tail(kind: DbKind) {
     let db = TestDb::new(kind).await;
     let d = TestDaemon::start(db.settings()).await;
@@ -62,7 +35,9 @@ async fn reset_flow_filter_and_live_tail(kind: DbKind) {
         ids.push(generate(&d).await);
     }
     let target: Uuid = ids[1].parse().expect("uuid");
-    add_uploads(&db, target, 2).await;
+    for _ in 0..2 {
+        add_upload(&db, target, "a.pdf").await;
+    }
     // The daemon validates the target first, so its writer remembers the session as active;
     // the console's reset below, on its own connection, must still reach the daemon.
     assert_eq!(d.validate(&ids[1]).await.status().as_u16(), 200);

@@ -5,7 +5,7 @@
 //! is done in the query, so pages stay full.
 
 mod support;
-use support::Screen;
+use support::{Screen, add_upload};
 
 use std::sync::Arc;
 
@@ -33,35 +33,6 @@ on_both_backends!(
     the_console_shows_what_a_reset_did,
     routine_system_events_are_left_out_in_the_query,
 );
-
-/// One upload row for `session` (its object is never read here).
-async fn add_upload(db: &TestDb, session: Uuid, name: &str) {
-    let id = Uuid::new_v4();
-    let key = format!("uploads/{session}/{id}.pdf");
-    if db.url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
-        sqlx::query("INSERT INTO uploads VALUES (?, ?, ?, ?, 10, 'x', 'application/pdf', 0)")
-            .bind(id)
-            .bind(session)
-            .bind(key)
-            .bind(name)
-            .execute(&pool)
-            .await
-            .expect("insert upload");
-        pool.close().await;
-    } else {
-        let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
-        sqlx::query("INSERT INTO uploads VALUES ($1, $2, $3, $4, 10, 'x', 'application/pdf', 0)")
-            .bind(id)
-            .bind(session)
-            .bind(key)
-            .bind(name)
-            .execute(&pool)
-            .await
-            .expect("insert upload");
-        pool.close().await;
-    }
-}
 
 async fn resets(store: &Arc<dyn Store>, id: Uuid) -> Vec<AuditEvent> {
     store

@@ -10,8 +10,10 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use sessionctl::app::{App, Options};
 use sessionctl::ops::Console;
+use sessiond_tests::TestDb;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
 /// How long [`Screen::wait`] waits.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -106,5 +108,35 @@ impl Screen {
             .await
             .expect("loop ends on q")
             .expect("loop task")
+    }
+}
+
+/// One upload row named `name` for `session`, written behind the store's back (its object is
+/// never read by these tests), under the key the daemon would give it.
+pub async fn add_upload(db: &TestDb, session: Uuid, name: &str) {
+    let id = Uuid::new_v4();
+    let key = sessiond_core::storage::upload_key(session, id);
+    if db.url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
+        sqlx::query("INSERT INTO uploads VALUES (?, ?, ?, ?, 10, 'x', 'application/pdf', 0)")
+            .bind(id)
+            .bind(session)
+            .bind(key)
+            .bind(name)
+            .execute(&pool)
+            .await
+            .expect("insert upload");
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
+        sqlx::query("INSERT INTO uploads VALUES ($1, $2, $3, $4, 10, 'x', 'application/pdf', 0)")
+            .bind(id)
+            .bind(session)
+            .bind(key)
+            .bind(name)
+            .execute(&pool)
+            .await
+            .expect("insert upload");
+        pool.close().await;
     }
 }
