@@ -47,18 +47,6 @@ fn json_ok(db: &TestDb, args: &[&str]) -> Value {
     })
 }
 
-async fn exec(db: &TestDb, sqlite: &'static str, pg: &'static str) {
-    if db.url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
-        sqlx::query(sqlite).execute(&pool).await.expect("exec");
-        pool.close().await;
-    } else {
-        let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
-        sqlx::query(pg).execute(&pool).await.expect("exec");
-        pool.close().await;
-    }
-}
-
 async fn sessions_subcommands(kind: DbKind) {
     let db = TestDb::new(kind).await;
     seed_sessions(&db, 120, now_millis().timestamp_millis()).await;
@@ -208,10 +196,7 @@ async fn alerts_and_jobs_subcommands(kind: DbKind) {
         json_ok(&db, &["--json", "alerts", "list"]),
         serde_json::json!({ "alerts": [] })
     );
-    exec(
-        &db,
-        "INSERT INTO alerts (rule, subject, severity, status, count, first_seen_at, last_seen_at, sample_event_ids) \
-         VALUES ('uuid_probing', '203.0.113.7', 'warning', 'open', 25, 1000, 2000, '[1, 2]')",
+    db.exec(
         "INSERT INTO alerts (rule, subject, severity, status, count, first_seen_at, last_seen_at, sample_event_ids) \
          VALUES ('uuid_probing', '203.0.113.7', 'warning', 'open', 25, 1000, 2000, '[1, 2]')",
     )
@@ -719,10 +704,7 @@ async fn json_output_is_consistent(kind: DbKind) {
     // created, last seen, expires; the upload's; the two events'.
     assert_eq!(times_are_rfc3339(&shown, ""), 6, "{shown}");
 
-    exec(
-        &db,
-        "INSERT INTO alerts (rule, subject, severity, status, count, first_seen_at, last_seen_at, sample_event_ids) \
-         VALUES ('uuid_probing', '203.0.113.7', 'warning', 'open', 25, 1000, 2000, '[1]')",
+    db.exec(
         "INSERT INTO alerts (rule, subject, severity, status, count, first_seen_at, last_seen_at, sample_event_ids) \
          VALUES ('uuid_probing', '203.0.113.7', 'warning', 'open', 25, 1000, 2000, '[1]')",
     )
@@ -1038,10 +1020,7 @@ async fn output_flags_and_watch(kind: DbKind) {
     let wait = std::time::Duration::from_secs(30);
     let first = rx.recv_timeout(wait).expect("a first refresh");
     assert_eq!(first, serde_json::json!({ "alerts": [] }));
-    exec(
-        &db,
-        "INSERT INTO alerts (rule, subject, severity, status, count, first_seen_at, last_seen_at, sample_event_ids) \
-         VALUES ('error_spike', '*', 'critical', 'open', 5, 1000, 2000, '[]')",
+    db.exec(
         "INSERT INTO alerts (rule, subject, severity, status, count, first_seen_at, last_seen_at, sample_event_ids) \
          VALUES ('error_spike', '*', 'critical', 'open', 5, 1000, 2000, '[]')",
     )
