@@ -93,7 +93,8 @@ impl PgStore {
         if let Some(link) = chain.take_if(|_| !decides) {
             let touches = batch::touches(ops, &outcomes);
             let events = batch::events(ops, &outcomes);
-            self.commit_chained(conn.get(), link, &touches, &events).await?;
+            self.commit_chained(conn.get(), link.keys().clone(), &touches, &events)
+                .await?;
             conn.finished();
             return Ok(outcomes);
         }
@@ -181,12 +182,11 @@ impl PgStore {
     async fn commit_chained(
         &self,
         conn: &mut sqlx::PgConnection,
-        chain: crate::store::chain::ChainTx,
+        keys: Arc<crate::audit_chain::ChainKeys>,
         touches: &[batch::Touch<'_>],
         events: &[std::borrow::Cow<'_, crate::audit::NewEvent>],
     ) -> Result<(), StoreError> {
         use crate::store::chain::{ChainTx, Head, pg_sql};
-        let keys = chain.keys().clone();
         if events.is_empty() {
             if !touches.is_empty() {
                 sqlx::query(sql::TOUCH_SESSIONS)
