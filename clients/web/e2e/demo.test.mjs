@@ -93,6 +93,10 @@ async function open(d = daemon) {
   const page = await context.newPage();
   await page.goto(`${web.origin}/?api=${encodeURIComponent(d.url)}`);
   const uuid = await shownUuid(page);
+  // The page lists the session's uploads once it has one: wait for that call too, so a test
+  // that changes the session behind the page's back (a console reset) does not race it — a
+  // list arriving after the reset gets 410 and replaces the session in this page already.
+  await page.locator('[data-testid="upload-list"][data-status="ready"]').waitFor({ state: 'attached', timeout: STEP });
   return { context, page, uuid };
 }
 

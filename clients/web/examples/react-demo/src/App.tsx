@@ -20,7 +20,7 @@ export function App({ api }: { api: string }) {
   const session = useSession();
   const { notify } = useToast();
   useSessionToasts(notify);
-  const { uploads, remove, downloadUrl } = useUploads();
+  const { uploads, status: uploadsStatus, remove, downloadUrl } = useUploads();
   const { upload, cancel, progress, uploading } = useUpload();
   const [dialogOpen, setDialogOpen] = useState(false);
   const [resetting, setResetting] = useState(false);
@@ -118,7 +118,7 @@ export function App({ api }: { api: string }) {
           </div>
         )}
         <h3>Your uploads ({uploads.length})</h3>
-        <ul data-testid="upload-list">
+        <ul data-testid="upload-list" data-status={uploadsStatus}>
           {uploads.map((u) => (
             <li key={u.id}>
               <a href={downloadUrl(u.id)}>{u.filename}</a> <span className="muted">{bytes(u.size)}</span>{' '}
