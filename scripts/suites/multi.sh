@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Several daemons as one service (issue 20): three `sessiond` behind HAProxy on PostgreSQL +
 # Redis + moto S3, traffic through the balancer during a rolling restart and a SIGKILL
-# (driver: tests/examples/multi_e2e.rs), then the deployment files: the HAProxy config, the
+# (driver: tests/examples/multi_e2e.rs; the three share an audit.hmac_key, and `sessionctl audit
+# verify` checks their one chain at the end), then the deployment files: the HAProxy config, the
 # Prometheus alert rules (promtool) and the systemd unit (systemd-analyze, when present).
 # Needs: scripts/provision/{haproxy,prometheus,moto}.sh; PostgreSQL and Redis (scripts/services.sh).
 # Bounded: the driver is killed after 6 minutes.
@@ -35,7 +36,8 @@ verify_unit() { # any output of `systemd-analyze verify` (unknown key, bad value
   rm -rf "$dir"
   [ -z "$out" ] || { echo "$out"; return 1; }
 }
-cargo build --quiet -p sessiond -p sessionctl --bins
+# sessiond and sessionctl as test-all's `cargo test` built them (a no-op after it; see conformance.sh).
+cargo test --quiet --workspace --all-targets --no-run
 if command -v systemd-analyze >/dev/null 2>&1; then
   check "deploy/sessiond.service (systemd-analyze verify)" verify_unit
 else

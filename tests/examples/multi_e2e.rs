@@ -9,7 +9,9 @@
 //! * one session is created, validated, uploaded to and reset through different daemons,
 //! * one client IP gets one rate budget across the daemons (X-Forwarded-For from HAProxy),
 //! * `sessionctl audit tail --follow --json` on the shared database shows events served by
-//!   every daemon, and each scheduled job tick ran once.
+//!   every daemon, and each scheduled job tick ran once,
+//! * the three daemons, sharing one `audit.hmac_key`, write one audit chain that
+//!   `sessionctl audit verify` finds intact after all of the above.
 //!
 //! Prints the counts and a closing `N passed, N failed` line; exits 1 on any failure.
 //! Binaries: `SESSIOND_BIN` / `SESSIONCTL_BIN` (default `target/debug/…`).
@@ -32,6 +34,8 @@ use tokio::process::{Child, Command};
 const WORKERS: usize = 8;
 /// `rate_limit.routes.read` in the daemons: the budget test's quota.
 const READ_QUOTA: usize = 6;
+/// `audit.hmac_key` of the three daemons (and of `sessionctl audit verify`).
+const AUDIT_KEY: &str = "multi-e2e-chain-key-0123456789abcdef";
 
 fn bin(var: &str, name: &str) -> PathBuf {
     std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
@@ -315,6 +319,9 @@ async fn main() {
         ("SESSIOND_STORAGE__S3__FORCE_PATH_STYLE", "true"),
         ("SESSIOND_STORAGE__S3__ACCESS_KEY_ID", "testing"),
         ("SESSIOND_STORAGE__S3__SECRET_ACCESS_KEY", "testing"),
+        // The audit chain on, one key for the three: their batches link into one chain that
+        // `sessionctl audit verify` checks at the end (docs/audit.md).
+        ("SESSIOND_AUDIT__HMAC_KEY", AUDIT_KEY),
         ("SESSIOND_JOBS__ENABLED", "true"),
         ("SESSIOND_JOBS__SESSION_EXPIRY__SCHEDULE", "*/2 * * * * *"),
         ("SESSIOND_JOBS__ALERT_DETECTION__SCHEDULE", "*/5 * * * * *"),
@@ -691,6 +698,24 @@ async fn main() {
         }
     }
     let _ = haproxy.kill().await;
+
+    // One chain, written by three daemons at once through a rolling restart and a SIGKILL,
+    // verifies end to end with the operators' tool.
+    let verify = Command::new(bin("SESSIONCTL_BIN", "sessionctl"))
+        .args(["--database-url", &db.url, "audit", "verify"])
+        .env("SESSIOND_AUDIT__HMAC_KEY", AUDIT_KEY)
+        .output()
+        .await
+        .expect("run sessionctl audit verify");
+    let said = String::from_utf8_lossy(&verify.stdout).trim().to_owned();
+    let complaint = String::from_utf8_lossy(&verify.stderr).trim().to_owned();
+    report.check(
+        verify.status.success() && said.starts_with("intact:"),
+        match verify.status.code() {
+            Some(0) => format!("audit chain of the three daemons: {said}"),
+            code => format!("audit chain of the three daemons: exit {code:?}: {said} {complaint}"),
+        },
+    );
     if report.failed > 0 {
         for d in &daemons {
             println!("--- {} log tail", d.name);
