@@ -7,6 +7,7 @@
 #   BENCH_LOAD=validate|generate (default validate)   BENCH_DURATION=10s
 #   BENCH_DAEMON_ENV="SESSIOND_DATABASE__POSTGRES_WRITE_PIPELINE=4 …"   daemon settings to try
 #   BENCH_PRE_SQL="…"     SQL run on the seeded PostgreSQL database before the daemon starts
+#   BENCH_SESSIOND=path   another build of the daemon (A/B of two builds; default target/release)
 #
 # Prints the wrk RESULT line, `cpu_us_per_req` (all processes, from /proc/stat) and
 # `batches=N ops_per_batch=M` (the daemon's sessiond_audit_batch_ops). With `perf`, 7 s of
@@ -43,7 +44,7 @@ sync
 env -i PATH="$PATH" HOME="$HOME" SESSIOND_SERVER__LISTEN=127.0.0.1:0 SESSIOND_LOG__FORMAT=json \
   SESSIOND_LOG__LEVEL=warn,sessiond::server=info SESSIOND_JOBS__ENABLED=false SESSIOND_RATE_LIMIT__ENABLED=false \
   SESSIOND_STORAGE__FS__ROOT="$WORK/objects" SESSIOND_DATABASE__URL="$URL" ${BENCH_DAEMON_ENV:-} \
-  "$BIN/sessiond" 2>"$WORK/daemon.log" >/dev/null &
+  "${BENCH_SESSIOND:-$BIN/sessiond}" 2>"$WORK/daemon.log" >/dev/null &
 DAEMON_PID=$!
 ADDR=
 for _ in $(seq 1 200); do

@@ -24,6 +24,7 @@ on_both_backends!(
     retention_purges_and_anonymizes_in_batches,
     a_panicking_job_fails_and_runs_again,
     requested_runs_run_once_under_the_lease,
+    run_requests_at_once_open_one_request,
 );
 
 const DAY_MS: i64 = 86_400_000;
@@ -420,7 +421,6 @@ async fn a_panicking_job_fails_and_runs_again(kind: DbKind) {
 /// the daemon that takes it, under the job's lease; while the lease is held elsewhere it is
 /// given back and runs on a later poll; a job the daemon does not know closes the request.
 async fn requested_runs_run_once_under_the_lease(kind: DbKind) {
-    use sessiond_core::audit::Actor;
     use sessiond_core::jobs::run_requested;
     let db = TestDb::new(kind).await;
     let store = db.store().await;
@@ -431,26 +431,11 @@ async fn requested_runs_run_once_under_the_lease(kind: DbKind) {
     };
     let ctx = job_ctx().await;
     assert!(run_requested(&ctx).await.expect("poll").is_empty(), "nothing requested");
-    let admin = Origin {
-        request_id: "sessionctl-test".into(),
-        ip: None,
-        user_agent: None,
-        actor: Actor::Admin("alice".into()),
-    };
     let request = |job: &'static str| {
         let store = store.clone();
-        let admin = admin.clone();
         async move {
-            let event = NewEvent::new(
-                &admin,
-                now_millis(),
-                EventType::JobRequested,
-                Severity::Info,
-                None,
-                json!({}),
-            );
             store
-                .request_run(job, "admin:alice", now_millis(), &event)
+                .request_run(job, "admin:alice", now_millis(), &alice_requests())
                 .await
                 .expect("request")
                 .0
@@ -506,4 +491,77 @@ async fn requested_runs_run_once_under_the_lease(kind: DbKind) {
     assert_eq!((done[0].request_id, &done[0].outcome), (unknown, &None));
     let row = &store.run_requests("from_the_future", 1).await.expect("requests")[0];
     assert!(row.finished_at.is_some() && row.run_id.is_none());
+}
+
+/// Consoles pressing "run now" at once (eight here, each with its own store and connections):
+/// one request is opened and one `job.requested` event written; every caller gets its id. On
+/// PostgreSQL the look-up before the insert could not see the other transactions' rows, and
+/// the job ran once per request; the index `job_requests_one_open` closes that.
+async fn run_requests_at_once_open_one_request(kind: DbKind) {
+    use sessiond_core::audit::AuditQuery;
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let store = db.store().await; // each console its own connections
+        tasks.spawn(async move {
+            store
+                .request_run("retention", "admin:alice", now_millis(), &alice_requests())
+                .await
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        answers.push(done.expect("task").expect("request"));
+    }
+    let ids: HashSet<i64> = answers.iter().map(|(id, _)| *id).collect();
+    let opened = answers.iter().filter(|(_, new)| *new).count();
+    assert_eq!(
+        (ids.len(), opened),
+        (1, 1),
+        "one request for eight callers: {answers:?}"
+    );
+    let pending = store.pending_run_requests(100).await.expect("pending");
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let events = store
+        .list_audit(&AuditQuery {
+            event_type: Some(EventType::JobRequested.as_str().into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(events.len(), 1, "one job.requested event: {events:?}");
+
+    // Once a daemon has taken it, the next press opens a new request.
+    let id = pending[0].id;
+    assert!(
+        store
+            .claim_run_request(id, "daemon-1", Utc::now())
+            .await
+            .expect("claim")
+    );
+    let (next, new) = store
+        .request_run("retention", "admin:alice", now_millis(), &alice_requests())
+        .await
+        .expect("request");
+    assert!(new && next != id, "a new request after the claim: {next} vs {id}");
+}
+
+/// What `sessionctl jobs run` (or `r`) asks with: alice's `job.requested` event.
+fn alice_requests() -> NewEvent {
+    let alice = Origin {
+        request_id: "sessionctl-test".into(),
+        ip: None,
+        user_agent: None,
+        actor: sessiond_core::audit::Actor::Admin("alice".into()),
+    };
+    NewEvent::new(
+        &alice,
+        now_millis(),
+        EventType::JobRequested,
+        Severity::Info,
+        None,
+        json!({}),
+    )
 }

@@ -402,29 +402,42 @@ macro_rules! job_store_impl {
                 event: &crate::audit::NewEvent,
             ) -> Result<(i64, bool), crate::store::StoreError> {
                 use $sql as q;
-                let mut tx = self.begin_write().await?;
-                let open: Option<i64> = sqlx::query_scalar(q::OPEN_REQUEST)
-                    .bind(job)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if let Some(id) = open {
-                    return Ok((id, false));
+                // Another console's request may be committed between the look-up and the
+                // insert (on PostgreSQL the insert waits for it): the insert then does nothing,
+                // on the index `job_requests_one_open`, and the next round finds that request.
+                for _ in 0..3 {
+                    let mut tx = self.begin_write().await?;
+                    let open: Option<i64> = sqlx::query_scalar(q::OPEN_REQUEST)
+                        .bind(job)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(id) = open {
+                        return Ok((id, false));
+                    }
+                    let inserted: Option<i64> = sqlx::query_scalar(q::INSERT_REQUEST)
+                        .bind(job)
+                        .bind(by)
+                        .bind(at.timestamp_millis())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some(id) = inserted else {
+                        continue;
+                    };
+                    let mut meta = match &event.metadata {
+                        serde_json::Value::Object(m) => m.clone(),
+                        _ => serde_json::Map::new(),
+                    };
+                    meta.insert("job".into(), job.into());
+                    meta.insert("request_id".into(), id.into());
+                    Self::insert_event(&mut tx, event, &serde_json::Value::Object(meta)).await?;
+                    tx.commit().await?;
+                    return Ok((id, true));
                 }
-                let id: i64 = sqlx::query_scalar(q::INSERT_REQUEST)
-                    .bind(job)
-                    .bind(by)
-                    .bind(at.timestamp_millis())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let mut meta = match &event.metadata {
-                    serde_json::Value::Object(m) => m.clone(),
-                    _ => serde_json::Map::new(),
-                };
-                meta.insert("job".into(), job.into());
-                meta.insert("request_id".into(), id.into());
-                Self::insert_event(&mut tx, event, &serde_json::Value::Object(meta)).await?;
-                tx.commit().await?;
-                Ok((id, true))
+                // Each round found the open request gone (claimed by a daemon) and another in
+                // its place: nothing was written, and asking again is safe.
+                Err(crate::store::StoreError::Conflict(format!(
+                    "run requests for {job} keep changing"
+                )))
             }
 
             async fn pending_run_requests(
@@ -537,7 +550,7 @@ mod sqlite_sql {
     pub const OPEN_REQUEST: &str = "SELECT id FROM job_requests WHERE job = ?1 AND claimed_at IS NULL \
         ORDER BY id LIMIT 1";
     pub const INSERT_REQUEST: &str = "INSERT INTO job_requests (job, requested_by, requested_at) \
-        VALUES (?1, ?2, ?3) RETURNING id";
+        VALUES (?1, ?2, ?3) ON CONFLICT (job) WHERE claimed_at IS NULL DO NOTHING RETURNING id";
     pub const PENDING_REQUESTS: &str = "SELECT id, job, requested_by, requested_at, claimed_by, claimed_at, \
         finished_at, run_id FROM job_requests WHERE claimed_at IS NULL ORDER BY id LIMIT ?1";
     pub const CLAIM_REQUEST: &str = "UPDATE job_requests SET claimed_by = ?1, claimed_at = ?2 \
@@ -575,7 +588,7 @@ mod pg_sql {
     pub const OPEN_REQUEST: &str = "SELECT id FROM job_requests WHERE job = $1 AND claimed_at IS NULL \
         ORDER BY id LIMIT 1 FOR UPDATE";
     pub const INSERT_REQUEST: &str = "INSERT INTO job_requests (job, requested_by, requested_at) \
-        VALUES ($1, $2, $3) RETURNING id";
+        VALUES ($1, $2, $3) ON CONFLICT (job) WHERE claimed_at IS NULL DO NOTHING RETURNING id";
     pub const PENDING_REQUESTS: &str = "SELECT id, job, requested_by, requested_at, claimed_by, claimed_at, \
         finished_at, run_id FROM job_requests WHERE claimed_at IS NULL ORDER BY id LIMIT $1";
     pub const CLAIM_REQUEST: &str = "UPDATE job_requests SET claimed_by = $1, claimed_at = $2 \
