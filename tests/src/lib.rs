@@ -324,6 +324,19 @@ pub async fn seed_session(
     id
 }
 
+/// The audit events of one type, oldest first (up to 10 000): what most tests ask of the trail.
+pub async fn events_of(store: &dyn Store, event_type: &str) -> Vec<sessiond_core::audit::AuditEvent> {
+    store
+        .list_audit(&sessiond_core::audit::AuditQuery {
+            event_type: Some(event_type.to_owned()),
+            limit: 10_000,
+            ascending: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("audit events of type {event_type}: {e}"))
+}
+
 /// Wait until `check` holds, looking every 50 ms; fail the test naming `what` after `within`.
 /// (Tests wait for a state, never for a fixed time.)
 pub async fn poll<F, Fut>(what: &str, within: std::time::Duration, mut check: F)

@@ -14,7 +14,7 @@ use sessiond_core::jobs::{JobContext, RunOutcome, find, run_job};
 use sessiond_core::store::alerts::AlertStatus;
 use sessiond_core::store::{Store, WriteOp};
 use sessiond_tests::smtp::SmtpServer;
-use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends};
+use sessiond_tests::{DbKind, TestDaemon, TestDb, client, events_of, on_both_backends};
 
 on_both_backends!(
     probing_burst_raises_one_alert_and_a_digest_mail,
@@ -109,14 +109,7 @@ async fn probing_burst_raises_one_alert_and_a_digest_mail(kind: DbKind) {
     assert_eq!((a.severity, a.status), (Severity::Warning, AlertStatus::Open));
     assert_eq!(a.count, 35);
     assert_eq!(a.sample_event_ids.len(), 5);
-    let raised = store
-        .list_audit(&sessiond_core::audit::AuditQuery {
-            event_type: Some("alert.raised".into()),
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .expect("audit");
+    let raised = events_of(store.as_ref(), "alert.raised").await;
     assert_eq!(raised.len(), 1);
     assert_eq!(raised[0].metadata["alert_id"], a.id);
     assert_eq!(raised[0].actor, "system");
@@ -209,20 +202,7 @@ async fn smtp_down_mail_waits_and_is_delivered_once(kind: DbKind) {
     let n = &store.list_notifications(10).await.expect("outbox")[0];
     assert_eq!((n.status.as_str(), n.attempts), ("sent", 2));
     assert!(n.sent_at.is_some());
-    let audit = |t: &'static str| {
-        let store = store.clone();
-        async move {
-            store
-                .list_audit(&sessiond_core::audit::AuditQuery {
-                    event_type: Some(t.into()),
-                    limit: 100,
-                    ..Default::default()
-                })
-                .await
-                .expect("audit")
-                .len()
-        }
-    };
+    let audit = async |t: &str| events_of(store.as_ref(), t).await.len();
     assert_eq!(audit("notification.failed").await, 1);
     assert_eq!(audit("notification.sent").await, 1);
 }

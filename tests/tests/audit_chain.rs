@@ -12,7 +12,7 @@ use sessiond_core::audit_verify::{ProblemKind, Report, Status, verify};
 use sessiond_core::config::{Secret, Settings};
 use sessiond_core::domain::{Session, SessionStatus, now_millis};
 use sessiond_core::store::{Store, WriteOp};
-use sessiond_tests::{DbKind, TestDb, on_both_backends};
+use sessiond_tests::{DbKind, TestDb, events_of, on_both_backends};
 use uuid::Uuid;
 
 on_both_backends!(
@@ -496,14 +496,7 @@ async fn a_batch_that_loses_a_deadlock_runs_again() {
         "{outcome:?}"
     );
     assert_eq!(deadlocks().await, before + 1, "exactly one deadlock was broken");
-    let resets = store
-        .list_audit(&AuditQuery {
-            event_type: Some(EventType::SessionReset.as_str().to_owned()),
-            limit: 100,
-            ..AuditQuery::default()
-        })
-        .await
-        .expect("list");
+    let resets = events_of(store.as_ref(), EventType::SessionReset.as_str()).await;
     assert_eq!(resets.len(), 1, "the reset was written once");
     let report = check(&store).await;
     assert_eq!(report.status, Status::Intact, "{report:?}");

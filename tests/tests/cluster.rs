@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{SubsecRound, TimeZone, Utc};
 use sessiond_core::Settings;
 use sessiond_core::jobs::{RunOutcome, find, run_job, run_tick, scheduled_tick};
-use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends, poll};
+use sessiond_tests::{DbKind, TestDaemon, TestDb, client, events_of, on_both_backends, poll};
 
 on_both_backends!(
     a_tick_is_claimed_once,
@@ -164,14 +164,7 @@ async fn three_daemons_run_each_tick_once(kind: DbKind) {
         runs.len()
     );
     // One job.completed event per run.
-    let events = store
-        .list_audit(&sessiond_core::audit::AuditQuery {
-            event_type: Some("job.completed".into()),
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .expect("events");
+    let events = events_of(store.as_ref(), "job.completed").await;
     let expiry_events = events.iter().filter(|e| e.metadata["job"] == "session_expiry").count();
     assert_eq!(expiry_events, runs.len());
 }

@@ -6,8 +6,8 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sessiond_core::audit::{AuditQuery, EventType};
-use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends, raw_request};
+use sessiond_core::audit::EventType;
+use sessiond_tests::{DbKind, TestDaemon, TestDb, client, events_of, on_both_backends, raw_request};
 use uuid::Uuid;
 
 on_both_backends!(
@@ -214,16 +214,7 @@ async fn upload_id_format_is_checked_before_the_session(kind: DbKind) {
     d.stop().await;
     // Malformed upload ids are audited as rejected requests (the refusal log writes the first of
     // each code, route and method per client and window, then a summary).
-    let rejected = db
-        .store()
-        .await
-        .list_audit(&AuditQuery {
-            event_type: Some(EventType::RequestRejected.as_str().to_owned()),
-            limit: 1000,
-            ..AuditQuery::default()
-        })
-        .await
-        .expect("audit");
+    let rejected = events_of(db.store().await.as_ref(), EventType::RequestRejected.as_str()).await;
     for method in ["GET", "DELETE"] {
         assert!(
             rejected.iter().any(|e| e.metadata["code"] == "invalid_uuid_format"

@@ -11,7 +11,7 @@ use sessiond_core::audit::{AuditEvent, AuditQuery, EventType, NewEvent, Origin, 
 use sessiond_core::domain::now_millis;
 use sessiond_core::store::{Backend, Store, StoreError, WriteOp};
 use sessiond_core::writer::{BatchWriter, WriteError, WriterOptions};
-use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends, poll, raw_request};
+use sessiond_tests::{DbKind, TestDaemon, TestDb, client, events_of, on_both_backends, poll, raw_request};
 use tokio::io::AsyncWriteExt;
 
 on_both_backends!(
@@ -170,16 +170,7 @@ async fn send_and_vanish(d: &TestDaemon, head: &str, body: &[u8]) {
 
 /// The events of `event_type` once there are `n` of them (fails after 10 s).
 async fn wait_for_events(store: &Arc<dyn Store>, event_type: &str, n: usize) -> Vec<AuditEvent> {
-    let list = || async {
-        store
-            .list_audit(&AuditQuery {
-                limit: 100,
-                event_type: Some(event_type.into()),
-                ..Default::default()
-            })
-            .await
-            .expect("events")
-    };
+    let list = || events_of(store.as_ref(), event_type);
     let what = format!("{n} {event_type} event(s)");
     poll(&what, std::time::Duration::from_secs(10), || async {
         list().await.len() >= n

@@ -11,7 +11,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use sessiond::Hooks;
 use sessiond::ratelimit::{ClockShift, Tuning};
-use sessiond_core::audit::{AuditEvent, AuditQuery};
+use sessiond_core::audit::AuditEvent;
 use sessiond_core::config::{Period, Quota, RateLimitBackend, RedisFailure, SecretUrl};
 use sessiond_tests::ratelimit::{Limiter, RedisRelay, closed_port_url, limited, pipelined_flood, unique_prefix};
 use sessiond_tests::{DbKind, TestDaemon, TestDb, client, on_both_backends};
@@ -82,29 +82,11 @@ async fn generate_as(d: &TestDaemon, forwarded_for: Option<&str>) -> reqwest::Re
 }
 
 async fn exceeded_events(db: &TestDb) -> Vec<AuditEvent> {
-    db.store()
-        .await
-        .list_audit(&AuditQuery {
-            event_type: Some("rate_limit.exceeded".into()),
-            limit: 10_000,
-            ascending: true,
-            ..AuditQuery::default()
-        })
-        .await
-        .expect("list audit")
+    db_events_of(db, "rate_limit.exceeded").await
 }
 
-async fn events_of(db: &TestDb, event_type: &str) -> Vec<AuditEvent> {
-    db.store()
-        .await
-        .list_audit(&AuditQuery {
-            event_type: Some(event_type.into()),
-            limit: 10_000,
-            ascending: true,
-            ..AuditQuery::default()
-        })
-        .await
-        .expect("list audit")
+async fn db_events_of(db: &TestDb, event_type: &str) -> Vec<AuditEvent> {
+    sessiond_tests::events_of(db.store().await.as_ref(), event_type).await
 }
 
 fn total_count(events: &[AuditEvent]) -> u64 {
@@ -364,7 +346,7 @@ async fn unreachable_redis_settings(db: &TestDb, failure: RedisFailure) -> sessi
 async fn wait_for_events(db: &TestDb, event_type: &str, n: usize) -> Vec<AuditEvent> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let events = events_of(db, event_type).await;
+        let events = db_events_of(db, event_type).await;
         if events.len() >= n || Instant::now() > deadline {
             return events;
         }
@@ -383,7 +365,7 @@ async fn unreachable_redis_fails_open(kind: DbKind) {
     }
     let down = wait_for_events(&db, "dependency.down", 1).await;
     d.stop().await;
-    let down_after = events_of(&db, "dependency.down").await;
+    let down_after = db_events_of(&db, "dependency.down").await;
     assert_eq!(down.len(), 1);
     assert_eq!(down_after.len(), 1, "one report, not one per request");
     assert_eq!(down_after[0].metadata["dependency"], "redis");
@@ -406,11 +388,11 @@ async fn unreachable_redis_fails_closed(kind: DbKind) {
     assert_eq!(res.status(), StatusCode::OK);
     wait_for_events(&db, "dependency.down", 1).await;
     d.stop().await;
-    let down = events_of(&db, "dependency.down").await;
+    let down = db_events_of(&db, "dependency.down").await;
     assert_eq!(down.len(), 1, "{down:?}");
     assert_eq!(down[0].metadata["failure_mode"], "closed");
     assert_eq!(down[0].actor, "system");
-    assert_eq!(events_of(&db, "session.generated").await.len(), 0);
+    assert_eq!(db_events_of(&db, "session.generated").await.len(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -475,11 +457,11 @@ async fn redis_outage_and_recovery_are_audited_once() {
     assert_eq!(wait_for_events(&db, "dependency.up", 1).await.len(), 1);
     d.stop().await;
     assert_eq!(
-        events_of(&db, "dependency.down").await.len(),
+        db_events_of(&db, "dependency.down").await.len(),
         1,
         "one report for one outage"
     );
-    assert_eq!(events_of(&db, "dependency.up").await.len(), 1);
+    assert_eq!(db_events_of(&db, "dependency.up").await.len(), 1);
 }
 
 /// ≥ 100 000 distinct client addresses through a trusted proxy: the memory limiter holds a key

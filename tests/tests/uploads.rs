@@ -14,7 +14,7 @@ use sessiond_core::storage::{ObjectStore, session_prefix, upload_key};
 use sessiond_core::store::{Store, UploadTotals};
 use sessiond_core::uploads::{UPLOAD_GC_AGE, upload_gc, upload_gc_paged};
 use sessiond_tests::s3::Moto;
-use sessiond_tests::{DbKind, TestDaemon, TestDb, client, raw_request};
+use sessiond_tests::{DbKind, TestDaemon, TestDb, client, events_of, raw_request};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
@@ -753,15 +753,7 @@ async fn storage_down_is_503(kind: DbKind) {
     assert_eq!(rows[0].filename, "before.pdf");
     assert_eq!(e.spool_files(), Vec::<String>::new());
     assert_eq!(e.events(&s, EventType::UploadAccepted).await.len(), 1);
-    let errors = e
-        .store
-        .list_audit(&AuditQuery {
-            event_type: Some(EventType::RequestError.as_str().into()),
-            limit: 10,
-            ..AuditQuery::default()
-        })
-        .await
-        .expect("audit");
+    let errors = events_of(e.store.as_ref(), EventType::RequestError.as_str()).await;
     assert!(errors.iter().any(|ev| ev.metadata["code"] == "storage_unavailable"));
 
     // Downloads and readiness say which part failed.
