@@ -25,6 +25,7 @@ on_both_backends!(
     a_panicking_job_fails_and_runs_again,
     requested_runs_run_once_under_the_lease,
     run_requests_at_once_open_one_request,
+    retention_deletes_the_jobs_history_with_the_audit_trail,
 );
 
 const DAY_MS: i64 = 86_400_000;
@@ -536,4 +537,96 @@ fn alice_requests() -> NewEvent {
         None,
         json!({}),
     )
+}
+
+/// Retention deletes run requests (they name the operator who asked) and job runs that
+/// finished before the audit trail's cut-off, in batches; unfinished and recent ones stay.
+async fn retention_deletes_the_jobs_history_with_the_audit_trail(kind: DbKind) {
+    let db = TestDb::new(kind).await;
+    let store = db.store().await;
+    let now = Utc::now();
+    let long_ago = now - chrono::Duration::days(120); // audit.retention_days is 90
+    let lately = now - chrono::Duration::days(1);
+    let mut old_runs = Vec::new();
+    for _ in 0..5 {
+        let id = store.start_run("retention", "d1", long_ago, None).await.expect("start");
+        store
+            .finish_run(id, long_ago, true, &json!({}), None)
+            .await
+            .expect("finish");
+        old_runs.push(id);
+    }
+    let recent_run = store.start_run("retention", "d1", lately, None).await.expect("start");
+    store
+        .finish_run(recent_run, lately, true, &json!({}), None)
+        .await
+        .expect("finish");
+    let died_mid_run = store.start_run("upload_gc", "d1", long_ago, None).await.expect("start");
+    // Requests: finished long ago (one per job, each claimed so the next can open), finished
+    // lately, and one still waiting.
+    let mut requests = Vec::new();
+    for (job, finished) in [
+        ("session_expiry", long_ago),
+        ("alert_detection", long_ago),
+        ("upload_gc", lately),
+    ] {
+        let (id, _) = store
+            .request_run(job, "admin:alice", long_ago, &alice_requests())
+            .await
+            .expect("request");
+        assert!(store.claim_run_request(id, "d1", finished).await.expect("claim"));
+        store
+            .finish_run_request(id, Some(old_runs[0]), finished)
+            .await
+            .expect("finish");
+        requests.push(id);
+    }
+    let (waiting, _) = store
+        .request_run("retention", "admin:alice", long_ago, &alice_requests())
+        .await
+        .expect("request");
+
+    let mut settings = db.settings();
+    settings.jobs.retention.batch_size = 2; // several batches for five runs
+    let ctx = sessiond::jobs::job_context(Arc::new(settings), store.clone())
+        .await
+        .expect("context");
+    let counts = sessiond_core::jobs::run_retention(&ctx, now).await.expect("retention");
+    assert_eq!(
+        (
+            counts["job_requests_deleted"].clone(),
+            counts["job_runs_deleted"].clone()
+        ),
+        (json!(2), json!(5)),
+        "{counts:?}"
+    );
+    let runs: HashSet<i64> = store
+        .list_runs(None, 100)
+        .await
+        .expect("runs")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        runs,
+        HashSet::from([recent_run, died_mid_run]),
+        "the recent run and the unfinished one stay"
+    );
+    let mut left: Vec<i64> = Vec::new();
+    for job in ["session_expiry", "alert_detection", "upload_gc", "retention"] {
+        left.extend(
+            store
+                .run_requests(job, 100)
+                .await
+                .expect("requests")
+                .iter()
+                .map(|r| r.id),
+        );
+    }
+    left.sort_unstable();
+    assert_eq!(
+        left,
+        [requests[2], waiting],
+        "the recent request and the waiting one stay"
+    );
 }

@@ -41,6 +41,24 @@ fn change<K: Clone>(id: &K, ip: &str) -> Option<IpChange<K>> {
     })
 }
 
+/// Run `delete` (one batch of at most `batch` rows) until a batch comes back short, counting
+/// the rows under `key`; returns the number of batches.
+async fn purge<F, Fut>(counts: &mut Counts, key: &str, batch: u32, mut delete: F) -> Result<u64, JobError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, crate::store::StoreError>>,
+{
+    let mut batches = 0;
+    loop {
+        let n = delete().await?;
+        count(counts, key, n);
+        batches += 1;
+        if n < u64::from(batch) {
+            return Ok(batches);
+        }
+    }
+}
+
 /// One retention pass as of `now`.
 pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Counts, JobError> {
     let store = &ctx.store;
@@ -56,6 +74,8 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
     for key in [
         "audit_deleted",
         "notifications_deleted",
+        "job_requests_deleted",
+        "job_runs_deleted",
         "audit_ips_anonymized",
         "session_ips_anonymized",
     ] {
@@ -82,14 +102,20 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
         }
         pace(t).await;
     }
-    loop {
-        let n = store.delete_sent_notifications_before(audit_before, batch).await?;
-        count(&mut counts, "notifications_deleted", n);
-        batches += 1;
-        if n < u64::from(batch) {
-            break;
-        }
-    }
+    // Sent notifications, then the jobs' own history, which goes with the audit trail that
+    // recorded it: run requests (they name the operator who asked), then the runs.
+    batches += purge(&mut counts, "notifications_deleted", batch, || {
+        store.delete_sent_notifications_before(audit_before, batch)
+    })
+    .await?;
+    batches += purge(&mut counts, "job_requests_deleted", batch, || {
+        store.delete_run_requests_before(audit_before, batch)
+    })
+    .await?;
+    batches += purge(&mut counts, "job_runs_deleted", batch, || {
+        store.delete_job_runs_before(audit_before, batch)
+    })
+    .await?;
     let mut after_id = 0;
     loop {
         let t = std::time::Instant::now();

@@ -58,6 +58,11 @@ pub trait RetentionStore: Send + Sync {
     async fn delete_audit_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
     /// Delete up to `limit` sent notifications sent before `before`; returns how many.
     async fn delete_sent_notifications_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+    /// Delete up to `limit` run requests (`job_requests`, which name the operator who asked)
+    /// finished before `before`, oldest first; returns how many.
+    async fn delete_run_requests_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+    /// Delete up to `limit` job runs finished before `before`, oldest first; returns how many.
+    async fn delete_job_runs_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
     /// Up to `limit` audit events with id > `after_id`, older than `before`, whose IP is
     /// not yet anonymized, by id.
     async fn audit_ips_to_anonymize(
@@ -188,6 +193,24 @@ macro_rules! retention_impl {
                 self.delete_batch_before(q::DELETE_SENT_NOTIFICATIONS_BEFORE, before, limit).await
             }
 
+            async fn delete_run_requests_before(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> Result<u64, crate::store::StoreError> {
+                use $sql as q;
+                self.delete_batch_before(q::DELETE_RUN_REQUESTS_BEFORE, before, limit).await
+            }
+
+            async fn delete_job_runs_before(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> Result<u64, crate::store::StoreError> {
+                use $sql as q;
+                self.delete_batch_before(q::DELETE_JOB_RUNS_BEFORE, before, limit).await
+            }
+
             async fn audit_ips_to_anonymize(
                 &self,
                 after_id: i64,
@@ -294,6 +317,11 @@ mod sqlite_sql {
         (SELECT id FROM audit_events WHERE occurred_at < ?1 ORDER BY occurred_at LIMIT ?2)";
     pub const DELETE_SENT_NOTIFICATIONS_BEFORE: &str = "DELETE FROM notifications WHERE id IN \
         (SELECT id FROM notifications WHERE status = 'sent' AND sent_at < ?1 ORDER BY id LIMIT ?2)";
+    // By id from the oldest: the finished ones come first, so a batch reads about `limit` rows.
+    pub const DELETE_RUN_REQUESTS_BEFORE: &str = "DELETE FROM job_requests WHERE id IN \
+        (SELECT id FROM job_requests WHERE finished_at < ?1 ORDER BY id LIMIT ?2)";
+    pub const DELETE_JOB_RUNS_BEFORE: &str = "DELETE FROM job_runs WHERE id IN \
+        (SELECT id FROM job_runs WHERE finished_at < ?1 ORDER BY id LIMIT ?2)";
     pub const AUDIT_IPS_TO_ANONYMIZE: &str = "SELECT id, ip FROM audit_events \
         WHERE id > ?1 AND occurred_at < ?2 AND ip IS NOT NULL AND ip NOT LIKE '%.0.0' AND (ip NOT LIKE '%::' OR ip LIKE '%:%:%:%::') \
         ORDER BY id LIMIT ?3";
@@ -322,6 +350,10 @@ mod pg_sql {
         (SELECT id FROM audit_events WHERE occurred_at < $1 ORDER BY occurred_at LIMIT $2)";
     pub const DELETE_SENT_NOTIFICATIONS_BEFORE: &str = "DELETE FROM notifications WHERE id IN \
         (SELECT id FROM notifications WHERE status = 'sent' AND sent_at < $1 ORDER BY id LIMIT $2)";
+    pub const DELETE_RUN_REQUESTS_BEFORE: &str = "DELETE FROM job_requests WHERE id IN \
+        (SELECT id FROM job_requests WHERE finished_at < $1 ORDER BY id LIMIT $2)";
+    pub const DELETE_JOB_RUNS_BEFORE: &str = "DELETE FROM job_runs WHERE id IN \
+        (SELECT id FROM job_runs WHERE finished_at < $1 ORDER BY id LIMIT $2)";
     pub const AUDIT_IPS_TO_ANONYMIZE: &str = "SELECT id, ip FROM audit_events \
         WHERE id > $1 AND occurred_at < $2 AND ip IS NOT NULL AND ip NOT LIKE '%.0.0' AND (ip NOT LIKE '%::' OR ip LIKE '%:%:%:%::') \
         ORDER BY id LIMIT $3";
