@@ -48,13 +48,17 @@ Environment:
 
 More: `sessionctl man` (manual page), `sessionctl completions bash|zsh|fish`, docs/console.md.";
 
+/// The end of `-h`.
+const AFTER_HELP: &str =
+    "Exit codes: 0 ok, 1 failure, 2 usage or configuration (--help lists them and the environment).";
+
 /// `sessionctl`.
 #[derive(Debug, Parser)]
 #[command(
     name = "sessionctl",
     version,
     about = "Admin console for sessiond (full-screen without a subcommand)",
-    after_help = "Exit codes: 0 ok, 1 failure, 2 usage or configuration (--help lists them and the environment).",
+    after_help = AFTER_HELP,
     after_long_help = AFTER_LONG_HELP
 )]
 pub struct Cli {
@@ -387,16 +391,36 @@ pub fn parse_failure(e: clap::Error, json: bool) -> ExitCode {
     ExitCode::from(code)
 }
 
+impl Cli {
+    /// The command line, every subcommand's help ending with the exit codes and environment as
+    /// the top level's does (`sessionctl sessions reset --help`, and each subcommand's man page).
+    pub fn full_command() -> clap::Command {
+        fn with_exit_codes(cmd: clap::Command) -> clap::Command {
+            cmd.after_help(AFTER_HELP)
+                .after_long_help(AFTER_LONG_HELP)
+                .mut_subcommands(with_exit_codes)
+        }
+        Cli::command().mut_subcommands(with_exit_codes)
+    }
+
+    /// Parse `args` (the program name first) with [`Cli::full_command`].
+    pub fn try_parse_args(args: &[std::ffi::OsString]) -> Result<Self, clap::Error> {
+        use clap::FromArgMatches;
+        let matches = Self::full_command().try_get_matches_from(args)?;
+        Self::from_arg_matches(&matches)
+    }
+}
+
 /// `sessionctl completions SHELL`.
 pub fn completions(shell: clap_complete::Shell) -> ExitCode {
-    let mut cmd = Cli::command();
+    let mut cmd = Cli::full_command();
     clap_complete::generate(shell, &mut cmd, "sessionctl", &mut std::io::stdout());
     ExitCode::SUCCESS
 }
 
 /// `sessionctl man [--dir DIR]`.
 pub fn man(dir: Option<&Path>) -> ExitCode {
-    let cmd = Cli::command();
+    let cmd = Cli::full_command();
     let written = match dir {
         Some(dir) => clap_mangen::generate_to(cmd, dir),
         None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use clap::Parser;
 use ratatui::crossterm::event::{
     self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEvent, KeyModifiers,
 };
@@ -23,7 +22,7 @@ use tokio::sync::mpsc;
 fn main() -> ExitCode {
     let started = Instant::now();
     let args: Vec<OsString> = std::env::args_os().collect();
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match Cli::try_parse_args(&args) {
         Ok(cli) => cli,
         Err(e) => return cli::parse_failure(e, Cli::wants_json(&args)),
     };

@@ -1110,6 +1110,22 @@ fn completions_man_and_help() {
     }
     let short = String::from_utf8_lossy(&run(&["-h"]).stdout).into_owned();
     assert!(short.contains("Exit codes: 0 ok, 1 failure, 2 usage"), "{short}");
+    // Every subcommand's help ends the same way, and so does its man page.
+    for args in [
+        &["sessions", "reset", "--help"][..],
+        &["audit", "verify", "--help"],
+        &["jobs", "run", "-h"],
+    ] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("Exit codes:"), "{args:?} lists the exit codes: {help}");
+    }
+    let page = std::fs::read_to_string(pages.join("sessionctl-sessions-list.1")).expect("page");
+    assert!(
+        page.contains("Exit codes"),
+        "a subcommand's man page lists the exit codes"
+    );
 }
 
 on_both_backends!(
