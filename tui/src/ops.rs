@@ -125,6 +125,9 @@ fn open_hint(e: &OpenError) -> String {
             )
         }
         OpenError::Refused { .. } => format!("; check the user and password of {DATABASE_URL_FROM}"),
+        OpenError::Replaced(_) => "; this console still has the old one open, and changes nothing in it: \
+             restart sessionctl to open the new file"
+            .to_owned(),
         OpenError::Failed { .. } => format!("; the database comes from {DATABASE_URL_FROM}"),
     }
 }
@@ -227,6 +230,8 @@ pub struct Console {
     pub admin: String,
     /// `--read-only`.
     pub read_only: bool,
+    /// The SQLite file opened (device, inode), to notice it replaced at its path.
+    file_id: Option<(u64, u64)>,
     writer: Mutex<Option<WriterHandle>>,
     /// The audit chain's state, checked once per console session (a walk of the whole chain).
     chain_state: tokio::sync::OnceCell<(String, bool)>,
@@ -285,6 +290,7 @@ impl Console {
     /// the console never creates or migrates a database (that is the daemon's), so a wrong
     /// directory or URL is an error naming the database instead of a new empty one.
     pub async fn open(settings: Settings, read_only: bool) -> Result<Self, ConsoleError> {
+        let file_id = open::sqlite_file_id(&settings.database);
         let store = open::open_existing(&settings.database)
             .await
             .map_err(ConsoleError::Open)?;
@@ -303,6 +309,7 @@ impl Console {
             service,
             admin: os_user(),
             read_only,
+            file_id,
             writer: Mutex::new(Some(handle)),
             chain_state: tokio::sync::OnceCell::new(),
         })
@@ -320,6 +327,9 @@ impl Console {
         } else {
             open::check_sqlite_file(database)?;
         }
+        // A file restored or copied over the path: this console's connections still have the
+        // old one, so it stays disconnected (and changes nothing) until restarted.
+        open::check_same_sqlite_file(database, self.file_id)?;
         let failure = match tokio::time::timeout(PING, self.store.ping()).await {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) => e,
@@ -332,6 +342,15 @@ impl Console {
             database: self.store.describe(),
             source: failure,
         })
+    }
+
+    /// Whether the console may change anything: not with `--read-only`, nor once the SQLite
+    /// file it opened was replaced at its path (its writes would land in the old file).
+    fn writable(&self) -> Result<(), ConsoleError> {
+        if self.read_only {
+            return Err(ConsoleError::ReadOnly);
+        }
+        open::check_same_sqlite_file(&self.settings.database, self.file_id).map_err(ConsoleError::Open)
     }
 
     /// The origin of the operator's actions.
@@ -367,9 +386,7 @@ impl Console {
     /// prefix again, though its objects were queued when it was revoked and the job works
     /// that record until they are gone, so nothing would change but the audit trail.
     pub async fn reset(&self, id: Uuid) -> Result<ResetOutcome, ConsoleError> {
-        if self.read_only {
-            return Err(ConsoleError::ReadOnly);
-        }
+        self.writable()?;
         let stored = self.store.get_session(id).await?.map(|s| s.status);
         if stored == Some(SessionStatus::Revoked) {
             return Ok(ResetOutcome {
@@ -398,9 +415,7 @@ impl Console {
     /// a fresh random pseudonym (the mapping is not kept anywhere) and their IP and user agent
     /// are cleared. A `session.purged` event under the pseudonym records the purge.
     pub async fn purge(&self, id: Uuid) -> Result<Option<PurgeOutcome>, ConsoleError> {
-        if self.read_only {
-            return Err(ConsoleError::ReadOnly);
-        }
+        self.writable()?;
         self.check_storage()?;
         let uploads = self.store.upload_totals(id).await?.count;
         let pseudonym = Uuid::new_v4();
@@ -425,9 +440,7 @@ impl Console {
     /// Acknowledge an open alert and audit it (`alert.acknowledged`). False if the alert is
     /// not open.
     pub async fn acknowledge(&self, alert_id: i64) -> Result<bool, ConsoleError> {
-        if self.read_only {
-            return Err(ConsoleError::ReadOnly);
-        }
+        self.writable()?;
         let origin = self.origin();
         let now = now_millis();
         // The acknowledgement and its audit event commit together.
@@ -448,9 +461,7 @@ impl Console {
     /// Put an acknowledged alert back to open and audit it (`alert.unacknowledged`, with who
     /// had acknowledged it). False if the alert is not acknowledged.
     pub async fn unacknowledge(&self, alert_id: i64) -> Result<bool, ConsoleError> {
-        if self.read_only {
-            return Err(ConsoleError::ReadOnly);
-        }
+        self.writable()?;
         let event = NewEvent::new(
             &self.origin(),
             now_millis(),
@@ -468,9 +479,7 @@ impl Console {
     /// job under its lease. Returns the request's id and whether it is new (false: one was
     /// already waiting, and nothing was written).
     pub async fn request_job_run(&self, job: JobName) -> Result<(i64, bool), ConsoleError> {
-        if self.read_only {
-            return Err(ConsoleError::ReadOnly);
-        }
+        self.writable()?;
         let origin = self.origin();
         let now = now_millis();
         let event = NewEvent::new(&origin, now, EventType::JobRequested, Severity::Info, None, json!({}));

@@ -338,3 +338,29 @@ async fn console_shows_a_lost_database_and_reconnects(kind: DbKind) {
     s.quit().await;
     console.close().await;
 }
+
+/// A SQLite file replaced at its path under an open console (a restore or a copy put over it):
+/// the console's connections keep the old file, so it says the file was replaced, stays
+/// disconnected, and refuses changes — a reset would land in the old file and be lost.
+#[tokio::test]
+async fn console_refuses_changes_to_a_replaced_sqlite_file() {
+    use sessionctl::ops::ConsoleError;
+    use sessiond_core::store::open::OpenError;
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let store = db.store().await;
+    let id = seed_session(&store, chrono::Duration::minutes(5), chrono::Duration::minutes(1), None).await;
+    let console = Arc::new(Console::open(db.settings(), false).await.expect("console"));
+    let mut s = Screen::start(console.clone(), 80, 24);
+    s.key(KeyCode::Char('2'));
+    wait_reconnected(&mut s, 1).await;
+
+    let file = db.dir.path().join("sessiond.db");
+    let restored = db.dir.path().join("restored.db");
+    std::fs::copy(&file, &restored).expect("copy the database");
+    std::fs::rename(&restored, &file).expect("put the copy over it");
+    wait_disconnected(&mut s, &format!("the database file {} was replaced", file.display())).await;
+    match console.reset(id).await {
+        Err(ConsoleError::Open(OpenError::Replaced(path))) => assert_eq!(path, file),
+        other => panic!("a reset through the replaced file: {other:?}"),
+    }
+}

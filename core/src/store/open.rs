@@ -78,6 +78,10 @@ pub enum OpenError {
         /// The server's message.
         reason: String,
     },
+    /// The SQLite file at the database's path is another file than the one opened (replaced
+    /// by a restore or a copy): connections already open still read and write the old one.
+    #[error("the database file {} was replaced since it was opened", .0.display())]
+    Replaced(PathBuf),
     /// Anything else.
     #[error("cannot open {database}: {source}")]
     Failed {
@@ -164,6 +168,33 @@ pub fn check_sqlite_file(settings: &DatabaseSettings) -> Result<(), OpenError> {
     match SqliteConnectOptions::from_str(settings.url.expose()) {
         Ok(options) => check_file(&options),
         Err(_) => Ok(()),
+    }
+}
+
+/// Which file the SQLite database of `settings` is now (device and inode), to tell later
+/// whether the path still names the same file ([`check_same_sqlite_file`]); `None` for
+/// PostgreSQL, an in-memory database or a file that cannot be read.
+pub fn sqlite_file_id(settings: &DatabaseSettings) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    if settings.url.scheme() != "sqlite" {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(settings.url.expose()).ok()?;
+    let meta = std::fs::metadata(options.get_filename()).ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// The SQLite file at the database's path is still `opened` (from [`sqlite_file_id`] when the
+/// connections were made): a file replaced under open connections is an error, since they keep
+/// reading and writing the old one. A missing file is [`check_sqlite_file`]'s to report.
+pub fn check_same_sqlite_file(settings: &DatabaseSettings, opened: Option<(u64, u64)>) -> Result<(), OpenError> {
+    match (opened, sqlite_file_id(settings)) {
+        (Some(then), Some(now)) if then != now => {
+            let url = SqliteConnectOptions::from_str(settings.url.expose()).ok();
+            let path = url.map(|o| o.get_filename().to_owned()).unwrap_or_default();
+            Err(OpenError::Replaced(std::path::absolute(&path).unwrap_or(path)))
+        }
+        _ => Ok(()),
     }
 }
 
