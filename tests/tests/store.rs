@@ -1369,3 +1369,36 @@ async fn sqlite_segment_index_failure_never_fails_a_batch() {
     assert_eq!(rows, below);
     assert_eq!(session_trail(store.as_ref(), a).await.len(), 30);
 }
+
+/// A SQLite file put over the database's path while the daemon runs (a restore without
+/// stopping it): the writer's connection still has the old file, so what it commits would be
+/// lost with it. The flush before the answers notices the other file and fails the batch (a
+/// 503 for its requests), and every later one, instead of acknowledging them.
+#[tokio::test]
+async fn sqlite_writer_refuses_a_replaced_database_file() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let store = db.store().await;
+    let (writer, handle) = BatchWriter::spawn(store.clone(), WriterOptions::default());
+    let before = writer
+        .submit(vec![create(session(Uuid::new_v4(), "192.0.2.1"), "r1")])
+        .await
+        .expect("committed before the restore");
+    assert_eq!(before, vec![OpOutcome::Done]);
+
+    let file = db.dir.path().join("sessiond.db");
+    let restored = db.dir.path().join("restored.db");
+    std::fs::copy(&file, &restored).expect("copy the database");
+    std::fs::rename(&restored, &file).expect("put the copy over it");
+    for rid in ["r2", "r3"] {
+        match writer
+            .submit(vec![create(session(Uuid::new_v4(), "192.0.2.1"), rid)])
+            .await
+        {
+            Err(WriteError::Store(sessiond_core::store::StoreError::Unavailable(why))) => {
+                assert!(why.contains("was replaced while sessiond ran"), "{why}");
+            }
+            other => panic!("{rid} through the replaced file: {other:?}"),
+        }
+    }
+    handle.shutdown().await;
+}
