@@ -230,8 +230,8 @@ pub struct Console {
     pub admin: String,
     /// `--read-only`.
     pub read_only: bool,
-    /// The SQLite file opened (device, inode), to notice it replaced at its path.
-    file_id: Option<(u64, u64)>,
+    /// The SQLite file opened, to notice another one put at its path.
+    file: Option<open::SqliteFile>,
     writer: Mutex<Option<WriterHandle>>,
     /// The audit chain's state, checked once per console session (a walk of the whole chain).
     chain_state: tokio::sync::OnceCell<(String, bool)>,
@@ -290,7 +290,7 @@ impl Console {
     /// the console never creates or migrates a database (that is the daemon's), so a wrong
     /// directory or URL is an error naming the database instead of a new empty one.
     pub async fn open(settings: Settings, read_only: bool) -> Result<Self, ConsoleError> {
-        let file_id = open::sqlite_file_id(&settings.database);
+        let file = open::SqliteFile::of(&settings.database);
         let store = open::open_existing(&settings.database)
             .await
             .map_err(ConsoleError::Open)?;
@@ -309,7 +309,7 @@ impl Console {
             service,
             admin: os_user(),
             read_only,
-            file_id,
+            file,
             writer: Mutex::new(Some(handle)),
             chain_state: tokio::sync::OnceCell::new(),
         })
@@ -329,7 +329,7 @@ impl Console {
         }
         // A file restored or copied over the path: this console's connections still have the
         // old one, so it stays disconnected (and changes nothing) until restarted.
-        open::check_same_sqlite_file(database, self.file_id)?;
+        self.file.as_ref().map_or(Ok(()), open::SqliteFile::check)?;
         let failure = match tokio::time::timeout(PING, self.store.ping()).await {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) => e,
@@ -350,7 +350,10 @@ impl Console {
         if self.read_only {
             return Err(ConsoleError::ReadOnly);
         }
-        open::check_same_sqlite_file(&self.settings.database, self.file_id).map_err(ConsoleError::Open)
+        self.file
+            .as_ref()
+            .map_or(Ok(()), open::SqliteFile::check)
+            .map_err(ConsoleError::Open)
     }
 
     /// The origin of the operator's actions.

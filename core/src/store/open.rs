@@ -171,30 +171,55 @@ pub fn check_sqlite_file(settings: &DatabaseSettings) -> Result<(), OpenError> {
     }
 }
 
-/// Which file the SQLite database of `settings` is now (device and inode), to tell later
-/// whether the path still names the same file ([`check_same_sqlite_file`]); `None` for
-/// PostgreSQL, an in-memory database or a file that cannot be read.
-pub fn sqlite_file_id(settings: &DatabaseSettings) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    if settings.url.scheme() != "sqlite" {
-        return None;
-    }
-    let options = SqliteConnectOptions::from_str(settings.url.expose()).ok()?;
-    let meta = std::fs::metadata(options.get_filename()).ok()?;
-    Some((meta.dev(), meta.ino()))
+/// The SQLite file a database's connections opened, by device and inode: another file put at
+/// its path (a restore, a copy over it) is not what open connections read and write — they keep
+/// the old one. The console ([`OpenError::Replaced`]) and the daemon's writer both watch it.
+#[derive(Debug, Clone)]
+pub struct SqliteFile {
+    path: PathBuf,
+    id: (u64, u64),
 }
 
-/// The SQLite file at the database's path is still `opened` (from [`sqlite_file_id`] when the
-/// connections were made): a file replaced under open connections is an error, since they keep
-/// reading and writing the old one. A missing file is [`check_sqlite_file`]'s to report.
-pub fn check_same_sqlite_file(settings: &DatabaseSettings, opened: Option<(u64, u64)>) -> Result<(), OpenError> {
-    match (opened, sqlite_file_id(settings)) {
-        (Some(then), Some(now)) if then != now => {
-            let url = SqliteConnectOptions::from_str(settings.url.expose()).ok();
-            let path = url.map(|o| o.get_filename().to_owned()).unwrap_or_default();
-            Err(OpenError::Replaced(std::path::absolute(&path).unwrap_or(path)))
+impl SqliteFile {
+    /// The file at `path` now; `None` when it cannot be read (nothing to compare then: a
+    /// missing file is for [`check_sqlite_file`] or the next statement to report).
+    pub fn at(path: &std::path::Path) -> Option<Self> {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let id = Self::id(&path)?;
+        Some(Self { path, id })
+    }
+
+    /// The file of the SQLite database of `settings`; `None` for PostgreSQL, an in-memory
+    /// database or a file that cannot be read.
+    pub fn of(settings: &DatabaseSettings) -> Option<Self> {
+        if settings.url.scheme() != "sqlite" {
+            return None;
         }
-        _ => Ok(()),
+        let options = SqliteConnectOptions::from_str(settings.url.expose()).ok()?;
+        Self::at(options.get_filename())
+    }
+
+    /// Its path (absolute).
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Whether another file is at the path now (one `stat`).
+    pub fn replaced(&self) -> bool {
+        Self::id(&self.path).is_some_and(|now| now != self.id)
+    }
+
+    /// [`OpenError::Replaced`] when another file is at the path now.
+    pub fn check(&self) -> Result<(), OpenError> {
+        if self.replaced() {
+            return Err(OpenError::Replaced(self.path.clone()));
+        }
+        Ok(())
+    }
+
+    fn id(path: &std::path::Path) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
     }
 }
 

@@ -27,6 +27,7 @@ use crate::audit::NewEvent;
 use crate::config::{DatabaseSettings, SqliteSync};
 use crate::domain::{Session, SessionStatus, from_millis};
 use crate::store::chain::{ChainSlot, ChainTx, seal_rusqlite};
+use crate::store::open::SqliteFile;
 use crate::store::uploads::{UploadOp, sqlite_sql};
 use crate::store::{OpOutcome, StoreError, SyncCommit, WriteOp, batch};
 
@@ -54,10 +55,10 @@ pub(crate) struct BatchDb {
     wal: Option<PathBuf>,
     /// A flush failed: what was committed may be visible and yet lost, so nothing more is.
     broken: AtomicBool,
-    /// The database file opened (device, inode), and its path: a file put over the path (a
-    /// restore while the daemon runs) is not the one this connection writes to, so a flush
-    /// that finds another file there fails its batches instead of acknowledging them.
-    file: Option<((u64, u64), PathBuf)>,
+    /// The database file opened: a file put over the path (a restore while the daemon runs) is
+    /// not the one this connection writes to, so a flush that finds another file there fails
+    /// its batches instead of acknowledging them.
+    file: Option<SqliteFile>,
     /// Copies the log back into the database off the writer's path.
     checkpointer: Checkpointer,
     /// The store's write gate (see `WriteTx`), taken for each batch.
@@ -110,7 +111,7 @@ impl BatchDb {
         // Checkpoints are the checkpoint thread's (store/sqlite/checkpoint.rs).
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.set_prepared_statement_cache_capacity(32);
-        let file = file_id(path).map(|id| (id, path.to_owned()));
+        let file = SqliteFile::at(path);
         Ok(Self {
             conn: Mutex::new(conn),
             wal,
@@ -126,24 +127,23 @@ impl BatchDb {
 }
 
 impl BatchDb {
-    /// The database's path, when another file than the one opened is there now.
-    fn replaced(&self) -> Option<&std::path::Path> {
-        let (opened, path) = self.file.as_ref()?;
-        file_id(path)
-            .is_some_and(|now| now != *opened)
-            .then_some(path.as_path())
+    /// The error for every batch once the file opened was replaced at its path.
+    fn replaced(&self) -> Option<StoreError> {
+        let file = self.file.as_ref().filter(|f| f.replaced())?;
+        Some(StoreError::Unavailable(format!(
+            "the database file {} was replaced while sessiond ran; restart it to open the new one",
+            file.path().display()
+        )))
     }
 }
 
 impl SyncCommit for BatchDb {
     fn commit(&self, ops: &[WriteOp]) -> Result<Vec<OpOutcome>, StoreError> {
         if self.broken.load(Ordering::Acquire) {
-            return Err(StoreError::Unavailable(match self.replaced() {
-                Some(path) => format!(
-                    "the database file {} was replaced while sessiond ran; restart it to open the new one",
-                    path.display()
-                ),
-                None => "an fsync of the SQLite log failed earlier; restart the daemon once the disk is healthy".into(),
+            return Err(self.replaced().unwrap_or_else(|| {
+                StoreError::Unavailable(
+                    "an fsync of the SQLite log failed earlier; restart the daemon once the disk is healthy".into(),
+                )
             }));
         }
         let _gate = self.gate.blocking_lock();
@@ -171,14 +171,11 @@ impl SyncCommit for BatchDb {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        if let Some(path) = self.replaced() {
+        if let Some(e) = self.replaced() {
             // What this connection committed went into the old file: never acknowledge it.
             self.broken.store(true, Ordering::Release);
-            tracing::error!(path = %path.display(), "the SQLite database file was replaced while sessiond ran; refusing writes");
-            return Err(StoreError::Unavailable(format!(
-                "the database file {} was replaced while sessiond ran; restart it to open the new one",
-                path.display()
-            )));
+            tracing::error!(error = %e, "refusing writes");
+            return Err(e);
         }
         let Some(wal) = &self.wal else {
             return Ok(());
@@ -197,13 +194,6 @@ impl SyncCommit for BatchDb {
             StoreError::Unavailable(format!("fsync of the SQLite log failed: {e}"))
         })
     }
-}
-
-/// The file at `path` now (device, inode); `None` when it cannot be read (then nothing is
-/// compared: a missing file is for the next statement to report).
-fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// One piece of the segment index's work inside the batch's transaction, under a savepoint: an
