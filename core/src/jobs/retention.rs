@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use super::context::{Counts, JobContext, JobError, count};
-use crate::store::retention::IpChange;
+use crate::store::retention::{IpChange, OldRows};
 
 /// IPv4: keep the first 16 bits; IPv6: keep the first 48 bits (IPv4-mapped IPv6 addresses
 /// are treated as IPv4). `None` when `ip` is not an address (it is then erased).
@@ -41,24 +41,6 @@ fn change<K: Clone>(id: &K, ip: &str) -> Option<IpChange<K>> {
     })
 }
 
-/// Run `delete` (one batch of at most `batch` rows) until a batch comes back short, counting
-/// the rows under `key`; returns the number of batches.
-async fn purge<F, Fut>(counts: &mut Counts, key: &str, batch: u32, mut delete: F) -> Result<u64, JobError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<u64, crate::store::StoreError>>,
-{
-    let mut batches = 0;
-    loop {
-        let n = delete().await?;
-        count(counts, key, n);
-        batches += 1;
-        if n < u64::from(batch) {
-            return Ok(batches);
-        }
-    }
-}
-
 /// One retention pass as of `now`.
 pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Counts, JobError> {
     let store = &ctx.store;
@@ -71,14 +53,12 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
     let ip_before = before(ctx.settings.privacy.ip_retention_days);
     let mut counts = Counts::new();
 
-    for key in [
-        "audit_deleted",
-        "notifications_deleted",
-        "job_requests_deleted",
-        "job_runs_deleted",
-        "audit_ips_anonymized",
-        "session_ips_anonymized",
-    ] {
+    // Every count is reported, zero or not, in the order of the steps.
+    count(&mut counts, "audit_deleted", 0);
+    for rows in OldRows::ALL {
+        count(&mut counts, rows.count_key(), 0);
+    }
+    for key in ["audit_ips_anonymized", "session_ips_anonymized"] {
         count(&mut counts, key, 0);
     }
     let mut batches = 0u64;
@@ -104,18 +84,16 @@ pub async fn run_retention(ctx: &JobContext, now: DateTime<Utc>) -> Result<Count
     }
     // Sent notifications, then the jobs' own history, which goes with the audit trail that
     // recorded it: run requests (they name the operator who asked), then the runs.
-    batches += purge(&mut counts, "notifications_deleted", batch, || {
-        store.delete_sent_notifications_before(audit_before, batch)
-    })
-    .await?;
-    batches += purge(&mut counts, "job_requests_deleted", batch, || {
-        store.delete_run_requests_before(audit_before, batch)
-    })
-    .await?;
-    batches += purge(&mut counts, "job_runs_deleted", batch, || {
-        store.delete_job_runs_before(audit_before, batch)
-    })
-    .await?;
+    for rows in OldRows::ALL {
+        loop {
+            let n = store.delete_old(rows, audit_before, batch).await?;
+            count(&mut counts, rows.count_key(), n);
+            batches += 1;
+            if n < u64::from(batch) {
+                break;
+            }
+        }
+    }
     let mut after_id = 0;
     loop {
         let t = std::time::Instant::now();

@@ -33,6 +33,32 @@ pub struct IpChange<K> {
     pub new: Option<String>,
 }
 
+/// Rows retention deletes once older than the audit cut-off, besides the audit events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldRows {
+    /// `sent` notifications, by when they were sent.
+    SentNotifications,
+    /// The console's run requests (`job_requests`: they name the operator who asked), by when
+    /// they finished; a waiting one stays.
+    RunRequests,
+    /// Job runs, by when they finished; a run that never finished stays.
+    JobRuns,
+}
+
+impl OldRows {
+    /// Each kind, in the order retention deletes them.
+    pub const ALL: [Self; 3] = [Self::SentNotifications, Self::RunRequests, Self::JobRuns];
+
+    /// Its key in the retention run's counts.
+    pub const fn count_key(self) -> &'static str {
+        match self {
+            Self::SentNotifications => "notifications_deleted",
+            Self::RunRequests => "job_requests_deleted",
+            Self::JobRuns => "job_runs_deleted",
+        }
+    }
+}
+
 /// Expiry and retention.
 #[async_trait::async_trait]
 pub trait RetentionStore: Send + Sync {
@@ -56,13 +82,8 @@ pub trait RetentionStore: Send + Sync {
     ) -> Result<Vec<Uuid>, StoreError>;
     /// Delete up to `limit` audit events older than `before`; returns how many.
     async fn delete_audit_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
-    /// Delete up to `limit` sent notifications sent before `before`; returns how many.
-    async fn delete_sent_notifications_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
-    /// Delete up to `limit` run requests (`job_requests`, which name the operator who asked)
-    /// finished before `before`, oldest first; returns how many.
-    async fn delete_run_requests_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
-    /// Delete up to `limit` job runs finished before `before`, oldest first; returns how many.
-    async fn delete_job_runs_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+    /// Delete up to `limit` of `rows` older than `before`, oldest first; returns how many.
+    async fn delete_old(&self, rows: OldRows, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
     /// Up to `limit` audit events with id > `after_id`, older than `before`, whose IP is
     /// not yet anonymized, by id.
     async fn audit_ips_to_anonymize(
@@ -184,31 +205,20 @@ macro_rules! retention_impl {
                 self.delete_batch_before(q::DELETE_AUDIT_BEFORE, before, limit).await
             }
 
-            async fn delete_sent_notifications_before(
+            async fn delete_old(
                 &self,
+                rows: crate::store::retention::OldRows,
                 before: chrono::DateTime<chrono::Utc>,
                 limit: u32,
             ) -> Result<u64, crate::store::StoreError> {
+                use crate::store::retention::OldRows;
                 use $sql as q;
-                self.delete_batch_before(q::DELETE_SENT_NOTIFICATIONS_BEFORE, before, limit).await
-            }
-
-            async fn delete_run_requests_before(
-                &self,
-                before: chrono::DateTime<chrono::Utc>,
-                limit: u32,
-            ) -> Result<u64, crate::store::StoreError> {
-                use $sql as q;
-                self.delete_batch_before(q::DELETE_RUN_REQUESTS_BEFORE, before, limit).await
-            }
-
-            async fn delete_job_runs_before(
-                &self,
-                before: chrono::DateTime<chrono::Utc>,
-                limit: u32,
-            ) -> Result<u64, crate::store::StoreError> {
-                use $sql as q;
-                self.delete_batch_before(q::DELETE_JOB_RUNS_BEFORE, before, limit).await
+                let sql = match rows {
+                    OldRows::SentNotifications => q::DELETE_SENT_NOTIFICATIONS_BEFORE,
+                    OldRows::RunRequests => q::DELETE_RUN_REQUESTS_BEFORE,
+                    OldRows::JobRuns => q::DELETE_JOB_RUNS_BEFORE,
+                };
+                self.delete_batch_before(sql, before, limit).await
             }
 
             async fn audit_ips_to_anonymize(
