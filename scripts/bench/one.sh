@@ -25,9 +25,11 @@ mkdir -p "$OUT"
 cargo build --release -q -p sessiond -p sessiond-bench --bins
 BIN=$PWD/target/release
 WORK=$(mktemp -d /tmp/sessiond-bench-one.XXXXXX)
-DAEMON_PID=
-cleanup() { [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null; rm -rf "$WORK"; }
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
+# start_daemon, busy_ticks, cpu_us_per_req (and BENCH_SESSIOND)
+source scripts/bench/daemon.sh
 
 case $DB in
   sqlite) URL="sqlite://$WORK/bench.db" ;;
@@ -41,32 +43,18 @@ if [ -n "${BENCH_PRE_SQL:-}" ]; then psql -q "$URL" -c "$BENCH_PRE_SQL"; fi
 sync
 
 # shellcheck disable=SC2086 # BENCH_DAEMON_ENV is a list of assignments
-env -i PATH="$PATH" HOME="$HOME" SESSIOND_SERVER__LISTEN=127.0.0.1:0 SESSIOND_LOG__FORMAT=json \
-  SESSIOND_LOG__LEVEL=warn,sessiond::server=info SESSIOND_JOBS__ENABLED=false SESSIOND_RATE_LIMIT__ENABLED=false \
-  SESSIOND_STORAGE__FS__ROOT="$WORK/objects" SESSIOND_DATABASE__URL="$URL" ${BENCH_DAEMON_ENV:-} \
-  "${BENCH_SESSIOND:-$BIN/sessiond}" 2>"$WORK/daemon.log" >/dev/null &
-DAEMON_PID=$!
-ADDR=
-for _ in $(seq 1 200); do
-  ADDR=$(grep -o '"listen":"[^"]*"' "$WORK/daemon.log" 2>/dev/null | head -n1 | cut -d'"' -f4 || true)
-  [ -n "$ADDR" ] && break
-  sleep 0.1
-done
-[ -n "$ADDR" ] || { echo "one.sh: the daemon did not start:" >&2; cat "$WORK/daemon.log" >&2; exit 1; }
-
-busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+start_daemon "$WORK/daemon.log" SESSIOND_DATABASE__URL="$URL" SESSIOND_RATE_LIMIT__ENABLED=false ${BENCH_DAEMON_ENV:-}
 PERF_PID=
 if [ "$PROFILE" = perf ]; then
   (sleep 1 && exec perf record -q -a -g -F 499 -o "$OUT/perf.data" -- sleep 7 >/dev/null 2>&1) &
   PERF_PID=$!
 fi
-before=$(busy)
+before=$(busy_ticks)
 line=$(wrk -t1 -c32 -d"$DUR" --latency -s "scripts/bench/$LOAD.lua" "http://$ADDR" -- "$WORK/uuids.txt" | grep '^RESULT')
-after=$(busy)
+after=$(busy_ticks)
 [ -n "$PERF_PID" ] && wait "$PERF_PID"
 echo "$line"
 rps=$(sed -n 's|.*req/s=\([0-9.]*\).*|\1|p' <<<"$line")
-awk -v r="$rps" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v d="${DUR%s}" \
-  'BEGIN{printf "cpu_us_per_req=%.1f\n", t * 1e6 / hz / (r * d)}'
+echo "cpu_us_per_req=$(cpu_us_per_req "$before" "$after" "$rps" "${DUR%s}")"
 curl -s "http://$ADDR/metrics" | awk '/^sessiond_audit_batch_ops_sum/{s=$2} /^sessiond_audit_batch_ops_count/{c=$2}
   END{if (c > 0) printf "batches=%d ops_per_batch=%.1f\n", c, s / c}'
